@@ -21,6 +21,10 @@
 #[cfg(any(test, ringcore_loom))]
 extern crate std;
 
+pub mod broadcast;
+pub mod dispatch;
 pub mod frame;
+pub mod io;
+pub mod pool;
 pub mod spsc;
 pub mod sync;
