@@ -238,9 +238,10 @@ impl<const N: usize> Ring<N> {
         &self,
         first_seq: u64,
     ) -> Result<(Producer<'_, N>, Consumer<'_, N>), SplitError> {
-        // Acquire pairs with nothing today (a fresh ring's state is published by whoever
-        // shared the ring); AcqRel keeps a split on another thread ordered if that changes.
-        if self.split.swap(true, Ordering::AcqRel) {
+        // Relaxed: the flag only decides who wins the claim (an RMW sees every earlier one);
+        // it guards no data. The cursors' state reached this thread with the `&self` that
+        // shared the ring.
+        if self.split.swap(true, Ordering::Relaxed) {
             return Err(SplitError::AlreadySplit);
         }
         Ok(self.handles(first_seq))
@@ -264,8 +265,10 @@ impl<const N: usize> Ring<N> {
     }
 
     fn handles(&self, first_seq: u64) -> (Producer<'_, N>, Consumer<'_, N>) {
-        let write = self.write.load(Ordering::Acquire);
-        let read = self.read.load(Ordering::Acquire);
+        // Relaxed: no handles of this ring run concurrently (split once, or `&mut self`),
+        // so whatever stored these cursors happened before this call.
+        let write = self.write.load(Ordering::Relaxed);
+        let read = self.read.load(Ordering::Relaxed);
         (
             Producer {
                 ring: self,
@@ -493,9 +496,10 @@ impl<'a, const N: usize> Producer<'a, N> {
     /// assert_eq!(p.free_bytes(), 128);
     /// ```
     pub fn free_bytes(&self) -> usize {
+        // Relaxed: a figure for the caller; grant() does its own Acquire before writing.
         N - self
             .write_local
-            .wrapping_sub(self.ring.read.load(Ordering::Acquire))
+            .wrapping_sub(self.ring.read.load(Ordering::Relaxed))
     }
 
     /// # Safety
@@ -816,9 +820,10 @@ impl<'a, const N: usize> Consumer<'a, N> {
     /// assert_eq!(c.pending_bytes(), 32);
     /// ```
     pub fn pending_bytes(&self) -> usize {
+        // Relaxed: a figure for the caller; reads do their own Acquire.
         self.ring
             .write
-            .load(Ordering::Acquire)
+            .load(Ordering::Relaxed)
             .wrapping_sub(self.read_local)
     }
 }
