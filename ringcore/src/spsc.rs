@@ -140,6 +140,14 @@ pub trait Clock {
 /// # drop((p, c));
 /// ```
 ///
+/// # Large rings on the heap
+///
+/// In normal (non-loom) builds all-zero bytes are a valid empty, unsplit `Ring<N>`: its
+/// fields are atomics holding `0`/`false` and a byte array. A ring too large for the stack
+/// can therefore be allocated zeroed, e.g. `Box::<Ring<N>>::new_zeroed()` followed by
+/// `assume_init()`, without ever being built on the stack. This is a stable guarantee of
+/// this type.
+///
 /// A size that is not a power of two fails the build:
 ///
 /// ```compile_fail
@@ -1162,6 +1170,21 @@ mod tests {
             assert!(b.next().is_none(), "batch limit respected");
         }
         assert_eq!(p.free_bytes(), 64);
+    }
+
+    #[test]
+    fn zeroed_heap_ring_is_a_valid_empty_ring() {
+        // SAFETY: the documented guarantee under test: all-zero bytes are a valid Ring.
+        let ring: std::boxed::Box<Ring<1024>> =
+            unsafe { std::boxed::Box::<Ring<1024>>::new_zeroed().assume_init() };
+        let (mut p, mut c) = ring.try_split(3).unwrap();
+        assert!(c.read().is_none());
+        assert_eq!(p.free_bytes(), 1024);
+        p.push(b"zero", 0, 0).unwrap();
+        assert_eq!(
+            (c.read().unwrap().seq(), ring.try_split(0).err()),
+            (3, Some(SplitError::AlreadySplit))
+        );
     }
 
     #[test]

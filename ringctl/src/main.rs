@@ -1,1 +1,138 @@
-fn main() {}
+//! `ringctl`: the command-line tool of the project.
+//!
+//! Exit codes, for every subcommand: 0 success, 1 a check failed, 2 usage or I/O error.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+mod pattern;
+mod report;
+mod stress;
+
+use pattern::PayloadSizes;
+use report::Progress;
+use stress::{Limit, SpscStress};
+
+/// Exit code: a check failed.
+const EXIT_CHECK_FAILED: u8 = 1;
+/// Exit code: usage or I/O error.
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ringctl",
+    version,
+    about = "Stress, inspect and verify ringcore rings and logs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Producer thread → ring → consumer thread; the consumer checks every record.
+    Stress(StressArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct StressArgs {
+    /// Number of events to send.
+    #[arg(long, conflicts_with = "seconds")]
+    events: Option<u64>,
+    /// Send for this many seconds instead of a fixed count.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Fixed payload size in bytes.
+    #[arg(long, conflicts_with_all = ["payload_min", "payload_max"])]
+    payload_size: Option<usize>,
+    /// Smallest payload size (with --payload-max: sizes vary by sequence).
+    #[arg(long, requires = "payload_max")]
+    payload_min: Option<usize>,
+    /// Largest payload size.
+    #[arg(long, requires = "payload_min")]
+    payload_max: Option<usize>,
+    /// Ring capacity in bytes: a power of two from 4 KiB to 64 MiB.
+    #[arg(long, default_value_t = 1 << 20)]
+    capacity: usize,
+    /// Records per publish and per release (1 = publish every record).
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Print the summary as one line of JSON.
+    #[arg(long)]
+    json: bool,
+    /// Testing aid: the producer damages the payload of every Nth event after filling
+    /// it, to prove the consumer's checks catch it (exit 1).
+    #[arg(long, hide = true)]
+    corrupt_every: Option<u64>,
+}
+
+/// Default event count: a few seconds at worst on a small machine.
+const DEFAULT_EVENTS: u64 = 50_000_000;
+/// Default payload size.
+const DEFAULT_PAYLOAD: usize = 64;
+
+fn payload_sizes(a: &StressArgs) -> Result<PayloadSizes, String> {
+    let sizes = match (a.payload_size, a.payload_min, a.payload_max) {
+        (Some(s), _, _) => PayloadSizes { min: s, max: s },
+        (None, Some(min), Some(max)) => PayloadSizes { min, max },
+        _ => PayloadSizes {
+            min: DEFAULT_PAYLOAD,
+            max: DEFAULT_PAYLOAD,
+        },
+    };
+    if sizes.min > sizes.max {
+        return Err(format!(
+            "--payload-min {} is larger than --payload-max {}",
+            sizes.min, sizes.max
+        ));
+    }
+    Ok(sizes)
+}
+
+fn limit(a: &StressArgs) -> Result<Limit, String> {
+    match (a.events, a.seconds) {
+        (_, Some(s)) if !(s.is_finite() && s > 0.0) => {
+            Err(format!("--seconds {s}: must be a positive number"))
+        }
+        (_, Some(s)) => Ok(Limit::Time(Duration::from_secs_f64(s))),
+        (Some(n), None) => Ok(Limit::Events(n)),
+        (None, None) => Ok(Limit::Events(DEFAULT_EVENTS)),
+    }
+}
+
+fn stress(a: &StressArgs) -> Result<report::Summary, String> {
+    let cfg = SpscStress {
+        limit: limit(a)?,
+        sizes: payload_sizes(a)?,
+        capacity: a.capacity,
+        batch: a.batch,
+        corrupt_every: a.corrupt_every,
+    };
+    stress::run_spsc(&cfg, &Progress::new(true))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Stress(a) => match stress(&a) {
+            Ok(summary) => {
+                if let Err(e) = summary.print(a.json) {
+                    eprintln!("ringctl: cannot write the summary: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+                if summary.ok() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(EXIT_CHECK_FAILED)
+                }
+            }
+            Err(e) => {
+                eprintln!("ringctl stress: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+    }
+}

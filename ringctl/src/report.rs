@@ -1,0 +1,139 @@
+//! Progress bars and run summaries shared by the subcommands.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Draws a progress bar on stderr when stderr is a terminal; otherwise does nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    enabled: bool,
+}
+
+impl Progress {
+    /// A progress reporter; drawn only when `enabled` and stderr is a terminal.
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled: enabled && std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Shows `counter` against `total` (if known) until `finished()` returns true.
+    pub fn watch(&self, counter: &AtomicU64, total: Option<u64>, finished: impl Fn() -> bool) {
+        let bar = if self.enabled {
+            let bar = match total {
+                Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
+                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            };
+            let style = ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} events ({per_sec})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            Some(bar)
+        } else {
+            None
+        };
+        while !finished() {
+            std::thread::sleep(Duration::from_millis(50));
+            if let Some(b) = &bar {
+                b.set_position(counter.load(Ordering::Relaxed));
+            }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// The result of a stress run, printed last on stdout.
+#[derive(Debug)]
+pub struct Summary {
+    /// `spsc`, `broadcast`, `pool` or `log`.
+    pub mode: &'static str,
+    /// Events the producer sent (for a log: events that became durable).
+    pub events: u64,
+    /// Payload bytes the consumer saw.
+    pub payload_bytes: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Events that passed every check.
+    pub verified: u64,
+    /// Checks that failed.
+    pub errors: u64,
+    /// The first failed check, for humans.
+    pub first_error: Option<String>,
+    /// Mode-specific fields, merged into the JSON object.
+    pub extra: serde_json::Value,
+}
+
+impl Summary {
+    /// Whether every check passed.
+    pub fn ok(&self) -> bool {
+        self.errors == 0 && self.verified == self.events
+    }
+
+    fn rates(&self) -> (f64, f64, f64) {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        (
+            secs,
+            self.events as f64 / secs,
+            self.payload_bytes as f64 / secs / 1e6,
+        )
+    }
+
+    /// One line of JSON with the documented fields plus the mode's extras.
+    pub fn to_json(&self) -> serde_json::Value {
+        let (secs, eps, mbps) = self.rates();
+        let mut v = serde_json::json!({
+            "mode": self.mode,
+            "events": self.events,
+            "payload_bytes": self.payload_bytes,
+            "elapsed_s": secs,
+            "events_per_s": eps,
+            "payload_mb_per_s": mbps,
+            "verified": self.verified,
+            "errors": self.errors,
+        });
+        if let Some(e) = &self.first_error {
+            v["first_error"] = e.clone().into();
+        }
+        if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), &self.extra) {
+            for (k, x) in extra {
+                obj.insert(k.clone(), x.clone());
+            }
+        }
+        v
+    }
+
+    /// Prints the summary on stdout: human-readable lines, or one JSON line.
+    pub fn print(&self, json: bool) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        if json {
+            writeln!(out, "{}", self.to_json())?;
+        } else {
+            let (secs, eps, mbps) = self.rates();
+            writeln!(out, "mode:        {}", self.mode)?;
+            if let serde_json::Value::Object(extra) = &self.extra {
+                for (k, x) in extra {
+                    if !x.is_array() {
+                        writeln!(out, "{:<12} {x}", format!("{k}:"))?;
+                    }
+                }
+            }
+            writeln!(out, "events:      {}", self.events)?;
+            writeln!(out, "bytes:       {} (payload)", self.payload_bytes)?;
+            writeln!(out, "elapsed:     {secs:.3} s")?;
+            writeln!(out, "events/s:    {:.2} M", eps / 1e6)?;
+            writeln!(out, "MB/s:        {mbps:.1} (payload, 10^6 bytes)")?;
+            writeln!(out, "verified:    {}", self.verified)?;
+            if let Some(e) = &self.first_error {
+                writeln!(out, "first error: {e}")?;
+            }
+            writeln!(out, "errors:      {}", self.errors)?;
+        }
+        out.flush()
+    }
+}
