@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The project's one test command: installs what it needs on a fresh machine (rustup
+# targets, the nightly Miri and rust-src components) and runs every check. Each step
+# prints its time; a step that fails stops the run with a non-zero exit.
+#
+#   ./scripts/ci.sh            all steps
+#   ./scripts/ci.sh fmt test   only the named steps
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+EMBEDDED_TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
+export CARGO_TERM_COLOR=never
+export RUST_BACKTRACE=1
+
+step_setup() {
+    rustup target add "${EMBEDDED_TARGETS[@]}"
+    # Miri runs on the nightly the machine already has; never install another toolchain.
+    if ! rustup toolchain list | grep -q '^nightly'; then
+        echo "no nightly toolchain on this machine: Miri cannot run" >&2
+        return 1
+    fi
+    rustup component add --toolchain nightly miri rust-src
+    cargo +nightly miri setup
+}
+
+step_fmt() { cargo fmt --all -- --check; }
+
+step_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
+
+step_test() { cargo test --workspace; }
+
+step_doc() { RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps; }
+
+step_nostd() {
+    for t in "${EMBEDDED_TARGETS[@]}"; do
+        for features in "" "critical-section" "unsafe-assume-single-core"; do
+            echo "--- ringcore for $t, features: ${features:-none}"
+            cargo build -p ringcore --target "$t" --no-default-features ${features:+--features "$features"}
+        done
+    done
+}
+
+step_miri() {
+    MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test -p ringcore
+}
+
+step_loom() {
+    # Own target dir: the cfg changes every crate's build.
+    RUSTFLAGS="--cfg ringcore_loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
+        cargo test -p loom-tests --release -- --nocapture --test-threads=1
+}
+
+step_benches() { cargo bench --workspace --no-run; }
+
+ALL_STEPS=(setup fmt clippy test doc nostd miri loom benches)
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=("${ALL_STEPS[@]}")
+
+total_start=$(date +%s)
+for s in "${steps[@]}"; do
+    echo "=== step $s"
+    start=$(date +%s)
+    "step_$s"
+    echo "=== step $s: ok in $(( $(date +%s) - start )) s"
+done
+echo "=== all steps passed in $(( $(date +%s) - total_start )) s: ${steps[*]}"
