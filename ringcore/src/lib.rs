@@ -21,6 +21,11 @@
 #[cfg(any(test, ringcore_loom))]
 extern crate std;
 
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 pub mod broadcast;
 pub mod dispatch;
 pub mod frame;
