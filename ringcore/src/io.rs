@@ -635,12 +635,10 @@ impl FrameSink {
     }
 }
 
-/// Ends the borrow of a record without releasing it: its bytes stay the consumer's, and
-/// the consumer's next `read` returns the same record (a `Record` releases only in its
-/// `Drop`, and reading does not move the consumer's position past a record until then).
-/// `forget` is sound here: a `Record` owns nothing but a borrow.
+/// Ends the borrow of a record without releasing it: the consumer's next `read` returns
+/// the same record.
 fn keep_unreleased<const N: usize>(record: spsc::Record<'_, '_, N>) {
-    core::mem::forget(record);
+    record.keep();
 }
 
 /// What one [`FrameSource::poll`] produced.

@@ -158,6 +158,16 @@ pub struct Ring<const N: usize> {
     write: CachePadded<AtomicUsize>,
     /// Consumer's released position.
     read: CachePadded<AtomicUsize>,
+    // Only try_split reads it, and try_split needs compare-and-swap.
+    #[cfg_attr(
+        not(any(
+            target_has_atomic = "8",
+            feature = "critical-section",
+            feature = "unsafe-assume-single-core",
+            ringcore_loom
+        )),
+        allow(dead_code)
+    )]
     split: AtomicBool,
     buf: ByteBuffer<N>,
 }
@@ -908,6 +918,25 @@ impl<const N: usize> Record<'_, '_, N> {
             header: self.header,
             payload: self.payload(),
         }
+    }
+}
+
+impl<const N: usize> Record<'_, '_, N> {
+    /// Ends this borrow without releasing the record: it stays in the ring and the next
+    /// [`Consumer::read`] returns it again (for a sink that could write only part of it).
+    ///
+    /// ```
+    /// let ring = ringcore::spsc::Ring::<128>::new();
+    /// let (mut p, mut c) = ring.try_split(0).unwrap();
+    /// p.push(b"again", 0, 0).unwrap();
+    /// c.read().unwrap().keep();
+    /// let r = c.read().unwrap();
+    /// assert_eq!((r.seq(), r.payload()), (0, &b"again"[..]));
+    /// ```
+    pub fn keep(self) {
+        // Reading leaves the consumer's position at this record's start and only Drop
+        // moves it past; a Record owns nothing but borrows, so forgetting it leaks nothing.
+        core::mem::forget(self);
     }
 }
 
