@@ -1,0 +1,240 @@
+//! Real files in a directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, IoSlice};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::{Access, Backend, BackendFile, DirLock, GroupDone, Mapped, SyncKind, WriteGroup};
+use crate::format::LOCK_FILE;
+
+/// A log directory on a real file system.
+///
+/// ```
+/// use storage_std::backend::{Backend, FileBackend};
+/// let dir = tempfile::tempdir().unwrap();
+/// let b = FileBackend::new(dir.path()).unwrap();
+/// let _lock = b.lock().unwrap();
+/// assert_eq!(b.lock().unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+/// ```
+#[derive(Debug, Clone)]
+pub struct FileBackend {
+    dir: PathBuf,
+    preallocate: bool,
+}
+
+impl FileBackend {
+    /// Uses `dir`, creating it (and its parents) if needed.
+    pub fn new(dir: impl AsRef<Path>) -> io::Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir)?;
+        Ok(Self {
+            dir,
+            preallocate: true,
+        })
+    }
+
+    /// Uses an existing `dir` without creating anything (for read-only tools).
+    pub fn existing(dir: impl AsRef<Path>) -> io::Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        if !fs::metadata(&dir)?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
+        Ok(Self {
+            dir,
+            preallocate: true,
+        })
+    }
+
+    /// Whether [`BackendFile::preallocate`] calls `fallocate` (default true).
+    pub fn with_preallocate(mut self, on: bool) -> Self {
+        self.preallocate = on;
+        self
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, name: &str) -> io::Result<PathBuf> {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad file name {name:?}"),
+            ));
+        }
+        Ok(self.dir.join(name))
+    }
+}
+
+/// One real file.
+#[derive(Debug)]
+pub struct RealFile {
+    file: File,
+    preallocate: bool,
+}
+
+impl RealFile {
+    /// The underlying file (an io_uring backend may submit on its descriptor).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+impl Backend for FileBackend {
+    fn kind(&self) -> String {
+        "file".into()
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.dir)? {
+            let e = e?;
+            if let Ok(name) = e.file_name().into_string() {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
+    fn create(&self, name: &str) -> io::Result<Box<dyn BackendFile>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(self.path(name)?)?;
+        Ok(Box::new(RealFile {
+            file,
+            preallocate: self.preallocate,
+        }))
+    }
+
+    fn open(&self, name: &str, access: Access) -> io::Result<Box<dyn BackendFile>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(access == Access::ReadWrite)
+            .open(self.path(name)?)?;
+        Ok(Box::new(RealFile {
+            file,
+            preallocate: self.preallocate,
+        }))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        fs::rename(self.path(from)?, self.path(to)?)
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        fs::remove_file(self.path(name)?)
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        File::open(&self.dir)?.sync_all()
+    }
+
+    fn lock(&self) -> io::Result<DirLock> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.path(LOCK_FILE)?)?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(DirLock::new(Box::new(file))),
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is locked by another writer", self.dir.display()),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn map(&self, name: &str) -> io::Result<Mapped> {
+        let file = File::open(self.path(name)?)?;
+        crate::mmap::map_file(&file)
+    }
+}
+
+impl BackendFile for RealFile {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.file.read_at(buf, offset) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+
+    fn write_group(&mut self, group: &WriteGroup<'_>) -> io::Result<GroupDone> {
+        let total = group.len();
+        let mut written: u64 = 0;
+        // Skip slices (and parts of the first slice) already written; retry short writes.
+        while written < total {
+            let mut skip = written;
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(group.bufs.len());
+            for b in group.bufs {
+                let l = b.len() as u64;
+                if skip >= l {
+                    skip -= l;
+                    continue;
+                }
+                slices.push(IoSlice::new(&b[skip as usize..]));
+                skip = 0;
+                if slices.len() == 512 {
+                    break;
+                }
+            }
+            match rustix::io::pwritev(&self.file, &slices, group.offset + written) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "pwritev wrote 0")),
+                Ok(n) => written += n as u64,
+                Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let synced = match group.sync {
+            SyncKind::None => false,
+            kind => {
+                self.sync(kind)?;
+                true
+            }
+        };
+        Ok(GroupDone { written, synced })
+    }
+
+    fn sync(&mut self, kind: SyncKind) -> io::Result<()> {
+        match kind {
+            SyncKind::None => Ok(()),
+            SyncKind::Data => self.file.sync_data(),
+            SyncKind::All => self.file.sync_all(),
+        }
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    fn preallocate(&mut self, len: u64) -> io::Result<()> {
+        if !self.preallocate {
+            return Ok(());
+        }
+        match rustix::fs::fallocate(
+            &self.file,
+            rustix::fs::FallocateFlags::KEEP_SIZE,
+            0,
+            len,
+        ) {
+            Ok(()) => Ok(()),
+            // File systems without fallocate (some FUSE, NFS): fall back to nothing.
+            Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::NOSYS) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

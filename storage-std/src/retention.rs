@@ -1,0 +1,120 @@
+//! Retention: deleting whole sealed segments by age, total size or count, optionally
+//! keeping those a named consumer has not read yet.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::format;
+use crate::offsets::OffsetStore;
+use crate::segment::{self, OpCtx, SegmentInfo, remove_segment_files};
+
+/// Which consumers' unread records retention keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KeepUnread {
+    /// None: retention ignores consumer offsets.
+    #[default]
+    No,
+    /// Every consumer with a committed offset.
+    AllConsumers,
+    /// These consumers (one without a committed offset has read nothing, so it keeps
+    /// everything).
+    Consumers(Vec<String>),
+}
+
+/// When sealed segments are deleted (oldest first; the active segment never is). A
+/// segment goes while any limit is exceeded, unless a kept consumer has not read all of
+/// it; retention stops at the first segment it must keep, so the log stays contiguous.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Delete segments sealed longer ago than this.
+    pub max_age: Option<Duration>,
+    /// Delete while all segments together are larger than this.
+    pub max_total_bytes: Option<u64>,
+    /// Delete while there are more segments than this (the active one counts).
+    pub max_segments: Option<usize>,
+    /// Keep segments these consumers have not read.
+    pub keep_unread: KeepUnread,
+}
+
+/// What retention deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RetentionReport {
+    /// The deleted segments, oldest first.
+    pub deleted: Vec<SegmentInfo>,
+    /// Bytes freed.
+    pub bytes_freed: u64,
+    /// The consumer whose unread records stopped retention, if one did.
+    pub held_by: Option<String>,
+}
+
+pub(crate) fn apply_retention(
+    backend: &dyn Backend,
+    catalog: &Mutex<Vec<SegmentInfo>>,
+    policy: &RetentionPolicy,
+    now_ns: u64,
+) -> Result<RetentionReport> {
+    let mut sealed = catalog.lock().unwrap_or_else(|e| e.into_inner());
+    let listing = segment::list(backend)?;
+    let mut count = listing.segments.len();
+    let mut total: u64 = 0;
+    for &b in &listing.segments {
+        match sealed.iter().find(|s| s.base_seq == b) {
+            Some(s) => total += s.bytes,
+            None => {
+                let name = format::segment_name(b);
+                let len = backend
+                    .open(&name, crate::backend::Access::Read)
+                    .and_then(|f| f.len())
+                    .map_err(|e| Error::io("stat", &name, e))?;
+                total += len;
+            }
+        }
+    }
+    let hold: Option<(String, u64)> = match &policy.keep_unread {
+        KeepUnread::No => None,
+        KeepUnread::AllConsumers => OffsetStore::new_dyn(backend)
+            .list()?
+            .into_iter()
+            .map(|o| (o.name, o.next_seq))
+            .min_by_key(|o| o.1),
+        KeepUnread::Consumers(names) => {
+            let store = OffsetStore::new_dyn(backend);
+            let mut min: Option<(String, u64)> = None;
+            for n in names {
+                let off = store.get(n)?.map_or(0, |o| o.next_seq);
+                if min.as_ref().is_none_or(|m| off < m.1) {
+                    min = Some((n.clone(), off));
+                }
+            }
+            min
+        }
+    };
+    let mut report = RetentionReport::default();
+    while let Some(oldest) = sealed.first() {
+        let over_count = policy.max_segments.is_some_and(|m| count > m);
+        let over_bytes = policy.max_total_bytes.is_some_and(|m| total > m);
+        let too_old = policy.max_age.is_some_and(|a| {
+            let age = now_ns.saturating_sub(oldest.sealed_ns.unwrap_or(now_ns));
+            u128::from(age) > a.as_nanos()
+        });
+        if !(over_count || over_bytes || too_old) {
+            break;
+        }
+        if let Some((name, next)) = &hold
+            && oldest.last_seq.is_some_and(|l| l >= *next) {
+                report.held_by = Some(name.clone());
+                break;
+            }
+        remove_segment_files(backend, oldest.base_seq)?;
+        count -= 1;
+        total = total.saturating_sub(oldest.bytes);
+        report.bytes_freed += oldest.bytes;
+        report.deleted.push(sealed.remove(0));
+    }
+    if !report.deleted.is_empty() {
+        backend.sync_dir().op("sync_dir", "log directory")?;
+    }
+    Ok(report)
+}

@@ -1,0 +1,411 @@
+//! Segment files: listing a directory, checking sealed segments, creating and sealing
+//! the active one, and their index files.
+
+use std::io;
+
+use crate::backend::{Access, Backend, BackendFile, SyncKind, WriteGroup, read_full_at};
+use crate::error::{Error, StopCause};
+use crate::format::{
+    self, FOOTER_LEN, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, IndexEntry, IndexHeader,
+    SEGMENT_HEADER_LEN, SegmentFooter, SegmentHeader, StructError,
+};
+use crate::scan::{IndexBuilder, Stats};
+
+/// What a directory holds, by file kind.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Listing {
+    /// Base sequences of segment files, sorted.
+    pub segments: Vec<u64>,
+    /// Base sequences of index files, sorted.
+    pub indexes: Vec<u64>,
+    /// Temporary files.
+    pub tmps: Vec<String>,
+    /// Consumer offset files.
+    pub offsets: Vec<String>,
+    /// Anything else (the lock file included).
+    pub other: Vec<String>,
+}
+
+pub(crate) fn list(backend: &dyn Backend) -> Result<Listing, Error> {
+    let names = backend
+        .list()
+        .map_err(|e| Error::io("list", "log directory", e))?;
+    let mut l = Listing::default();
+    for n in names {
+        if let Some(b) = format::parse_segment_name(&n) {
+            l.segments.push(b);
+        } else if let Some(b) = format::parse_index_name(&n) {
+            l.indexes.push(b);
+        } else if n.ends_with(format::TMP_SUFFIX) {
+            l.tmps.push(n);
+        } else if format::parse_offset_name(&n).is_some() {
+            l.offsets.push(n);
+        } else {
+            l.other.push(n);
+        }
+    }
+    l.segments.sort_unstable();
+    l.indexes.sort_unstable();
+    l.tmps.sort();
+    l.offsets.sort();
+    Ok(l)
+}
+
+/// A segment as the log sees it (sealed ones from their footer).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SegmentInfo {
+    /// File name.
+    pub name: String,
+    /// First sequence.
+    pub base_seq: u64,
+    /// Whether it has a valid footer (sealed segments are immutable).
+    pub sealed: bool,
+    /// Records it holds (for the active segment: as far as known).
+    pub record_count: u64,
+    /// Last sequence, if it holds any record.
+    pub last_seq: Option<u64>,
+    /// Timestamp of the first record (0 if none).
+    pub first_ts: u64,
+    /// Timestamp of the last record (0 if none).
+    pub last_ts: u64,
+    /// Largest record timestamp (0 if none).
+    pub max_ts: u64,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Creation time from the header (ns since the Unix epoch).
+    pub created_ns: u64,
+    /// Sealing time from the footer, if sealed.
+    pub sealed_ns: Option<u64>,
+}
+
+impl SegmentInfo {
+    pub(crate) fn from_footer(h: &SegmentHeader, f: &SegmentFooter) -> Self {
+        Self {
+            name: format::segment_name(h.base_seq),
+            base_seq: h.base_seq,
+            sealed: true,
+            record_count: f.record_count,
+            last_seq: Some(f.last_seq),
+            first_ts: f.first_ts,
+            last_ts: f.last_ts,
+            max_ts: f.max_ts,
+            bytes: f.records_end + FOOTER_LEN as u64,
+            created_ns: h.created_ns,
+            sealed_ns: Some(f.sealed_ns),
+        }
+    }
+}
+
+/// A failed backend call, with what and where.
+#[derive(Debug)]
+pub(crate) struct OpError {
+    pub op: &'static str,
+    pub file: String,
+    pub source: io::Error,
+}
+
+impl OpError {
+    pub(crate) fn new(op: &'static str, file: &str, source: io::Error) -> Self {
+        Self {
+            op,
+            file: file.to_owned(),
+            source,
+        }
+    }
+    pub(crate) fn cause(&self) -> StopCause {
+        StopCause::io(self.op, &self.file, &self.source)
+    }
+}
+
+impl From<OpError> for Error {
+    fn from(e: OpError) -> Self {
+        Error::io(e.op, e.file, e.source)
+    }
+}
+
+pub(crate) trait OpCtx<T> {
+    fn op(self, op: &'static str, file: &str) -> Result<T, OpError>;
+}
+
+impl<T> OpCtx<T> for io::Result<T> {
+    fn op(self, op: &'static str, file: &str) -> Result<T, OpError> {
+        self.map_err(|e| OpError::new(op, file, e))
+    }
+}
+
+/// Reads and decodes the header of a segment file (`Ok(Err(_))`: damaged).
+pub(crate) fn read_header(
+    file: &dyn BackendFile,
+) -> io::Result<Result<SegmentHeader, StructError>> {
+    let mut b = [0u8; SEGMENT_HEADER_LEN];
+    let n = read_full_at(file, 0, &mut b)?;
+    Ok(SegmentHeader::decode(&b[..n]))
+}
+
+/// Reads the footer at the end of a file of length `len`, if it is a valid footer of
+/// segment `base` ending exactly there.
+pub(crate) fn read_footer(
+    file: &dyn BackendFile,
+    len: u64,
+    base: u64,
+) -> io::Result<Result<SegmentFooter, StructError>> {
+    let min = (SEGMENT_HEADER_LEN + FOOTER_LEN) as u64;
+    if len < min {
+        return Ok(Err(StructError::Truncated {
+            needed: min,
+            available: len,
+        }));
+    }
+    let mut b = [0u8; FOOTER_LEN];
+    let pos = len - FOOTER_LEN as u64;
+    let n = read_full_at(file, pos, &mut b)?;
+    Ok(SegmentFooter::decode(&b[..n]).and_then(|f| {
+        if f.records_end != pos {
+            Err(StructError::Invalid {
+                what: format!("footer says records end at {}, found at {pos}", f.records_end),
+            })
+        } else if f.base_seq != base {
+            Err(StructError::Invalid {
+                what: format!("footer base {} in segment {base}", f.base_seq),
+            })
+        } else {
+            Ok(f)
+        }
+    }))
+}
+
+/// The header, footer and info of a segment if it is sealed: `Ok(Err((offset, why)))`
+/// when the header or footer is damaged.
+pub(crate) fn check_sealed(
+    backend: &dyn Backend,
+    base: u64,
+) -> Result<Result<SegmentInfo, (u64, StructError)>, Error> {
+    let name = format::segment_name(base);
+    let f = backend
+        .open(&name, Access::Read)
+        .map_err(|e| Error::io("open", &name, e))?;
+    let len = f.len().map_err(|e| Error::io("stat", &name, e))?;
+    let h = match read_header(&*f).map_err(|e| Error::io("read", &name, e))? {
+        Ok(h) => h,
+        Err(e) => return Ok(Err((0, e))),
+    };
+    if h.base_seq != base {
+        return Ok(Err((
+            0,
+            StructError::Invalid {
+                what: format!("header base {} in file {name}", h.base_seq),
+            },
+        )));
+    }
+    match read_footer(&*f, len, base).map_err(|e| Error::io("read", &name, e))? {
+        Ok(ft) => Ok(Ok(SegmentInfo::from_footer(&h, &ft))),
+        Err(e) => Ok(Err((len.saturating_sub(FOOTER_LEN as u64), e))),
+    }
+}
+
+/// Reads a segment's index file: `None` if missing or its header is damaged or belongs to
+/// another segment.
+pub(crate) fn load_index(backend: &dyn Backend, base: u64) -> Option<format::DecodedIndex> {
+    let bytes = backend.read_all(&format::index_name(base)).ok()?;
+    let d = format::decode_index(&bytes).ok()?;
+    (d.header.base_seq == base).then_some(d)
+}
+
+/// Writes a complete index file through a temporary file and a rename, then syncs the
+/// directory.
+pub(crate) fn write_index_file(
+    backend: &dyn Backend,
+    base: u64,
+    interval: u32,
+    entries: &[IndexEntry],
+) -> Result<(), OpError> {
+    let name = format::index_name(base);
+    let tmp = format!("{name}{}", format::TMP_SUFFIX);
+    let _ = backend.remove(&tmp);
+    let mut f = backend.create(&tmp).op("create", &tmp)?;
+    let mut bytes = IndexHeader {
+        base_seq: base,
+        interval,
+    }
+    .encode()
+    .to_vec();
+    for e in entries {
+        bytes.extend_from_slice(&e.encode());
+    }
+    f.write_group(&WriteGroup {
+        offset: 0,
+        bufs: &[&bytes],
+        sync: SyncKind::All,
+    })
+    .op("write", &tmp)?;
+    backend.rename(&tmp, &name).op("rename", &tmp)?;
+    backend.sync_dir().op("sync_dir", "log directory")?;
+    Ok(())
+}
+
+/// The segment being appended to.
+#[derive(Debug)]
+pub(crate) struct ActiveSeg {
+    pub header: SegmentHeader,
+    pub name: String,
+    pub idx_name: String,
+    pub file: Box<dyn BackendFile>,
+    pub idx_file: Box<dyn BackendFile>,
+    /// End of the records written so far.
+    pub pos: u64,
+    /// Sequence of the next record.
+    pub next_seq: u64,
+    /// Statistics of every record in the segment.
+    pub stats: Stats,
+    /// Sparse index of every record written.
+    pub index: IndexBuilder,
+    /// Entries already written to the index file.
+    pub idx_written: usize,
+}
+
+impl ActiveSeg {
+    pub(crate) fn base(&self) -> u64 {
+        self.header.base_seq
+    }
+
+    /// Writes the index entries of records below `durable_end` that are not in the index
+    /// file yet (no sync: the index is a hint, checked before use).
+    pub(crate) fn persist_index(&mut self, durable_end: u64) -> Result<(), OpError> {
+        let k = self
+            .index
+            .entries
+            .partition_point(|e| e.seq < durable_end);
+        if k <= self.idx_written {
+            return Ok(());
+        }
+        let mut bytes = Vec::with_capacity((k - self.idx_written) * INDEX_ENTRY_LEN);
+        for e in &self.index.entries[self.idx_written..k] {
+            bytes.extend_from_slice(&e.encode());
+        }
+        let off = (INDEX_HEADER_LEN + self.idx_written * INDEX_ENTRY_LEN) as u64;
+        self.idx_file
+            .write_group(&WriteGroup {
+                offset: off,
+                bufs: &[&bytes],
+                sync: SyncKind::None,
+            })
+            .op("write", &self.idx_name)?;
+        self.idx_written = k;
+        Ok(())
+    }
+
+    /// Seals the segment: syncs every index entry, writes the footer right after the
+    /// records, trims the file there and syncs it. The records must already be synced
+    /// (the caller flushes its group first), so a valid footer always means synced
+    /// records.
+    pub(crate) fn seal(&mut self, sealed_ns: u64) -> Result<SegmentInfo, OpError> {
+        debug_assert!(self.stats.count > 0);
+        self.persist_index(u64::MAX)?;
+        self.idx_file
+            .sync(SyncKind::Data)
+            .op("sync", &self.idx_name)?;
+        let footer = SegmentFooter {
+            base_seq: self.base(),
+            record_count: self.stats.count,
+            last_seq: self.next_seq.wrapping_sub(1),
+            first_ts: self.stats.first_ts.unwrap_or(0),
+            last_ts: self.stats.last_ts,
+            max_ts: self.stats.max_ts,
+            records_end: self.pos,
+            sealed_ns,
+            digest_kind: 0,
+            digest: [0; format::SF_DIGEST_LEN],
+        };
+        let bytes = footer.encode();
+        self.file
+            .write_group(&WriteGroup {
+                offset: self.pos,
+                bufs: &[&bytes],
+                sync: SyncKind::None,
+            })
+            .op("write", &self.name)?;
+        let end = self.pos + FOOTER_LEN as u64;
+        if self.file.len().op("stat", &self.name)? != end {
+            self.file.set_len(end).op("set_len", &self.name)?;
+        }
+        self.file.sync(SyncKind::Data).op("sync", &self.name)?;
+        Ok(SegmentInfo::from_footer(&self.header, &footer))
+    }
+}
+
+/// Settings for a new segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewSegment {
+    pub base_seq: u64,
+    pub created_ns: u64,
+    pub torn_window: u64,
+    pub index_interval: u32,
+    pub preallocate: Option<u64>,
+}
+
+/// Creates a segment and its index: header written and synced, index header written and
+/// synced, then the directory synced. Only after this may records go in.
+pub(crate) fn create_segment(
+    backend: &dyn Backend,
+    s: NewSegment,
+) -> Result<ActiveSeg, OpError> {
+    let name = format::segment_name(s.base_seq);
+    let idx_name = format::index_name(s.base_seq);
+    // An index without its segment is an orphan from an interrupted deletion.
+    if backend.open(&idx_name, Access::Read).is_ok() {
+        backend.remove(&idx_name).op("remove", &idx_name)?;
+    }
+    let header = SegmentHeader {
+        base_seq: s.base_seq,
+        created_ns: s.created_ns,
+        torn_window: s.torn_window,
+    };
+    let mut file = backend.create(&name).op("create", &name)?;
+    if let Some(len) = s.preallocate {
+        file.preallocate(len).op("preallocate", &name)?;
+    }
+    file.write_group(&WriteGroup {
+        offset: 0,
+        bufs: &[&header.encode()],
+        sync: SyncKind::All,
+    })
+    .op("write", &name)?;
+    let mut idx_file = backend.create(&idx_name).op("create", &idx_name)?;
+    idx_file
+        .write_group(&WriteGroup {
+            offset: 0,
+            bufs: &[&IndexHeader {
+                base_seq: s.base_seq,
+                interval: s.index_interval,
+            }
+            .encode()],
+            sync: SyncKind::All,
+        })
+        .op("write", &idx_name)?;
+    backend.sync_dir().op("sync_dir", "log directory")?;
+    Ok(ActiveSeg {
+        header,
+        name,
+        idx_name,
+        file,
+        idx_file,
+        pos: SEGMENT_HEADER_LEN as u64,
+        next_seq: s.base_seq,
+        stats: Stats::default(),
+        index: IndexBuilder::new(s.index_interval),
+        idx_written: 0,
+    })
+}
+
+/// Removes a segment and its index (index errors other than "not found" count), without
+/// syncing the directory.
+pub(crate) fn remove_segment_files(backend: &dyn Backend, base: u64) -> Result<(), OpError> {
+    let name = format::segment_name(base);
+    backend.remove(&name).op("remove", &name)?;
+    let idx = format::index_name(base);
+    match backend.remove(&idx) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(OpError::new("remove", &idx, e)),
+    }
+}
