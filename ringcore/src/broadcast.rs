@@ -499,12 +499,30 @@ struct Head {
 /// Written by the writer (and, rarely, by joiners); readers never touch it.
 struct WriterLine {
     /// The join handshake word (see the module docs); its value carries nothing.
+    #[cfg_attr(
+        not(any(
+            target_has_atomic = "8",
+            feature = "critical-section",
+            feature = "unsafe-assume-single-core",
+            ringcore_loom
+        )),
+        allow(dead_code)
+    )]
     handshake: AtomicUsize,
     full_rejections: AtomicUsize,
 }
 
 /// Read-mostly flags and settings.
 struct Settings {
+    #[cfg_attr(
+        not(any(
+            target_has_atomic = "8",
+            feature = "critical-section",
+            feature = "unsafe-assume-single-core",
+            ringcore_loom
+        )),
+        allow(dead_code)
+    )]
     writer_taken: AtomicBool,
     closed: AtomicBool,
     pressure_lag: AtomicUsize,

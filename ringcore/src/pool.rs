@@ -50,18 +50,19 @@
 
 use crate::broadcast::wait::{WaitStrategy, Waiter};
 use crate::broadcast::{
-    Backpressure, Gated, Overwrite, Policy, PublishError, ReadError, Reader, RecordView, Ring,
-    WriterStats,
+    Backpressure, Gated, Overwrite, Policy, ReadError, Reader, RecordView, Ring, WriterStats,
 };
+use crate::sync::{AtomicUsize, CachePadded, Ordering, atomic_usize};
 #[cfg(any(
     target_has_atomic = "8",
     feature = "critical-section",
     feature = "unsafe-assume-single-core",
     ringcore_loom
 ))]
-use crate::broadcast::{JoinError, Writer, WriterError};
-use crate::frame::FrameHeader;
-use crate::sync::{AtomicUsize, CachePadded, Ordering, atomic_usize};
+use crate::{
+    broadcast::{JoinError, PublishError, Writer, WriterError},
+    frame::FrameHeader,
+};
 
 /// The default cap on a pool's static footprint: 512 KiB.
 pub const DEFAULT_FOOTPRINT_LIMIT: usize = 512 * 1024;
