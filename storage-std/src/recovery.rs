@@ -541,6 +541,9 @@ pub(crate) fn recover(backend: &dyn Backend, o: &RecoverOpts) -> Result<Recovere
         // Whatever survived is synced now, then the index is rewritten to match.
         file.sync(crate::backend::SyncKind::All).op("sync", &name)?;
         write_index_file(backend, base, o.index_interval, &ib.entries)?;
+        if idx.is_none() {
+            report.rebuilt_indexes.push(format::index_name(base));
+        }
         let idx_name = format::index_name(base);
         let idx_file = backend
             .open(&idx_name, Access::ReadWrite)

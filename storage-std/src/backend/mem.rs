@@ -238,6 +238,22 @@ impl MemBackend {
         s.crash_at = None;
     }
 
+    /// An independent copy of this directory (present and durable state, no lock, no
+    /// crash point, step counter at zero): run many crash scenarios from one state.
+    pub fn fork(&self) -> MemBackend {
+        let s = self.lock_state();
+        let copy = State {
+            inodes: s.inodes.clone(),
+            next_ino: s.next_ino,
+            dir: s.dir.clone(),
+            synced_dir: s.synced_dir.clone(),
+            ..State::default()
+        };
+        MemBackend {
+            state: Arc::new(Mutex::new(copy)),
+        }
+    }
+
     /// The current contents of a file (unsynced writes included).
     pub fn file_bytes(&self, name: &str) -> Option<Vec<u8>> {
         let s = self.lock_state();
