@@ -469,8 +469,12 @@ pub(crate) fn recover(backend: &dyn Backend, o: &RecoverOpts) -> Result<Recovere
         let map = backend.map(&name).map_err(|e| Error::io("map", &name, e))?;
         let mut src = SliceSource(map.bytes());
         let idx = segment::load_index(backend, base);
-        let (start_pos, start_seq, mut stats, mut ib) =
-            choose_start(&mut src, base, idx.as_ref(), o.index_interval);
+        let (start_pos, start_seq, mut stats, mut ib) = choose_start(
+            &mut src,
+            base,
+            idx.as_ref().filter(|_| !o.deep),
+            o.index_interval,
+        );
         report.scanned_from = Some((name.clone(), start_pos));
         let end = scan::scan(
             &mut src,

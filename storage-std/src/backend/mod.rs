@@ -37,7 +37,7 @@ mod faulty;
 mod file;
 mod mem;
 
-pub use faulty::{Fault, FaultyBackend, OpKind};
+pub use faulty::{EIO, ENOSPC, Fault, FaultAction, FaultyBackend, OpKind};
 pub use file::{FileBackend, RealFile};
 pub use mem::{CrashMode, MemBackend};
 

@@ -1,0 +1,384 @@
+//! Damaged files: the verifier tells a torn tail from corruption, open cuts only torn
+//! tails, `force` cuts the rest and reports exactly what it lost, and readers never
+//! return damaged records.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use storage_std::backend::{Backend, MemBackend};
+use storage_std::format::{
+    self, FORMAT_VERSION, SH_CRC_OFFSET, SH_VERSION_OFFSET, SEGMENT_HEADER_LEN, encode_record,
+};
+use storage_std::{
+    CutKind, Error, LogReader, Problem, SeqRange, Severity, Start, VerifyStatus, Writer, verify,
+};
+
+type W = Writer<8192>;
+
+/// A log of `n` records in small segments; returns the backend and the segment names.
+fn log(n: u64) -> (MemBackend, Arc<dyn Backend>, Vec<String>) {
+    let (m, b) = mem();
+    let w = W::open_with(b.clone(), small_opts(small_group())).unwrap();
+    for s in 0..n {
+        w.append_with(&payload(s), meta(s)).unwrap();
+    }
+    w.close().unwrap();
+    let mut segs: Vec<String> = b
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|x| x.ends_with(".seg"))
+        .collect();
+    segs.sort();
+    (m, b, segs)
+}
+
+fn flip(m: &MemBackend, name: &str, offset: usize) {
+    let mut bytes = m.file_bytes(name).unwrap();
+    bytes[offset] ^= 0x10;
+    m.put_file(name, bytes);
+}
+
+#[test]
+fn torn_tail_is_reported_as_such_and_cut_on_open() {
+    let (m, b, segs) = log(200);
+    let last = segs.last().unwrap();
+    let mut bytes = m.file_bytes(last).unwrap();
+    let len = bytes.len();
+    bytes.truncate(len - 7);
+    m.put_file(last, bytes);
+    let v = verify(&b).unwrap();
+    assert_eq!(v.status, VerifyStatus::TornTail, "{:#?}", v.findings);
+    assert_eq!(v.status.exit_code(), 3);
+    assert!(v.findings.iter().all(|f| f.severity != Severity::Corruption));
+    assert_eq!(v.last_seq, Some(198));
+    let json = serde_json::to_string(&v).unwrap();
+    assert!(json.contains("\"status\":\"torn_tail\""), "{json}");
+
+    let w = W::open_with(b.clone(), small_opts(small_group())).unwrap();
+    let cuts = &w.recovery().cuts;
+    assert_eq!(cuts.len(), 1);
+    assert_eq!(cuts[0].kind, CutKind::TornTail);
+    assert_eq!(&cuts[0].file, last);
+    assert_eq!(w.next_seq(), 199);
+    w.close().unwrap();
+    assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
+    assert_eq!(read_all_checked(&b).len(), 199);
+}
+
+#[test]
+fn damage_in_a_sealed_segment_is_corruption_never_silently_cut() {
+    let (m, b, segs) = log(300);
+    assert!(segs.len() >= 5);
+    let victim = &segs[1];
+    let base = format::parse_segment_name(victim).unwrap();
+    // Inside the third record's payload.
+    let bytes = m.file_bytes(victim).unwrap();
+    let r0 = format::decode_record(&bytes[SEGMENT_HEADER_LEN..]).unwrap().disk_len();
+    let r1 = format::decode_record(&bytes[SEGMENT_HEADER_LEN + r0..])
+        .unwrap()
+        .disk_len();
+    let off = SEGMENT_HEADER_LEN + r0 + r1 + 20;
+    flip(&m, victim, off);
+
+    let v = verify(&b).unwrap();
+    assert_eq!(v.status, VerifyStatus::Corrupt);
+    assert_eq!(v.status.exit_code(), 1);
+    let f = v
+        .findings
+        .iter()
+        .find(|f| f.severity == Severity::Corruption)
+        .unwrap();
+    assert_eq!(&f.file, victim);
+    assert_eq!(f.offset, Some((SEGMENT_HEADER_LEN + r0 + r1) as u64));
+    assert!(matches!(&f.problem, Problem::BadRecord { expected_seq, .. } if *expected_seq == base + 2));
+
+    // Readers stop with an error at the damaged record, after the good ones.
+    let r = LogReader::new(b.clone());
+    let mut c = r.cursor(Start::Seq(base)).unwrap();
+    assert_eq!(c.next().unwrap().unwrap().seq(), base);
+    assert_eq!(c.next().unwrap().unwrap().seq(), base + 1);
+    assert!(matches!(c.next(), Err(Error::Corrupt { .. })));
+
+    // A deep open refuses and names the file; nothing was changed.
+    let mut o = small_opts(small_group());
+    o.deep_check = true;
+    match W::open_with(b.clone(), o.clone()) {
+        Err(Error::Corrupt { file, .. }) => assert_eq!(&file, victim),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(m.file_bytes(victim).unwrap().len(), bytes.len());
+
+    // Forced: the good prefix stays, the rest is cut, the loss is exact.
+    o.force = true;
+    let w = W::open_with(b.clone(), o).unwrap();
+    let rep = w.recovery().clone();
+    assert_eq!(w.next_seq(), base + 2);
+    w.close().unwrap();
+    assert_eq!(rep.cuts.len(), 1);
+    assert_eq!(rep.cuts[0].kind, CutKind::Forced);
+    assert_eq!(
+        rep.lost(),
+        Some(SeqRange {
+            first: base + 2,
+            last: 299
+        })
+    );
+    assert_eq!(read_all_checked(&b).len() as u64, base + 2);
+    let v = verify(&b).unwrap();
+    assert_eq!(v.status, VerifyStatus::Clean, "{:#?}", v.findings);
+}
+
+#[test]
+fn damaged_footer_of_a_sealed_segment_makes_open_refuse() {
+    let (m, b, segs) = log(300);
+    let victim = &segs[2];
+    let len = m.file_bytes(victim).unwrap().len();
+    flip(&m, victim, len - 40);
+    match W::open_with(b.clone(), small_opts(small_group())) {
+        Err(e @ Error::Corrupt { .. }) => {
+            assert!(e.to_string().contains(victim.as_str()), "{e}");
+            assert!(!e.is_retryable());
+        }
+        other => panic!("{other:?}"),
+    }
+    let v = verify(&b).unwrap();
+    assert_eq!(v.status, VerifyStatus::Corrupt);
+    assert!(v.findings.iter().any(|f| &f.file == victim && f.severity == Severity::Corruption));
+    // recover --force: the records of the victim are intact, only its footer is bad.
+    let victim_last = {
+        let mut bytes = m.file_bytes(victim).unwrap();
+        bytes[len - 40] ^= 0x10;
+        format::SegmentFooter::decode(&bytes[len - format::FOOTER_LEN..])
+            .unwrap()
+            .last_seq
+    };
+    let mut o = small_opts(small_group());
+    o.force = true;
+    o.deep_check = true;
+    let w = W::open_with(b.clone(), o).unwrap();
+    assert_eq!(w.next_seq(), victim_last + 1);
+    assert_eq!(
+        w.recovery().lost(),
+        Some(SeqRange {
+            first: victim_last + 1,
+            last: 299
+        })
+    );
+    w.close().unwrap();
+    assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
+}
+
+#[test]
+fn mid_log_damage_beyond_the_torn_window_needs_force() {
+    // One large active segment: damage far from its end is not a torn tail.
+    let (m, b) = mem();
+    let mut o = small_opts(small_group());
+    o.segment_bytes = 1 << 20;
+    let w = W::open_with(b.clone(), o.clone()).unwrap();
+    for s in 0..500 {
+        w.append_with(&payload(s), meta(s)).unwrap();
+    }
+    w.close().unwrap();
+    let seg = format::segment_name(0);
+    let bytes = m.file_bytes(&seg).unwrap();
+    // Find the position of record 100.
+    let mut pos = SEGMENT_HEADER_LEN;
+    for _ in 0..100 {
+        pos += format::decode_record(&bytes[pos..]).unwrap().disk_len();
+    }
+    flip(&m, &seg, pos + 3);
+
+    let v = verify(&b).unwrap();
+    assert_eq!(v.status, VerifyStatus::Corrupt, "{:#?}", v.findings);
+    assert!(v.findings.iter().any(|f| matches!(
+        f.problem,
+        Problem::RecordsAfterDamage { first_seq: 101, last_seq: 499, .. }
+    )));
+
+    // Open scans the active segment from its last index entry (records before it were
+    // synced); a deep check scans it all, as does an open without the index.
+    let mut deep = o.clone();
+    deep.deep_check = true;
+    for (what, opts) in [("deep", deep), ("no index", o.clone())] {
+        if what == "no index" {
+            m.delete_file(&format::index_name(0));
+        }
+        match W::open_with(b.clone(), opts) {
+            Err(e @ Error::NeedsForce { .. }) => {
+                let Error::NeedsForce { offset, lost, .. } = &e else { unreachable!() };
+                assert_eq!(*offset, pos as u64, "{what}");
+                assert_eq!(*lost, SeqRange { first: 100, last: 499 }, "{what}");
+                assert!(e.to_string().contains("force"), "{e}");
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    assert_eq!(m.file_bytes(&seg).unwrap(), {
+        let mut x = bytes.clone();
+        x[pos + 3] ^= 0x10;
+        x
+    }, "a refused open changes nothing");
+    o.force = true;
+    let w = W::open_with(b.clone(), o).unwrap();
+    let cut = w.recovery().cuts[0].clone();
+    assert_eq!(cut.kind, CutKind::Forced);
+    assert_eq!(cut.offset, pos as u64);
+    assert_eq!(cut.lost, Some(SeqRange { first: 100, last: 499 }));
+    assert_eq!(w.next_seq(), 100);
+    w.close().unwrap();
+    assert_eq!(read_all_checked(&b).len(), 100);
+}
+
+#[test]
+fn damage_within_the_torn_window_is_a_torn_tail() {
+    let (m, b, segs) = log(200);
+    let last = segs.last().unwrap();
+    let bytes = m.file_bytes(last).unwrap();
+    // Damage the second-to-last record: one valid record follows, well within a group.
+    let mut pos = SEGMENT_HEADER_LEN;
+    let mut positions = vec![];
+    while pos < bytes.len() {
+        positions.push(pos);
+        pos += format::decode_record(&bytes[pos..]).unwrap().disk_len();
+    }
+    let victim = positions[positions.len() - 2];
+    flip(&m, last, victim + 30);
+    let v = verify(&b).unwrap();
+    assert_eq!(v.status, VerifyStatus::TornTail, "{:#?}", v.findings);
+    let w = W::open_with(b.clone(), small_opts(small_group())).unwrap();
+    assert_eq!(w.recovery().cuts[0].kind, CutKind::TornTail);
+    assert_eq!(w.next_seq(), 198);
+    w.close().unwrap();
+}
+
+#[test]
+fn other_format_versions_are_refused_with_a_clear_error() {
+    let (m, b, segs) = log(50);
+    let first = &segs[0];
+    let mut bytes = m.file_bytes(first).unwrap();
+    bytes[SH_VERSION_OFFSET..SH_VERSION_OFFSET + 4].copy_from_slice(&2u32.to_le_bytes());
+    let crc = crc32c::crc32c(&bytes[..SH_CRC_OFFSET]);
+    bytes[SH_CRC_OFFSET..SH_CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+    m.put_file(first, bytes);
+    match W::open_with(b.clone(), small_opts(small_group())) {
+        Err(e @ Error::UnsupportedVersion { found: 2, .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("unsupported format version 2"), "{msg}");
+            assert!(msg.contains(&format!("reads version {FORMAT_VERSION}")), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let v = verify(&b).unwrap();
+    assert_eq!(v.status, VerifyStatus::Corrupt);
+    assert!(v.findings.iter().any(|f| matches!(
+        &f.problem,
+        Problem::BadHeader { error: format::StructError::UnsupportedVersion { found: 2, .. } }
+    )));
+}
+
+#[test]
+fn zero_filled_and_recycled_tails_are_clean_ends() {
+    let (m, b, segs) = log(60);
+    let last = segs.last().unwrap();
+    let base = format::parse_segment_name(last).unwrap();
+    let good = m.file_bytes(last).unwrap();
+    // Preallocated: zeros after the records.
+    let mut z = good.clone();
+    z.resize(good.len() + 3000, 0);
+    m.put_file(last, z);
+    assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
+    // Recycled: records of an older life (lower sequences) after the records.
+    let mut r = good.clone();
+    for s in 0..base.min(20) {
+        encode_record(
+            &mut r,
+            &ringcore::frame::FrameHeader {
+                seq: s,
+                ..Default::default()
+            },
+            b"old life",
+        );
+    }
+    m.put_file(last, r);
+    let v = verify(&b).unwrap();
+    assert_eq!(v.status, VerifyStatus::Clean, "{:#?}", v.findings);
+    assert_eq!(read_all_checked(&b).len(), 60, "leftovers are not replayed");
+    let w = W::open_with(b.clone(), small_opts(small_group())).unwrap();
+    assert!(w.recovery().cuts.is_empty());
+    assert_eq!(w.append_with(&payload(60), meta(60)).unwrap(), 60);
+    w.close().unwrap();
+    assert_eq!(read_all_checked(&b).len(), 61);
+    assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
+}
+
+#[test]
+fn torn_segment_creation_is_removed_on_open() {
+    let (m, b, segs) = log(100);
+    // Replace the last (active) segment by a torn creation: half a header.
+    let last = segs.last().unwrap().clone();
+    let bytes = m.file_bytes(&last).unwrap();
+    let base = format::parse_segment_name(&last).unwrap();
+    m.put_file(&last, bytes[..30].to_vec());
+    let v = verify(&b).unwrap();
+    assert_eq!(v.status, VerifyStatus::TornTail, "{:#?}", v.findings);
+    let w = W::open_with(b.clone(), small_opts(small_group())).unwrap();
+    assert!(w.recovery().removed.contains(&last));
+    assert_eq!(w.next_seq(), base);
+    w.close().unwrap();
+    assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
+}
+
+#[test]
+fn damaged_index_and_offset_files_are_reported() {
+    let (m, b, segs) = log(300);
+    let idx = format::index_name(format::parse_segment_name(&segs[1]).unwrap());
+    let len = m.file_bytes(&idx).unwrap().len();
+    flip(&m, &idx, len - 10);
+    let store = storage_std::OffsetStore::new(b.clone());
+    store.commit("app", 42).unwrap();
+    flip(&m, "consumer-app.off", 20);
+    let v = verify(&b).unwrap();
+    assert_eq!(v.status, VerifyStatus::Corrupt);
+    assert!(v
+        .findings
+        .iter()
+        .any(|f| f.file == idx && matches!(f.problem, Problem::BadIndex { .. })));
+    assert!(v
+        .findings
+        .iter()
+        .any(|f| f.file == "consumer-app.off" && matches!(f.problem, Problem::BadOffset { .. })));
+    assert!(matches!(store.get("app"), Err(Error::Corrupt { .. })));
+    // Readers do not trust index entries: they still find every record.
+    let r = LogReader::new(b.clone());
+    for s in [0u64, 77, 150, 299] {
+        assert_eq!(r.cursor(Start::Seq(s)).unwrap().next().unwrap().unwrap().seq(), s);
+    }
+}
+
+#[test]
+fn verify_reports_a_gap_between_segments() {
+    let (m, b, segs) = log(300);
+    m.delete_file(&segs[2]);
+    let v = verify(&b).unwrap();
+    assert_eq!(v.status, VerifyStatus::Corrupt);
+    assert!(v
+        .findings
+        .iter()
+        .any(|f| matches!(f.problem, Problem::SequenceGap { .. })));
+    assert!(matches!(
+        W::open_with(b.clone(), small_opts(small_group())),
+        Err(Error::Corrupt { .. })
+    ));
+    let mut o = small_opts(small_group());
+    o.force = true;
+    let w = W::open_with(b.clone(), o).unwrap();
+    let lost = w.recovery().lost().unwrap();
+    let first_missing = format::parse_segment_name(&segs[2]).unwrap();
+    assert_eq!(lost.first, first_missing);
+    assert_eq!(lost.last, 299);
+    w.close().unwrap();
+    assert_eq!(read_all_checked(&b).len() as u64, first_missing);
+}
