@@ -49,7 +49,7 @@
 use core::cell::Cell;
 use core::marker::PhantomData;
 
-use crate::frame::{FrameHeader, HEADER_LEN, LEN_OFFSET, record_len};
+use crate::frame::{FrameHeader, HEADER_LEN, record_len};
 use crate::sync::{
     AtomicBool, AtomicUsize, ByteBuffer, CachePadded, Ordering, atomic_bool, atomic_usize,
 };
@@ -298,8 +298,12 @@ impl<const N: usize> Ring<N> {
             },
             Consumer {
                 ring: self,
-                read_local: read,
-                cached_write: write,
+                cursor: ReadCursor {
+                    pos: read,
+                    limit: write,
+                    last_len: WRAP_MARKER,
+                    last_rec: 0,
+                },
                 _not_sync: PhantomData,
             },
         )
@@ -694,84 +698,118 @@ pub struct RecordView<'b> {
 /// ```
 pub struct Consumer<'a, const N: usize> {
     ring: &'a Ring<N>,
-    /// Next byte position to read (may be ahead of the stored `read` inside a batch).
-    read_local: usize,
-    /// Last value loaded from `ring.write`.
-    cached_write: usize,
+    cursor: ReadCursor,
     _not_sync: PhantomData<Cell<()>>,
+}
+
+/// The consumer's private position. A [`ReadBatch`] works on a copy (so the hot loop keeps
+/// it in registers) and writes it back when dropped.
+#[derive(Debug, Clone, Copy)]
+struct ReadCursor {
+    /// Next byte position to read (may be ahead of the stored `read` inside a batch).
+    pos: usize,
+    /// Last value loaded from `ring.write`.
+    limit: usize,
+    /// Payload length of the last record read and its record length: predicting the next
+    /// record's length from it turns the header load into a branch the CPU can predict
+    /// rather than a data dependency that serialises record after record.
+    last_len: u32,
+    last_rec: usize,
+}
+
+/// A record located by [`ReadCursor::next`]: its buffer offset, header and length in the
+/// ring (header plus padded payload).
+struct Located {
+    off: usize,
+    header: FrameHeader,
+    rec: usize,
+}
+
+impl ReadCursor {
+    /// Finds the next committed record at or after `pos`, skipping a wrap. `pos` moves past
+    /// skipped bytes only; the caller steps over the record once it is done with it.
+    #[inline(always)]
+    fn next<const N: usize>(&mut self, ring: &Ring<N>) -> Option<Located> {
+        loop {
+            let mut avail = self.limit.wrapping_sub(self.pos);
+            if avail == 0 {
+                // Acquire: the producer's writes of the published bytes happen before
+                // our reads of them.
+                self.limit = ring.write.load(Ordering::Acquire);
+                avail = self.limit.wrapping_sub(self.pos);
+                if avail == 0 {
+                    return None;
+                }
+            }
+            let off = self.pos & (N - 1);
+            let contiguous = N - off;
+            if contiguous < HEADER_LEN {
+                // Too short for any record: the producer wrapped here.
+                self.pos = self.pos.wrapping_add(contiguous);
+                continue;
+            }
+            ring.buf.track_read(off, HEADER_LEN);
+            // SAFETY: off..off + HEADER_LEN is in bounds (contiguous >= HEADER_LEN) and
+            // inside the published range pos..limit (every published range that starts
+            // with room for a header starts with a header or a wrap marker).
+            let header_bytes = unsafe { ring_bytes(ring, off, HEADER_LEN) };
+            let Ok(header) = FrameHeader::decode(header_bytes) else {
+                unreachable!("a header slice is HEADER_LEN bytes")
+            };
+            if header.len == WRAP_MARKER {
+                self.pos = self.pos.wrapping_add(contiguous);
+                continue;
+            }
+            let rec = if header.len == self.last_len {
+                self.last_rec
+            } else {
+                self.last_len = header.len;
+                self.last_rec = record_len_cold(header.len);
+                self.last_rec
+            };
+            if rec > avail || rec > contiguous {
+                // Unreachable: the producer publishes only whole records that end before
+                // the buffer does. Checked (without a panic path in the hot loop) so a
+                // payload slice can never leave the published range.
+                debug_assert!(false, "spsc ring invariant broken");
+                return None;
+            }
+            ring.buf.track_read(off, rec);
+            return Some(Located { off, header, rec });
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn record_len_cold(len: u32) -> usize {
+    record_len(len as usize)
+}
+
+/// # Safety
+/// `off..off + len` must be in bounds and inside the consumer's published, unreleased
+/// range, and stay so while the returned slice lives.
+#[inline(always)]
+unsafe fn ring_bytes<const N: usize>(ring: &Ring<N>, off: usize, len: usize) -> &[u8] {
+    debug_assert!(off + len <= N);
+    // SAFETY: per the caller's contract the producer does not write these bytes until the
+    // consumer releases them, which happens only after every borrow of them has ended.
+    unsafe { core::slice::from_raw_parts(ring.buf.as_ptr().add(off), len) }
 }
 
 impl<const N: usize> core::fmt::Debug for Consumer<'_, N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Consumer")
-            .field("read", &self.read_local)
+            .field("read", &self.cursor.pos)
             .finish_non_exhaustive()
     }
 }
 
 impl<'a, const N: usize> Consumer<'a, N> {
-    /// Finds the next committed record at or after `read_local`, skipping a wrap, and
-    /// returns its buffer offset and header; `read_local` moves past skipped bytes only.
     #[inline]
-    fn next_header(&mut self) -> Option<(usize, FrameHeader)> {
-        loop {
-            let mut avail = self.cached_write.wrapping_sub(self.read_local);
-            if avail == 0 {
-                // Acquire: the producer's writes of the published bytes happen before
-                // our reads of them.
-                self.cached_write = self.ring.write.load(Ordering::Acquire);
-                avail = self.cached_write.wrapping_sub(self.read_local);
-                if avail == 0 {
-                    return None;
-                }
-            }
-            let off = self.read_local & (N - 1);
-            let contiguous = N - off;
-            if contiguous < HEADER_LEN {
-                // Too short for any record: the producer wrapped here.
-                self.read_local = self.read_local.wrapping_add(contiguous);
-                continue;
-            }
-            self.ring.buf.track_read(off, HEADER_LEN);
-            // SAFETY: off..off + HEADER_LEN is in bounds (contiguous >= HEADER_LEN) and
-            // inside the published range read..write (every published range that starts
-            // with room for a header starts with a header or a wrap marker).
-            let header_bytes = unsafe { self.bytes(off, HEADER_LEN) };
-            let len_bytes = &header_bytes[LEN_OFFSET..LEN_OFFSET + 4];
-            if u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]])
-                == WRAP_MARKER
-            {
-                self.read_local = self.read_local.wrapping_add(contiguous);
-                continue;
-            }
-            let header = match FrameHeader::decode(header_bytes) {
-                Ok(h) => h,
-                Err(_) => unreachable!("a header slice is HEADER_LEN bytes"),
-            };
-            let rec = header.record_len();
-            // The producer only publishes whole records that fit before the end.
-            assert!(
-                rec <= avail && rec <= contiguous,
-                "spsc ring invariant broken"
-            );
-            return Some((off, header));
-        }
-    }
-
-    /// # Safety
-    /// `off..off + len` must be in bounds and inside the published, unreleased range.
-    #[inline(always)]
-    unsafe fn bytes(&self, off: usize, len: usize) -> &'a [u8] {
-        debug_assert!(off + len <= N);
-        // SAFETY: per the caller's contract the producer does not write these bytes until
-        // the consumer releases them, which needs `&mut self` after any borrow ends.
-        unsafe { core::slice::from_raw_parts(self.ring.buf.as_ptr().add(off), len) }
-    }
-
-    #[inline]
-    fn release(&mut self) {
+    fn release(&self) {
         // Release: our reads of the released bytes happen before the producer reuses them.
-        self.ring.read.store(self.read_local, Ordering::Release);
+        self.ring.read.store(self.cursor.pos, Ordering::Release);
     }
 
     /// Reads the next record, if any. Its bytes go back to the producer when the record is
@@ -787,11 +825,12 @@ impl<'a, const N: usize> Consumer<'a, N> {
     /// ```
     #[inline]
     pub fn read(&mut self) -> Option<Record<'_, 'a, N>> {
-        let (off, header) = self.next_header()?;
+        let Located { off, header, rec } = self.cursor.next(self.ring)?;
         Some(Record {
             consumer: self,
             off,
             header,
+            rec,
         })
     }
 
@@ -822,10 +861,12 @@ impl<'a, const N: usize> Consumer<'a, N> {
     #[inline]
     pub fn read_batch(&mut self, max: usize) -> ReadBatch<'_, 'a, N> {
         ReadBatch {
-            consumer: self,
+            ring: self.ring,
+            cursor: self.cursor,
+            start: self.cursor.pos,
+            pending: 0,
             remaining: max,
-            read_any: false,
-            current_end: None,
+            consumer: self,
         }
     }
 
@@ -842,7 +883,7 @@ impl<'a, const N: usize> Consumer<'a, N> {
         self.ring
             .write
             .load(Ordering::Relaxed)
-            .wrapping_sub(self.read_local)
+            .wrapping_sub(self.cursor.pos)
     }
 }
 
@@ -851,6 +892,7 @@ pub struct Record<'c, 'a, const N: usize> {
     consumer: &'c mut Consumer<'a, N>,
     off: usize,
     header: FrameHeader,
+    rec: usize,
 }
 
 impl<const N: usize> core::fmt::Debug for Record<'_, '_, N> {
@@ -896,11 +938,14 @@ impl<const N: usize> Record<'_, '_, N> {
     /// assert_eq!(c.read().unwrap().payload(), b"zz");
     /// ```
     pub fn payload(&self) -> &[u8] {
-        // SAFETY: next_header() proved the record lies in the published range; it stays
+        // SAFETY: ReadCursor::next proved the record lies in the published range; it stays
         // unreleased while this Record (which borrows the consumer) lives.
         unsafe {
-            self.consumer
-                .bytes(self.off + HEADER_LEN, self.header.len as usize)
+            ring_bytes(
+                self.consumer.ring,
+                self.off + HEADER_LEN,
+                self.header.len as usize,
+            )
         }
     }
 
@@ -919,9 +964,7 @@ impl<const N: usize> Record<'_, '_, N> {
             payload: self.payload(),
         }
     }
-}
 
-impl<const N: usize> Record<'_, '_, N> {
     /// Ends this borrow without releasing the record: it stays in the ring and the next
     /// [`Consumer::read`] returns it again (for a sink that could write only part of it).
     ///
@@ -943,11 +986,9 @@ impl<const N: usize> Record<'_, '_, N> {
 impl<const N: usize> Drop for Record<'_, '_, N> {
     #[inline]
     fn drop(&mut self) {
-        let rec = self.header.record_len();
-        self.consumer.ring.buf.track_read(self.off, rec);
         let c = &mut *self.consumer;
-        // next_header() left read_local at this record's start.
-        c.read_local = c.read_local.wrapping_add(rec);
+        // ReadCursor::next left the position at this record's start.
+        c.cursor.pos = c.cursor.pos.wrapping_add(self.rec);
         c.release();
     }
 }
@@ -956,10 +997,14 @@ impl<const N: usize> Drop for Record<'_, '_, N> {
 /// returns `None`; everything read is released with one store when the batch is dropped.
 pub struct ReadBatch<'c, 'a, const N: usize> {
     consumer: &'c mut Consumer<'a, N>,
+    ring: &'a Ring<N>,
+    /// A copy of the consumer's cursor, written back on drop.
+    cursor: ReadCursor,
+    /// Position when the batch started: nothing to release if it did not move.
+    start: usize,
+    /// Length in the ring of the record last handed out, not yet stepped over.
+    pending: usize,
     remaining: usize,
-    read_any: bool,
-    /// Buffer offset and length of the record last handed out, not yet stepped over.
-    current_end: Option<(usize, usize)>,
 }
 
 impl<const N: usize> core::fmt::Debug for ReadBatch<'_, '_, N> {
@@ -971,13 +1016,6 @@ impl<const N: usize> core::fmt::Debug for ReadBatch<'_, '_, N> {
 }
 
 impl<const N: usize> ReadBatch<'_, '_, N> {
-    fn step_over_current(&mut self) {
-        if let Some((off, rec)) = self.current_end.take() {
-            self.consumer.ring.buf.track_read(off, rec);
-            self.consumer.read_local = self.consumer.read_local.wrapping_add(rec);
-        }
-    }
-
     /// The next record of the batch, valid until the next call or the batch's drop.
     ///
     /// ```
@@ -991,17 +1029,17 @@ impl<const N: usize> ReadBatch<'_, '_, N> {
     #[allow(clippy::should_implement_trait)] // a lending iterator: items borrow the batch
     #[inline]
     pub fn next(&mut self) -> Option<RecordView<'_>> {
-        self.step_over_current();
+        self.cursor.pos = self.cursor.pos.wrapping_add(self.pending);
+        self.pending = 0;
         if self.remaining == 0 {
             return None;
         }
-        let (off, header) = self.consumer.next_header()?;
+        let Located { off, header, rec } = self.cursor.next(self.ring)?;
         self.remaining -= 1;
-        self.read_any = true;
-        self.current_end = Some((off, header.record_len()));
+        self.pending = rec;
         // SAFETY: as in Record::payload; the view borrows the batch, which releases only
         // on drop.
-        let payload = unsafe { self.consumer.bytes(off + HEADER_LEN, header.len as usize) };
+        let payload = unsafe { ring_bytes(self.ring, off + HEADER_LEN, header.len as usize) };
         Some(RecordView { header, payload })
     }
 
@@ -1026,8 +1064,9 @@ impl<const N: usize> ReadBatch<'_, '_, N> {
 impl<const N: usize> Drop for ReadBatch<'_, '_, N> {
     #[inline]
     fn drop(&mut self) {
-        self.step_over_current();
-        if self.read_any {
+        self.cursor.pos = self.cursor.pos.wrapping_add(self.pending);
+        self.consumer.cursor = self.cursor;
+        if self.cursor.pos != self.start {
             self.consumer.release();
         }
     }
