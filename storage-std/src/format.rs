@@ -357,6 +357,9 @@ impl core::fmt::Display for StructError {
 
 impl std::error::Error for StructError {}
 
+/// Versions above this with a bad checksum are treated as damage, not as a version.
+const MAX_PLAUSIBLE_VERSION: u32 = 1024;
+
 /// Common checks for a fixed-size structure with magic, version at +8 and a trailing CRC.
 fn check_struct<'a>(buf: &'a [u8], len: usize, magic: &[u8; 8]) -> Result<&'a [u8], StructError> {
     let Some(b) = buf.get(..len) else {
@@ -375,14 +378,18 @@ fn check_struct<'a>(buf: &'a [u8], len: usize, magic: &[u8; 8]) -> Result<&'a [u
         return Err(StructError::BadMagic);
     }
     let version = le_u32(b, 8);
-    if version != FORMAT_VERSION {
+    let stored = le_u32(b, len - 4);
+    let computed = crc32c::crc32c(&b[..len - 4]);
+    // Another version: a structure whose checksum holds, or a small version number
+    // (a newer layout). A huge number with a bad checksum is damage, not a version.
+    if version != FORMAT_VERSION
+        && (stored == computed || (2..=MAX_PLAUSIBLE_VERSION).contains(&version))
+    {
         return Err(StructError::UnsupportedVersion {
             found: version,
             supported: FORMAT_VERSION,
         });
     }
-    let stored = le_u32(b, len - 4);
-    let computed = crc32c::crc32c(&b[..len - 4]);
     if stored != computed {
         return Err(StructError::Crc { stored, computed });
     }
@@ -950,7 +957,9 @@ pub fn parse_index_name(name: &str) -> Option<u64> {
 
 /// The consumer name of an offset file name, if `name` is one.
 pub fn parse_offset_name(name: &str) -> Option<&str> {
-    let n = name.strip_prefix(OFFSET_PREFIX)?.strip_suffix(OFFSET_SUFFIX)?;
+    let n = name
+        .strip_prefix(OFFSET_PREFIX)?
+        .strip_suffix(OFFSET_SUFFIX)?;
     valid_consumer_name(n).then_some(n)
 }
 

@@ -37,8 +37,8 @@ impl OffsetStore {
     /// The offsets of the log in `dir` (real files).
     pub fn open(dir: impl AsRef<std::path::Path>) -> Result<Self> {
         let dir = dir.as_ref();
-        let b = FileBackend::new(dir)
-            .map_err(|e| Error::io("open", dir.display().to_string(), e))?;
+        let b =
+            FileBackend::new(dir).map_err(|e| Error::io("open", dir.display().to_string(), e))?;
         Ok(Self::new(Arc::new(b)))
     }
 
@@ -161,9 +161,10 @@ fn list(backend: &dyn Backend) -> Result<Vec<ConsumerOffset>> {
     let mut out = Vec::new();
     for n in names {
         if let Some(c) = format::parse_offset_name(&n)
-            && let Some(o) = get(backend, c)? {
-                out.push(o);
-            }
+            && let Some(o) = get(backend, c)?
+        {
+            out.push(o);
+        }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)

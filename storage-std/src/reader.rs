@@ -14,8 +14,8 @@ use ringcore::frame::FrameHeader;
 use crate::backend::{Access, Backend, BackendFile, FileBackend, Mapped};
 use crate::error::{Error, Result};
 use crate::format::{
-    self, REC_PAYLOAD_OFFSET, RecordRef, SEGMENT_HEADER_LEN, decode_record,
-    index_floor_seq, index_floor_ts,
+    self, REC_PAYLOAD_OFFSET, RecordRef, SEGMENT_HEADER_LEN, decode_record, index_floor_seq,
+    index_floor_ts,
 };
 use crate::scan::{self, FileSource, Stats};
 use crate::segment::{self, SegmentInfo, check_sealed};
@@ -121,9 +121,16 @@ impl LogReader {
             let mut st = Stats::default();
             let end = if header.is_ok() {
                 let mut src = FileSource::new(&*f, len);
-                scan::scan(&mut src, SEGMENT_HEADER_LEN as u64, b, b, &mut st, |_, _| {})
-                    .map_err(|e| Error::io("read", &name, e))?
-                    .next_seq
+                scan::scan(
+                    &mut src,
+                    SEGMENT_HEADER_LEN as u64,
+                    b,
+                    b,
+                    &mut st,
+                    |_, _| {},
+                )
+                .map_err(|e| Error::io("read", &name, e))?
+                .next_seq
             } else {
                 b
             };
@@ -288,21 +295,23 @@ impl Cursor {
         let mut start_pos = SEGMENT_HEADER_LEN as u64;
         let mut start_seq = base;
         if let Some(sk) = skip
-            && let Some(idx) = segment::load_index(&*self.backend, base) {
-                let k = match sk {
-                    Skip::ToSeq(s) => index_floor_seq(&idx.entries, s),
-                    Skip::ToTime(t) => index_floor_ts(&idx.entries, t),
-                };
-                if let Some(k) = k {
-                    let e = idx.entries[k];
-                    let mut src = FileSource::new(&*file, len);
-                    if let Ok(Ok((h, _))) = scan::record_at(&mut src, e.pos)
-                        && h.seq == e.seq {
-                            start_pos = e.pos;
-                            start_seq = e.seq;
-                        }
+            && let Some(idx) = segment::load_index(&*self.backend, base)
+        {
+            let k = match sk {
+                Skip::ToSeq(s) => index_floor_seq(&idx.entries, s),
+                Skip::ToTime(t) => index_floor_ts(&idx.entries, t),
+            };
+            if let Some(k) = k {
+                let e = idx.entries[k];
+                let mut src = FileSource::new(&*file, len);
+                if let Ok(Ok((h, _))) = scan::record_at(&mut src, e.pos)
+                    && h.seq == e.seq
+                {
+                    start_pos = e.pos;
+                    start_seq = e.seq;
                 }
             }
+        }
         self.seg = Some(match sealed {
             Some(f) => {
                 drop(file);
@@ -372,9 +381,10 @@ impl Cursor {
                 return Ok(None);
             }
             if let Some(limit) = self.limit_end()
-                && self.next_seq >= limit {
-                    return Ok(None);
-                }
+                && self.next_seq >= limit
+            {
+                return Ok(None);
+            }
             if self.seg.is_none() && !self.open_next()? {
                 return Ok(None);
             }
@@ -422,7 +432,8 @@ impl Cursor {
                     base,
                     name,
                 } => {
-                    let got = scan::record_at(src, *pos).map_err(|e| Error::io("read", &*name, e))?;
+                    let got =
+                        scan::record_at(src, *pos).map_err(|e| Error::io("read", &*name, e))?;
                     match got {
                         Ok((h, len)) if h.seq == want => {
                             let start = (*pos - src.buf_start) as usize;
@@ -456,10 +467,9 @@ impl Cursor {
                                     file: name.clone(),
                                     offset: *pos,
                                     detail: match other {
-                                        Ok((h, _)) => format!(
-                                            "sequence {} where {want} was expected",
-                                            h.seq
-                                        ),
+                                        Ok((h, _)) => {
+                                            format!("sequence {} where {want} was expected", h.seq)
+                                        }
                                         Err(e) => e.to_string(),
                                     },
                                 });
@@ -479,9 +489,7 @@ impl Cursor {
             None => &[],
         };
         let p = loc.start + REC_PAYLOAD_OFFSET;
-        let payload = bytes
-            .get(p..p + loc.header.len as usize)
-            .unwrap_or(&[]);
+        let payload = bytes.get(p..p + loc.header.len as usize).unwrap_or(&[]);
         RecordRef {
             header: loc.header,
             payload,

@@ -4,13 +4,11 @@
 
 use crate::backend::{Access, Backend};
 use crate::error::{Error, SeqRange};
-use crate::format::{
-    self, FOOTER_LEN, SEGMENT_HEADER_LEN, SegmentFooter, StructError,
-};
+use crate::format::{self, FOOTER_LEN, SEGMENT_HEADER_LEN, SegmentFooter, StructError};
 use crate::scan::{self, IndexBuilder, SliceSource, Stats, Stop};
 use crate::segment::{
-    self, ActiveSeg, NewSegment, OpCtx, SegmentInfo, check_sealed, create_segment,
-    read_footer, read_header, remove_segment_files, write_index_file,
+    self, ActiveSeg, NewSegment, OpCtx, SegmentInfo, check_sealed, create_segment, read_footer,
+    read_header, remove_segment_files, write_index_file,
 };
 
 /// Why bytes were cut.
@@ -70,10 +68,13 @@ impl RecoveryReport {
 
     /// The union of all lost sequence ranges.
     pub fn lost(&self) -> Option<SeqRange> {
-        self.cuts.iter().filter_map(|c| c.lost).reduce(|a, b| SeqRange {
-            first: a.first.min(b.first),
-            last: a.last.max(b.last),
-        })
+        self.cuts
+            .iter()
+            .filter_map(|c| c.lost)
+            .reduce(|a, b| SeqRange {
+                first: a.first.min(b.first),
+                last: a.last.max(b.last),
+            })
     }
 }
 
@@ -108,8 +109,15 @@ fn max_seq_in(backend: &dyn Backend, bases: &[u64], expected: u64) -> Result<Opt
         let map = backend.map(&name).map_err(|e| Error::io("map", &name, e))?;
         let mut src = SliceSource(map.bytes());
         let mut st = Stats::default();
-        let end = scan::scan(&mut src, SEGMENT_HEADER_LEN as u64, b, b, &mut st, |_, _| {})
-            .map_err(|e| Error::io("read", &name, e))?;
+        let end = scan::scan(
+            &mut src,
+            SEGMENT_HEADER_LEN as u64,
+            b,
+            b,
+            &mut st,
+            |_, _| {},
+        )
+        .map_err(|e| Error::io("read", &name, e))?;
         if st.count > 0 && end.next_seq > expected {
             max = max.max(Some(end.next_seq - 1));
         }
@@ -133,11 +141,7 @@ type SealedScan = Result<Vec<format::IndexEntry>, (u64, u64, Stats, String)>;
 
 /// Full scan of a sealed segment: its index entries if every record checks out and
 /// matches the footer, else the position and sequence where the good records end.
-fn scan_sealed(
-    backend: &dyn Backend,
-    base: u64,
-    interval: u32,
-) -> Result<SealedScan, Error> {
+fn scan_sealed(backend: &dyn Backend, base: u64, interval: u32) -> Result<SealedScan, Error> {
     let name = format::segment_name(base);
     let map = backend.map(&name).map_err(|e| Error::io("map", &name, e))?;
     let mut src = SliceSource(map.bytes());
@@ -163,7 +167,10 @@ fn scan_sealed(
             }
             Ok(Ok(ib.entries))
         }
-        other => bad(format!("records end with {} before the footer", other.describe())),
+        other => bad(format!(
+            "records end with {} before the footer",
+            other.describe()
+        )),
     }
 }
 
@@ -283,28 +290,29 @@ pub(crate) fn recover(backend: &dyn Backend, o: &RecoverOpts) -> Result<Recovere
         let name = format::segment_name(base);
         let is_last = i + 1 == bases.len();
         if let Some(e) = expected
-            && base != e {
-                let detail = format!("segment starts at sequence {base}, expected {e}");
-                if !o.force {
-                    return Err(Error::Corrupt {
-                        file: name,
-                        offset: 0,
-                        detail,
-                    });
-                }
-                let max = max_seq_in(backend, &bases[i..], e)?;
-                drop_segments(backend, &bases[i..], &mut report)?;
-                report.cuts.push(Cut {
+            && base != e
+        {
+            let detail = format!("segment starts at sequence {base}, expected {e}");
+            if !o.force {
+                return Err(Error::Corrupt {
                     file: name,
                     offset: 0,
-                    bytes_cut: 0,
-                    kind: CutKind::Forced,
-                    reason: detail,
-                    lost: lost(e, max),
+                    detail,
                 });
-                next_if_empty = e;
-                break;
             }
+            let max = max_seq_in(backend, &bases[i..], e)?;
+            drop_segments(backend, &bases[i..], &mut report)?;
+            report.cuts.push(Cut {
+                file: name,
+                offset: 0,
+                bytes_cut: 0,
+                kind: CutKind::Forced,
+                reason: detail,
+                lost: lost(e, max),
+            });
+            next_if_empty = e;
+            break;
+        }
         let has_index = listing.indexes.binary_search(&base).is_ok()
             && segment::load_index(backend, base).is_some();
 
@@ -329,7 +337,15 @@ pub(crate) fn recover(backend: &dyn Backend, o: &RecoverOpts) -> Result<Recovere
                     }
                     Err((pos, next_seq, st, why)) => {
                         let sealed_info = forced_cut_sealed(
-                            backend, o, &bases, i, pos, next_seq, &st, &why, &mut report,
+                            backend,
+                            o,
+                            &bases,
+                            i,
+                            pos,
+                            next_seq,
+                            &st,
+                            &why,
+                            &mut report,
                         )?;
                         if let Some(si) = sealed_info {
                             sealed.push(si);
@@ -452,7 +468,15 @@ pub(crate) fn recover(backend: &dyn Backend, o: &RecoverOpts) -> Result<Recovere
                     Err((pos, next_seq, st, why)) => {
                         drop(file);
                         if let Some(si) = forced_cut_sealed(
-                            backend, o, &bases, i, pos, next_seq, &st, &why, &mut report,
+                            backend,
+                            o,
+                            &bases,
+                            i,
+                            pos,
+                            next_seq,
+                            &st,
+                            &why,
+                            &mut report,
                         )? {
                             sealed.push(si);
                         }
@@ -644,20 +668,21 @@ fn choose_start(
     for k in (0..d.entries.len()).rev() {
         let e = d.entries[k];
         if let Ok(Ok((h, _))) = scan::record_at(src, e.pos)
-            && h.seq == e.seq {
-                let stats = Stats {
-                    count: e.seq - base,
-                    first_ts: (e.seq > base).then_some(first_ts),
-                    last_ts: 0,
-                    max_ts: e.max_ts_before,
-                };
-                return (
-                    e.pos,
-                    e.seq,
-                    stats,
-                    IndexBuilder::resume(interval, d.entries[..=k].to_vec()),
-                );
-            }
+            && h.seq == e.seq
+        {
+            let stats = Stats {
+                count: e.seq - base,
+                first_ts: (e.seq > base).then_some(first_ts),
+                last_ts: 0,
+                max_ts: e.max_ts_before,
+            };
+            return (
+                e.pos,
+                e.seq,
+                stats,
+                IndexBuilder::resume(interval, d.entries[..=k].to_vec()),
+            );
+        }
     }
     start
 }

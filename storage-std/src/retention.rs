@@ -103,10 +103,11 @@ pub(crate) fn apply_retention(
             break;
         }
         if let Some((name, next)) = &hold
-            && oldest.last_seq.is_some_and(|l| l >= *next) {
-                report.held_by = Some(name.clone());
-                break;
-            }
+            && oldest.last_seq.is_some_and(|l| l >= *next)
+        {
+            report.held_by = Some(name.clone());
+            break;
+        }
         remove_segment_files(backend, oldest.base_seq)?;
         count -= 1;
         total = total.saturating_sub(oldest.bytes);

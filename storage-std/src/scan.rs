@@ -176,7 +176,11 @@ pub(crate) struct ScanEnd {
 }
 
 /// Tries a footer at `pos`.
-pub(crate) fn footer_at(src: &mut dyn Source, pos: u64, base_seq: u64) -> io::Result<Option<SegmentFooter>> {
+pub(crate) fn footer_at(
+    src: &mut dyn Source,
+    pos: u64,
+    base_seq: u64,
+) -> io::Result<Option<SegmentFooter>> {
     let b = src.bytes_at(pos, FOOTER_LEN)?;
     if b.len() < FOOTER_LEN || b[..8] != FOOTER_MAGIC {
         return Ok(None);
@@ -289,28 +293,27 @@ pub(crate) fn find_beyond(
             && seq - expected < (1 << 40)
             && b[28..32] == [0, 0, 0, 0]
             && b[..24].iter().any(|&x| x != 0);
-        if plausible
-            && let Ok((h, l)) = record_at(src, pos)? {
-                let end = pos + l as u64;
-                found = Some(match found {
-                    None => Beyond {
-                        first_pos: pos,
-                        last_end: end,
-                        min_seq: h.seq,
-                        max_seq: h.seq,
-                        count: 1,
-                    },
-                    Some(f) => Beyond {
-                        last_end: end,
-                        min_seq: f.min_seq.min(h.seq),
-                        max_seq: f.max_seq.max(h.seq),
-                        count: f.count + 1,
-                        ..f
-                    },
-                });
-                pos = end;
-                continue;
-            }
+        if plausible && let Ok((h, l)) = record_at(src, pos)? {
+            let end = pos + l as u64;
+            found = Some(match found {
+                None => Beyond {
+                    first_pos: pos,
+                    last_end: end,
+                    min_seq: h.seq,
+                    max_seq: h.seq,
+                    count: 1,
+                },
+                Some(f) => Beyond {
+                    last_end: end,
+                    min_seq: f.min_seq.min(h.seq),
+                    max_seq: f.max_seq.max(h.seq),
+                    count: f.count + 1,
+                    ..f
+                },
+            });
+            pos = end;
+            continue;
+        }
         pos += 8;
     }
     Ok(found)
@@ -420,13 +423,29 @@ mod tests {
 
         let mut z = seg.clone();
         z.extend_from_slice(&[0u8; 100]);
-        let end = scan(&mut SliceSource(&z), 64, 10, 10, &mut Stats::default(), |_, _| {}).unwrap();
+        let end = scan(
+            &mut SliceSource(&z),
+            64,
+            10,
+            10,
+            &mut Stats::default(),
+            |_, _| {},
+        )
+        .unwrap();
         assert_eq!((end.pos, end.stop), (seg.len() as u64, Stop::Zero));
 
         let mut d = seg.clone();
         let mid = 64 + 32 * 3 + 10;
         d[mid] ^= 0x40;
-        let end = scan(&mut SliceSource(&d), 64, 10, 10, &mut Stats::default(), |_, _| {}).unwrap();
+        let end = scan(
+            &mut SliceSource(&d),
+            64,
+            10,
+            10,
+            &mut Stats::default(),
+            |_, _| {},
+        )
+        .unwrap();
         assert!(matches!(end.stop, Stop::Damage(_)), "{end:?}");
         assert!(end.next_seq < 30);
         let b = find_beyond(&mut SliceSource(&d), end.pos, end.next_seq)
@@ -446,7 +465,15 @@ mod tests {
         let f = mem.open("s", crate::backend::Access::Read).unwrap();
         let mut fs = FileSource::new(&*f, seg.len() as u64);
         let a = scan(&mut fs, 64, 0, 0, &mut Stats::default(), |_, _| {}).unwrap();
-        let b = scan(&mut SliceSource(&seg), 64, 0, 0, &mut Stats::default(), |_, _| {}).unwrap();
+        let b = scan(
+            &mut SliceSource(&seg),
+            64,
+            0,
+            0,
+            &mut Stats::default(),
+            |_, _| {},
+        )
+        .unwrap();
         assert_eq!(a, b);
         assert_eq!(a.next_seq, 500);
     }
@@ -456,11 +483,21 @@ mod tests {
         let mut seg = segment(100, 3);
         let old = segment(5, 10);
         seg.extend_from_slice(&old[64..]);
-        let end = scan(&mut SliceSource(&seg), 64, 100, 100, &mut Stats::default(), |_, _| {})
-            .unwrap();
+        let end = scan(
+            &mut SliceSource(&seg),
+            64,
+            100,
+            100,
+            &mut Stats::default(),
+            |_, _| {},
+        )
+        .unwrap();
         assert_eq!(end.next_seq, 103);
         assert_eq!(end.stop, Stop::Leftover { found: 5 });
-        assert_eq!(find_beyond(&mut SliceSource(&seg), end.pos, 103).unwrap(), None);
+        assert_eq!(
+            find_beyond(&mut SliceSource(&seg), end.pos, 103).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -162,7 +162,10 @@ pub(crate) fn read_footer(
     Ok(SegmentFooter::decode(&b[..n]).and_then(|f| {
         if f.records_end != pos {
             Err(StructError::Invalid {
-                what: format!("footer says records end at {}, found at {pos}", f.records_end),
+                what: format!(
+                    "footer says records end at {}, found at {pos}",
+                    f.records_end
+                ),
             })
         } else if f.base_seq != base {
             Err(StructError::Invalid {
@@ -271,10 +274,7 @@ impl ActiveSeg {
     /// Writes the index entries of records below `durable_end` that are not in the index
     /// file yet (no sync: the index is a hint, checked before use).
     pub(crate) fn persist_index(&mut self, durable_end: u64) -> Result<(), OpError> {
-        let k = self
-            .index
-            .entries
-            .partition_point(|e| e.seq < durable_end);
+        let k = self.index.entries.partition_point(|e| e.seq < durable_end);
         if k <= self.idx_written {
             return Ok(());
         }
@@ -345,10 +345,7 @@ pub(crate) struct NewSegment {
 
 /// Creates a segment and its index: header written and synced, index header written and
 /// synced, then the directory synced. Only after this may records go in.
-pub(crate) fn create_segment(
-    backend: &dyn Backend,
-    s: NewSegment,
-) -> Result<ActiveSeg, OpError> {
+pub(crate) fn create_segment(backend: &dyn Backend, s: NewSegment) -> Result<ActiveSeg, OpError> {
     let name = format::segment_name(s.base_seq);
     let idx_name = format::index_name(s.base_seq);
     // An index without its segment is an orphan from an interrupted deletion.

@@ -192,8 +192,8 @@ pub struct VerifyReport {
 /// listed; everything else is a finding.
 pub fn verify_dir(dir: impl AsRef<std::path::Path>) -> Result<VerifyReport> {
     let dir = dir.as_ref();
-    let b = FileBackend::existing(dir)
-        .map_err(|e| Error::io("open", dir.display().to_string(), e))?;
+    let b =
+        FileBackend::existing(dir).map_err(|e| Error::io("open", dir.display().to_string(), e))?;
     verify(&(Arc::new(b) as Arc<dyn Backend>))
 }
 
@@ -202,7 +202,14 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn add(&mut self, severity: Severity, file: &str, offset: Option<u64>, problem: Problem, message: String) {
+    fn add(
+        &mut self,
+        severity: Severity,
+        file: &str,
+        offset: Option<u64>,
+        problem: Problem,
+        message: String,
+    ) {
         self.findings.push(Finding {
             severity,
             file: file.to_owned(),
@@ -298,7 +305,11 @@ pub fn verify(backend: &Arc<dyn Backend>) -> Result<VerifyReport> {
             ),
         }
     }
-    let status = if cx.findings.iter().any(|f| f.severity == Severity::Corruption) {
+    let status = if cx
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Corruption)
+    {
         VerifyStatus::Corrupt
     } else if cx.findings.iter().any(|f| f.severity == Severity::TornTail) {
         VerifyStatus::TornTail
@@ -340,18 +351,19 @@ fn verify_segment(
         index_entries: 0,
     };
     if let Some(e) = *expected
-        && e != base {
-            cx.add(
-                Severity::Corruption,
-                &name,
-                Some(0),
-                Problem::SequenceGap {
-                    expected: e,
-                    found: base,
-                },
-                format!("{name} starts at sequence {base}, but {e} follows the previous segment"),
-            );
-        }
+        && e != base
+    {
+        cx.add(
+            Severity::Corruption,
+            &name,
+            Some(0),
+            Problem::SequenceGap {
+                expected: e,
+                found: base,
+            },
+            format!("{name} starts at sequence {base}, but {e} follows the previous segment"),
+        );
+    }
     let file = match backend.open(&name, Access::Read) {
         Ok(f) => f,
         Err(e) => {
@@ -390,9 +402,13 @@ fn verify_segment(
         Err(e) => {
             // A torn creation of the last segment holds no records; anything else is
             // corruption.
-            let beyond = scan::find_beyond(&mut src, SEGMENT_HEADER_LEN as u64 - 8, expected.unwrap_or(base))
-                .ok()
-                .flatten();
+            let beyond = scan::find_beyond(
+                &mut src,
+                SEGMENT_HEADER_LEN as u64 - 8,
+                expected.unwrap_or(base),
+            )
+            .ok()
+            .flatten();
             let version = matches!(e, StructError::UnsupportedVersion { .. });
             let sev = if is_last && beyond.is_none() && !version {
                 Severity::TornTail
@@ -474,7 +490,10 @@ fn verify_segment(
                     Problem::TrailingBytes {
                         bytes: len.saturating_sub(footer_end),
                     },
-                    format!("{name}: {} bytes after the footer", len.saturating_sub(footer_end)),
+                    format!(
+                        "{name}: {} bytes after the footer",
+                        len.saturating_sub(footer_end)
+                    ),
                 );
             }
             let mut diffs = Vec::new();
@@ -482,7 +501,10 @@ fn verify_segment(
                 diffs.push(format!("count {} vs {} records", f.record_count, st.count));
             }
             if Some(f.last_seq) != chk.last_seq {
-                diffs.push(format!("last sequence {} vs {:?}", f.last_seq, chk.last_seq));
+                diffs.push(format!(
+                    "last sequence {} vs {:?}",
+                    f.last_seq, chk.last_seq
+                ));
             }
             if f.first_ts != st.first_ts.unwrap_or(0)
                 || f.last_ts != st.last_ts
@@ -504,7 +526,9 @@ fn verify_segment(
             }
         }
         stop => {
-            let beyond = scan::find_beyond(&mut src, end.pos, end.next_seq).ok().flatten();
+            let beyond = scan::find_beyond(&mut src, end.pos, end.next_seq)
+                .ok()
+                .flatten();
             if !is_last {
                 let mut found = stop.describe();
                 if let Some(b) = beyond {
@@ -690,11 +714,13 @@ fn check_index(
             .unwrap_or(want.len().min(d.entries.len()));
         let off = (INDEX_HEADER_LEN + k * INDEX_ENTRY_LEN) as u64;
         // Entries past the good records of a torn last segment are part of the tail.
-        let past_end = is_last
-            && !sealed
-            && d.entries[k..].iter().all(|e| e.pos >= end.pos);
+        let past_end = is_last && !sealed && d.entries[k..].iter().all(|e| e.pos >= end.pos);
         cx.add(
-            if past_end { Severity::TornTail } else { Severity::Corruption },
+            if past_end {
+                Severity::TornTail
+            } else {
+                Severity::Corruption
+            },
             &name,
             Some(off),
             Problem::BadIndex {

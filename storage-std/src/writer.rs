@@ -22,8 +22,8 @@ use crate::backend::{Backend, FileBackend, SyncKind, WriteGroup};
 use crate::error::{Error, Result, StopCause};
 use crate::format::{self, FOOTER_LEN, MAX_PAYLOAD_LEN, disk_record_len, encode_framed};
 use crate::offsets::OffsetStore;
-use crate::queue::{QueueConsumer, QueueProducer, queue};
 pub use crate::queue::RecordMeta;
+use crate::queue::{QueueConsumer, QueueProducer, queue};
 use crate::reader::{LogReader, ReadLimit};
 use crate::recovery::{RecoverOpts, RecoveryReport, recover};
 use crate::retention::{RetentionPolicy, RetentionReport, apply_retention};
@@ -520,7 +520,12 @@ impl<const N: usize> Writer<N> {
 
     /// Appends a record with its kind, flags and timestamp.
     pub fn append_with(&self, payload: &[u8], meta: RecordMeta) -> Result<u64> {
-        self.push(payload.len(), meta, &mut |b| b.copy_from_slice(payload), true)
+        self.push(
+            payload.len(),
+            meta,
+            &mut |b| b.copy_from_slice(payload),
+            true,
+        )
     }
 
     /// Appends a record of `len` bytes written in place by `fill` (zero copy into the
@@ -546,7 +551,12 @@ impl<const N: usize> Writer<N> {
 
     /// Like [`Writer::append_with`] but returns [`Error::QueueFull`] instead of blocking.
     pub fn try_append_with(&self, payload: &[u8], meta: RecordMeta) -> Result<u64> {
-        self.push(payload.len(), meta, &mut |b| b.copy_from_slice(payload), false)
+        self.push(
+            payload.len(),
+            meta,
+            &mut |b| b.copy_from_slice(payload),
+            false,
+        )
     }
 
     /// The sequence the next append gets.
@@ -556,13 +566,19 @@ impl<const N: usize> Writer<N> {
 
     /// Every sequence up to and including this one is durable (`None`: none yet).
     pub fn durable_seq(&self) -> Option<u64> {
-        self.shared.durable_end.load(Ordering::Acquire).checked_sub(1)
+        self.shared
+            .durable_end
+            .load(Ordering::Acquire)
+            .checked_sub(1)
     }
 
     /// Every sequence up to and including this one was written to the backend (the page
     /// cache for real files), durable or not.
     pub fn written_seq(&self) -> Option<u64> {
-        self.shared.written_end.load(Ordering::Acquire).checked_sub(1)
+        self.shared
+            .written_end
+            .load(Ordering::Acquire)
+            .checked_sub(1)
     }
 
     /// Blocks until `seq` is durable, the writer stops (error naming the cause), or the
@@ -616,7 +632,12 @@ impl<const N: usize> Writer<N> {
     /// Deletes whole sealed segments as `policy` says (see [`RetentionPolicy`]).
     pub fn apply_retention(&self, policy: &RetentionPolicy) -> Result<RetentionReport> {
         self.check_state()?;
-        apply_retention(&*self.shared.backend, &self.shared.segments, policy, now_ns())
+        apply_retention(
+            &*self.shared.backend,
+            &self.shared.segments,
+            policy,
+            now_ns(),
+        )
     }
 
     fn shutdown(&mut self) -> std::result::Result<CloseReport, Arc<StopCause>> {
@@ -800,9 +821,7 @@ impl WriterThread {
                     max_bytes,
                     max_delay,
                 } => {
-                    let aged = self
-                        .pending_since
-                        .is_some_and(|t| t.elapsed() >= max_delay);
+                    let aged = self.pending_since.is_some_and(|t| t.elapsed() >= max_delay);
                     if self.buf.len() >= max_bytes
                         || (!self.buf.is_empty() && queue_empty && (aged || shutdown))
                     {
@@ -909,15 +928,20 @@ impl WriterThread {
         let kind = if sync { SyncKind::Data } else { SyncKind::None };
         let name = self.active.name.clone();
         let (buf, a) = (&self.buf, &mut self.active);
-        let done = Self::guarded(&self.shared, if sync { "write+sync" } else { "write" }, &name, || {
-            a.file
-                .write_group(&WriteGroup {
-                    offset: a.pos,
-                    bufs: &[buf],
-                    sync: kind,
-                })
-                .op(if sync { "write+sync" } else { "write" }, &name)
-        })?;
+        let done = Self::guarded(
+            &self.shared,
+            if sync { "write+sync" } else { "write" },
+            &name,
+            || {
+                a.file
+                    .write_group(&WriteGroup {
+                        offset: a.pos,
+                        bufs: &[buf],
+                        sync: kind,
+                    })
+                    .op(if sync { "write+sync" } else { "write" }, &name)
+            },
+        )?;
         self.active.pos += self.buf.len() as u64;
         self.buf.clear();
         self.pending_since = None;

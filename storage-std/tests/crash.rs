@@ -51,7 +51,10 @@ fn workload(m: &MemBackend, d: Durability) -> Option<u64> {
         match w.append_with(&payload(s), meta(s)) {
             Ok(seq) => assert_eq!(seq, s),
             Err(e) => {
-                assert!(e.stop_cause().is_some() || matches!(e, storage_std::Error::Closed), "{e}");
+                assert!(
+                    e.stop_cause().is_some() || matches!(e, storage_std::Error::Closed),
+                    "{e}"
+                );
                 break;
             }
         }
@@ -63,7 +66,11 @@ fn workload(m: &MemBackend, d: Durability) -> Option<u64> {
     reported = reported.max(w.durable_seq());
     if let Ok(r) = w.close() {
         reported = reported.max(r.durable_seq);
-        assert_eq!(r.durable_seq, Some(SEED + RUN - 1), "a clean close syncs all");
+        assert_eq!(
+            r.durable_seq,
+            Some(SEED + RUN - 1),
+            "a clean close syncs all"
+        );
     }
     reported
 }
@@ -101,8 +108,16 @@ fn sweep(d: Durability, modes: &[fn(u64) -> CrashMode]) {
     workload(&probe, d);
     let total = probe.steps();
     assert!(total > 40, "too few steps to be interesting: {total}");
-    let segs = probe.list().unwrap().iter().filter(|n| n.ends_with(".seg")).count();
-    assert!(segs >= 3, "the run must cross segment rolls: {segs} segments");
+    let segs = probe
+        .list()
+        .unwrap()
+        .iter()
+        .filter(|n| n.ends_with(".seg"))
+        .count();
+    assert!(
+        segs >= 3,
+        "the run must cross segment rolls: {segs} segments"
+    );
     let mut cut_seen = 0;
     for k in 0..total + 2 {
         for (mi, mode) in modes.iter().enumerate() {
@@ -115,7 +130,11 @@ fn sweep(d: Durability, modes: &[fn(u64) -> CrashMode]) {
             }
             let mode = mode(k);
             m.power_cut(mode);
-            check_after_cut(&m, reported, &format!("{d:?} cut at step {k} ({mi}: {mode:?})"));
+            check_after_cut(
+                &m,
+                reported,
+                &format!("{d:?} cut at step {k} ({mi}: {mode:?})"),
+            );
         }
     }
     assert!(cut_seen as u64 >= total * modes.len() as u64 / 2);
@@ -163,7 +182,12 @@ fn recovery_itself_survives_power_cuts() {
         },
         |_| vec![],
     );
-    let last = names.iter().filter(|n| n.ends_with(".seg")).max().unwrap().clone();
+    let last = names
+        .iter()
+        .filter(|n| n.ends_with(".seg"))
+        .max()
+        .unwrap()
+        .clone();
     let mut bytes = seed.file_bytes(&last).unwrap();
     let n = bytes.len();
     bytes[n - 5] ^= 0xff;
@@ -179,4 +203,3 @@ fn recovery_itself_survives_power_cuts() {
         check_after_cut(&m, Some(SEED - 1), &format!("recovery cut at step {k}"));
     }
 }
-

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::*;
 use storage_std::backend::{Backend, MemBackend};
 use storage_std::format::{
-    self, FORMAT_VERSION, SH_CRC_OFFSET, SH_VERSION_OFFSET, SEGMENT_HEADER_LEN, encode_record,
+    self, FORMAT_VERSION, SEGMENT_HEADER_LEN, SH_CRC_OFFSET, SH_VERSION_OFFSET, encode_record,
 };
 use storage_std::{
     CutKind, Error, LogReader, Problem, SeqRange, Severity, Start, VerifyStatus, Writer, verify,
@@ -52,7 +52,11 @@ fn torn_tail_is_reported_as_such_and_cut_on_open() {
     let v = verify(&b).unwrap();
     assert_eq!(v.status, VerifyStatus::TornTail, "{:#?}", v.findings);
     assert_eq!(v.status.exit_code(), 3);
-    assert!(v.findings.iter().all(|f| f.severity != Severity::Corruption));
+    assert!(
+        v.findings
+            .iter()
+            .all(|f| f.severity != Severity::Corruption)
+    );
     assert_eq!(v.last_seq, Some(198));
     let json = serde_json::to_string(&v).unwrap();
     assert!(json.contains("\"status\":\"torn_tail\""), "{json}");
@@ -76,7 +80,9 @@ fn damage_in_a_sealed_segment_is_corruption_never_silently_cut() {
     let base = format::parse_segment_name(victim).unwrap();
     // Inside the third record's payload.
     let bytes = m.file_bytes(victim).unwrap();
-    let r0 = format::decode_record(&bytes[SEGMENT_HEADER_LEN..]).unwrap().disk_len();
+    let r0 = format::decode_record(&bytes[SEGMENT_HEADER_LEN..])
+        .unwrap()
+        .disk_len();
     let r1 = format::decode_record(&bytes[SEGMENT_HEADER_LEN + r0..])
         .unwrap()
         .disk_len();
@@ -93,7 +99,9 @@ fn damage_in_a_sealed_segment_is_corruption_never_silently_cut() {
         .unwrap();
     assert_eq!(&f.file, victim);
     assert_eq!(f.offset, Some((SEGMENT_HEADER_LEN + r0 + r1) as u64));
-    assert!(matches!(&f.problem, Problem::BadRecord { expected_seq, .. } if *expected_seq == base + 2));
+    assert!(
+        matches!(&f.problem, Problem::BadRecord { expected_seq, .. } if *expected_seq == base + 2)
+    );
 
     // Readers stop with an error at the damaged record, after the good ones.
     let r = LogReader::new(b.clone());
@@ -146,7 +154,11 @@ fn damaged_footer_of_a_sealed_segment_makes_open_refuse() {
     }
     let v = verify(&b).unwrap();
     assert_eq!(v.status, VerifyStatus::Corrupt);
-    assert!(v.findings.iter().any(|f| &f.file == victim && f.severity == Severity::Corruption));
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| &f.file == victim && f.severity == Severity::Corruption)
+    );
     // recover --force: the records of the victim are intact, only its footer is bad.
     let victim_last = {
         let mut bytes = m.file_bytes(victim).unwrap();
@@ -195,7 +207,11 @@ fn mid_log_damage_beyond_the_torn_window_needs_force() {
     assert_eq!(v.status, VerifyStatus::Corrupt, "{:#?}", v.findings);
     assert!(v.findings.iter().any(|f| matches!(
         f.problem,
-        Problem::RecordsAfterDamage { first_seq: 101, last_seq: 499, .. }
+        Problem::RecordsAfterDamage {
+            first_seq: 101,
+            last_seq: 499,
+            ..
+        }
     )));
 
     // Open scans the active segment from its last index entry (records before it were
@@ -208,25 +224,44 @@ fn mid_log_damage_beyond_the_torn_window_needs_force() {
         }
         match W::open_with(b.clone(), opts) {
             Err(e @ Error::NeedsForce { .. }) => {
-                let Error::NeedsForce { offset, lost, .. } = &e else { unreachable!() };
+                let Error::NeedsForce { offset, lost, .. } = &e else {
+                    unreachable!()
+                };
                 assert_eq!(*offset, pos as u64, "{what}");
-                assert_eq!(*lost, SeqRange { first: 100, last: 499 }, "{what}");
+                assert_eq!(
+                    *lost,
+                    SeqRange {
+                        first: 100,
+                        last: 499
+                    },
+                    "{what}"
+                );
                 assert!(e.to_string().contains("force"), "{e}");
             }
             other => panic!("{what}: {other:?}"),
         }
     }
-    assert_eq!(m.file_bytes(&seg).unwrap(), {
-        let mut x = bytes.clone();
-        x[pos + 3] ^= 0x10;
-        x
-    }, "a refused open changes nothing");
+    assert_eq!(
+        m.file_bytes(&seg).unwrap(),
+        {
+            let mut x = bytes.clone();
+            x[pos + 3] ^= 0x10;
+            x
+        },
+        "a refused open changes nothing"
+    );
     o.force = true;
     let w = W::open_with(b.clone(), o).unwrap();
     let cut = w.recovery().cuts[0].clone();
     assert_eq!(cut.kind, CutKind::Forced);
     assert_eq!(cut.offset, pos as u64);
-    assert_eq!(cut.lost, Some(SeqRange { first: 100, last: 499 }));
+    assert_eq!(
+        cut.lost,
+        Some(SeqRange {
+            first: 100,
+            last: 499
+        })
+    );
     assert_eq!(w.next_seq(), 100);
     w.close().unwrap();
     assert_eq!(read_all_checked(&b).len(), 100);
@@ -267,7 +302,10 @@ fn other_format_versions_are_refused_with_a_clear_error() {
         Err(e @ Error::UnsupportedVersion { found: 2, .. }) => {
             let msg = e.to_string();
             assert!(msg.contains("unsupported format version 2"), "{msg}");
-            assert!(msg.contains(&format!("reads version {FORMAT_VERSION}")), "{msg}");
+            assert!(
+                msg.contains(&format!("reads version {FORMAT_VERSION}")),
+                "{msg}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -275,7 +313,9 @@ fn other_format_versions_are_refused_with_a_clear_error() {
     assert_eq!(v.status, VerifyStatus::Corrupt);
     assert!(v.findings.iter().any(|f| matches!(
         &f.problem,
-        Problem::BadHeader { error: format::StructError::UnsupportedVersion { found: 2, .. } }
+        Problem::BadHeader {
+            error: format::StructError::UnsupportedVersion { found: 2, .. }
+        }
     )));
 }
 
@@ -342,10 +382,11 @@ fn damaged_index_and_offset_files_are_reported() {
     flip(&m, "consumer-app.off", 20);
     let v = verify(&b).unwrap();
     assert_eq!(v.status, VerifyStatus::Corrupt);
-    assert!(v
-        .findings
-        .iter()
-        .any(|f| f.file == idx && matches!(f.problem, Problem::BadIndex { .. })));
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.file == idx && matches!(f.problem, Problem::BadIndex { .. }))
+    );
     assert!(v
         .findings
         .iter()
@@ -354,7 +395,15 @@ fn damaged_index_and_offset_files_are_reported() {
     // Readers do not trust index entries: they still find every record.
     let r = LogReader::new(b.clone());
     for s in [0u64, 77, 150, 299] {
-        assert_eq!(r.cursor(Start::Seq(s)).unwrap().next().unwrap().unwrap().seq(), s);
+        assert_eq!(
+            r.cursor(Start::Seq(s))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .seq(),
+            s
+        );
     }
 }
 
@@ -364,10 +413,11 @@ fn verify_reports_a_gap_between_segments() {
     m.delete_file(&segs[2]);
     let v = verify(&b).unwrap();
     assert_eq!(v.status, VerifyStatus::Corrupt);
-    assert!(v
-        .findings
-        .iter()
-        .any(|f| matches!(f.problem, Problem::SequenceGap { .. })));
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| matches!(f.problem, Problem::SequenceGap { .. }))
+    );
     assert!(matches!(
         W::open_with(b.clone(), small_opts(small_group())),
         Err(Error::Corrupt { .. })

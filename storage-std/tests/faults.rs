@@ -13,7 +13,13 @@ use storage_std::{Durability, Error, StopCause, Writer};
 
 type W = Writer<8192>;
 
-fn faulty(faults: Vec<Fault>) -> (storage_std::backend::MemBackend, FaultyBackend, Arc<dyn Backend>) {
+fn faulty(
+    faults: Vec<Fault>,
+) -> (
+    storage_std::backend::MemBackend,
+    FaultyBackend,
+    Arc<dyn Backend>,
+) {
     let (m, _) = mem();
     let f = FaultyBackend::new(m.clone(), faults);
     let b: Arc<dyn Backend> = Arc::new(f.clone());
@@ -54,7 +60,10 @@ fn eio_on_a_group_sync_stops_the_writer_and_is_never_retried() {
         other => panic!("{other:?}"),
     }
     assert!(!err.is_retryable());
-    assert!(err.to_string().contains("Input/output error") || err.to_string().contains("os error 5"), "{err}");
+    assert!(
+        err.to_string().contains("Input/output error") || err.to_string().contains("os error 5"),
+        "{err}"
+    );
     // In Sync mode every acknowledged append is durable, and nothing more.
     let durable = w.durable_seq();
     assert_eq!(durable, last_ok);
@@ -138,7 +147,11 @@ fn group_mode_watermark_stops_at_the_last_good_sync() {
     }
     let e = stopped.expect("the writer stops");
     assert!(matches!(cause_of(&e), StopCause::Io { errno: Some(5), .. }));
-    assert_eq!(w.durable_seq(), Some(19), "no group after the failure counts");
+    assert_eq!(
+        w.durable_seq(),
+        Some(19),
+        "no group after the failure counts"
+    );
     assert!(w.wait_durable(20, Some(Duration::from_secs(1))).is_err());
     drop(w);
     m.power_cut(CrashMode::DropUnsynced);
@@ -162,7 +175,10 @@ fn failures_while_rolling_segments_stop_the_writer() {
             "{op:?} fired"
         );
         let c = cause_of(&err);
-        assert!(matches!(c, StopCause::Io { errno: Some(5), .. }), "{op:?}: {c:?}");
+        assert!(
+            matches!(c, StopCause::Io { errno: Some(5), .. }),
+            "{op:?}: {c:?}"
+        );
         let durable = w.durable_seq();
         assert!(durable <= last_ok.or(durable));
         drop(w);
@@ -180,7 +196,11 @@ fn failures_while_rolling_segments_stop_the_writer() {
 
 #[test]
 fn a_stall_past_the_threshold_stops_the_writer() {
-    let (_m, _f, b) = faulty(vec![Fault::stall(OpKind::Sync, 8, Duration::from_millis(400))]);
+    let (_m, _f, b) = faulty(vec![Fault::stall(
+        OpKind::Sync,
+        8,
+        Duration::from_millis(400),
+    )]);
     let mut o = small_opts(Durability::Sync);
     o.stall_timeout = Some(Duration::from_millis(50));
     let w = W::open_with(b, o).unwrap();
@@ -196,7 +216,10 @@ fn a_stall_past_the_threshold_stops_the_writer() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(waited < Duration::from_millis(390), "detected before the call returned: {waited:?}");
+    assert!(
+        waited < Duration::from_millis(390),
+        "detected before the call returned: {waited:?}"
+    );
     let durable = w.durable_seq();
     assert_eq!(durable, last_ok);
     // Even once the stalled sync returns successfully, the watermark does not move.
@@ -219,5 +242,8 @@ fn io_errors_during_open_are_reported_not_hidden() {
         other => panic!("{other:?}"),
     }
     // Nothing was lost by the failed open.
-    assert_eq!(read_all_checked(&(Arc::new(m) as Arc<dyn Backend>)).len(), 10);
+    assert_eq!(
+        read_all_checked(&(Arc::new(m) as Arc<dyn Backend>)).len(),
+        10
+    );
 }

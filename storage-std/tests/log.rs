@@ -31,7 +31,10 @@ fn every_mode_round_trips_across_segment_rolls() {
         let last = write_n(&w, 0, 300);
         if d == Durability::None {
             // Nothing is synced before a roll or an explicit sync.
-            assert!(w.wait_durable(last, Some(Duration::from_millis(1))).is_err());
+            assert!(
+                w.wait_durable(last, Some(Duration::from_millis(1)))
+                    .is_err()
+            );
             assert_eq!(w.sync().unwrap(), Some(last));
         } else {
             w.wait_durable(last, Some(Duration::from_secs(10))).unwrap();
@@ -136,7 +139,12 @@ fn time_search_with_unordered_timestamps() {
     let r = LogReader::new(b);
     for t in [0u64, 1, 500, 998, 999] {
         let want = (0..300).find(|&s| ts(s) >= t);
-        let got = r.cursor(Start::Time(t)).unwrap().next().unwrap().map(|x| x.seq());
+        let got = r
+            .cursor(Start::Time(t))
+            .unwrap()
+            .next()
+            .unwrap()
+            .map(|x| x.seq());
         assert_eq!(got, want, "time {t}");
     }
 }
@@ -164,7 +172,10 @@ fn follow_mode_sees_appends_live_and_respects_the_durable_limit() {
             .expect("record within the timeout");
         assert_eq!(rec.seq(), s);
         assert_eq!(rec.payload, &payload(s)[..]);
-        assert!(w.durable_seq().unwrap() >= s, "read past the durable watermark");
+        assert!(
+            w.durable_seq().unwrap() >= s,
+            "read past the durable watermark"
+        );
     }
     t.join().unwrap();
     // An external reader (no watermark) follows the same log.
@@ -221,7 +232,15 @@ fn deleted_indexes_are_rebuilt_and_the_log_still_reads() {
     }
     // Readers work without indexes.
     let r = LogReader::new(b.clone());
-    assert_eq!(r.cursor(Start::Seq(222)).unwrap().next().unwrap().unwrap().seq(), 222);
+    assert_eq!(
+        r.cursor(Start::Seq(222))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .seq(),
+        222
+    );
     assert_eq!(read_all_checked(&b).len(), 300);
     // The writer rebuilds them.
     let w = W::open_with(b.clone(), small_opts(small_group())).unwrap();
@@ -265,7 +284,10 @@ fn many_producers_share_the_queue_without_gaps() {
             })
         })
         .collect();
-    let mut all: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let mut all: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     all.sort_unstable();
     assert_eq!(all, (0..800).collect::<Vec<_>>());
     let w = Arc::try_unwrap(w).unwrap();

@@ -8,8 +8,7 @@ use std::time::Duration;
 use common::*;
 use storage_std::backend::{Backend, CrashMode, MemBackend};
 use storage_std::{
-    Error, KeepUnread, LogReader, OffsetStore, RetentionPolicy, Start, VerifyStatus, Writer,
-    verify,
+    Error, KeepUnread, LogReader, OffsetStore, RetentionPolicy, Start, VerifyStatus, Writer, verify,
 };
 
 type W = Writer<8192>;
@@ -25,7 +24,11 @@ fn filled(n: u64) -> (MemBackend, Arc<dyn Backend>, W) {
 }
 
 fn seg_count(b: &Arc<dyn Backend>) -> usize {
-    b.list().unwrap().iter().filter(|n| n.ends_with(".seg")).count()
+    b.list()
+        .unwrap()
+        .iter()
+        .filter(|n| n.ends_with(".seg"))
+        .count()
 }
 
 #[test]
@@ -45,7 +48,10 @@ fn retention_by_count_keeps_the_newest_and_the_log_contiguous() {
     let first = rep.deleted.last().unwrap().last_seq.unwrap() + 1;
     let r = LogReader::new(b.clone());
     match r.cursor(Start::Seq(0)) {
-        Err(Error::NotRetained { requested: 0, first: f }) => assert_eq!(f, first),
+        Err(Error::NotRetained {
+            requested: 0,
+            first: f,
+        }) => assert_eq!(f, first),
         other => panic!("{other:?}"),
     }
     let mut c = r.cursor(Start::Oldest).unwrap();
@@ -118,7 +124,11 @@ fn retention_keeps_what_a_named_consumer_has_not_read() {
     assert!(rep.deleted.iter().all(|s| s.last_seq.unwrap() < 100));
     let r = LogReader::new(b.clone());
     let mut c = r.cursor(Start::Seq(100)).unwrap();
-    assert_eq!(c.next().unwrap().unwrap().seq(), 100, "the slow consumer resumes");
+    assert_eq!(
+        c.next().unwrap().unwrap().seq(),
+        100,
+        "the slow consumer resumes"
+    );
     // A named consumer without an offset has read nothing: it keeps everything left.
     let n = seg_count(&b);
     let rep = w
@@ -178,14 +188,19 @@ fn offsets_commit_durably_and_list() {
     assert_eq!(names, vec![("a".into(), 9), ("b-2_x".into(), 7)]);
     assert!(s.remove("a").unwrap());
     assert!(!s.remove("a").unwrap());
-    assert!(matches!(s.commit("../x", 1), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        s.commit("../x", 1),
+        Err(Error::InvalidArgument(_))
+    ));
     assert!(matches!(s.commit("", 1), Err(Error::InvalidArgument(_))));
 }
 
 #[test]
 fn an_interrupted_commit_leaves_the_old_or_the_new_offset() {
     let base = MemBackend::new();
-    OffsetStore::new(Arc::new(base.clone())).commit("c", 10).unwrap();
+    OffsetStore::new(Arc::new(base.clone()))
+        .commit("c", 10)
+        .unwrap();
     let mut saw_new = false;
     let mut saw_old = false;
     for k in 0..10 {

@@ -225,12 +225,7 @@ impl BackendFile for RealFile {
         if !self.preallocate {
             return Ok(());
         }
-        match rustix::fs::fallocate(
-            &self.file,
-            rustix::fs::FallocateFlags::KEEP_SIZE,
-            0,
-            len,
-        ) {
+        match rustix::fs::fallocate(&self.file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, len) {
             Ok(()) => Ok(()),
             // File systems without fallocate (some FUSE, NFS): fall back to nothing.
             Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::NOSYS) => Ok(()),

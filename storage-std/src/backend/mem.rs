@@ -219,9 +219,11 @@ impl MemBackend {
                         let end = (page + 4096).min(len);
                         let cur = ino.data.get(page..end.min(ino.data.len()));
                         if let Some(cur) = cur
-                            && cur != &new[page..page + cur.len()] && rng.coin() {
-                                new[page..page + cur.len()].copy_from_slice(cur);
-                            }
+                            && cur != &new[page..page + cur.len()]
+                            && rng.coin()
+                        {
+                            new[page..page + cur.len()].copy_from_slice(cur);
+                        }
                         page = end;
                     }
                     ino.data = new.clone();
@@ -411,7 +413,11 @@ impl Backend for MemBackend {
         let s = self.lock_state();
         s.check(s.generation)?;
         let ino = s.ino(name)?;
-        let data = s.inodes.get(&ino).map(|i| i.data.clone()).unwrap_or_default();
+        let data = s
+            .inodes
+            .get(&ino)
+            .map(|i| i.data.clone())
+            .unwrap_or_default();
         Ok(Mapped::new(Arc::new(data)))
     }
 }
