@@ -49,7 +49,7 @@
 use core::cell::Cell;
 use core::marker::PhantomData;
 
-use crate::frame::{FrameHeader, HEADER_LEN, record_len};
+use crate::frame::{FrameHeader, HEADER_LEN, RECORD_ALIGN, record_len};
 use crate::sync::{
     AtomicBool, AtomicUsize, ByteBuffer, CachePadded, Ordering, atomic_bool, atomic_usize,
 };
@@ -375,48 +375,69 @@ impl<'a, const N: usize> Producer<'a, N> {
                 max: Ring::<N>::MAX_PAYLOAD,
             });
         }
-        let rec = record_len(len);
+        // No overflow: len <= MAX_PAYLOAD < N / 2.
+        let rec = (len + HEADER_LEN + RECORD_ALIGN - 1) & !(RECORD_ALIGN - 1);
         let off = self.write_local & (N - 1);
-        let contiguous = N - off;
-        let needed = if rec <= contiguous {
-            rec
-        } else {
-            contiguous + rec
-        };
-        if N - self.write_local.wrapping_sub(self.cached_read) < needed {
-            // Acquire: the consumer's reads of the bytes it released happen before our
-            // writes to them.
-            self.cached_read = self.ring.read.load(Ordering::Acquire);
-            if N - self.write_local.wrapping_sub(self.cached_read) < needed {
-                return Err(PushError::Full);
-            }
-        }
-        let off = if rec > contiguous {
-            if contiguous >= HEADER_LEN {
-                let marker = FrameHeader {
-                    len: WRAP_MARKER,
-                    ..FrameHeader::default()
-                };
-                self.ring.buf.track_write(off, HEADER_LEN);
-                // SAFETY: off..off + HEADER_LEN lies inside the buffer (contiguous >=
-                // HEADER_LEN) and inside the producer's free range (checked above).
-                let dst = unsafe { self.bytes_mut(off, HEADER_LEN) };
-                marker.encode_into(dst);
-            }
-            self.write_local = self.write_local.wrapping_add(contiguous);
-            0
-        } else {
+        let off = if rec <= N - off && self.has_room(rec) {
             off
+        } else {
+            self.grant_slow(rec)?
         };
         self.ring.buf.track_write(off, rec);
         Ok(Grant {
             producer: self,
             off,
+            rec,
             header: FrameHeader {
                 len: len as u32,
                 ..FrameHeader::default()
             },
         })
+    }
+
+    /// Whether `needed` bytes are free, rereading the consumer's cursor only when the
+    /// cached copy says they are not.
+    #[inline(always)]
+    fn has_room(&mut self, needed: usize) -> bool {
+        if N - self.write_local.wrapping_sub(self.cached_read) >= needed {
+            return true;
+        }
+        // Acquire: the consumer's reads of the bytes it released happen before our
+        // writes to them.
+        self.cached_read = self.ring.read.load(Ordering::Acquire);
+        N - self.write_local.wrapping_sub(self.cached_read) >= needed
+    }
+
+    /// The rare cases of `grant`: the ring is full, or the record must wrap to offset 0
+    /// (skipping the bytes before the end, with a wrap marker where a header fits).
+    #[cold]
+    #[inline(never)]
+    fn grant_slow(&mut self, rec: usize) -> Result<usize, PushError> {
+        let off = self.write_local & (N - 1);
+        let contiguous = N - off;
+        if rec <= contiguous {
+            return if self.has_room(rec) {
+                Ok(off)
+            } else {
+                Err(PushError::Full)
+            };
+        }
+        if !self.has_room(contiguous + rec) {
+            return Err(PushError::Full);
+        }
+        if contiguous >= HEADER_LEN {
+            let marker = FrameHeader {
+                len: WRAP_MARKER,
+                ..FrameHeader::default()
+            };
+            self.ring.buf.track_write(off, HEADER_LEN);
+            // SAFETY: off..off + HEADER_LEN lies inside the buffer (contiguous >=
+            // HEADER_LEN) and inside the producer's free range (checked above).
+            let dst = unsafe { self.bytes_mut(off, HEADER_LEN) };
+            marker.encode_into(dst);
+        }
+        self.write_local = self.write_local.wrapping_add(contiguous);
+        Ok(0)
     }
 
     /// Copies `payload` into a new record and publishes it; returns its sequence.
@@ -560,6 +581,8 @@ pub struct Grant<'p, 'a, const N: usize> {
     producer: &'p mut Producer<'a, N>,
     /// Buffer offset of the record's header.
     off: usize,
+    /// Bytes the record takes in the ring: header plus padded payload.
+    rec: usize,
     header: FrameHeader,
 }
 
@@ -674,8 +697,8 @@ impl<const N: usize> Grant<'_, '_, N> {
         // SAFETY: the header range is the start of the granted, free record range.
         header.encode_into(unsafe { self.producer.bytes_mut(off, HEADER_LEN) });
         let p = &mut *self.producer;
-        p.ring.buf.track_write(off, header.record_len());
-        p.write_local = p.write_local.wrapping_add(header.record_len());
+        p.ring.buf.track_write(off, self.rec);
+        p.write_local = p.write_local.wrapping_add(self.rec);
         p.next_seq = seq.wrapping_add(1);
         seq
     }
