@@ -14,7 +14,7 @@
 //! * [`backend`]: the storage trait with real-file, in-memory (power cuts) and faulty
 //!   implementations; an io_uring backend plugs in here.
 //!
-//! The on-disk format is in [`format`] and `docs/format.md`.
+//! The on-disk format is in [`format`](mod@format) and `docs/format.md`.
 //!
 //! ```
 //! use storage_std::{Durability, LogReader, Start, Writer, WriterOptions};

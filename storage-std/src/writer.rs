@@ -42,10 +42,11 @@ pub const DEFAULT_QUEUE_BYTES: usize = 1 << 22;
 /// watermark never moves again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
-    /// Records go to the page cache as soon as the writer drains them; nothing is synced
-    /// except when a segment is sealed, on [`Writer::sync`] and on a clean close. A
-    /// power cut may lose everything since the last of those; a killed process loses
-    /// only what was still in the queue. `append` returns once the record is queued.
+    /// Records go to the page cache in writes of up to `buffer_bytes`, at most about
+    /// 1 ms after the writer drained them; nothing is synced except when a segment is
+    /// sealed, on [`Writer::sync`] and on a clean close. A power cut may lose everything
+    /// since the last of those; a killed process loses what was still queued or
+    /// buffered (not yet in [`Writer::written_seq`]). `append` returns once queued.
     None,
     /// Group commit: the writer collects records into a group and issues one write and
     /// one `fdatasync` per group. A group closes when it reaches `max_bytes`, or when the
@@ -753,6 +754,10 @@ struct WriterThread {
 
 const MAX_BATCH: usize = 1024;
 
+/// In `Durability::None`, the longest a drained record waits in the write buffer before
+/// it is written to the page cache (when no more records arrive).
+const NONE_WRITE_DELAY: Duration = Duration::from_millis(1);
+
 impl WriterThread {
     fn run<const N: usize>(&mut self, mut consumer: QueueConsumer<N>) {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -813,7 +818,14 @@ impl WriterThread {
             let queue_empty = consumer.pending_bytes() == 0;
             match self.opts.durability {
                 Durability::None => {
-                    if !self.buf.is_empty() && (queue_empty || self.buf.len() >= self.cap) {
+                    // Page cache only: write in large pieces, but leave no record
+                    // unwritten for longer than NONE_WRITE_DELAY once the queue is empty.
+                    let aged = self
+                        .pending_since
+                        .is_some_and(|t| t.elapsed() >= NONE_WRITE_DELAY);
+                    if self.buf.len() >= self.cap
+                        || (!self.buf.is_empty() && queue_empty && (aged || shutdown))
+                    {
                         self.flush(false)?;
                     }
                 }
@@ -858,9 +870,12 @@ impl WriterThread {
     }
 
     fn idle<const N: usize>(&mut self, consumer: &QueueConsumer<N>) {
-        if let (Some(since), Durability::Group { max_delay, .. }) =
-            (self.pending_since, self.opts.durability)
-        {
+        let delay = match self.opts.durability {
+            Durability::Group { max_delay, .. } => Some(max_delay),
+            Durability::None => Some(NONE_WRITE_DELAY),
+            Durability::Sync => None,
+        };
+        if let (Some(since), Some(max_delay)) = (self.pending_since, delay) {
             // A group is open and waits for more records or its delay.
             let left = max_delay.saturating_sub(since.elapsed());
             if !left.is_zero() {
