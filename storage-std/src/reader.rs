@@ -151,6 +151,17 @@ impl LogReader {
         Ok(out)
     }
 
+    /// Opens a cursor where consumer `name` left off (its committed offset), or at the
+    /// oldest record if it never committed one. Commit progress with
+    /// [`crate::OffsetStore::commit`]`(name, cursor.next_seq())`.
+    pub fn resume(&self, consumer: &str) -> Result<Cursor> {
+        let start = match crate::OffsetStore::new(self.backend.clone()).get(consumer)? {
+            Some(o) => Start::Seq(o.next_seq),
+            None => Start::Oldest,
+        };
+        self.cursor(start)
+    }
+
     /// Opens a cursor at `start`.
     pub fn cursor(&self, start: Start) -> Result<Cursor> {
         let mut c = Cursor {

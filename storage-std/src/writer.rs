@@ -625,7 +625,8 @@ impl<const N: usize> Writer<N> {
         OffsetStore::new(self.shared.backend.clone())
     }
 
-    /// The segments: sealed ones, then the active one's file.
+    /// The sealed segments, oldest first (the active one is not included; see
+    /// [`LogReader::segments`] for all of them).
     pub fn segments(&self) -> Vec<SegmentInfo> {
         lock(&self.shared.segments).clone()
     }

@@ -123,12 +123,21 @@ fn retention_keeps_what_a_named_consumer_has_not_read() {
     assert_eq!(rep.held_by.as_deref(), Some("slow"));
     assert!(rep.deleted.iter().all(|s| s.last_seq.unwrap() < 100));
     let r = LogReader::new(b.clone());
-    let mut c = r.cursor(Start::Seq(100)).unwrap();
+    let mut c = r.resume("slow").unwrap();
     assert_eq!(
         c.next().unwrap().unwrap().seq(),
         100,
         "the slow consumer resumes"
     );
+    let mut c = r.resume("fast").unwrap();
+    assert_eq!(c.next().unwrap().unwrap().seq(), 390);
+    // A consumer that never committed starts at the oldest retained record.
+    let oldest = rep.deleted.last().map_or(0, |s| s.last_seq.unwrap() + 1);
+    assert_eq!(
+        r.resume("never").unwrap().next().unwrap().unwrap().seq(),
+        oldest
+    );
+    drop(c);
     // A named consumer without an offset has read nothing: it keeps everything left.
     let n = seg_count(&b);
     let rep = w
