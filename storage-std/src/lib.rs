@@ -1,9 +1,12 @@
 //! `storage-std`: a durable, segmented event log built on `ringcore`.
 //!
-//! * [`Writer`]: producers append into a `ringcore` SPSC ring (the submit queue, shared
-//!   behind a mutex); one writer thread commits groups to the active segment with the
-//!   chosen [`Durability`], rolls segments, and keeps a durable high-watermark that
-//!   callers query or wait on. I/O errors and stalls stop it (fail-stop).
+//! * [`Writer`]: producers append into a `ringcore` SPSC ring (the submit queue); one
+//!   writer thread commits groups to the active segment with the chosen [`Durability`],
+//!   rolls segments, and keeps a durable high-watermark that callers query or wait on.
+//!   I/O errors and stalls stop it (fail-stop). Several producers share it: the writer
+//!   is `Sync`, so threads share an `Arc<Writer>` and each `append` takes a mutex around
+//!   the ring's single producer just long enough to reserve, fill and publish one record
+//!   (sequences are assigned under that mutex: gap-free, in queue order).
 //! * Recovery on open cuts a torn tail, refuses mid-log damage unless forced, and
 //!   rebuilds indexes ([`RecoveryReport`], [`recover`]).
 //! * [`LogReader`] and [`Cursor`]: zero-copy replay from a sequence or a time, and follow

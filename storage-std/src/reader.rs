@@ -431,7 +431,7 @@ impl Cursor {
                     let header = r.header;
                     let start = *pos;
                     *pos += r.disk_len();
-                    self.next_seq += 1;
+                    self.next_seq = self.next_seq.wrapping_add(1);
                     if Self::satisfies(skip, &header) {
                         self.skip = None;
                         return Ok(Some(Loc { header, start }));
@@ -449,7 +449,7 @@ impl Cursor {
                         Ok((h, len)) if h.seq == want => {
                             let start = (*pos - src.buf_start) as usize;
                             *pos += len as u64;
-                            self.next_seq += 1;
+                            self.next_seq = self.next_seq.wrapping_add(1);
                             if Self::satisfies(skip, &h) {
                                 self.skip = None;
                                 return Ok(Some(Loc { header: h, start }));

@@ -384,7 +384,7 @@ pub(crate) fn recover(backend: &dyn Backend, o: &RecoverOpts) -> Result<Recovere
                     break;
                 }
             };
-            expected = info.last_seq.map(|l| l + 1);
+            expected = info.last_seq.map(|l| l.wrapping_add(1));
             sealed.push(info);
             i += 1;
             continue;
@@ -396,7 +396,20 @@ pub(crate) fn recover(backend: &dyn Backend, o: &RecoverOpts) -> Result<Recovere
             .open(&name, Access::ReadWrite)
             .map_err(|e| Error::io("open", &name, e))?;
         let len = file.len().map_err(|e| Error::io("stat", &name, e))?;
-        let header = match read_header(&*file).map_err(|e| Error::io("read", &name, e))? {
+        // A header naming another base is a recycled file whose new header never made
+        // it to the disk: like a torn header, it holds none of this log's records.
+        let header = read_header(&*file)
+            .map_err(|e| Error::io("read", &name, e))?
+            .and_then(|h| {
+                if h.base_seq == base {
+                    Ok(h)
+                } else {
+                    Err(StructError::Invalid {
+                        what: format!("header names base {} (not rewritten)", h.base_seq),
+                    })
+                }
+            });
+        let header = match header {
             Err(StructError::UnsupportedVersion { found, supported }) => {
                 return Err(Error::UnsupportedVersion {
                     file: name,
@@ -444,16 +457,6 @@ pub(crate) fn recover(backend: &dyn Backend, o: &RecoverOpts) -> Result<Recovere
             }
             Ok(h) => h,
         };
-        if header.base_seq != base || base != expected_base {
-            return Err(Error::Corrupt {
-                file: name,
-                offset: 0,
-                detail: format!(
-                    "header base {} in a file named for {base} (expected {expected_base})",
-                    header.base_seq
-                ),
-            });
-        }
         if let Ok(f) = read_footer(&*file, len, base).map_err(|e| Error::io("read", &name, e))? {
             // Sealed last segment: the next one was never (durably) created.
             let info = SegmentInfo::from_footer(&header, &f);
@@ -621,7 +624,7 @@ pub(crate) fn recover(backend: &dyn Backend, o: &RecoverOpts) -> Result<Recovere
             let base = sealed
                 .last()
                 .and_then(|s| s.last_seq)
-                .map_or(next_if_empty, |l| l + 1);
+                .map_or(next_if_empty, |l| l.wrapping_add(1));
             create_segment(
                 backend,
                 NewSegment {

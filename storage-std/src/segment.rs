@@ -361,9 +361,10 @@ pub(crate) fn create_segment(backend: &dyn Backend, s: NewSegment) -> Result<Act
     if let Some(len) = s.preallocate {
         file.preallocate(len).op("preallocate", &name)?;
     }
+    // The header and a zeroed first record header: a recycled file ends cleanly here.
     file.write_group(&WriteGroup {
         offset: 0,
-        bufs: &[&header.encode()],
+        bufs: &[&header.encode(), &crate::writer::END_MARK],
         sync: SyncKind::All,
     })
     .op("write", &name)?;

@@ -383,7 +383,17 @@ fn verify_segment(
     chk.bytes = len;
     let mut src = FileSource::new(&*file, len);
     let header = match src.bytes_at(0, SEGMENT_HEADER_LEN) {
-        Ok(b) => SegmentHeader::decode(b),
+        // In the last segment, a header naming another base is a recycled file whose
+        // new header was never written: a torn creation if no record of ours follows.
+        Ok(b) => SegmentHeader::decode(b).and_then(|h| {
+            if is_last && h.base_seq != base {
+                Err(StructError::Invalid {
+                    what: format!("header names base {} (not rewritten)", h.base_seq),
+                })
+            } else {
+                Ok(h)
+            }
+        }),
         Err(e) => {
             cx.add(
                 Severity::Corruption,

@@ -352,7 +352,7 @@ impl<const N: usize> Writer<N> {
         let cap = opts.buffer_cap();
         let window = match opts.durability {
             Durability::None => 0,
-            _ => cap.max(disk_record_len(max_payload)) as u64,
+            _ => (cap.max(disk_record_len(max_payload)) + END_MARK.len()) as u64,
         };
         let rec = recover(
             &*backend,
@@ -755,6 +755,9 @@ struct WriterThread {
 
 const MAX_BATCH: usize = 1024;
 
+/// Written after every group: an all-zero record header where the next record will go.
+pub(crate) const END_MARK: [u8; format::REC_PREFIX_LEN] = [0; format::REC_PREFIX_LEN];
+
 /// In `Durability::None`, the longest a drained record waits in the write buffer before
 /// it is written to the page cache (when no more records arrive).
 const NONE_WRITE_DELAY: Duration = Duration::from_millis(1);
@@ -952,7 +955,9 @@ impl WriterThread {
                 a.file
                     .write_group(&WriteGroup {
                         offset: a.pos,
-                        bufs: &[buf],
+                        // The zeroed next header keeps the end clean in a recycled or
+                        // preallocated file; the next group overwrites it.
+                        bufs: &[buf, &END_MARK],
                         sync: kind,
                     })
                     .op(if sync { "write+sync" } else { "write" }, &name)

@@ -28,10 +28,35 @@ type W = Writer<8192>;
 const SEED: u64 = 30;
 const RUN: u64 = 130;
 
-fn seeded(d: Durability) -> MemBackend {
+/// How a scenario sees its memory backend: directly, or through segment recycling with
+/// retention (so new segments reuse old files, old records and all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    Plain,
+    Recycled,
+}
+
+fn backend(m: &MemBackend, setup: Setup) -> Arc<dyn Backend> {
+    match setup {
+        Setup::Plain => Arc::new(m.clone()),
+        Setup::Recycled => Arc::new(Recycling(m.clone())),
+    }
+}
+
+fn opts(d: Durability, setup: Setup) -> storage_std::WriterOptions {
+    let mut o = small_opts(d);
+    if setup == Setup::Recycled {
+        o.retention = Some(storage_std::RetentionPolicy {
+            max_segments: Some(2),
+            ..Default::default()
+        });
+    }
+    o
+}
+
+fn seeded(d: Durability, setup: Setup) -> MemBackend {
     let m = MemBackend::new();
-    let b: Arc<dyn Backend> = Arc::new(m.clone());
-    let w = W::open_with(b, small_opts(d)).unwrap();
+    let w = W::open_with(backend(&m, setup), opts(d, setup)).unwrap();
     for s in 0..SEED {
         w.append_with(&payload(s), meta(s)).unwrap();
     }
@@ -41,10 +66,9 @@ fn seeded(d: Durability) -> MemBackend {
 
 /// Runs the workload until it ends or the power fails; returns the highest durable
 /// watermark the writer reported and how many steps the backend took.
-fn workload(m: &MemBackend, d: Durability) -> Option<u64> {
-    let b: Arc<dyn Backend> = Arc::new(m.clone());
+fn workload(m: &MemBackend, d: Durability, setup: Setup) -> Option<u64> {
     let mut reported = Some(SEED - 1);
-    let Ok(w) = W::open_with(b, small_opts(d)) else {
+    let Ok(w) = W::open_with(backend(m, setup), opts(d, setup)) else {
         return reported;
     };
     for s in SEED..SEED + RUN {
@@ -75,17 +99,25 @@ fn workload(m: &MemBackend, d: Durability) -> Option<u64> {
     reported
 }
 
-fn check_after_cut(m: &MemBackend, reported: Option<u64>, what: &str) {
-    let b: Arc<dyn Backend> = Arc::new(m.clone());
-    let w = match W::open_with(b.clone(), small_opts(small_group())) {
+fn check_after_cut(m: &MemBackend, setup: Setup, reported: Option<u64>, what: &str) {
+    let b = backend(m, setup);
+    let w = match W::open_with(b.clone(), opts(small_group(), setup)) {
         Ok(w) => w,
         Err(e) => panic!("{what}: reopen failed: {e}\n{:#?}", m.trace()),
     };
     let next = w.next_seq();
     w.close().unwrap();
     let seqs = read_all_checked(&b);
-    assert_eq!(seqs.first().copied(), Some(0), "{what}");
-    assert_eq!(seqs.len() as u64, next, "{what}: contiguous from 0");
+    let first = match setup {
+        Setup::Plain => 0,
+        Setup::Recycled => seqs.first().copied().unwrap_or(next),
+    };
+    assert_eq!(seqs.first().copied().unwrap_or(next), first, "{what}");
+    assert_eq!(
+        seqs.len() as u64,
+        next - first,
+        "{what}: contiguous up to {next}"
+    );
     if let Some(r) = reported {
         assert!(
             next > r,
@@ -95,17 +127,17 @@ fn check_after_cut(m: &MemBackend, reported: Option<u64>, what: &str) {
     let v = verify(&b).unwrap();
     assert_eq!(v.status, VerifyStatus::Clean, "{what}: {:#?}", v.findings);
     // Appending resumes at the next sequence.
-    let w = W::open_with(b.clone(), small_opts(small_group())).unwrap();
+    let w = W::open_with(b.clone(), opts(small_group(), setup)).unwrap();
     assert_eq!(w.append_with(&payload(next), meta(next)).unwrap(), next);
     w.close().unwrap();
-    assert_eq!(read_all_checked(&b).len() as u64, next + 1, "{what}");
+    assert_eq!(read_all_checked(&b).last().copied(), Some(next), "{what}");
 }
 
-fn sweep(d: Durability, modes: &[fn(u64) -> CrashMode]) {
-    let seed = seeded(d);
+fn sweep(d: Durability, setup: Setup, modes: &[fn(u64) -> CrashMode]) {
+    let seed = seeded(d, setup);
     // An uncut run counts the steps.
     let probe = seed.fork();
-    workload(&probe, d);
+    workload(&probe, d, setup);
     let total = probe.steps();
     assert!(total > 40, "too few steps to be interesting: {total}");
     let segs = probe
@@ -124,7 +156,7 @@ fn sweep(d: Durability, modes: &[fn(u64) -> CrashMode]) {
             let m = seed.fork();
             m.set_tracing(true);
             m.set_crash_at(Some(k));
-            let reported = workload(&m, d);
+            let reported = workload(&m, d, setup);
             if m.is_crashed() {
                 cut_seen += 1;
             }
@@ -132,8 +164,9 @@ fn sweep(d: Durability, modes: &[fn(u64) -> CrashMode]) {
             m.power_cut(mode);
             check_after_cut(
                 &m,
+                setup,
                 reported,
-                &format!("{d:?} cut at step {k} ({mi}: {mode:?})"),
+                &format!("{d:?} {setup:?} cut at step {k} ({mi}: {mode:?})"),
             );
         }
     }
@@ -148,24 +181,29 @@ const ALL_MODES: [fn(u64) -> CrashMode; 3] = [
 
 #[test]
 fn power_cut_at_every_step_sync_mode() {
-    sweep(Durability::Sync, &ALL_MODES);
+    sweep(Durability::Sync, Setup::Plain, &ALL_MODES);
 }
 
 #[test]
 fn power_cut_at_every_step_group_mode() {
-    sweep(small_group(), &ALL_MODES);
+    sweep(small_group(), Setup::Plain, &ALL_MODES);
 }
 
 #[test]
 fn power_cut_at_every_step_none_mode() {
-    sweep(Durability::None, &ALL_MODES);
+    sweep(Durability::None, Setup::Plain, &ALL_MODES);
+}
+
+#[test]
+fn power_cut_at_every_step_with_recycled_segment_files() {
+    sweep(small_group(), Setup::Recycled, &ALL_MODES);
 }
 
 #[test]
 fn recovery_itself_survives_power_cuts() {
     // A log with a torn tail: recovery's own truncate, syncs, index rewrite and new
     // segment creation are cut at every step.
-    let seed = seeded(small_group());
+    let seed = seeded(small_group(), Setup::Plain);
     {
         let b: Arc<dyn Backend> = Arc::new(seed.clone());
         let w = W::open_with(b, small_opts(small_group())).unwrap();
@@ -193,13 +231,18 @@ fn recovery_itself_survives_power_cuts() {
     bytes[n - 5] ^= 0xff;
     seed.put_file(&last, bytes);
     let probe = seed.fork();
-    check_after_cut(&probe, None, "probe");
+    check_after_cut(&probe, Setup::Plain, None, "probe");
     for k in 0..40 {
         let m = seed.fork();
         m.set_crash_at(Some(k));
         let b: Arc<dyn Backend> = Arc::new(m.clone());
         let _ = W::open_with(b, small_opts(small_group())).map(|w| w.close());
         m.power_cut(CrashMode::DropUnsynced);
-        check_after_cut(&m, Some(SEED - 1), &format!("recovery cut at step {k}"));
+        check_after_cut(
+            &m,
+            Setup::Plain,
+            Some(SEED - 1),
+            &format!("recovery cut at step {k}"),
+        );
     }
 }

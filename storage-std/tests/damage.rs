@@ -46,8 +46,10 @@ fn torn_tail_is_reported_as_such_and_cut_on_open() {
     let (m, b, segs) = log(200);
     let last = segs.last().unwrap();
     let mut bytes = m.file_bytes(last).unwrap();
+    // The active segment ends with its last record and a zeroed next header.
     let len = bytes.len();
-    bytes.truncate(len - 7);
+    assert_eq!(bytes[len - 32..], [0u8; 32]);
+    bytes.truncate(len - 32 - 7);
     m.put_file(last, bytes);
     let v = verify(&b).unwrap();
     assert_eq!(v.status, VerifyStatus::TornTail, "{:#?}", v.findings);
@@ -275,10 +277,11 @@ fn damage_within_the_torn_window_is_a_torn_tail() {
     // Damage the second-to-last record: one valid record follows, well within a group.
     let mut pos = SEGMENT_HEADER_LEN;
     let mut positions = vec![];
-    while pos < bytes.len() {
+    while let Ok(r) = format::decode_record(&bytes[pos..]) {
         positions.push(pos);
-        pos += format::decode_record(&bytes[pos..]).unwrap().disk_len();
+        pos += r.disk_len();
     }
+    assert_eq!(pos, bytes.len() - 32, "records, then a zeroed next header");
     let victim = positions[positions.len() - 2];
     flip(&m, last, victim + 30);
     let v = verify(&b).unwrap();

@@ -305,3 +305,43 @@ fn many_producers_share_the_queue_without_gaps() {
     }
     assert_eq!(n, 800);
 }
+
+#[test]
+fn recycled_segment_files_end_cleanly() {
+    // Segments reuse the files of deleted ones, old records and all: the zeroed next
+    // header after every group keeps the end of the log clean.
+    let (m, _) = mem();
+    let b: Arc<dyn Backend> = Arc::new(Recycling(m.clone()));
+    let mut o = small_opts(small_group());
+    o.retention = Some(storage_std::RetentionPolicy {
+        max_segments: Some(2),
+        ..Default::default()
+    });
+    for round in 0..3u64 {
+        let w = W::open_with(b.clone(), o.clone()).unwrap();
+        assert!(w.recovery().cuts.is_empty(), "{:?}", w.recovery());
+        write_n(&w, round * 300, 300);
+        w.close().unwrap();
+        let v = verify(&b).unwrap();
+        assert_eq!(v.status, VerifyStatus::Clean, "{:#?}", v.findings);
+    }
+    // The active file is a recycled one: old bytes follow its zeroed next header.
+    let v = verify(&b).unwrap();
+    let active = v.segments.last().unwrap();
+    assert!(!active.sealed);
+    assert!(
+        active.bytes > active.records_end + 32,
+        "{} bytes, records end at {}",
+        active.bytes,
+        active.records_end
+    );
+    let last = read_all_checked(&b);
+    assert_eq!(last.last().copied(), Some(899));
+    let reused = b
+        .list()
+        .unwrap()
+        .iter()
+        .filter(|n| n.starts_with("pool-"))
+        .count();
+    assert!(reused <= 1, "pooled files get reused: {reused} waiting");
+}

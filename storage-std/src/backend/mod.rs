@@ -20,8 +20,14 @@
 //! # Contract
 //!
 //! * Names are plain file names inside the one directory (no `/`).
-//! * [`Backend::create`] creates a new, empty file (failing if it exists); its directory
-//!   entry is durable only after [`Backend::sync_dir`].
+//! * [`Backend::create`] creates a file (failing if the name exists); its directory
+//!   entry is durable only after [`Backend::sync_dir`]. Index, offset and temporary
+//!   files must start empty. A segment file (`*.seg`) may instead be a recycled one
+//!   (a removed segment renamed and reused) with old bytes still in it: the log writes
+//!   and syncs the header first, and the format treats an all-zero record header or a
+//!   record with an older sequence after the last record as the end of the log.
+//! * [`Backend::remove`] of a segment may keep the file for such reuse under a name the
+//!   log ignores (one not ending in `.seg`, `.idx`, `.off` or `.tmp`, and not `LOCK`).
 //! * [`Backend::rename`] atomically replaces the target; durable after `sync_dir`.
 //! * Writes are durable only after a sync of that file (`SyncKind::Data` or `All`).
 //! * An error from any call is reported as is; the writer never retries a failed sync

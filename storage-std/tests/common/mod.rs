@@ -65,3 +65,64 @@ pub fn read_all_checked(backend: &Arc<dyn Backend>) -> Vec<u64> {
     }
     seqs
 }
+
+/// A backend that recycles segment files the way a preallocating backend does: removing
+/// a segment renames it into a pool (`pool-NAME`, a name the log ignores), and creating
+/// a segment renames a pooled file to the new name, old bytes and all.
+#[derive(Debug, Clone)]
+pub struct Recycling(pub MemBackend);
+
+impl Recycling {
+    fn pooled(&self) -> Option<String> {
+        self.0
+            .list()
+            .ok()?
+            .into_iter()
+            .filter(|n| n.starts_with("pool-"))
+            .min()
+    }
+}
+
+impl Backend for Recycling {
+    fn kind(&self) -> String {
+        "recycling".into()
+    }
+    fn list(&self) -> std::io::Result<Vec<String>> {
+        self.0.list()
+    }
+    fn create(&self, name: &str) -> std::io::Result<Box<dyn storage_std::backend::BackendFile>> {
+        if name.ends_with(".seg") {
+            if let Some(p) = self.pooled() {
+                self.0.rename(&p, name)?;
+                return self.0.open(name, storage_std::backend::Access::ReadWrite);
+            }
+        }
+        self.0.create(name)
+    }
+    fn open(
+        &self,
+        name: &str,
+        access: storage_std::backend::Access,
+    ) -> std::io::Result<Box<dyn storage_std::backend::BackendFile>> {
+        self.0.open(name, access)
+    }
+    fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
+        self.0.rename(from, to)
+    }
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        if name.ends_with(".seg") {
+            self.0.rename(name, &format!("pool-{name}"))
+        } else {
+            self.0.remove(name)
+        }
+    }
+    fn sync_dir(&self) -> std::io::Result<()> {
+        self.0.sync_dir()
+    }
+    fn lock(&self) -> std::io::Result<storage_std::backend::DirLock> {
+        self.0.lock()
+    }
+    fn map(&self, name: &str) -> std::io::Result<storage_std::backend::Mapped> {
+        self.0.map(name)
+    }
+}
