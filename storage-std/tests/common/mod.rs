@@ -91,11 +91,11 @@ impl Backend for Recycling {
         self.0.list()
     }
     fn create(&self, name: &str) -> std::io::Result<Box<dyn storage_std::backend::BackendFile>> {
-        if name.ends_with(".seg") {
-            if let Some(p) = self.pooled() {
-                self.0.rename(&p, name)?;
-                return self.0.open(name, storage_std::backend::Access::ReadWrite);
-            }
+        if name.ends_with(".seg")
+            && let Some(p) = self.pooled()
+        {
+            self.0.rename(&p, name)?;
+            return self.0.open(name, storage_std::backend::Access::ReadWrite);
         }
         self.0.create(name)
     }
