@@ -345,3 +345,31 @@ fn recycled_segment_files_end_cleanly() {
         .count();
     assert!(reused <= 1, "pooled files get reused: {reused} waiting");
 }
+
+#[test]
+fn second_writer_is_locked_out_in_memory_too_and_readers_are_not() {
+    let (_m, b) = mem();
+    let w = W::open_with(b.clone(), small_opts(small_group())).unwrap();
+    write_n(&w, 0, 5);
+    let e = W::open_with(b.clone(), small_opts(small_group())).unwrap_err();
+    assert!(matches!(e, Error::Locked(_)), "{e}");
+    assert!(e.to_string().contains("locked by another writer"), "{e}");
+    // Readers and the verifier need no lock.
+    w.sync().unwrap();
+    assert_eq!(
+        LogReader::new(b.clone())
+            .cursor(Start::Seq(4))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .seq(),
+        4
+    );
+    assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
+    w.close().unwrap();
+    W::open_with(b, small_opts(small_group()))
+        .unwrap()
+        .close()
+        .unwrap();
+}
