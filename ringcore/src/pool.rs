@@ -394,10 +394,11 @@ impl<
         }
     }
 
-    /// An empty pool (loom build: not `const`; the footprint check is skipped because
-    /// loom rings keep their bookkeeping on the heap).
+    /// An empty pool (loom build: not `const`; loom rings keep their bookkeeping on the
+    /// heap, so the footprint is smaller there).
     #[cfg(ringcore_loom)]
     pub fn new() -> Self {
+        let () = Self::CHECKS;
         Self {
             watermark: CachePadded::new(atomic_usize(0)),
             xs: Ring::new(),

@@ -1,0 +1,257 @@
+//! loom models of the broadcast ring's protocols: gated hand-over, overwrite with a lap
+//! (the seqlock copy), a reader joining while the writer runs, a reader leaving, and
+//! batch publish.
+//!
+//! Run with `RUSTFLAGS="--cfg ringcore_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p loom-tests --release --test broadcast`.
+//! Every participant is a spawned loom thread (the model's main closure only builds the
+//! ring, spawns and joins); each model counts the interleavings it explored and asserts
+//! there was more than one. Gated slots report every plain access to a loom `UnsafeCell`
+//! (a missing happens-before edge is a detected race); overwrite slots are loom atomics
+//! (a stale or torn word is a wrong value, caught by the content checks below).
+#![cfg(ringcore_loom)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use loom::thread;
+use ringcore::broadcast::{
+    GatedRing, OverwriteRing, Policy, PublishError, ReadError, Reader, RecordView, Ring, Writer,
+};
+
+/// Runs `f` under loom and returns how many interleavings were explored.
+fn explore(f: impl Fn() + Sync + Send + 'static) -> usize {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.check(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        f();
+    });
+    let n = runs.load(Ordering::Relaxed);
+    println!("interleavings explored: {n}");
+    n
+}
+
+/// Handles borrow the ring and loom threads need `'static` handles, so each iteration
+/// leaks its (small) ring.
+fn leak<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
+/// The 8-byte payload of event `seq`: a different value in every byte.
+fn payload(seq: u64) -> [u8; 8] {
+    let mut p = [0u8; 8];
+    for (i, b) in p.iter_mut().enumerate() {
+        *b = (seq as u8).wrapping_mul(17).wrapping_add(i as u8 * 3 + 1);
+    }
+    p
+}
+
+/// Publishes events `0..count`, retrying (with a yield) while a gated ring is full.
+/// Events with an odd sequence go through a one-event claim, so both publish paths run.
+fn publish_all<P: Policy, const N: usize, const R: usize>(
+    mut w: Writer<'static, P, N, 8, R>,
+    count: u64,
+) {
+    let mut seq = 0;
+    while seq < count {
+        let result = if seq % 2 == 0 {
+            w.try_publish(seq as u16, seq * 3 + 1, &payload(seq))
+        } else {
+            w.try_claim(1)
+                .and_then(|mut c| c.push(seq as u16, seq * 3 + 1, &payload(seq)))
+        };
+        match result {
+            Ok(s) => {
+                assert_eq!(s, seq);
+                seq += 1;
+            }
+            Err(PublishError::Full) => thread::yield_now(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // Dropping the writer closes the ring.
+}
+
+/// Checks that an event is exactly event `expect`: header fields and every payload byte
+/// come from the same publication (a torn or stale copy fails here).
+fn check(e: RecordView<'_>, expect: u64) {
+    assert_eq!(e.header.seq, expect, "sequence");
+    assert_eq!(e.header.kind, expect as u16, "kind");
+    assert_eq!(e.header.timestamp_ns, expect * 3 + 1, "timestamp");
+    assert_eq!(e.header.len, 8, "length");
+    assert_eq!(e.payload, &payload(expect)[..], "payload");
+}
+
+/// Reads until the ring is closed; returns (first sequence seen, seen, lost). Every event
+/// must be the next one, except after a `Lagged(n)` that skips exactly `n`.
+fn read_all<P: Policy, const N: usize, const R: usize>(
+    mut r: Reader<'static, P, N, 8, R>,
+    batch: usize,
+) -> (Option<u64>, u64, u64) {
+    let (mut first, mut next, mut seen, mut lost) = (None, 0u64, 0u64, 0u64);
+    let (seen_before, lost_before) = (r.seen() as u64, r.lost() as u64);
+    loop {
+        let result = r.read_batch(batch, |e| {
+            if first.is_none() {
+                first = Some(e.header.seq);
+                next = e.header.seq;
+            }
+            check(e, next);
+            next += 1;
+            seen += 1;
+        });
+        match result {
+            Ok(_) => {}
+            Err(ReadError::Lagged(n)) => {
+                assert!(!P::OVERWRITE || n > 0);
+                assert!(P::OVERWRITE, "a gated reader never loses events");
+                if first.is_none() {
+                    // Lapped before the first read: the skipped events count from 0.
+                    first = Some(0);
+                }
+                next += n as u64;
+                lost += n as u64;
+            }
+            Err(ReadError::Empty) => thread::yield_now(),
+            Err(ReadError::Closed) => break,
+        }
+    }
+    assert_eq!(r.seen() as u64 - seen_before, seen);
+    assert_eq!(r.lost() as u64 - lost_before, lost);
+    (first, seen, lost)
+}
+
+#[test]
+fn gated_hand_over_fills_and_reuses_slots() {
+    // Two slots, three events: the third reuses the first one's slot, which needs the
+    // reader's release (Release/Acquire) before the writer's plain stores.
+    let n = explore(|| {
+        let ring: &'static GatedRing<2, 8, 1> = leak(Ring::new());
+        let w = ring.try_writer().unwrap();
+        let r = ring.join().unwrap();
+        let writer = thread::spawn(move || publish_all(w, 3));
+        let reader = thread::spawn(move || read_all(r, 1));
+        writer.join().unwrap();
+        let (first, seen, lost) = reader.join().unwrap();
+        assert_eq!((first, seen, lost), (Some(0), 3, 0));
+    });
+    assert!(n > 1);
+}
+
+#[test]
+fn batch_publish_and_batch_read() {
+    // One claim publishes two events with one store; the reader takes them in one batch
+    // and releases both with one store before the writer reuses a slot.
+    let n = explore(|| {
+        let ring: &'static GatedRing<2, 8, 1> = leak(Ring::new());
+        let mut w = ring.try_writer().unwrap();
+        let r = ring.join().unwrap();
+        let writer = thread::spawn(move || {
+            {
+                let mut c = w.try_claim(2).unwrap();
+                for seq in 0..2u64 {
+                    c.push(seq as u16, seq * 3 + 1, &payload(seq)).unwrap();
+                }
+            }
+            publish_all_from(w, 2, 3);
+        });
+        let reader = thread::spawn(move || read_all(r, 2));
+        writer.join().unwrap();
+        assert_eq!(reader.join().unwrap(), (Some(0), 3, 0));
+    });
+    assert!(n > 1);
+}
+
+/// Like `publish_all`, for events `from..to`.
+fn publish_all_from<P: Policy, const N: usize, const R: usize>(
+    mut w: Writer<'static, P, N, 8, R>,
+    from: u64,
+    to: u64,
+) {
+    let mut seq = from;
+    while seq < to {
+        match w.try_publish(seq as u16, seq * 3 + 1, &payload(seq)) {
+            Ok(_) => seq += 1,
+            Err(PublishError::Full) => thread::yield_now(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn overwrite_lap_is_detected_never_torn() {
+    // One slot, two events: the writer laps the reader while it copies. Every event the
+    // reader keeps must be intact and in order, and seen + lost must be exactly 2.
+    const EVENTS: u64 = 2;
+    let n = explore(|| {
+        let ring: &'static OverwriteRing<1, 8, 1> = leak(Ring::new());
+        let w = ring.try_writer().unwrap();
+        let r = ring.join().unwrap();
+        let writer = thread::spawn(move || publish_all(w, EVENTS));
+        let reader = thread::spawn(move || read_all(r, 2));
+        writer.join().unwrap();
+        let (_, seen, lost) = reader.join().unwrap();
+        assert_eq!(seen + lost, EVENTS, "seen {seen} lost {lost}");
+        assert!(seen >= 1, "the last event is never lost");
+    });
+    assert!(n > 1);
+}
+
+#[test]
+fn reader_joins_while_writer_runs() {
+    // The joiner must start at some event and then see every later one, intact: the
+    // writer may not overwrite its start before it reads it (the join handshake).
+    let n = explore(|| {
+        let ring: &'static GatedRing<1, 8, 1> = leak(Ring::new());
+        let w = ring.try_writer().unwrap();
+        let writer = thread::spawn(move || publish_all(w, 3));
+        let reader = thread::spawn(move || {
+            let r = ring.join().unwrap();
+            read_all(r, 1)
+        });
+        writer.join().unwrap();
+        let (first, seen, lost) = reader.join().unwrap();
+        assert_eq!(lost, 0);
+        match first {
+            Some(first) => assert_eq!(first + seen, 3, "no gap after the start"),
+            None => assert_eq!(seen, 0),
+        }
+    });
+    assert!(n > 1);
+}
+
+#[test]
+fn reader_leaves_and_stops_gating() {
+    // Two readers on one thread (loom's scheduler starves a third spinning thread): the
+    // staying reader takes the first event, then the leaving one reads it and leaves.
+    // The writer must then publish two more events into the single slot (the leaver no
+    // longer gates it), and its reuse of the slot must come after the leaver's read: only
+    // the Release when leaving orders them, since the stayer released before that read.
+    let n = explore(|| {
+        let ring: &'static GatedRing<1, 8, 2> = leak(Ring::new());
+        let w = ring.try_writer().unwrap();
+        let mut leaver = ring.join().unwrap();
+        let mut stayer = ring.join().unwrap();
+        let writer = thread::spawn(move || publish_all(w, 3));
+        let reader = thread::spawn(move || {
+            loop {
+                match stayer.try_read(|e| check(e, 0)) {
+                    Ok(()) => break,
+                    Err(ReadError::Empty) => thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(leaver.try_read(|e| check(e, 0)), Ok(()));
+            drop(leaver);
+            let (first, seen, lost) = read_all(stayer, 1);
+            assert_eq!((first, seen, lost), (Some(1), 2, 0));
+        });
+        writer.join().unwrap();
+        reader.join().unwrap();
+    });
+    assert!(n > 1);
+}
