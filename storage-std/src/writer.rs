@@ -530,7 +530,8 @@ impl<const N: usize> Writer<N> {
     }
 
     /// Appends a record of `len` bytes written in place by `fill` (zero copy into the
-    /// queue). `fill` runs while this thread holds the producer: keep it short.
+    /// queue). `fill` must write all `len` bytes (the slice holds old queue bytes before)
+    /// and runs while this thread holds the producer: keep it short.
     pub fn append_in_place(
         &self,
         len: usize,
@@ -583,7 +584,9 @@ impl<const N: usize> Writer<N> {
     }
 
     /// Blocks until `seq` is durable, the writer stops (error naming the cause), or the
-    /// timeout passes ([`Error::Timeout`], retryable).
+    /// timeout passes ([`Error::Timeout`], retryable). With [`Durability::None`] records
+    /// become durable only at a segment roll, [`Writer::sync`] or close: call `sync`
+    /// instead of waiting without a timeout.
     pub fn wait_durable(&self, seq: u64, timeout: Option<Duration>) -> Result<()> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let sh = &self.shared;
