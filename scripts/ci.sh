@@ -41,7 +41,11 @@ step_nostd() {
 }
 
 step_miri() {
-    MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test -p ringcore
+    export MIRIFLAGS="-Zmiri-strict-provenance"
+    cargo +nightly miri test -p ringcore
+    # storage-std: the pure decoders and the unsafe modules (mmap, queue); tests that need
+    # syscalls Miri lacks carry cfg_attr(miri, ignore).
+    cargo +nightly miri test -p storage-std --lib --test decoders
 }
 
 step_loom() {
