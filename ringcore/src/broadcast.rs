@@ -2325,8 +2325,10 @@ mod tests {
         w.try_publish(seq as u16, seq.wrapping_mul(3), &payload)
     }
 
-    fn leak<T>(value: T) -> &'static T {
-        Box::leak(Box::new(value))
+    /// Rings and pools too large for a test thread's stack live on the heap; threads
+    /// borrow them inside `std::thread::scope`.
+    fn boxed<T>(value: T) -> Box<T> {
+        Box::new(value)
     }
 
     #[test]
@@ -2714,7 +2716,8 @@ mod tests {
 
     /// One writer and two readers on threads; every reader checks every event.
     fn gated_threads<W: WaitStrategy + Sync>(wait: &W, total: u64) {
-        let ring = leak(GatedRing::<64, 48, 2>::new());
+        let owned = boxed(GatedRing::<64, 48, 2>::new());
+        let ring = &*owned;
         let mut w = ring.try_writer().unwrap();
         let readers = [ring.join().unwrap(), ring.join().unwrap()];
         std::thread::scope(|s| {
@@ -2773,7 +2776,8 @@ mod tests {
 
     #[test]
     fn overwrite_threads_never_torn_and_exact() {
-        let ring = leak(OverwriteRing::<16, 64, 2>::new());
+        let owned = boxed(OverwriteRing::<16, 64, 2>::new());
+        let ring = &*owned;
         let mut w = ring.try_writer().unwrap();
         let readers = [ring.join().unwrap(), ring.join().unwrap()];
         let total: u64 = if cfg!(miri) { 500 } else { 300_000 };
@@ -2824,7 +2828,8 @@ mod tests {
 
     #[test]
     fn readers_join_and_leave_while_running() {
-        let ring = leak(GatedRing::<8, 16, 2>::new());
+        let owned = boxed(GatedRing::<8, 16, 2>::new());
+        let ring = &*owned;
         let mut w = ring.try_writer().unwrap();
         let total: u64 = if cfg!(miri) { 300 } else { 100_000 };
         std::thread::scope(|s| {

@@ -1149,8 +1149,10 @@ mod tests {
         (0..len).map(|i| pattern(seq, i)).collect()
     }
 
-    fn leak<T>(value: T) -> &'static T {
-        Box::leak(Box::new(value))
+    /// Rings and pools too large for a test thread's stack live on the heap; threads
+    /// borrow them inside `std::thread::scope`.
+    fn boxed<T>(value: T) -> Box<T> {
+        Box::new(value)
     }
 
     #[test]
@@ -1171,7 +1173,8 @@ mod tests {
 
     #[test]
     fn exact_class_sizes_and_one_byte_over() {
-        let pool = leak(GatedPool::<1>::new());
+        let owned = boxed(GatedPool::<1>::new());
+        let pool = &*owned;
         let mut p = pool.try_publisher().unwrap();
         let mut r = pool.join().unwrap();
         let mut expect = Vec::new();
@@ -1300,7 +1303,8 @@ mod tests {
 
     #[test]
     fn threads_mixed_sizes_every_reader_sees_every_event_in_order() {
-        let pool = leak(Tiny::<Gated>::new());
+        let owned = boxed(Tiny::<Gated>::new());
+        let pool = &*owned;
         let mut p = pool.try_publisher().unwrap();
         let readers = [pool.join().unwrap(), pool.join().unwrap()];
         let total: u64 = if cfg!(miri) { 150 } else { 50_000 };
