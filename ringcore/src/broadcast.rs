@@ -5,12 +5,12 @@
 //! `R` [`Reader`]s ([`Ring::join`]) each read every event at their own pace through their
 //! own cursor. All sizes are const generics checked when the ring is built:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0080
 //! // N must be a power of two.
 //! let ring = ringcore::broadcast::GatedRing::<1000, 64, 2>::new();
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0080
 //! // PAYLOAD must be a multiple of 8.
 //! let ring = ringcore::broadcast::GatedRing::<1024, 60, 2>::new();
 //! ```
@@ -100,7 +100,7 @@
 //! Without compare-and-swap, [`Ring::split_mut`] hands out a writer and a fixed set of
 //! readers of a ring the caller holds exclusively; readers can leave but not join. The
 //! optional `std` feature adds the [`wait`] strategies that need a thread scheduler
-//! ([`wait::SpinThenYield`], [`wait::Blocking`]); [`wait::BusySpin`] is always there.
+//! (`wait::SpinThenYield`, `wait::Blocking`); [`wait::BusySpin`] is always there.
 
 use core::cell::Cell;
 use core::marker::PhantomData;
@@ -578,12 +578,12 @@ impl Registration {
 ///
 /// The writer is `Send` but not `Sync`, and so is a reader:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn assert_sync<T: Sync>() {}
 /// assert_sync::<ringcore::broadcast::Writer<'static, ringcore::broadcast::Gated, 8, 8, 1>>();
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn assert_sync<T: Sync>() {}
 /// assert_sync::<ringcore::broadcast::Reader<'static, ringcore::broadcast::Gated, 8, 8, 1>>();
 /// ```
@@ -843,7 +843,7 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N,
     ///
     /// Asking for more readers than `R` fails the build:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0080
     /// let mut ring = ringcore::broadcast::GatedRing::<8, 8, 2>::new();
     /// let (_w, _readers) = ring.split_mut::<3>();
     /// ```
@@ -1969,9 +1969,9 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Drop
 
 /// How a thread waits when the ring is full (writer) or empty (reader).
 ///
-/// [`BusySpin`](wait::BusySpin) is always available; [`SpinThenYield`](wait::SpinThenYield)
-/// (the default to use: it keeps throughput when there are more threads than cores) and
-/// [`Blocking`](wait::Blocking) need the `std` feature.
+/// [`BusySpin`](wait::BusySpin) is always available; `SpinThenYield` (the default to use:
+/// it keeps throughput when there are more threads than cores) and `Blocking` need the
+/// `std` feature.
 ///
 /// ```
 /// # #[cfg(feature = "std")] {

@@ -222,7 +222,7 @@ pub type OverwritePool<const R: usize> = Pool<Overwrite, R>;
 ///
 /// Class sizes must increase:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// use ringcore::pool::Pool;
 /// type Bad = Pool<ringcore::broadcast::Gated, 1, 65536, 64, 8, 64, 8, 128, 8, 256, 8, 512, 8>;
 /// static POOL: Bad = Bad::new();
