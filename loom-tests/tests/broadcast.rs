@@ -187,6 +187,7 @@ fn overwrite_lap_is_detected_never_torn() {
     // One slot, two events: the writer laps the reader while it copies. Every event the
     // reader keeps must be intact and in order, and seen + lost must be exactly 2.
     const EVENTS: u64 = 2;
+    static LAPPED: AtomicUsize = AtomicUsize::new(0);
     let n = explore(|| {
         let ring: &'static OverwriteRing<1, 8, 1> = leak(Ring::new());
         let w = ring.try_writer().unwrap();
@@ -197,14 +198,21 @@ fn overwrite_lap_is_detected_never_torn() {
         let (_, seen, lost) = reader.join().unwrap();
         assert_eq!(seen + lost, EVENTS, "seen {seen} lost {lost}");
         assert!(seen >= 1, "the last event is never lost");
+        if lost > 0 {
+            LAPPED.fetch_add(1, Ordering::Relaxed);
+        }
     });
     assert!(n > 1);
+    let lapped = LAPPED.load(Ordering::Relaxed);
+    println!("interleavings where the reader was lapped: {lapped}");
+    assert!(lapped > 0, "the model must explore a lap");
 }
 
 #[test]
 fn reader_joins_while_writer_runs() {
     // The joiner must start at some event and then see every later one, intact: the
     // writer may not overwrite its start before it reads it (the join handshake).
+    static STARTS: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
     let n = explore(|| {
         let ring: &'static GatedRing<1, 8, 1> = leak(Ring::new());
         let w = ring.try_writer().unwrap();
@@ -220,8 +228,15 @@ fn reader_joins_while_writer_runs() {
             Some(first) => assert_eq!(first + seen, 3, "no gap after the start"),
             None => assert_eq!(seen, 0),
         }
+        STARTS[first.unwrap_or(3) as usize].fetch_add(1, Ordering::Relaxed);
     });
     assert!(n > 1);
+    let starts = STARTS.each_ref().map(|s| s.load(Ordering::Relaxed));
+    println!("interleavings by first event seen (0, 1, 2, none): {starts:?}");
+    assert!(
+        starts[0] > 0 && starts[1] + starts[2] > 0,
+        "joins before and during publishing"
+    );
 }
 
 #[test]
