@@ -104,6 +104,7 @@
 
 use core::cell::Cell;
 use core::marker::PhantomData;
+use core::ops::ControlFlow;
 
 use crate::frame::FrameHeader;
 pub use crate::spsc::RecordView;
@@ -1732,12 +1733,39 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
         max: usize,
         mut f: impl FnMut(RecordView<'_>),
     ) -> Result<usize, ReadError> {
+        self.read_batch_until(max, |e| {
+            f(e);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// Like [`Reader::read_batch`], but `f` can end the batch early by returning
+    /// [`ControlFlow::Break`]; the event for which it broke counts as read.
+    ///
+    /// ```
+    /// use core::ops::ControlFlow;
+    /// let ring = ringcore::broadcast::GatedRing::<8, 8, 1>::new();
+    /// let mut w = ring.try_writer().unwrap();
+    /// let mut r = ring.join().unwrap();
+    /// for i in 0..5u8 { w.try_publish(0, 0, &[i]).unwrap(); }
+    /// let until_2 = |e: ringcore::spsc::RecordView<'_>| {
+    ///     if e.payload[0] == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    /// };
+    /// assert_eq!(r.read_batch_until(8, until_2), Ok(3));
+    /// assert_eq!(r.try_read(|e| e.payload[0]), Ok(3));
+    /// ```
+    #[inline]
+    pub fn read_batch_until(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(RecordView<'_>) -> ControlFlow<()>,
+    ) -> Result<usize, ReadError> {
         let n = self.available()?.min(max.max(1));
         let mut done = 0;
         if P::OVERWRITE {
             let mut copy = SlotCopy::new();
             while done < n {
-                match self.copy_current::<false>(&mut copy) {
+                let flow = match self.copy_current::<false>(&mut copy) {
                     Copied::Valid(header) => f(RecordView {
                         header,
                         payload: copy.payload(),
@@ -1748,17 +1776,23 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
                         }
                         break;
                     }
-                }
+                };
                 self.position = self.position.wrapping_add(1);
                 done += 1;
+                if flow.is_break() {
+                    break;
+                }
             }
         } else {
             while done < n {
                 // SAFETY: position < cached_end (n <= available), loaded with Acquire;
                 // the view is dropped at the end of this statement, before release().
-                f(unsafe { self.view_current() });
+                let flow = f(unsafe { self.view_current() });
                 self.position = self.position.wrapping_add(1);
                 done += 1;
+                if flow.is_break() {
+                    break;
+                }
             }
         }
         self.seen = self.seen.wrapping_add(done);

@@ -50,6 +50,7 @@
 use core::convert::Infallible;
 use core::ops::ControlFlow;
 
+use crate::broadcast;
 use crate::spsc::{self, RecordView};
 
 /// A ring (or reader of a ring) that hands out records in batches.
@@ -107,6 +108,44 @@ pub trait EventSource {
     fn drain<F>(&mut self, max: usize, f: F) -> Result<usize, Self::Error>
     where
         F: FnMut(RecordView<'_>) -> ControlFlow<()>;
+}
+
+impl<P: broadcast::Policy, const N: usize, const PAYLOAD: usize, const R: usize> EventSource
+    for broadcast::Reader<'_, P, N, PAYLOAD, R>
+{
+    type Error = broadcast::ReadError;
+
+    /// Drains through [`broadcast::Reader::read_batch_until`]: one cursor store per batch.
+    /// An empty ring is `Ok(0)`; a lap is `Err(Lagged(n))` with nothing handed out, and the
+    /// next call starts at the oldest intact event; `Err(Closed)` once the writer is gone
+    /// and everything was read.
+    ///
+    /// ```
+    /// use core::ops::ControlFlow;
+    /// use ringcore::broadcast::{OverwriteRing, ReadError};
+    /// use ringcore::dispatch::EventSource;
+    ///
+    /// let ring = OverwriteRing::<4, 8, 1>::new();
+    /// let mut w = ring.try_writer().unwrap();
+    /// let mut r = ring.join().unwrap();
+    /// assert_eq!(r.drain(8, |_| ControlFlow::Continue(())), Ok(0));
+    /// for i in 0..6u8 { w.try_publish(0, 0, &[i]).unwrap(); }
+    /// assert_eq!(r.drain(8, |_| ControlFlow::Continue(())), Err(ReadError::Lagged(2)));
+    /// assert_eq!(r.drain(8, |_| ControlFlow::Continue(())), Ok(4));
+    /// ```
+    #[inline]
+    fn drain<F>(&mut self, max: usize, f: F) -> Result<usize, broadcast::ReadError>
+    where
+        F: FnMut(RecordView<'_>) -> ControlFlow<()>,
+    {
+        if max == 0 {
+            return Ok(0);
+        }
+        match self.read_batch_until(max, f) {
+            Err(broadcast::ReadError::Empty) => Ok(0),
+            other => other,
+        }
+    }
 }
 
 impl<const N: usize> EventSource for spsc::Consumer<'_, N> {
@@ -576,6 +615,52 @@ mod tests {
             let payload = [i as u8; 64];
             p.push(&payload[..*len], 0, 0).unwrap();
         }
+    }
+
+    #[test]
+    fn dispatcher_drains_a_gated_broadcast_reader_and_stops_on_break() {
+        let ring = crate::broadcast::GatedRing::<16, 8, 2>::new();
+        let mut w = ring.try_writer().unwrap();
+        let mut r = ring.join().unwrap();
+        for i in 0..10u8 {
+            w.try_publish(0, 0, &[i; 3]).unwrap();
+        }
+        let mut rec = Recorder {
+            reject: std::vec![4],
+            ..Recorder::default()
+        };
+        let mut d = Dispatcher::new([&mut rec], ErrorPolicy::Stop);
+        let first = d.dispatch(&mut r, 16).unwrap();
+        assert_eq!((first.records, first.errors, first.stopped), (5, 1, true));
+        let rest = d.dispatch(&mut r, 16).unwrap();
+        assert_eq!((rest.records, rest.errors), (5, 0));
+        assert_eq!(d.stats()[0].events, 10);
+        drop(d);
+        let seqs: Vec<u64> = rec.seen.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, (0..10).collect::<Vec<u64>>());
+        assert_eq!(ring.reader_stats(r.id()).unwrap().lag, 0);
+    }
+
+    #[test]
+    fn broadcast_source_reports_a_lap_then_resumes_at_oldest_intact() {
+        let ring = crate::broadcast::OverwriteRing::<4, 8, 1>::new();
+        let mut w = ring.try_writer().unwrap();
+        let mut r = ring.join().unwrap();
+        for i in 0..11u8 {
+            w.try_publish(0, 0, &[i]).unwrap();
+        }
+        let mut got = Vec::new();
+        let mut take = |v: RecordView<'_>| {
+            got.push(v.header.seq);
+            ControlFlow::Continue(())
+        };
+        assert_eq!(
+            r.drain(16, &mut take),
+            Err(crate::broadcast::ReadError::Lagged(7))
+        );
+        assert_eq!(r.drain(16, &mut take), Ok(4));
+        assert_eq!(r.drain(16, &mut take), Ok(0));
+        assert_eq!(got, [7, 8, 9, 10]);
     }
 
     #[test]
