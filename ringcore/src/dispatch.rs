@@ -635,7 +635,6 @@ mod tests {
         let rest = d.dispatch(&mut r, 16).unwrap();
         assert_eq!((rest.records, rest.errors), (5, 0));
         assert_eq!(d.stats()[0].events, 10);
-        drop(d);
         let seqs: Vec<u64> = rec.seen.iter().map(|(s, _)| *s).collect();
         assert_eq!(seqs, (0..10).collect::<Vec<u64>>());
         assert_eq!(ring.reader_stats(r.id()).unwrap().lag, 0);
