@@ -370,10 +370,12 @@ impl GroupRun {
             WriteResult::Done => self.round_progress += span.len(),
             WriteResult::Short(n) => {
                 self.round_clean = false;
-                self.round_progress += n;
-                let resume = (span.start + n) / self.align * self.align;
+                // Progress is what the next round need not write again: under
+                // O_DIRECT a short write of less than a block makes none.
+                let resume = ((span.start + n) / self.align * self.align).max(span.start);
+                self.round_progress += resume - span.start;
                 self.round_left.push(Span {
-                    start: resume.max(span.start),
+                    start: resume,
                     end: span.end,
                 });
             }
@@ -846,6 +848,15 @@ mod tests {
         g.record_write(0, 5000);
         g.end_round();
         assert_eq!(g.pending(), &[sp(4096, 16384)]);
+        // Short writes of less than a block forever: no progress, the group gives up.
+        let mut rounds = 0;
+        while g.start_round(&layout, &lim).is_some() {
+            rounds += 1;
+            g.record_write(0, 100);
+            g.end_round();
+        }
+        assert_eq!(g.failure(), Some(Failure::NoProgress));
+        assert_eq!(rounds, MAX_IDLE_ROUNDS);
     }
 
     #[test]
