@@ -526,8 +526,10 @@ struct Settings {
     )]
     writer_taken: AtomicBool,
     closed: AtomicBool,
-    pressure_lag: AtomicUsize,
-    throttle_lag: AtomicUsize,
+    /// The thresholds XOR their defaults ([`Thresholds::for_capacity`]`(N)`), so a new
+    /// ring is all zero bytes and a `static` one lands in `.bss`, not in flash.
+    pressure_lag_delta: AtomicUsize,
+    throttle_lag_delta: AtomicUsize,
 }
 
 /// One reader registration: its own cache line, written by its reader.
@@ -661,8 +663,8 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N,
             settings: CachePadded::new(Settings {
                 writer_taken: atomic_bool(false),
                 closed: atomic_bool(false),
-                pressure_lag: atomic_usize(Thresholds::for_capacity(N).pressure_lag),
-                throttle_lag: atomic_usize(Thresholds::for_capacity(N).throttle_lag),
+                pressure_lag_delta: atomic_usize(0),
+                throttle_lag_delta: atomic_usize(0),
             }),
             readers: [const { CachePadded::new(Registration::new()) }; R],
             slots: SlotArray::new(),
@@ -686,8 +688,8 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N,
             settings: CachePadded::new(Settings {
                 writer_taken: atomic_bool(false),
                 closed: atomic_bool(false),
-                pressure_lag: atomic_usize(Thresholds::for_capacity(N).pressure_lag),
-                throttle_lag: atomic_usize(Thresholds::for_capacity(N).throttle_lag),
+                pressure_lag_delta: atomic_usize(0),
+                throttle_lag_delta: atomic_usize(0),
             }),
             readers: core::array::from_fn(|_| CachePadded::new(Registration::new())),
             slots: SlotArray::new(),
@@ -919,9 +921,12 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N,
     /// assert_eq!(GatedRing::<64, 8, 1>::new().thresholds(), Thresholds::for_capacity(64));
     /// ```
     pub fn thresholds(&self) -> Thresholds {
+        let default = Thresholds::for_capacity(N);
         Thresholds {
-            pressure_lag: self.settings.pressure_lag.load(Ordering::Relaxed),
-            throttle_lag: self.settings.throttle_lag.load(Ordering::Relaxed),
+            pressure_lag: default.pressure_lag
+                ^ self.settings.pressure_lag_delta.load(Ordering::Relaxed),
+            throttle_lag: default.throttle_lag
+                ^ self.settings.throttle_lag_delta.load(Ordering::Relaxed),
         }
     }
 
@@ -934,12 +939,15 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N,
     /// assert_eq!(ring.thresholds().throttle_lag, 2);
     /// ```
     pub fn set_thresholds(&self, thresholds: Thresholds) {
-        self.settings
-            .pressure_lag
-            .store(thresholds.pressure_lag, Ordering::Relaxed);
-        self.settings
-            .throttle_lag
-            .store(thresholds.throttle_lag, Ordering::Relaxed);
+        let default = Thresholds::for_capacity(N);
+        self.settings.pressure_lag_delta.store(
+            thresholds.pressure_lag ^ default.pressure_lag,
+            Ordering::Relaxed,
+        );
+        self.settings.throttle_lag_delta.store(
+            thresholds.throttle_lag ^ default.throttle_lag,
+            Ordering::Relaxed,
+        );
     }
 
     /// A snapshot of reader `id`'s counters, or `None` if no reader holds registration
