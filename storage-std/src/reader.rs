@@ -362,7 +362,24 @@ impl Cursor {
                 first,
             });
         }
-        let base = listing.segments[listing.segments.partition_point(|&b| b <= s) - 1];
+        let k = listing.segments.partition_point(|&b| b <= s) - 1;
+        let base = listing.segments[k];
+        if base < s
+            && let Ok(info) = check_sealed(&*self.backend, base)?
+            && info.last_seq.is_some_and(|l| l < s)
+        {
+            // A sealed segment that ends before `s`: the log ends there for now (killed
+            // between sealing and creating the next segment), or records are missing
+            // before the next one. Re-reading it would never reach `s`.
+            return match listing.segments.get(k + 1) {
+                None => Ok(false),
+                Some(&next) => Err(Error::Corrupt {
+                    file: format::segment_name(next),
+                    offset: 0,
+                    detail: format!("sequence {s} expected, segment starts at {next}"),
+                }),
+            };
+        }
         let skip = self.skip.or(Some(Skip::ToSeq(s)));
         self.open_segment(base, skip)?;
         if self.next_seq > s {

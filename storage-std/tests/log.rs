@@ -373,3 +373,74 @@ fn second_writer_is_locked_out_in_memory_too_and_readers_are_not() {
         .close()
         .unwrap();
 }
+
+/// A log whose last segment is sealed (a writer killed between sealing a segment and
+/// creating the next): cursors end there instead of re-reading it forever, follow it
+/// into the next segment once one is written, and report a missing middle segment.
+#[test]
+fn a_log_ending_at_a_sealed_segment_ends_cursors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = small_opts(small_group());
+    o.segment_bytes = 16 << 10;
+    let w: Writer<8192> = Writer::open(dir.path(), o.clone()).unwrap();
+    write_n(&w, 0, 1000);
+    w.close().unwrap();
+    let b = FileBackend::new(dir.path()).unwrap();
+    let segs: Vec<u64> = {
+        let mut v: Vec<u64> = b
+            .list()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n.strip_suffix(".seg")?.parse().ok())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(segs.len() > 3);
+    let last = *segs.last().unwrap();
+    b.remove(&format!("{last:020}.seg")).unwrap();
+    b.remove(&format!("{last:020}.idx")).unwrap();
+    // Runs on a thread so that a regression fails instead of hanging the suite.
+    let d = dir.path().to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = LogReader::open(&d).unwrap();
+        let mut c = r.cursor(Start::Oldest).unwrap();
+        let mut n = 0u64;
+        while let Some(rec) = c.next().unwrap() {
+            assert_eq!(rec.seq(), n);
+            n += 1;
+        }
+        let past = r
+            .cursor(Start::Seq(n + 5))
+            .unwrap()
+            .next()
+            .unwrap()
+            .is_none();
+        let _ = tx.send((n, past));
+    });
+    let (n, past) = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("cursor ended");
+    assert_eq!((n, past), (last, true));
+    // The next writer continues in a new segment, and a cursor at the end follows it.
+    let r = LogReader::open(dir.path()).unwrap();
+    let mut c = r.cursor(Start::Seq(last)).unwrap();
+    assert!(c.next().unwrap().is_none());
+    let w: Writer<8192> = Writer::open(dir.path(), o).unwrap();
+    assert_eq!(w.next_seq(), last);
+    write_n(&w, last, 10);
+    w.close().unwrap();
+    assert_eq!(c.next().unwrap().map(|r| r.seq()), Some(last));
+    // A missing middle segment is damage, not an endless loop.
+    b.remove(&format!("{:020}.seg", segs[1])).unwrap();
+    let mut c = r.cursor(Start::Oldest).unwrap();
+    let err = loop {
+        match c.next() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("ended at a gap"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+}
