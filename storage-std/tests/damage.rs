@@ -375,6 +375,28 @@ fn torn_segment_creation_is_removed_on_open() {
 }
 
 #[test]
+fn torn_index_creation_of_the_active_segment_is_a_torn_tail() {
+    // kill -9 between creating the active segment's index file and writing its header
+    // leaves it empty or short (the page cache keeps the directory entry).
+    let (m, b, segs) = log(100);
+    let idx = format::index_name(format::parse_segment_name(segs.last().unwrap()).unwrap());
+    for len in [0usize, 17] {
+        let bytes = m.file_bytes(&idx).unwrap();
+        m.put_file(&idx, bytes[..len].to_vec());
+        let v = verify(&b).unwrap();
+        assert_eq!(v.status, VerifyStatus::TornTail, "{:#?}", v.findings);
+        let w = W::open_with(b.clone(), small_opts(small_group())).unwrap();
+        assert_eq!(w.next_seq(), 100);
+        w.close().unwrap();
+        assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
+    }
+    // A sealed segment's index was synced before its footer: that stays corruption.
+    let sealed = format::index_name(format::parse_segment_name(&segs[0]).unwrap());
+    m.put_file(&sealed, Vec::new());
+    assert_eq!(verify(&b).unwrap().status, VerifyStatus::Corrupt);
+}
+
+#[test]
 fn damaged_index_and_offset_files_are_reported() {
     let (m, b, segs) = log(300);
     let idx = format::index_name(format::parse_segment_name(&segs[1]).unwrap());
