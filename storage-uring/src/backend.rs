@@ -295,7 +295,13 @@ impl Backend for UringBackend {
             && self.inner.opts.recycle > 0
             && let Some(f) = self.take_pooled(name)?
         {
-            return Ok(Box::new(self.wrap(f, name, true)?));
+            let mut f = self.wrap(f, name, true)?;
+            // storage-std's contract for a created segment file: bytes it never wrote
+            // (a recycled file's old ones) lie past the log's end and mean nothing. The
+            // O_DIRECT mode may pad its last block with zeros there instead of reading
+            // the old bytes back.
+            f.zero_from = 0;
+            return Ok(Box::new(f));
         }
         let f = OpenOptions::new()
             .read(true)

@@ -220,25 +220,31 @@ fn preallocated_files_keep_their_size_or_are_zero_filled() {
     if !uring("preallocated_files_keep_their_size_or_are_zero_filled") {
         return;
     }
-    for (prealloc, zero_filled) in [(Prealloc::Fallocate, false), (Prealloc::ZeroFill, true)] {
-        let dir = tempfile::tempdir().unwrap();
-        let (u, b) = uring_backend(dir.path(), UringOptions::default().prealloc(prealloc));
-        let w = W::open_with(b.clone(), small_opts(small_group())).unwrap();
-        write_n(&w, 0, 10);
-        w.sync().unwrap();
-        let v = verify(&file_backend(dir.path())).unwrap();
-        let active = v.segments.last().unwrap();
-        let len = std::fs::metadata(dir.path().join(&active.name))
-            .unwrap()
-            .len();
-        if zero_filled {
-            assert_eq!(len, 16 << 10, "zero-filled to the segment size");
-            assert!(u.stats().zero_filled >= 16 << 10);
-        } else {
-            assert_eq!(len, active.records_end + 32, "fallocate keeps the size");
+    for prealloc in [Prealloc::Fallocate, Prealloc::ZeroFill] {
+        for direct in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let o = UringOptions::default().prealloc(prealloc).direct(direct);
+            let (u, b) = uring_backend(dir.path(), o);
+            let w = W::open_with(b.clone(), small_opts(small_group())).unwrap();
+            write_n(&w, 0, 10);
+            w.sync().unwrap();
+            let v = verify(&file_backend(dir.path())).unwrap();
+            let active = v.segments.last().unwrap();
+            let len = std::fs::metadata(dir.path().join(&active.name))
+                .unwrap()
+                .len();
+            let end = active.records_end + 32;
+            match (prealloc, direct) {
+                (Prealloc::ZeroFill, _) => {
+                    assert_eq!(len, 16 << 10, "zero-filled to the segment size");
+                    assert!(u.stats().zero_filled >= 16 << 10);
+                }
+                (_, false) => assert_eq!(len, end, "fallocate keeps the size"),
+                (_, true) => assert_eq!(len, end.div_ceil(4096) * 4096, "whole blocks"),
+            }
+            w.close().unwrap();
+            assert_eq!(read_all_checked(&file_backend(dir.path())).len(), 10);
         }
-        w.close().unwrap();
-        assert_eq!(read_all_checked(&file_backend(dir.path())).len(), 10);
     }
 }
 

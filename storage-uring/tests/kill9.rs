@@ -37,8 +37,8 @@ struct Config {
 fn configs() -> Vec<Config> {
     vec![
         Config {
-            name: "group, default options",
-            uring: UringOptions::default,
+            name: "group, buffered writev",
+            uring: || UringOptions::default().direct(false),
             writer: || small_opts(small_group()),
             retention: false,
         },
@@ -59,7 +59,7 @@ fn configs() -> Vec<Config> {
             retention: false,
         },
         Config {
-            name: "group, retention recycling segment files",
+            name: "group, O_DIRECT, retention recycling segment files",
             uring: || UringOptions::default().recycle(2),
             writer: || {
                 let mut o = small_opts(small_group());
@@ -72,8 +72,8 @@ fn configs() -> Vec<Config> {
             retention: true,
         },
         Config {
-            name: "sync, O_DIRECT",
-            uring: || UringOptions::default().direct(true),
+            name: "sync, default options (O_DIRECT)",
+            uring: UringOptions::default,
             writer: || small_opts(Durability::Sync),
             retention: false,
         },

@@ -97,28 +97,33 @@ pub fn assert_clean(b: &Arc<dyn Backend>, what: &str) {
 /// The option sets every format test runs with.
 pub fn option_sets() -> Vec<(&'static str, UringOptions)> {
     let d = UringOptions::default();
+    let b = d.clone().direct(false);
     vec![
-        ("default", d.clone()),
-        ("no-prealloc", d.clone().prealloc(Prealloc::Off).recycle(0)),
-        ("zero-fill", d.clone().prealloc(Prealloc::ZeroFill)),
-        ("fixed", d.clone().fixed_buffers(true)),
-        ("direct", d.clone().direct(true)),
+        ("default (O_DIRECT)", d.clone()),
+        ("direct+zero-fill", d.clone().prealloc(Prealloc::ZeroFill)),
         (
-            "direct+fixed+zero",
-            d.clone()
-                .direct(true)
-                .fixed_buffers(true)
-                .prealloc(Prealloc::ZeroFill),
+            "direct+fixed+zero-fill",
+            d.clone().fixed_buffers(true).prealloc(Prealloc::ZeroFill),
         ),
         (
-            "tiny-ring+stage",
+            "direct, tiny ring and stage",
             UringOptions {
                 sq_entries: 2,
                 staging_bytes: 4096,
-                ..d.clone().direct(true)
+                ..d.clone()
             },
         ),
-        ("sqpoll", d.clone().sqpoll(Some(Duration::from_millis(10)))),
+        ("buffered", b.clone()),
+        (
+            "buffered, no prealloc",
+            b.clone().prealloc(Prealloc::Off).recycle(0),
+        ),
+        ("buffered+zero-fill", b.clone().prealloc(Prealloc::ZeroFill)),
+        ("buffered+fixed", b.clone().fixed_buffers(true)),
+        (
+            "buffered+sqpoll",
+            b.clone().sqpoll(Some(Duration::from_millis(10))),
+        ),
     ]
 }
 
