@@ -260,7 +260,7 @@ fn drive_writer(
     };
     let mut seq = 0u64;
     let mut bytes = 0u64;
-    while seq < max_events && !deadline.is_some_and(|d| Instant::now() >= d) {
+    while seq < max_events && deadline.is_none_or(|d| Instant::now() < d) {
         let want = (cfg.batch as u64).min(max_events - seq) as usize;
         let before = seq;
         seq = publish_batch(seq, want);
