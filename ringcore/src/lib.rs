@@ -3,8 +3,24 @@
 //! * [`frame`]: the 24-byte record header shared by rings and file formats.
 //! * [`spsc`]: a single-producer single-consumer ring of variable-length records with
 //!   zero-copy grants and reads.
+//! * [`broadcast`]: one writer, many readers with their own cursors over fixed-size
+//!   slots; *gated* (nothing lost) or *overwrite* (lapped readers told exactly how many
+//!   events they lost), with backpressure metrics and wait strategies.
+//! * [`pool`]: broadcast rings by size class (64 B to 16 KiB by default), an event routed
+//!   to the smallest class that fits, a compile-time guard on the static footprint.
+//! * [`dispatch`]: a consumer trait and a dispatcher that drains an SPSC consumer or a
+//!   broadcast reader into several consumers, with per-consumer statistics.
+//! * [`io`]: a sink that drains a ring into any `embedded_io::Write` as checksummed
+//!   frames, and a source that reads them back, resynchronising after damage.
 //! * [`sync`]: the one facade for atomics (loom under `cfg(ringcore_loom)`,
 //!   `portable-atomic` otherwise) and cache-line padding.
+//!
+//! # Features
+//!
+//! * `std`: the broadcast wait strategies that need a thread scheduler
+//!   (`SpinThenYield`, `Blocking`). The crate stays `#![no_std]` without it.
+//! * `critical-section`, `unsafe-assume-single-core`: forwarded to `portable-atomic`, see
+//!   below.
 //!
 //! # Targets without compare-and-swap
 //!
