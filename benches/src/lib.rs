@@ -5,6 +5,10 @@
 //! [`spsc_peers`] holds the producer/consumer loops of the SPSC comparison (ringcore and
 //! its peers), used by the `peers` binary and by the criterion benches. Later peer benches
 //! (broadcast, storage) reuse the rest.
+//!
+//! [`broadcast_peers`] holds the writer/reader loops of the broadcast comparison (ringcore's
+//! broadcast ring against the `disruptor` crate, crossbeam-channel and tokio's broadcast),
+//! used by the `broadcast_peers` binary.
 
 use std::fmt::Write as _;
 use std::sync::Barrier;
@@ -12,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use ringcore::spsc::Ring;
 
+pub mod broadcast_peers;
 pub mod spsc_peers;
 
 /// The byte every payload byte of event `i` carries: a function of the index that changes
