@@ -221,6 +221,7 @@ impl BackendFile for RealFile {
         self.file.set_len(len)
     }
 
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     fn preallocate(&mut self, len: u64) -> io::Result<()> {
         if !self.preallocate {
             return Ok(());
@@ -231,5 +232,12 @@ impl BackendFile for RealFile {
             Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::NOSYS) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Other systems have no `fallocate` that keeps the size: nothing is reserved.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn preallocate(&mut self, len: u64) -> io::Result<()> {
+        let _ = (len, self.preallocate);
+        Ok(())
     }
 }
