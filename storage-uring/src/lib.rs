@@ -114,8 +114,28 @@ mod unsupported {
             .into())
         }
 
+        /// The directory.
+        pub fn dir(&self) -> &Path {
+            match self.0 {}
+        }
+
+        /// The options in use.
+        pub fn options(&self) -> &UringOptions {
+            match self.0 {}
+        }
+
+        /// Whether the staging buffer is registered with the ring.
+        pub fn fixed_buffers_active(&self) -> bool {
+            match self.0 {}
+        }
+
         /// What the backend did so far.
         pub fn stats(&self) -> UringStats {
+            match self.0 {}
+        }
+
+        /// Files waiting in the reuse pool.
+        pub fn pooled_files(&self) -> Vec<String> {
             match self.0 {}
         }
     }
