@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+mod fanout;
+mod log;
+mod logtools;
 mod pattern;
 mod report;
 mod stress;
@@ -35,6 +38,25 @@ struct Cli {
 enum Command {
     /// Producer thread → ring → consumer thread; the consumer checks every record.
     Stress(StressArgs),
+    /// List a log's segments: sequence and time ranges, sizes, sealed or active.
+    Inspect(logtools::InspectArgs),
+    /// Check a log: exit 0 clean, 3 only a torn tail, 1 corruption, 2 usage or I/O error.
+    Verify(logtools::VerifyArgs),
+    /// Open a log for writing, cut a torn tail (with --force also mid-log damage).
+    Recover(logtools::RecoverArgs),
+    /// Stream a log's records; --check verifies the stress pattern.
+    Replay(logtools::ReplayArgs),
+}
+
+/// What `ringctl stress` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    /// Producer → SPSC ring of framed records → consumer.
+    Spsc,
+    /// One writer → broadcast ring → several readers.
+    Broadcast,
+    /// One writer → pool of broadcast rings by size class → several readers.
+    Pool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,10 +85,34 @@ struct StressArgs {
     /// Print the summary as one line of JSON.
     #[arg(long)]
     json: bool,
+    /// What to stress: an SPSC ring, a broadcast ring (one writer, --readers readers), or a
+    /// pool of broadcast rings by size class (mixed sizes, 16 B to 16 KiB by default).
+    #[arg(long, value_enum, default_value_t = Mode::Spsc)]
+    mode: Mode,
+    /// Broadcast and pool modes: number of reader threads (1 to 16).
+    #[arg(long, default_value_t = 2)]
+    readers: usize,
+    /// Broadcast and pool modes: gated (nothing lost) or overwrite (lapped readers lose
+    /// events and are told exactly how many).
+    #[arg(long, value_enum, default_value_t = fanout::PolicyArg::Gated)]
+    policy: fanout::PolicyArg,
     /// Testing aid: the producer damages the payload of every Nth event after filling
     /// it, to prove the consumer's checks catch it (exit 1).
     #[arg(long, hide = true)]
     corrupt_every: Option<u64>,
+    /// Log mode: producer → storage-std writer → segments in DIR (created if needed;
+    /// an existing log is recovered and continued). Prints `durable S` lines.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["capacity", "batch", "corrupt_every"])]
+    log: Option<std::path::PathBuf>,
+    /// With --log: none (page cache, synced at rolls and exit), group (default), sync.
+    #[arg(long, requires = "log", value_enum)]
+    durability: Option<log::DurabilityArg>,
+    /// With --log: roll segments at this size (default 64 MiB, at least 4096).
+    #[arg(long, requires = "log")]
+    segment_bytes: Option<u64>,
+    /// With --log: the writer backend (auto = the best available).
+    #[arg(long, requires = "log", value_enum)]
+    backend: Option<log::BackendArg>,
 }
 
 /// Default event count: a few seconds at worst on a small machine.
@@ -104,6 +150,43 @@ fn limit(a: &StressArgs) -> Result<Limit, String> {
 }
 
 fn stress(a: &StressArgs) -> Result<report::Summary, String> {
+    if let Some(dir) = &a.log {
+        let cfg = log::LogStress {
+            dir: dir.clone(),
+            durability: a.durability,
+            segment_bytes: a.segment_bytes,
+            backend: a.backend,
+            limit: match (a.events, a.seconds) {
+                (None, None) => Limit::Events(log::DEFAULT_EVENTS),
+                _ => limit(a)?,
+            },
+            sizes: payload_sizes(a)?,
+            json: a.json,
+        };
+        return log::stress(&cfg, &Progress::new(true));
+    }
+    if a.mode != Mode::Spsc {
+        let sizes = match (a.mode, a.payload_size, a.payload_min) {
+            (Mode::Pool, None, None) => PayloadSizes {
+                min: 16,
+                max: 16 << 10,
+            },
+            _ => payload_sizes(a)?,
+        };
+        let cfg = fanout::FanoutStress {
+            limit: limit(a)?,
+            sizes,
+            readers: a.readers,
+            policy: a.policy,
+            batch: a.batch.max(1),
+            corrupt_every: a.corrupt_every,
+        };
+        let progress = Progress::new(true);
+        return match a.mode {
+            Mode::Pool => fanout::run_pool(&cfg, &progress),
+            _ => fanout::run_broadcast(&cfg, &progress),
+        };
+    }
     let cfg = SpscStress {
         limit: limit(a)?,
         sizes: payload_sizes(a)?,
@@ -134,5 +217,9 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_USAGE)
             }
         },
+        Command::Inspect(a) => logtools::inspect(&a),
+        Command::Verify(a) => logtools::verify(&a),
+        Command::Recover(a) => logtools::recover(&a),
+        Command::Replay(a) => logtools::replay(&a),
     }
 }

@@ -1,0 +1,379 @@
+//! `ringctl stress --log DIR`: producer → storage-std writer (its submit queue is a
+//! ringcore SPSC ring drained by the writer thread) → segments in DIR.
+//!
+//! Every payload is [`pattern::fill`] of its sequence, so `ringctl replay --check` can
+//! verify any record of the log, whichever run wrote it. A new log starts at sequence 0;
+//! an existing one is recovered and continued at its next sequence.
+//!
+//! Stdout carries `durable S` lines (every sequence up to and including `S` is durable),
+//! printed and flushed whenever the durable watermark advances — polled every 10 ms, so
+//! at most one line per 10 ms and at least one per 10 ms while it moves — and once at
+//! exit with the watermark the clean shutdown reached; then the summary, which counts
+//! events that became durable (and were read back and checked), not events enqueued.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use storage_std::{Durability, Error, LogReader, RecordMeta, Start, Writer, WriterOptions};
+
+use crate::pattern::{self, PayloadSizes};
+use crate::report::{Progress, Summary};
+use crate::stress::Limit;
+
+/// Default event count of a log stress run (the SPSC stress default would write GBs).
+pub const DEFAULT_EVENTS: u64 = 1_000_000;
+
+/// How often the durable watermark is polled (and the most often a line is printed).
+const DURABLE_POLL: Duration = Duration::from_millis(10);
+
+/// `--durability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// Page cache only; synced at segment rolls and on the clean shutdown.
+    None,
+    /// Group commit: one write and one fdatasync per group (1 MiB or an empty queue).
+    #[default]
+    Group,
+    /// One fdatasync per append (appends arriving during a sync share the next one).
+    Sync,
+}
+
+impl DurabilityArg {
+    /// The storage-std setting.
+    pub fn durability(self) -> Durability {
+        match self {
+            Self::None => Durability::None,
+            Self::Group => Durability::group(),
+            Self::Sync => Durability::Sync,
+        }
+    }
+}
+
+/// `--backend`: what the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum BackendArg {
+    /// The best backend available here (for now always the portable one).
+    #[default]
+    Auto,
+    /// The portable backend of storage-std (pwrite + fdatasync on real files).
+    Std,
+}
+
+/// The writer backend that actually runs. The one place that maps a `--backend` choice
+/// to a writer: the io_uring backend of `storage-uring` plugs in here (with `auto`
+/// falling back to `Std` where io_uring is unavailable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogBackend {
+    /// storage-std's file backend.
+    Std,
+}
+
+impl BackendArg {
+    /// The backend this choice runs.
+    pub fn resolve(self) -> LogBackend {
+        match self {
+            Self::Auto | Self::Std => LogBackend::Std,
+        }
+    }
+}
+
+impl LogBackend {
+    /// The name reported in the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Std => "std",
+        }
+    }
+
+    /// Opens (creating or recovering) the log in `dir` for writing.
+    pub fn open(self, dir: &Path, opts: WriterOptions) -> Result<Writer, Error> {
+        match self {
+            Self::Std => Writer::open(dir, opts),
+        }
+    }
+}
+
+/// Settings of a log stress run.
+#[derive(Debug, Clone)]
+pub struct LogStress {
+    /// The log directory (created if missing).
+    pub dir: PathBuf,
+    /// `--durability` (default group).
+    pub durability: Option<DurabilityArg>,
+    /// `--segment-bytes` (default storage-std's, 64 MiB).
+    pub segment_bytes: Option<u64>,
+    /// `--backend` (default auto).
+    pub backend: Option<BackendArg>,
+    /// When to stop.
+    pub limit: Limit,
+    /// Payload lengths.
+    pub sizes: PayloadSizes,
+    /// `--json` (the summary of a fail-stopped run is printed here).
+    pub json: bool,
+}
+
+/// Prints `durable S` on stdout and flushes. A closed stdout is not an error worth
+/// stopping the writer for.
+fn print_durable(seq: u64) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "durable {seq}");
+    let _ = out.flush();
+}
+
+/// What the watermark printer has printed.
+#[derive(Debug, Clone, Copy)]
+struct Printed {
+    last: Option<u64>,
+    at: Option<Instant>,
+}
+
+/// Polls the durable watermark every [`DURABLE_POLL`] until `stop`, printing each
+/// advance; keeps `durable_events` (events of this run that are durable) current.
+fn watch_durable(
+    w: &Writer,
+    first_seq: u64,
+    stop: &AtomicBool,
+    durable_events: &AtomicU64,
+) -> Printed {
+    // The watermark recovery left is not news: only advances are printed.
+    let mut seen = w.durable_seq();
+    let mut printed = Printed {
+        last: None,
+        at: None,
+    };
+    loop {
+        let stopping = stop.load(Ordering::Acquire);
+        let d = w.durable_seq();
+        if d > seen
+            && let Some(s) = d
+        {
+            print_durable(s);
+            printed = Printed {
+                last: Some(s),
+                at: Some(Instant::now()),
+            };
+            seen = d;
+            durable_events.store((s + 1).saturating_sub(first_seq), Ordering::Relaxed);
+        }
+        if stopping {
+            return printed;
+        }
+        std::thread::sleep(DURABLE_POLL);
+    }
+}
+
+/// Appends until the limit; returns how many were appended, and the error that stopped
+/// the producer early, if any.
+fn produce(w: &Writer, cfg: &LogStress, first_seq: u64, start: Instant) -> (u64, Option<String>) {
+    let deadline = match cfg.limit {
+        Limit::Time(d) => Some(start + d),
+        Limit::Events(_) => None,
+    };
+    let max = match cfg.limit {
+        Limit::Events(n) => n,
+        Limit::Time(_) => u64::MAX,
+    };
+    let mut meta = RecordMeta::default();
+    let mut n = 0u64;
+    while n < max {
+        if n.is_multiple_of(16) {
+            meta.timestamp_ns = Some(storage_std::now_ns());
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+        }
+        let seq = first_seq + n;
+        let len = cfg.sizes.len_for(seq);
+        match w.append_in_place(len, meta, |b| pattern::fill(seq, b)) {
+            Ok(got) if got == seq => n += 1,
+            Ok(got) => {
+                return (
+                    n + 1,
+                    Some(format!(
+                        "the writer assigned sequence {got} where {seq} was expected"
+                    )),
+                );
+            }
+            Err(e) => return (n, Some(e.to_string())),
+        }
+    }
+    (n, None)
+}
+
+/// What reading the run's durable records back found.
+#[derive(Debug, Default)]
+struct Readback {
+    verified: u64,
+    errors: u64,
+    payload_bytes: u64,
+    first_error: Option<String>,
+}
+
+impl Readback {
+    fn fail(&mut self, e: String) {
+        self.errors += 1;
+        self.first_error.get_or_insert(e);
+    }
+}
+
+/// Reads `first..=last` back from the files and checks sequence, length and pattern.
+fn read_back(dir: &Path, sizes: PayloadSizes, first: u64, last: u64) -> Readback {
+    let mut out = Readback::default();
+    let mut cursor = match LogReader::open(dir).and_then(|r| r.cursor(Start::Seq(first))) {
+        Ok(c) => c,
+        Err(e) => {
+            out.fail(format!("cannot read the log back: {e}"));
+            return out;
+        }
+    };
+    cursor.set_end(Some(last));
+    let mut expect = first;
+    loop {
+        match cursor.next() {
+            Ok(Some(r)) => {
+                let seq = r.seq();
+                let want = sizes.len_for(seq);
+                if seq != expect {
+                    out.fail(format!("expected sequence {expect}, read {seq}"));
+                } else if r.payload.len() != want || r.header.len as usize != want {
+                    out.fail(format!(
+                        "sequence {seq}: length {} (header {}) != {want}",
+                        r.payload.len(),
+                        r.header.len
+                    ));
+                } else if !pattern::check(seq, r.payload) {
+                    out.fail(format!("sequence {seq}: payload pattern mismatch"));
+                } else {
+                    out.verified += 1;
+                }
+                out.payload_bytes += r.payload.len() as u64;
+                expect = seq.wrapping_add(1);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                out.fail(format!("reading sequence {expect} back: {e}"));
+                break;
+            }
+        }
+    }
+    if expect != last.wrapping_add(1) && out.errors == 0 {
+        out.fail(format!(
+            "durable up to {last}, but the log ends before sequence {expect}"
+        ));
+    }
+    out
+}
+
+/// Runs `ringctl stress --log`. `Err` is a usage or I/O error, or a fail-stop (whose
+/// summary has been printed already): exit 2.
+pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
+    let backend = cfg.backend.unwrap_or_default().resolve();
+    let durability = cfg.durability.unwrap_or_default().durability();
+    let mut opts = WriterOptions::new(durability);
+    if let Some(b) = cfg.segment_bytes {
+        opts.segment_bytes = b;
+    }
+    let dir = &cfg.dir;
+    let w = backend
+        .open(dir, opts)
+        .map_err(|e| format!("cannot open the log in {}: {e}", dir.display()))?;
+    for c in &w.recovery().cuts {
+        eprintln!(
+            "ringctl stress: recovery cut {} bytes of {} at offset {} ({:?}: {}){}",
+            c.bytes_cut,
+            c.file,
+            c.offset,
+            c.kind,
+            c.reason,
+            c.lost
+                .map(|l| format!(", sequences {l} gone"))
+                .unwrap_or_default()
+        );
+    }
+    if cfg.sizes.max > w.max_payload() {
+        return Err(format!(
+            "payload of {} bytes exceeds the largest the log's queue accepts, {}",
+            cfg.sizes.max,
+            w.max_payload()
+        ));
+    }
+    let first_seq = w.next_seq();
+    let stop = AtomicBool::new(false);
+    let durable_events = AtomicU64::new(0);
+    let total = match cfg.limit {
+        Limit::Events(n) => Some(n),
+        Limit::Time(_) => None,
+    };
+    let start = Instant::now();
+    let (appended, produce_error, printed) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| watch_durable(&w, first_seq, &stop, &durable_events));
+        let bar =
+            s.spawn(|| progress.watch(&durable_events, total, || stop.load(Ordering::Acquire)));
+        let (appended, err) = produce(&w, cfg, first_seq, start);
+        stop.store(true, Ordering::Release);
+        let printed = watcher.join().unwrap_or(Printed {
+            last: None,
+            at: None,
+        });
+        let _ = bar.join();
+        (appended, err, printed)
+    });
+    // Closing writes and syncs everything queued, in every mode.
+    let before_close = w.durable_seq();
+    let (durable_seq, stop_cause) = match w.close() {
+        Ok(r) => (r.durable_seq, produce_error),
+        Err(e) => (
+            before_close,
+            Some(produce_error.unwrap_or_else(|| e.to_string())),
+        ),
+    };
+    let elapsed = start.elapsed();
+    if durable_seq > printed.last
+        && let Some(s) = durable_seq
+    {
+        if let Some(left) = printed
+            .at
+            .and_then(|t| DURABLE_POLL.checked_sub(t.elapsed()))
+        {
+            std::thread::sleep(left);
+        }
+        print_durable(s);
+    }
+    let events = durable_seq.map_or(0, |d| (d + 1).saturating_sub(first_seq));
+    let rb = if events > 0 {
+        read_back(dir, cfg.sizes, first_seq, first_seq + events - 1)
+    } else {
+        Readback::default()
+    };
+    let mut extra = serde_json::json!({
+        "durability": durability.name(),
+        "backend": backend.name(),
+        "durable_seq": durable_seq,
+        "first_seq": first_seq,
+        "appended": appended,
+    });
+    if let Some(c) = &stop_cause {
+        extra["stopped"] = c.clone().into();
+    }
+    let summary = Summary {
+        mode: "log",
+        events,
+        payload_bytes: rb.payload_bytes,
+        elapsed,
+        verified: rb.verified,
+        errors: rb.errors,
+        first_error: rb.first_error,
+        extra,
+    };
+    match stop_cause {
+        None => Ok(summary),
+        Some(cause) => {
+            if let Err(e) = summary.print(cfg.json) {
+                eprintln!("ringctl: cannot write the summary: {e}");
+            }
+            Err(cause)
+        }
+    }
+}

@@ -1,0 +1,740 @@
+//! End-to-end tests of the log subcommands through the real binary: `stress --log`,
+//! `inspect`, `verify`, `recover`, `replay`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ringctl");
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+fn ringctl<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
+    let out = Command::new(BIN).args(args).output().expect("run ringctl");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn last_json(stdout: &str) -> serde_json::Value {
+    let line = stdout.lines().last().expect("a last line");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"))
+}
+
+/// The `durable S` lines of a stress run, in order.
+fn durable_lines(stdout: &str) -> Vec<u64> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("durable "))
+        .map(|x| x.parse().unwrap_or_else(|e| panic!("durable {x}: {e}")))
+        .collect()
+}
+
+/// `stress --log DIR --json` plus `extra`; asserts exit 0 and returns (summary, durable lines).
+fn stress_log(dir: &Path, extra: &[&str]) -> (serde_json::Value, Vec<u64>) {
+    let mut args = vec![
+        "stress".to_string(),
+        "--log".into(),
+        s(dir),
+        "--json".into(),
+    ];
+    args.extend(extra.iter().map(|x| x.to_string()));
+    let r = ringctl(&args);
+    assert_eq!(r.code, 0, "{args:?}\nstdout: {}\nstderr: {}", r.out, r.err);
+    let lines: Vec<&str> = r.out.lines().collect();
+    for l in &lines[..lines.len() - 1] {
+        assert!(
+            l.starts_with("durable "),
+            "unexpected line before the summary: {l}"
+        );
+    }
+    (last_json(&r.out), durable_lines(&r.out))
+}
+
+/// `replay DIR --check --json --quiet` plus `extra`: (exit code, summary, stderr).
+fn replay_check(dir: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let mut args = vec![
+        "replay".to_string(),
+        s(dir),
+        "--check".into(),
+        "--json".into(),
+        "--quiet".into(),
+    ];
+    args.extend(extra.iter().map(|x| x.to_string()));
+    let r = ringctl(&args);
+    (r.code, last_json(&r.out), r.err)
+}
+
+fn verify_json(dir: &Path) -> (i32, serde_json::Value) {
+    let r = ringctl(&["verify", &s(dir), "--json"]);
+    (r.code, last_json(&r.out))
+}
+
+fn assert_strictly_increasing(lines: &[u64]) {
+    for w in lines.windows(2) {
+        assert!(w[0] < w[1], "durable lines not increasing: {lines:?}");
+    }
+}
+
+/// Segment files of a log, oldest first.
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn flip_byte(file: &Path, offset: u64) {
+    let mut bytes = std::fs::read(file).unwrap();
+    bytes[offset as usize] ^= 0x20;
+    std::fs::write(file, bytes).unwrap();
+}
+
+/// Segment header (64) + record prefix (32): where the payload of a segment's first
+/// record starts. Records are 32 + payload rounded up to 8 bytes.
+const FIRST_PAYLOAD: u64 = 64 + 32;
+
+#[test]
+fn each_durability_mode_writes_a_log_that_verifies_and_replays() {
+    for (mode, events) in [("none", 20_000u64), ("group", 20_000), ("sync", 600)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let n = events.to_string();
+        let (v, durable) = stress_log(
+            &dir,
+            &[
+                "--durability",
+                mode,
+                "--segment-bytes",
+                "16384",
+                "--events",
+                &n,
+                "--payload-size",
+                "40",
+            ],
+        );
+        assert_eq!(v["mode"], "log", "{mode}");
+        assert_eq!(v["durability"], mode);
+        assert_eq!(v["backend"], "std");
+        assert_eq!(v["first_seq"], 0);
+        assert_eq!(v["events"], events, "{mode}: {v}");
+        assert_eq!(v["verified"], events, "{mode}: {v}");
+        assert_eq!(v["errors"], 0);
+        assert_eq!(v["durable_seq"], events - 1);
+        assert_eq!(v["payload_bytes"], events * 40);
+        assert!(!durable.is_empty(), "{mode}: no durable lines");
+        assert_strictly_increasing(&durable);
+        assert_eq!(durable.last(), Some(&(events - 1)), "{mode}");
+
+        let (code, rep) = verify_json(&dir);
+        assert_eq!(code, 0, "{mode}: {rep}");
+        assert_eq!(rep["status"], "clean");
+        assert_eq!(rep["records"], events);
+
+        let (code, sum, err) = replay_check(&dir, &[]);
+        assert_eq!(code, 0, "{mode}: {err}");
+        assert_eq!(sum["count"], events, "{mode}");
+        assert_eq!(sum["first_seq"], 0);
+        assert_eq!(sum["last_seq"], events - 1);
+
+        // inspect: contiguous segments, all sealed but the last.
+        let r = ringctl(&["inspect", &s(&dir), "--json"]);
+        assert_eq!(r.code, 0, "{}", r.err);
+        let ins = last_json(&r.out);
+        let segs = ins["segments"].as_array().unwrap();
+        assert!(segs.len() >= 2, "{mode}: segments should roll: {ins}");
+        let mut next = 0u64;
+        for (i, sg) in segs.iter().enumerate() {
+            assert_eq!(sg["base_seq"], next, "{mode}: {ins}");
+            let last = i + 1 == segs.len();
+            assert_eq!(sg["sealed"], !last, "{mode}: {sg}");
+            assert_eq!(sg["state"], if last { "active" } else { "sealed" });
+            assert!(sg["bytes"].as_u64().unwrap() <= 16384);
+            next = sg["last_seq"].as_u64().unwrap() + 1;
+        }
+        assert_eq!(next, events);
+        assert_eq!(ins["records"], events);
+        assert_eq!(ins["last_seq"], events - 1);
+    }
+}
+
+#[test]
+fn a_second_run_continues_the_sequence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let (v, _) = stress_log(&dir, &["--events", "5000", "--payload-size", "24"]);
+    assert_eq!(v["durable_seq"], 4999);
+    // Another payload size: the pattern depends on the sequence only.
+    let (v, durable) = stress_log(
+        &dir,
+        &[
+            "--events",
+            "3000",
+            "--payload-size",
+            "100",
+            "--durability",
+            "sync",
+            "--segment-bytes",
+            "32768",
+        ],
+    );
+    assert_eq!(v["first_seq"], 5000);
+    assert_eq!(v["events"], 3000);
+    assert_eq!(v["verified"], 3000);
+    assert_eq!(v["durable_seq"], 7999);
+    assert!(durable.iter().all(|&d| d >= 5000), "{durable:?}");
+    assert_eq!(durable.last(), Some(&7999));
+    let (code, sum, err) = replay_check(&dir, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (sum["count"].as_u64(), sum["last_seq"].as_u64()),
+        (Some(8000), Some(7999))
+    );
+    assert_eq!(verify_json(&dir).0, 0);
+}
+
+#[test]
+fn durable_lines_are_monotonic_and_the_last_is_the_summarys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let (v, durable) = stress_log(&dir, &["--seconds", "0.6", "--segment-bytes", "1048576"]);
+    let d = v["durable_seq"].as_u64().unwrap();
+    assert!(
+        durable.len() >= 3,
+        "a 0.6 s group run reports progress: {durable:?}"
+    );
+    assert_strictly_increasing(&durable);
+    assert_eq!(durable.last(), Some(&d));
+    assert_eq!(v["events"], d + 1);
+    assert_eq!(v["verified"], d + 1);
+    assert!(v["appended"].as_u64().unwrap() > d);
+    // Text summary: durable lines first, the summary last.
+    let r = ringctl(&["stress", "--log", &s(&dir), "--events", "100"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(r.out.lines().last(), Some("errors:      0"));
+    assert!(r.out.contains("mode:        log"));
+    assert!(r.out.contains("backend:     \"std\""), "{}", r.out);
+    assert_eq!(durable_lines(&r.out), vec![d + 100]);
+}
+
+#[test]
+fn a_damaged_sealed_segment_fails_verify_and_replay_until_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(
+        &dir,
+        &[
+            "--events",
+            "5000",
+            "--segment-bytes",
+            "16384",
+            "--payload-size",
+            "40",
+        ],
+    );
+    let segs = segment_files(&dir);
+    assert!(segs.len() > 3);
+    let victim = &segs[1];
+    let base: u64 = victim
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The payload of the segment's third record (records are 32 + 40 bytes).
+    flip_byte(victim, FIRST_PAYLOAD + 2 * 72 + 5);
+
+    let (code, rep) = verify_json(&dir);
+    assert_eq!(code, 1, "{rep}");
+    assert_eq!(rep["status"], "corrupt");
+    let name = victim.file_name().unwrap().to_str().unwrap();
+    assert!(
+        rep["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["file"] == name && f["severity"] == "corruption"),
+        "{rep}"
+    );
+    let r = ringctl(&["verify", &s(&dir)]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.out.contains("CORRUPT") && r.out.contains(name),
+        "{}",
+        r.out
+    );
+
+    let (code, sum, err) = replay_check(&dir, &[]);
+    assert_eq!(code, 1, "{sum} {err}");
+    assert_eq!(sum["count"], base + 2, "{sum}");
+    assert!(sum["error"].as_str().unwrap().contains(name), "{sum}");
+    // Without --check the CRC still catches it.
+    let r = ringctl(&["replay", &s(&dir), "--quiet"]);
+    assert_eq!(r.code, 1, "{}", r.out);
+
+    // A sealed segment is never cut silently.
+    let r = ringctl(&["recover", &s(&dir)]);
+    assert_eq!(r.code, 1, "{}\n{}", r.out, r.err);
+    assert!(r.err.contains("--force"), "{}", r.err);
+    assert_eq!(
+        verify_json(&dir).0,
+        1,
+        "recover without --force changed nothing"
+    );
+
+    let r = ringctl(&["recover", &s(&dir), "--force"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    let lost = format!("lost sequences: {}..=4999", base + 2);
+    assert!(r.out.contains(&lost), "{lost} in\n{}", r.out);
+    assert!(r.out.contains("forced"), "{}", r.out);
+    assert_eq!(verify_json(&dir).0, 0);
+    let (code, sum, _) = replay_check(&dir, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(sum["count"], base + 2);
+    let (v, _) = stress_log(&dir, &["--events", "10"]);
+    assert_eq!(v["first_seq"], base + 2);
+}
+
+#[test]
+fn a_truncated_tail_is_torn_and_recover_repairs_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(&dir, &["--events", "1000", "--payload-size", "40"]);
+    let segs = segment_files(&dir);
+    let last = segs.last().unwrap();
+    // Cut into the last record (72 bytes, possibly followed by a zeroed end mark).
+    let records_end = 64 + 1000 * 72;
+    let f = std::fs::OpenOptions::new().write(true).open(last).unwrap();
+    f.set_len(records_end - 10).unwrap();
+    drop(f);
+
+    let (code, rep) = verify_json(&dir);
+    assert_eq!(code, 3, "{rep}");
+    assert_eq!(rep["status"], "torn_tail");
+    // Replay reads the good prefix.
+    let (code, sum, err) = replay_check(&dir, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sum["count"], 999);
+
+    let r = ringctl(&["recover", &s(&dir)]);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert!(r.out.contains("torn tail"), "{}", r.out);
+    assert!(
+        r.out.contains("the next append gets sequence 999"),
+        "{}",
+        r.out
+    );
+    assert_eq!(verify_json(&dir).0, 0);
+    // Recovering a clean log cuts nothing.
+    let r = ringctl(&["recover", &s(&dir), "--json"]);
+    assert_eq!(r.code, 0);
+    let v = last_json(&r.out);
+    assert_eq!(v["cuts"].as_array().map(Vec::len), Some(0), "{v}");
+    assert_eq!(v["next_seq"], 999);
+    assert!(v["lost"].is_null());
+    let (v, _) = stress_log(&dir, &["--events", "1"]);
+    assert_eq!(v["first_seq"], 999);
+}
+
+#[test]
+fn mid_log_damage_in_the_active_segment_needs_force_which_lists_lost_sequences() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    // ~4 MB in one active segment: far more than one 1 MiB group after the damage.
+    stress_log(
+        &dir,
+        &[
+            "--events",
+            "4000",
+            "--payload-size",
+            "1000",
+            "--segment-bytes",
+            "16777216",
+        ],
+    );
+    let segs = segment_files(&dir);
+    assert_eq!(segs.len(), 1);
+    flip_byte(&segs[0], FIRST_PAYLOAD + 10 * 1032 + 5);
+
+    let (code, rep) = verify_json(&dir);
+    assert_eq!(code, 1, "{rep}");
+    let r = ringctl(&["recover", &s(&dir)]);
+    assert_eq!(r.code, 1, "{}\n{}", r.out, r.err);
+    assert!(
+        r.err.contains("10..=3999") && r.err.contains("--force"),
+        "{}",
+        r.err
+    );
+
+    let r = ringctl(&["recover", &s(&dir), "--force", "--json"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    let v = last_json(&r.out);
+    assert_eq!(v["lost"]["first"], 10, "{v}");
+    assert_eq!(v["lost"]["last"], 3999, "{v}");
+    assert_eq!(v["cuts"][0]["kind"], "forced");
+    assert_eq!(v["next_seq"], 10);
+    assert_eq!(verify_json(&dir).0, 0);
+    let (code, sum, _) = replay_check(&dir, &[]);
+    assert_eq!((code, sum["count"].as_u64()), (0, Some(10)));
+}
+
+#[test]
+fn replay_streams_ranges_by_sequence_and_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(
+        &dir,
+        &[
+            "--events",
+            "3000",
+            "--payload-size",
+            "33",
+            "--segment-bytes",
+            "32768",
+        ],
+    );
+    let r = ringctl(&["replay", &s(&dir), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let all: Vec<serde_json::Value> = r
+        .out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(all.len(), 3001);
+    for (i, rec) in all[..3000].iter().enumerate() {
+        assert_eq!(rec["seq"], i as u64);
+        assert_eq!(rec["len"], 33);
+        assert_eq!(rec["kind"], 0);
+        assert_eq!(rec["flags"], 0);
+        assert!(rec["ts_ns"].as_u64().unwrap() > 1_600_000_000_000_000_000);
+    }
+    assert_eq!(all[3000]["count"], 3000);
+
+    let r = ringctl(&[
+        "replay",
+        &s(&dir),
+        "--from-seq",
+        "100",
+        "--to-seq",
+        "199",
+        "--check",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let lines: Vec<&str> = r.out.lines().collect();
+    assert_eq!(lines.len(), 101);
+    assert!(lines[0].starts_with("{\"seq\":100,"), "{}", lines[0]);
+    let sum = last_json(&r.out);
+    assert_eq!(
+        (&sum["count"], &sum["first_seq"], &sum["last_seq"]),
+        (&100.into(), &100.into(), &199.into())
+    );
+
+    // By time: the first record at or after T.
+    let t = all[1500]["ts_ns"].as_u64().unwrap();
+    let r = ringctl(&[
+        "replay",
+        &s(&dir),
+        "--from-time",
+        &t.to_string(),
+        "--to-seq",
+        "2000",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let sum = last_json(&r.out);
+    let first = sum["first_seq"].as_u64().unwrap() as usize;
+    assert!(first <= 1500);
+    assert!(all[first]["ts_ns"].as_u64().unwrap() >= t);
+    assert!(first == 0 || all[first - 1]["ts_ns"].as_u64().unwrap() < t);
+    assert_eq!(sum["last_seq"], 2000);
+
+    // Text lines and summary.
+    let r = ringctl(&["replay", &s(&dir), "--from-seq", "2998"]);
+    assert_eq!(r.code, 0);
+    let lines: Vec<&str> = r.out.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines[0].starts_with("seq 2998 ts_ns ") && lines[0].ends_with(" kind 0 flags 0 len 33")
+    );
+    assert_eq!(lines[2], "count 2 first_seq 2998 last_seq 2999");
+    // Past the end: nothing, and no error.
+    let r = ringctl(&["replay", &s(&dir), "--from-seq", "5000", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(last_json(&r.out)["count"], 0);
+}
+
+/// Byte `i` of the stress pattern of `seq` (see `ringctl/src/pattern.rs`).
+fn pattern_byte(seq: u64, i: usize) -> u8 {
+    let w = seq
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add((i / 8) as u64);
+    w.to_le_bytes()[i % 8]
+}
+
+#[test]
+fn replay_check_stops_at_the_first_record_without_the_pattern() {
+    use storage_std::{Durability, Writer, WriterOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    // Well-formed records (good CRCs), one of them with the wrong payload.
+    let w: Writer = Writer::open(&dir, WriterOptions::new(Durability::Sync)).unwrap();
+    for seq in 0..20u64 {
+        let mut p: Vec<u8> = (0..24).map(|i| pattern_byte(seq, i)).collect();
+        if seq == 7 {
+            p[23] ^= 1;
+        }
+        assert_eq!(w.append(&p).unwrap(), seq);
+    }
+    w.close().unwrap();
+    assert_eq!(verify_json(&dir).0, 0, "the log itself is sound");
+    let (code, sum, err) = replay_check(&dir, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(sum["count"], 8);
+    assert_eq!(sum["last_seq"], 7);
+    assert!(
+        err.contains("sequence 7") && err.contains("pattern"),
+        "{err}"
+    );
+    let (code, sum, _) = replay_check(&dir, &["--to-seq", "6"]);
+    assert_eq!((code, sum["count"].as_u64()), (0, Some(7)));
+    let r = ringctl(&["replay", &s(&dir), "--check"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.out.lines().last(),
+        Some("count 8 first_seq 0 last_seq 7 FAILED")
+    );
+}
+
+#[test]
+fn inspect_prints_a_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(&dir, &["--events", "2000", "--segment-bytes", "32768"]);
+    let r = ringctl(&["inspect", &s(&dir)]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let lines: Vec<&str> = r.out.lines().collect();
+    assert!(lines[0].starts_with("segment"), "{}", r.out);
+    let first: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        first[..3],
+        ["00000000000000000000.seg", "sealed", "0"],
+        "{}",
+        r.out
+    );
+    let active: Vec<&str> = lines[lines.len() - 2].split_whitespace().collect();
+    assert_eq!(active[1], "active", "{}", r.out);
+    assert_eq!(active[3], "1999", "{}", r.out);
+    assert!(lines[1].contains("Z "), "timestamps: {}", lines[1]);
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .contains("2000 records, sequences 0..=1999"),
+        "{}",
+        r.out
+    );
+    // An empty directory is an empty log.
+    let empty = tempfile::tempdir().unwrap();
+    let r = ringctl(&["inspect", &s(empty.path()), "--json"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(last_json(&r.out)["records"], 0);
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(&dir, &["--events", "10"]);
+    let missing = s(&tmp.path().join("missing"));
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let d = s(&dir);
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["verify", &missing],
+        vec!["inspect", &missing],
+        vec!["recover", &missing],
+        vec!["replay", &missing],
+        vec!["verify"],
+        vec!["replay", &d, "--from-seq", "1", "--from-time", "2"],
+        vec!["replay", &d, "--from-seq", "x"],
+        vec!["stress", "--log", &d, "--capacity", "4096"],
+        vec!["stress", "--log", &d, "--batch", "4"],
+        vec!["stress", "--durability", "sync"],
+        vec!["stress", "--segment-bytes", "65536"],
+        vec!["stress", "--log", &d, "--durability", "fast"],
+        vec!["stress", "--log", &d, "--backend", "floppy"],
+        vec!["stress", "--log", &d, "--segment-bytes", "100"],
+        vec!["stress", "--log", &d, "--payload-size", "3000000"],
+        vec!["stress", "--log", &d, "--seconds", "0"],
+        vec!["frobnicate"],
+    ];
+    for args in &cases {
+        let r = ringctl(args);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.out, r.err);
+        assert!(!r.err.is_empty(), "{args:?} says why");
+    }
+    let f = s(&file);
+    for args in [
+        vec!["stress", "--log", f.as_str(), "--events", "1"],
+        vec!["verify", f.as_str()],
+    ] {
+        let r = ringctl(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.out, r.err);
+    }
+    // Nothing above touched the log.
+    let (code, sum, _) = replay_check(&dir, &[]);
+    assert_eq!((code, sum["count"].as_u64()), (0, Some(10)));
+}
+
+/// Kills the child if the test fails before it ends.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_with_deadline(c: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            return st;
+        }
+        assert!(t.elapsed() < limit, "child did not finish within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn follow_sees_records_appended_by_a_concurrent_stress_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(&dir, &["--events", "1000", "--segment-bytes", "16384"]);
+    let mut follower = Reap(
+        Command::new(BIN)
+            .args([
+                "replay",
+                &s(&dir),
+                "--follow",
+                "--from-seq",
+                "500",
+                "--to-seq",
+                "2999",
+                "--check",
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = follower.0.stdout.take().unwrap();
+    let lines = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map(Result::unwrap)
+            .collect::<Vec<String>>()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        follower.0.try_wait().unwrap().is_none(),
+        "the follower waits for sequences the log does not have yet"
+    );
+    // A second writer process appends 2000 more while the follower reads.
+    stress_log(&dir, &["--events", "2000", "--segment-bytes", "16384"]);
+    let st = wait_with_deadline(&mut follower.0, Duration::from_secs(30));
+    let lines = lines.join().unwrap();
+    assert!(st.success(), "follower: {st:?}");
+    assert_eq!(lines.len(), 2501);
+    assert!(lines[0].starts_with("{\"seq\":500,"));
+    assert!(lines[2499].starts_with("{\"seq\":2999,"));
+    let sum: serde_json::Value = serde_json::from_str(&lines[2500]).unwrap();
+    assert_eq!(
+        (&sum["count"], &sum["first_seq"], &sum["last_seq"]),
+        (&2500.into(), &500.into(), &2999.into())
+    );
+}
+
+#[test]
+fn a_second_writer_and_recover_are_refused_while_a_writer_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let mut writer = Reap(
+        Command::new(BIN)
+            .args(["stress", "--log", &s(&dir), "--seconds", "20", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(writer.0.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("durable "), "{first}");
+    for args in [
+        vec!["recover", dir.to_str().unwrap()],
+        vec!["stress", "--log", dir.to_str().unwrap(), "--events", "1"],
+    ] {
+        let r = ringctl(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.out, r.err);
+        assert!(r.err.contains("locked"), "{}", r.err);
+    }
+    // Readers need no lock.
+    let (code, sum, err) = replay_check(&dir, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(sum["count"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_write_error_stops_the_writer_and_exits_2_with_the_cause() {
+    // A file size limit makes writes past it fail with EFBIG (SIGXFSZ ignored, as an
+    // ignored signal stays ignored across exec): a real I/O error from the kernel.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 4096 && exec {BIN} stress --log {} --events 1000000 \
+         --payload-size 1000 --segment-bytes 67108864 --json",
+        s(&dir)
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+    assert!(stderr.to_lowercase().contains("too large"), "{stderr}");
+    let v = last_json(&stdout);
+    let d = v["durable_seq"].as_u64().expect("something was durable");
+    assert!(d > 100 && d < 1_000_000, "{v}");
+    assert_eq!(v["events"], d + 1);
+    assert_eq!(v["verified"], d + 1, "{v}");
+    assert!(v["stopped"].as_str().unwrap().contains("too large"), "{v}");
+    let lines = durable_lines(&stdout);
+    assert_strictly_increasing(&lines);
+    assert_eq!(lines.last(), Some(&d));
+    // Everything reported durable is there.
+    let (code, _) = verify_json(&dir);
+    assert!(code == 0 || code == 3, "verify: {code}");
+    let (code, sum, err) = replay_check(&dir, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(sum["count"].as_u64().unwrap() > d);
+}
