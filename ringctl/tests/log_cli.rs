@@ -738,3 +738,24 @@ fn a_write_error_stops_the_writer_and_exits_2_with_the_cause() {
     assert_eq!(code, 0, "{err}");
     assert!(sum["count"].as_u64().unwrap() > d);
 }
+
+#[test]
+fn a_log_that_ends_at_a_sealed_segment_replays_to_its_end() {
+    // What a writer killed between sealing a segment and creating the next one leaves.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(&dir, &["--events", "2000", "--segment-bytes", "16384"]);
+    let last = segment_files(&dir).pop().unwrap();
+    let base: u64 = last.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    std::fs::remove_file(&last).unwrap();
+    std::fs::remove_file(last.with_extension("idx")).unwrap();
+    assert_eq!(verify_json(&dir).0, 0);
+    let (code, sum, err) = replay_check(&dir, &[]);
+    assert_eq!((code, sum["count"].as_u64()), (0, Some(base)), "{err}");
+    let (code, sum, _) = replay_check(&dir, &["--from-seq", &(base + 3).to_string()]);
+    assert_eq!((code, sum["count"].as_u64()), (0, Some(0)));
+    let (v, _) = stress_log(&dir, &["--events", "5"]);
+    assert_eq!(v["first_seq"], base);
+    let (code, sum, _) = replay_check(&dir, &[]);
+    assert_eq!((code, sum["count"].as_u64()), (0, Some(base + 5)));
+}
