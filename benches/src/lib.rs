@@ -6,6 +6,9 @@
 //! its peers), used by the `peers` binary and by the criterion benches. Later peer benches
 //! (broadcast, storage) reuse the rest.
 //!
+//! [`log_peers`] holds the durable-log comparison of the `log_peers` binary: storage-std's
+//! writer on any backend, the raw `pwrite` + `fdatasync` baseline, and the peer crates.
+//!
 //! [`broadcast_peers`] holds the writer/reader loops of the broadcast comparison (ringcore's
 //! broadcast ring against the `disruptor` crate, crossbeam-channel and tokio's broadcast),
 //! used by the `broadcast_peers` binary.
@@ -17,6 +20,7 @@ use std::time::{Duration, Instant};
 use ringcore::spsc::Ring;
 
 pub mod broadcast_peers;
+pub mod log_peers;
 pub mod spsc_peers;
 
 /// The byte every payload byte of event `i` carries: a function of the index that changes
