@@ -118,8 +118,20 @@ impl Summary {
             writeln!(out, "mode:        {}", self.mode)?;
             if let serde_json::Value::Object(extra) = &self.extra {
                 for (k, x) in extra {
-                    if !x.is_array() {
-                        writeln!(out, "{:<12} {x}", format!("{k}:"))?;
+                    match x {
+                        serde_json::Value::Array(items) => {
+                            writeln!(out, "{k}:")?;
+                            for item in items {
+                                writeln!(out, "  {item}")?;
+                            }
+                        }
+                        serde_json::Value::Object(_) => {
+                            writeln!(out, "{:<12} {x}", format!("{k}:"))?
+                        }
+                        serde_json::Value::String(text) => {
+                            writeln!(out, "{:<12} {text}", format!("{k}:"))?
+                        }
+                        other => writeln!(out, "{:<12} {other}", format!("{k}:"))?,
                     }
                 }
             }
