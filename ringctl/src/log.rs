@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use storage_std::{Durability, Error, LogReader, RecordMeta, Start, Writer, WriterOptions};
+use storage_std::{Durability, LogReader, RecordMeta, Start, Writer, WriterOptions};
+use storage_uring::{BackendChoice, UringOptions, open_backend};
 
 use crate::pattern::{self, PayloadSizes};
 use crate::report::{Progress, Summary};
@@ -54,44 +55,37 @@ impl DurabilityArg {
 /// `--backend`: what the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum BackendArg {
-    /// The best backend available here (for now always the portable one).
+    /// io_uring where the kernel allows it, else the portable backend (with a warning).
     #[default]
     Auto,
-    /// The portable backend of storage-std (pwrite + fdatasync on real files).
+    /// The portable backend of storage-std (pwritev + fdatasync on real files).
     Std,
-}
-
-/// The writer backend that actually runs. The one place that maps a `--backend` choice
-/// to a writer: the io_uring backend of `storage-uring` plugs in here (with `auto`
-/// falling back to `Std` where io_uring is unavailable).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogBackend {
-    /// storage-std's file backend.
-    Std,
+    /// io_uring (storage-uring), or an error that says why it cannot run here.
+    Uring,
 }
 
 impl BackendArg {
-    /// The backend this choice runs.
-    pub fn resolve(self) -> LogBackend {
+    fn choice(self) -> BackendChoice {
         match self {
-            Self::Auto | Self::Std => LogBackend::Std,
-        }
-    }
-}
-
-impl LogBackend {
-    /// The name reported in the summary.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Std => "std",
+            Self::Auto => BackendChoice::Auto,
+            Self::Std => BackendChoice::Std,
+            Self::Uring => BackendChoice::Uring,
         }
     }
 
-    /// Opens (creating or recovering) the log in `dir` for writing.
-    pub fn open(self, dir: &Path, opts: WriterOptions) -> Result<Writer, Error> {
-        match self {
-            Self::Std => Writer::open(dir, opts),
+    /// Opens (creating or recovering) the log in `dir` for writing with the chosen
+    /// backend; returns the writer and the name of the backend that actually runs. With
+    /// `auto`, a fallback to the portable backend is reported on stderr.
+    pub fn open(self, dir: &Path, opts: WriterOptions) -> Result<(Writer, &'static str), String> {
+        let opened = open_backend(dir, self.choice(), &UringOptions::default())
+            .map_err(|e| format!("--backend {}: {e}", self.choice()))?;
+        if let Some(w) = opened.warning() {
+            eprintln!("ringctl stress: {w}");
         }
+        let name = opened.kind.name();
+        let writer = Writer::open_with(opened.backend, opts)
+            .map_err(|e| format!("cannot open the log in {}: {e}", dir.display()))?;
+        Ok((writer, name))
     }
 }
 
@@ -269,16 +263,14 @@ fn read_back(dir: &Path, sizes: PayloadSizes, first: u64, last: u64) -> Readback
 /// Runs `ringctl stress --log`. `Err` is a usage or I/O error, or a fail-stop (whose
 /// summary has been printed already): exit 2.
 pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
-    let backend = cfg.backend.unwrap_or_default().resolve();
+    let backend = cfg.backend.unwrap_or_default();
     let durability = cfg.durability.unwrap_or_default().durability();
     let mut opts = WriterOptions::new(durability);
     if let Some(b) = cfg.segment_bytes {
         opts.segment_bytes = b;
     }
     let dir = &cfg.dir;
-    let w = backend
-        .open(dir, opts)
-        .map_err(|e| format!("cannot open the log in {}: {e}", dir.display()))?;
+    let (w, backend_name) = backend.open(dir, opts)?;
     for c in &w.recovery().cuts {
         eprintln!(
             "ringctl stress: recovery cut {} bytes of {} at offset {} ({:?}: {}){}",
@@ -349,7 +341,7 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
     };
     let mut extra = serde_json::json!({
         "durability": durability.name(),
-        "backend": backend.name(),
+        "backend": backend_name,
         "durable_seq": durable_seq,
         "first_seq": first_seq,
         "appended": appended,
