@@ -493,8 +493,17 @@ fn verify_segment(
             chk.sealed = true;
             let footer_end = end.pos + FOOTER_LEN as u64;
             if footer_end != len {
+                // In the last segment, bytes after a valid footer are a seal that a crash
+                // interrupted between writing the footer and trimming the file (a backend
+                // that writes whole blocks, O_DIRECT, leaves the block's padding there);
+                // recovery finishes the seal. Anywhere else they are damage.
+                let severity = if is_last && footer_end < len {
+                    Severity::TornTail
+                } else {
+                    Severity::Corruption
+                };
                 cx.add(
-                    Severity::Corruption,
+                    severity,
                     &name,
                     Some(footer_end),
                     Problem::TrailingBytes {

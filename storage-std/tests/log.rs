@@ -444,3 +444,73 @@ fn a_log_ending_at_a_sealed_segment_ends_cursors() {
     };
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
 }
+
+#[test]
+fn an_interrupted_seal_of_the_last_segment_is_a_torn_tail_that_recovery_finishes() {
+    // A crash after a block-writing backend wrote the footer (padded to the block) and
+    // before it trimmed the file leaves bytes after the last segment's footer.
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = small_opts(small_group());
+    o.segment_bytes = 16 << 10;
+    let w: Writer<8192> = Writer::open(dir.path(), o.clone()).unwrap();
+    write_n(&w, 0, 1000);
+    w.close().unwrap();
+    let b = FileBackend::new(dir.path()).unwrap();
+    let mut segs: Vec<u64> = b
+        .list()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.strip_suffix(".seg")?.parse().ok())
+        .collect();
+    segs.sort();
+    let last = *segs.last().unwrap();
+    b.remove(&format!("{last:020}.seg")).unwrap();
+    b.remove(&format!("{last:020}.idx")).unwrap();
+    let sealed_last = dir.path().join(format!("{:020}.seg", segs[segs.len() - 2]));
+    let len = std::fs::metadata(&sealed_last).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&sealed_last)
+        .unwrap();
+    f.set_len(len.div_ceil(4096) * 4096 + 4096).unwrap();
+    drop(f);
+
+    let report = storage_std::verify_dir(dir.path()).unwrap();
+    assert_eq!(report.status.exit_code(), 3, "{report:?}");
+    // The same bytes in a segment that is not the last are corruption.
+    let not_last = dir.path().join(format!("{:020}.seg", segs[0]));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&not_last)
+        .unwrap();
+    let l0 = f.metadata().unwrap().len();
+    f.set_len(l0 + 8).unwrap();
+    drop(f);
+    assert_eq!(
+        storage_std::verify_dir(dir.path())
+            .unwrap()
+            .status
+            .exit_code(),
+        1
+    );
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&not_last)
+        .unwrap()
+        .set_len(l0)
+        .unwrap();
+
+    // Opening for write finishes the seal; the log then verifies clean and continues.
+    let w: Writer<8192> = Writer::open(dir.path(), o).unwrap();
+    assert_eq!(std::fs::metadata(&sealed_last).unwrap().len(), len);
+    let next = w.append(b"after").unwrap();
+    w.close().unwrap();
+    assert_eq!(next, segs[segs.len() - 1]);
+    assert_eq!(
+        storage_std::verify_dir(dir.path())
+            .unwrap()
+            .status
+            .exit_code(),
+        0
+    );
+}
