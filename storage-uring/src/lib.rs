@@ -38,9 +38,47 @@
 //!
 //! # Measured options
 //!
-//! On the development machine (ext4 on a virtio disk, 2 vCPUs, kernel 6.18), with 64 B
-//! events: see `examples/uring_bench.rs` and the crate README section of the workspace
-//! README for the numbers behind the defaults of [`UringOptions`].
+//! `cargo run --release -p storage-uring --example uring_bench`: 64 B events (96 B on
+//! disk), one appending thread for 2 s then `close`, 64 MiB segments preallocated, time
+//! including segment creation; 3 interleaved rounds, medians. Development machine:
+//! ext4 on a virtio disk, 2 vCPUs shared with other builds, kernel 6.18. The disk's
+//! `fdatasync` latency swung between about 0.1 ms and 2 ms with the host's load, and the
+//! small-group ratios swing with it: two runs half an hour apart (busy: load 5-6;
+//! quieter: load 3-4), io_uring default against the portable backend, and the default
+//! with one option changed:
+//!
+//! | durability | portable (busy / quieter) | io_uring default | `direct: false` | + zero-fill | + fixed buffers | + SQPOLL (quieter) |
+//! | --- | ---: | ---: | ---: | ---: | ---: | ---: |
+//! | group 4 KiB | 28 k/s / 289 k/s | 2.66x / 0.95x | 0.97x / 0.84x | 7.07x / 1.28x | 2.31x / 0.90x | 0.22x |
+//! | group 16 KiB | 305 k/s / 913 k/s | 1.96x / 0.87x | 0.88x / 0.32x | 1.45x / 0.78x | 2.52x / 0.78x | |
+//! | group 64 KiB | 512 k/s / 2.9 M/s | 4.36x / 1.12x | 2.13x / 0.81x | 3.97x / 0.83x | 3.54x / 1.12x | 0.60x |
+//! | group 1 MiB | 3.3 M/s / 5.7 M/s | 1.39x / 1.66x | 0.99x / 1.05x | 0.95x / 1.15x | 1.50x / 1.70x | 0.92x |
+//! | none | 5.0 M/s / 5.4 M/s | 1.21x / 1.61x | 1.08x / 1.13x | 1.08x / 1.15x | 1.20x / 1.39x | 1.57x |
+//!
+//! Write-path system calls per synced group (counted, and checked with `strace -c`):
+//! portable 2 (`pwritev`, `fdatasync`), io_uring 1 (`io_uring_enter`), plus one index
+//! write per 64 KiB of records in both.
+//!
+//! * **Kept, on by default: O_DIRECT.** It is where the gain comes from: `fdatasync`
+//!   has no dirty pages to write back, and large groups skip the page-cache copy. The
+//!   one-syscall group alone (`direct: false`) does not beat two syscalls: io_uring
+//!   runs the linked `fsync` on an io-wq worker thread, and that hand-off costs about
+//!   what the saved syscall gains (more when the 2 cores are busy). With a fast
+//!   `fdatasync` (quieter run) the default is at parity for 4-16 KiB groups.
+//! * **Kept, on by default: `fallocate` and recycling.** With retention (8 MiB
+//!   segments, 2 kept), reusing removed segment files measured 1.35-2x the same run
+//!   without reuse (quieter run: 1.18x / 1.36x / 1.23x of the portable backend at
+//!   4 KiB / 64 KiB / 1 MiB groups, against 0.86x / 0.66x / 0.91x without reuse).
+//! * **Kept, off by default: zero-fill.** It removes the extent conversion and size
+//!   update that each small group's `fdatasync` must otherwise commit (best of all at
+//!   4 KiB groups), but it writes every new segment twice, which loses at 1 MiB groups
+//!   and in `None`. Use it for small groups or with retention (recycled files are
+//!   zero-filled once). `FALLOC_FL_WRITE_ZEROES` (tried first) would make it cheap;
+//!   this disk refuses it.
+//! * **Not kept (option, off): registered buffers.** No consistent difference from the
+//!   default (0.7-1.4x across runs).
+//! * **Not kept (option, off): SQPOLL.** Worse here: every group still waits for its
+//!   sync in `io_uring_enter`, and the polling thread takes a core from the writer.
 #![deny(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]

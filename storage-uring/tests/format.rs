@@ -403,3 +403,30 @@ fn each_group_is_one_enter() {
     );
     w.close().unwrap();
 }
+
+/// tmpfs (and other file systems) may refuse `O_DIRECT`: those segment files are
+/// written buffered, nothing fails.
+#[test]
+fn file_systems_without_o_direct_fall_back_to_buffered_writes() {
+    if !uring("file_systems_without_o_direct_fall_back_to_buffered_writes") {
+        return;
+    }
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    let (u, b) = uring_backend(dir.path(), UringOptions::default());
+    write_log(b.clone(), small_group(), 0, 500);
+    let s = u.stats();
+    assert!(s.direct_files + s.direct_refused > 0, "{s:?}");
+    println!(
+        "{}: {} files O_DIRECT, {} refused",
+        dir.path().display(),
+        s.direct_files,
+        s.direct_refused
+    );
+    assert_eq!(read_all_checked(&file_backend(dir.path())).len(), 500);
+    assert_clean(&b, "tmpfs");
+}
