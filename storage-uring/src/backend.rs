@@ -81,7 +81,9 @@ impl UringBackend {
         }
         check_release(&ctx.release)?;
         let staged = opts.direct || opts.fixed_buffers;
-        let sq_entries = opts.sq_entries.max(2).next_power_of_two();
+        // The kernel takes up to 32768 entries; more would fail setup with EINVAL and
+        // read as "io_uring unavailable".
+        let sq_entries = opts.sq_entries.clamp(2, 4096).next_power_of_two();
         let mut ring = Ring::new(&RingSetup {
             sq_entries,
             sqpoll_idle: opts.sqpoll,

@@ -27,8 +27,9 @@ pub enum Prealloc {
 /// Settings of a [`UringBackend`](crate::UringBackend).
 #[derive(Debug, Clone)]
 pub struct UringOptions {
-    /// Submission queue entries (a power of two, at least 2); the completion queue gets
-    /// twice as many. One group's chain holds at most this many entries.
+    /// Submission queue entries (rounded up to a power of two, 2 to 4096); the
+    /// completion queue gets twice as many. One group's chain holds at most this many
+    /// entries.
     pub sq_entries: u32,
     /// Open segment files with `O_DIRECT` as well and write them through an aligned
     /// staging buffer in whole 4 KiB blocks (the partial first and last blocks are
