@@ -61,13 +61,16 @@ fn backends() -> Vec<LogBackend> {
     // The io_uring backend (storage-uring) with its measured defaults; the time it spends
     // preallocating and zero-filling segment files counts inside each run.
     match storage_uring::probe() {
-        Ok(_) => v.push(LogBackend::new("io_uring", |dir| {
-            storage_uring::UringBackend::new(dir, storage_uring::UringOptions::default())
-                .map(|b| {
-                    std::sync::Arc::new(b) as std::sync::Arc<dyn storage_std::backend::Backend>
-                })
-                .map_err(std::io::Error::other)
-        })),
+        Ok(_) => v.push(
+            LogBackend::new("io_uring", |dir| {
+                storage_uring::UringBackend::new(dir, storage_uring::UringOptions::default())
+                    .map(|b| {
+                        std::sync::Arc::new(b) as std::sync::Arc<dyn storage_std::backend::Backend>
+                    })
+                    .map_err(std::io::Error::other)
+            })
+            .preallocating(),
+        ),
         Err(e) => eprintln!("io_uring rows skipped: io_uring unavailable here ({e})"),
     }
     v

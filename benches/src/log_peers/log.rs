@@ -29,6 +29,8 @@ pub struct LogBackend {
     /// Short name for the table (`file`, `io_uring`).
     pub name: String,
     open: Arc<OpenBackend>,
+    /// Whether the writer preallocates segment files on this backend.
+    preallocate: bool,
 }
 
 impl std::fmt::Debug for LogBackend {
@@ -48,7 +50,15 @@ impl LogBackend {
         Self {
             name: name.into(),
             open: Arc::new(open),
+            preallocate: false,
         }
+    }
+
+    /// The same backend with the writer's segment preallocation on (`WriterOptions::
+    /// preallocate`), which the io_uring backend's preallocation and recycling need.
+    pub fn preallocating(mut self) -> Self {
+        self.preallocate = true;
+        self
     }
 
     /// The portable file backend (`pwritev` + `fdatasync`).
@@ -85,7 +95,9 @@ fn open_writer(
 ) -> BenchResult<(Writer, Arc<Counts>)> {
     let counts = Arc::new(Counts::default());
     let backend = Arc::new(CountingBackend::new(b.open(dir)?, counts.clone()));
-    let w = Writer::open_with(backend, options(durability)).map_err(ctx("open writer"))?;
+    let mut opts = options(durability);
+    opts.preallocate = b.preallocate;
+    let w = Writer::open_with(backend, opts).map_err(ctx("open writer"))?;
     Ok((w, counts))
 }
 
