@@ -46,6 +46,9 @@ step_miri() {
     # storage-std: the pure decoders and the unsafe modules (mmap, queue); tests that need
     # syscalls Miri lacks carry cfg_attr(miri, ignore).
     cargo +nightly miri test -p storage-std --lib --test decoders
+    # storage-uring: the pure planning, bookkeeping and probe classification (tests that
+    # need a real ring carry cfg_attr(miri, ignore) and run in the test step).
+    cargo +nightly miri test -p storage-uring --lib
 }
 
 step_loom() {
