@@ -14,7 +14,7 @@ use ringcore::spsc::RecordView;
 
 use crate::pattern::{self, PayloadSizes};
 use crate::report::{Progress, Summary};
-use crate::stress::Limit;
+use crate::stress::{Limit, PROGRESS_EVERY};
 
 /// Most readers a broadcast or pool stress can have.
 pub const MAX_READERS: usize = 16;
@@ -224,11 +224,13 @@ fn run_reader(
             ..ReaderOutcome::default()
         },
     };
+    let mut reported = 0u64;
     loop {
         match r.read(&wait, cfg.batch, &mut c) {
-            Ok(n) => {
-                if id == 0 {
-                    progress.fetch_add(n as u64, Ordering::Relaxed);
+            Ok(_) => {
+                if id == 0 && c.out.seen >= reported + PROGRESS_EVERY {
+                    reported = c.out.seen;
+                    progress.store(reported, Ordering::Relaxed);
                 }
             }
             Err(ReadError::Lagged(n)) => c.lapped(n),
