@@ -5,7 +5,7 @@
 //! policy, so a process runs one broadcast stress (which is all `ringctl` does).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use ringcore::broadcast::wait::SpinThenYield;
 use ringcore::broadcast::{self, Gated, Overwrite, Policy, ReadError};
@@ -14,7 +14,7 @@ use ringcore::spsc::RecordView;
 
 use crate::pattern::{self, PayloadSizes};
 use crate::report::{Progress, Summary};
-use crate::stress::{Limit, PROGRESS_EVERY};
+use crate::stress::{Limit, PROGRESS_EVERY, now_ns};
 
 /// Most readers a broadcast or pool stress can have.
 pub const MAX_READERS: usize = 16;
@@ -45,20 +45,6 @@ pub struct FanoutStress {
     pub corrupt_every: Option<u64>,
 }
 
-impl FanoutStress {
-    /// Fills `payload` with the pattern of `seq` (damaged if this is a corrupt_every event).
-    fn fill(&self, seq: u64, payload: &mut [u8]) {
-        pattern::fill(seq, payload);
-        if self
-            .corrupt_every
-            .is_some_and(|n| n > 0 && (seq + 1).is_multiple_of(n))
-            && let Some(b) = payload.last_mut()
-        {
-            *b ^= 0x40;
-        }
-    }
-}
-
 /// What one reader thread saw.
 #[derive(Debug, Default, Clone)]
 struct ReaderOutcome {
@@ -86,7 +72,6 @@ struct Checker {
 impl Checker {
     fn check(&mut self, e: RecordView<'_>) {
         let seq = e.header.seq;
-        let want_len = self.sizes.len_for(seq);
         let in_order = if self.exact {
             seq == self.expect
         } else {
@@ -94,25 +79,14 @@ impl Checker {
         };
         let problem = if !in_order {
             Some(format!(
-                "reader {}: expected sequence {}{}, got {seq}",
-                self.out.id,
+                "expected sequence {}{}, got {seq}",
                 if self.exact { "" } else { ">= " },
                 self.expect
             ))
-        } else if e.payload.len() != want_len {
-            Some(format!(
-                "reader {}: sequence {seq}: length {} != {want_len}",
-                self.out.id,
-                e.payload.len()
-            ))
-        } else if !pattern::check(seq, e.payload) {
-            Some(format!(
-                "reader {}: sequence {seq}: payload pattern mismatch",
-                self.out.id
-            ))
         } else {
-            None
-        };
+            pattern::payload_problem(&self.sizes, seq, e.payload)
+        }
+        .map(|p| format!("reader {}: {p}", self.out.id));
         self.out.seen += 1;
         match problem {
             None => self.out.verified += 1,
@@ -161,38 +135,7 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> FanoutRead
     }
 }
 
-impl<
-    P: Policy,
-    const R: usize,
-    const LIMIT: usize,
-    const XS: usize,
-    const XS_SLOTS: usize,
-    const S: usize,
-    const S_SLOTS: usize,
-    const M: usize,
-    const M_SLOTS: usize,
-    const L: usize,
-    const L_SLOTS: usize,
-    const XL: usize,
-    const XL_SLOTS: usize,
-> FanoutReader
-    for pool::PoolReader<
-        'static,
-        P,
-        R,
-        LIMIT,
-        XS,
-        XS_SLOTS,
-        S,
-        S_SLOTS,
-        M,
-        M_SLOTS,
-        L,
-        L_SLOTS,
-        XL,
-        XL_SLOTS,
-    >
-{
+impl<P: Policy, const R: usize> FanoutReader for pool::PoolReader<'static, P, R> {
     fn read(
         &mut self,
         wait: &SpinThenYield,
@@ -244,12 +187,6 @@ fn run_reader(
     c.out
 }
 
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// Calls `publish(seq, payload)` for each event until the limit; returns events and bytes.
 fn drive_writer(
     cfg: &FanoutStress,
@@ -273,13 +210,11 @@ fn drive_writer(
     (seq, bytes)
 }
 
-type Readers<R> = Vec<R>;
-
 /// Runs writer and readers on scoped threads and builds the summary.
 fn run_threads<R: FanoutReader>(
     cfg: &FanoutStress,
     mode: &'static str,
-    readers: Readers<R>,
+    readers: Vec<R>,
     exact: bool,
     writer: impl FnOnce(Instant) -> (u64, u64) + Send,
     full_rejections: impl Fn() -> usize,
@@ -327,7 +262,7 @@ fn run_threads<R: FanoutReader>(
                 o.id, o.seen, o.lost
             ));
         }
-        if exact && !matches!(cfg.policy, PolicyArg::Overwrite) && o.lost != 0 {
+        if cfg.policy == PolicyArg::Gated && o.lost != 0 {
             errors += 1;
             first_error.get_or_insert(format!(
                 "reader {}: lost {} events in a gated ring",
@@ -445,7 +380,7 @@ fn broadcast_on<P: Policy, const N: usize, const PAYLOAD: usize>(
             let mut claim = writer.claim_wait(&wait, want);
             while claim.remaining() > 0 {
                 let p = &mut buf[..c.sizes.len_for(seq)];
-                c.fill(seq, p);
+                pattern::fill_for_stress(seq, p, c.corrupt_every);
                 if claim.push(0, ts, p).is_err() {
                     break;
                 }
@@ -501,7 +436,7 @@ fn pool_on<P: Policy>(
             let ts = now_ns();
             for _ in 0..want {
                 let p = &mut buf[..c.sizes.len_for(seq)];
-                c.fill(seq, p);
+                pattern::fill_for_stress(seq, p, c.corrupt_every);
                 match publisher.publish_wait(&wait, 0, ts, p) {
                     Ok(_) => seq += 1,
                     Err(PoolError::TooLarge { .. } | PoolError::Full { .. }) => break,

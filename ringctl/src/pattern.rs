@@ -46,6 +46,36 @@ pub fn check(seq: u64, payload: &[u8]) -> bool {
     rem.is_empty() || rem == &word(seq, payload.len() / 8).to_le_bytes()[..rem.len()]
 }
 
+/// Fills `payload` with the pattern of record `seq`, then, if `seq` is every
+/// `corrupt_every`-th record (the hidden `--corrupt-every` testing aid), flips a bit of its
+/// last byte so the readers' checks must catch it.
+#[inline]
+pub fn fill_for_stress(seq: u64, payload: &mut [u8], corrupt_every: Option<u64>) {
+    fill(seq, payload);
+    if corrupt_every.is_some_and(|n| n > 0 && (seq + 1).is_multiple_of(n))
+        && let Some(b) = payload.last_mut()
+    {
+        *b ^= 0x40;
+    }
+}
+
+/// What is wrong with `payload` as record `seq` of a run with these sizes: its length
+/// must be `sizes.len_for(seq)` and its bytes the pattern. `None` when it checks out.
+#[inline]
+pub fn payload_problem(sizes: &PayloadSizes, seq: u64, payload: &[u8]) -> Option<String> {
+    let want = sizes.len_for(seq);
+    if payload.len() != want {
+        Some(format!(
+            "sequence {seq}: length {} != {want}",
+            payload.len()
+        ))
+    } else if !check(seq, payload) {
+        Some(format!("sequence {seq}: payload pattern mismatch"))
+    } else {
+        None
+    }
+}
+
 /// Payload lengths of a run: fixed, or spread over `min..=max` by sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PayloadSizes {
@@ -100,6 +130,28 @@ mod tests {
                 .wrapping_add((i / 8) as u64);
             assert_eq!(*b, w.to_le_bytes()[i % 8]);
         }
+    }
+
+    #[test]
+    fn stress_fill_damages_exactly_every_nth_record() {
+        let sizes = PayloadSizes { min: 16, max: 16 };
+        for seq in 0..20u64 {
+            let mut buf = [0u8; 16];
+            fill_for_stress(seq, &mut buf, Some(5));
+            let problem = payload_problem(&sizes, seq, &buf);
+            assert_eq!(
+                problem.is_some(),
+                (seq + 1) % 5 == 0,
+                "seq {seq}: {problem:?}"
+            );
+            fill_for_stress(seq, &mut buf, None);
+            assert_eq!(payload_problem(&sizes, seq, &buf), None);
+        }
+        assert!(
+            payload_problem(&sizes, 1, &[0; 15])
+                .unwrap()
+                .contains("length 15 != 16")
+        );
     }
 
     #[test]

@@ -64,7 +64,8 @@ pub fn run_spsc(cfg: &SpscStress, progress: &Progress) -> Result<Summary, String
     by_capacity!(12 13 14 15 16 17 18 19 20 21 22 23 24 25 26)
 }
 
-fn now_ns() -> u64 {
+/// Nanoseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
@@ -90,8 +91,7 @@ fn run_with<const N: usize>(cfg: &SpscStress, progress: &Progress) -> Result<Sum
     let done = Arc::new(AtomicBool::new(false));
     let consumed = Arc::new(AtomicU64::new(0));
     let batch = cfg.batch.max(1);
-    let (sizes, limit) = (cfg.sizes, cfg.limit);
-    let corrupt_every = cfg.corrupt_every.filter(|n| *n > 0).unwrap_or(u64::MAX);
+    let (sizes, limit, corrupt_every) = (cfg.sizes, cfg.limit, cfg.corrupt_every);
 
     let start = Instant::now();
     let producer_done = done.clone();
@@ -127,12 +127,7 @@ fn run_with<const N: usize>(cfg: &SpscStress, progress: &Progress) -> Result<Sum
                     Err(e @ PushError::TooLarge { .. }) => unreachable!("checked above: {e}"),
                 }
             };
-            pattern::fill(seq, grant.payload_mut());
-            if (seq + 1).is_multiple_of(corrupt_every)
-                && let Some(b) = grant.payload_mut().last_mut()
-            {
-                *b ^= 0x40;
-            }
+            pattern::fill_for_stress(seq, grant.payload_mut(), corrupt_every);
             grant.set_timestamp_ns(ts);
             if (seq + 1).is_multiple_of(batch as u64) {
                 grant.commit();
@@ -165,18 +160,10 @@ fn run_with<const N: usize>(cfg: &SpscStress, progress: &Progress) -> Result<Sum
             while let Some(r) = b.next() {
                 got += 1;
                 let seq = r.header.seq;
-                let want_len = sizes.len_for(expect);
                 let problem = if seq != expect {
                     Some(format!("expected sequence {expect}, got {seq}"))
-                } else if r.payload.len() != want_len {
-                    Some(format!(
-                        "sequence {seq}: length {} != {want_len}",
-                        r.payload.len()
-                    ))
-                } else if !pattern::check(seq, r.payload) {
-                    Some(format!("sequence {seq}: payload pattern mismatch"))
                 } else {
-                    None
+                    pattern::payload_problem(&sizes, seq, r.payload)
                 };
                 match problem {
                     None => out.verified += 1,
