@@ -207,7 +207,10 @@ mod tests {
         assert!(seen_min && seen_max);
         assert_eq!(PayloadSizes::fixed(5).len_for(9), 5);
         assert_eq!(PayloadSizes { min: 9, max: 3 }.len_for(1), 9);
-        let wide = PayloadSizes { min: 0, max: usize::MAX };
+        let wide = PayloadSizes {
+            min: 0,
+            max: usize::MAX,
+        };
         let _ = wide.len_for(u64::MAX);
     }
 }
