@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use crate::backend::{Backend, FileBackend, SyncKind, WriteGroup};
-use crate::error::{Error, Result};
+use crate::clock::now_ns;
+use crate::error::{Error, OpCtx, Result};
 use crate::format::{self, ConsumerOffset, valid_consumer_name};
-use crate::segment::OpCtx;
 
 /// The consumer offsets of a log directory.
 ///
@@ -107,7 +107,7 @@ fn commit(backend: &dyn Backend, name: &str, next_seq: u64) -> Result<()> {
     let bytes = ConsumerOffset {
         name: name.to_owned(),
         next_seq,
-        committed_ns: crate::now_ns(),
+        committed_ns: now_ns(),
     }
     .encode();
     let mut f = match backend.create(&tmp) {

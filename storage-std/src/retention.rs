@@ -5,10 +5,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::backend::Backend;
-use crate::error::{Error, Result};
+use crate::error::{Error, OpCtx, Result};
 use crate::format;
 use crate::offsets::OffsetStore;
-use crate::segment::{self, OpCtx, SegmentInfo, remove_segment_files};
+use crate::segment::{self, SegmentInfo, remove_segment_files};
 
 /// Which consumers' unread records retention keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

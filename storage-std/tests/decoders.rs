@@ -70,7 +70,7 @@ fn footer_strategy() -> impl Strategy<Value = SegmentFooter> {
                 records_end: 64 + count * 40,
                 sealed_ns: sealed,
                 digest_kind: 0,
-                digest: [0; format::SF_DIGEST_LEN],
+                digest: [0; format::segment::footer::DIGEST_LEN],
             }
         })
 }
@@ -262,7 +262,7 @@ fn two_segments(payloads: &[Vec<u8>]) -> Vec<(String, Vec<u8>)> {
                 records_end: seg.len() as u64,
                 sealed_ns: 5,
                 digest_kind: 0,
-                digest: [0; format::SF_DIGEST_LEN],
+                digest: [0; format::segment::footer::DIGEST_LEN],
             };
             seg.extend_from_slice(&f.encode());
         }

@@ -135,12 +135,15 @@ pub fn normalized_segment(bytes: &[u8], records_end: u64, sealed: bool) -> Vec<u
     let end = records_end as usize + if sealed { format::FOOTER_LEN } else { 0 };
     assert!(bytes.len() >= end, "file shorter than its records");
     let mut b = bytes[..end].to_vec();
-    b[format::SH_CREATED_OFFSET..format::SH_CREATED_OFFSET + 8].fill(0);
-    b[format::SH_CRC_OFFSET..format::SH_CRC_OFFSET + 4].fill(0);
+    b[format::segment::header::CREATED_OFFSET..format::segment::header::CREATED_OFFSET + 8].fill(0);
+    b[format::segment::header::CRC_OFFSET..format::segment::header::CRC_OFFSET + 4].fill(0);
     if sealed {
         let f = records_end as usize;
-        b[f + format::SF_SEALED_OFFSET..f + format::SF_SEALED_OFFSET + 8].fill(0);
-        b[f + format::SF_CRC_OFFSET..f + format::SF_CRC_OFFSET + 4].fill(0);
+        b[f + format::segment::footer::SEALED_OFFSET
+            ..f + format::segment::footer::SEALED_OFFSET + 8]
+            .fill(0);
+        b[f + format::segment::footer::CRC_OFFSET..f + format::segment::footer::CRC_OFFSET + 4]
+            .fill(0);
     }
     b
 }
@@ -155,7 +158,7 @@ pub fn log_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         if !s.sealed {
             // What follows the records: zeros (the end mark, preallocation) or nothing.
             let tail = &bytes[(s.records_end as usize).min(bytes.len())..];
-            let mark = tail.len().min(format::REC_PREFIX_LEN);
+            let mark = tail.len().min(format::record::PREFIX_LEN);
             assert!(
                 tail[..mark].iter().all(|&x| x == 0),
                 "{}: the records end at a zero header",
