@@ -525,6 +525,37 @@ impl Cursor {
 
     /// Follow mode: the next record, waiting up to `timeout` for the writer to append
     /// one. `None` when the timeout passed or the end sequence was reached.
+    ///
+    /// A reader from [`crate::Writer::reader`] sees a record only once it is below the
+    /// reader's watermark ([`ReadLimit::Durable`]: synced; [`ReadLimit::Written`]: handed
+    /// to the backend), and wakes as the writer moves it; once that writer has closed or
+    /// stopped, the wait ends at its last watermark. A reader of a directory
+    /// ([`LogReader::open`]) has no watermark: it returns each record once it is complete
+    /// in the file and polls the file every 2 ms while it waits.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use storage_std::{Durability, ReadLimit, Start, Writer, WriterOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let w: Writer = Writer::open(dir.path(), WriterOptions::new(Durability::group())).unwrap();
+    /// let mut c = w.reader(ReadLimit::Durable).cursor(Start::Seq(0)).unwrap();
+    /// // At the end of the log `next` returns None: not an error, call again later.
+    /// assert!(c.next().unwrap().is_none());
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| (0..3u8).for_each(|i| { w.append(&[i]).unwrap(); }));
+    ///     for i in 0..3u8 {
+    ///         let r = c.next_wait(Duration::from_secs(10)).unwrap().expect("appended");
+    ///         assert_eq!((r.seq(), r.payload), (u64::from(i), &[i][..]));
+    ///     }
+    /// });
+    /// assert!(w.durable_seq() >= Some(2), "returned records are durable");
+    /// assert!(c.next_wait(Duration::from_millis(10)).unwrap().is_none());
+    /// c.set_end(Some(2)); // a bounded replay: past its end, None without waiting
+    /// w.append(b"more").unwrap();
+    /// assert!(c.next_wait(Duration::from_secs(10)).unwrap().is_none());
+    /// drop(c);
+    /// w.close().unwrap();
+    /// ```
     pub fn next_wait(&mut self, timeout: Duration) -> Result<Option<RecordRef<'_>>> {
         let deadline = Instant::now() + timeout;
         let loc = loop {

@@ -377,6 +377,30 @@ impl<const N: usize> Writer<N> {
     /// timeout passes ([`Error::Timeout`], retryable). With [`Durability::None`] records
     /// become durable only at a segment roll, [`Writer::sync`] or close: call `sync`
     /// instead of waiting without a timeout.
+    ///
+    /// `Ok` means every sequence up to and including `seq` is durable (the watermark is
+    /// a prefix, never a set). After a fail-stop, waiting for a sequence past the
+    /// watermark returns [`Error::Stopped`] at once and forever: the writer never syncs
+    /// again, so those records may or may not be on the disk.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use storage_std::{Durability, Error, Writer, WriterOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// // Page cache only: an append is acknowledged once queued, and nothing becomes
+    /// // durable before a sync, a segment roll or close.
+    /// let w: Writer = Writer::open(dir.path(), WriterOptions::new(Durability::None)).unwrap();
+    /// let seq = w.append(b"order 1").unwrap();
+    /// let e = w.wait_durable(seq, Some(Duration::from_millis(20))).unwrap_err();
+    /// assert!(matches!(e, Error::Timeout { seq: s } if s == seq));
+    /// assert!(e.is_retryable());
+    /// assert_eq!(w.durable_seq(), None);
+    /// assert_eq!(w.sync().unwrap(), Some(seq));
+    /// w.wait_durable(seq, None).unwrap(); // at once: already durable
+    /// let later = w.append(b"order 2").unwrap();
+    /// let report = w.close().unwrap(); // a clean close syncs in every mode
+    /// assert_eq!(report.durable_seq, Some(later));
+    /// ```
     pub fn wait_durable(&self, seq: u64, timeout: Option<Duration>) -> Result<()> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let sh = &self.shared;
