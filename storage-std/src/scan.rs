@@ -7,8 +7,8 @@ use crate::backend::{BackendFile, read_full_at};
 use crate::format::record::PREFIX_LEN;
 use crate::format::segment::footer;
 use crate::format::{
-    FOOTER_LEN, IndexEntry, MAX_PAYLOAD_LEN, RecordError, SegmentFooter, decode_record,
-    disk_record_len,
+    FOOTER_LEN, IndexEntry, MAX_PAYLOAD_LEN, RecordError, SEGMENT_HEADER_LEN, SegmentFooter,
+    decode_record, disk_record_len,
 };
 
 /// Bytes read at a time by [`FileSource`].
@@ -281,6 +281,32 @@ pub(crate) fn scan(
             stop,
         });
     }
+}
+
+/// What a scan of a whole segment found.
+#[derive(Debug, Clone)]
+pub(crate) struct Indexed {
+    /// Where the records end, and why.
+    pub end: ScanEnd,
+    /// Statistics of the records.
+    pub stats: Stats,
+    /// Their sparse index.
+    pub index: IndexBuilder,
+}
+
+/// Scans segment `base` from its first record, building its index with `interval`.
+pub(crate) fn scan_indexed(src: &mut dyn Source, base: u64, interval: u32) -> io::Result<Indexed> {
+    let mut stats = Stats::default();
+    let mut index = IndexBuilder::new(interval);
+    let end = scan(
+        src,
+        SEGMENT_HEADER_LEN as u64,
+        base,
+        base,
+        &mut stats,
+        |pos, h| index.add(h.seq, pos, h.timestamp_ns),
+    )?;
+    Ok(Indexed { end, stats, index })
 }
 
 /// Valid records found after damage.

@@ -8,7 +8,7 @@ use crate::clock::now_ns;
 use crate::error::{Error, OpCtx};
 use crate::format::segment::footer;
 use crate::format::{self, FOOTER_LEN, IndexEntry, SEGMENT_HEADER_LEN, SegmentFooter, StructError};
-use crate::scan::{self, IndexBuilder, SliceSource, Stats, Stop};
+use crate::scan::{self, SliceSource, Stats, Stop};
 use crate::segment::{
     SealCheck, SegmentInfo, check_sealed, remove_segment_files, write_index_file,
 };
@@ -53,18 +53,12 @@ pub(super) fn scan_sealed(
 ) -> Result<SealedScan, Error> {
     let name = format::segment_name(base);
     let map = backend.map(&name).map_err(|e| Error::io("map", &name, e))?;
-    let mut src = SliceSource(map.bytes());
-    let mut stats = Stats::default();
-    let mut ib = IndexBuilder::new(interval);
-    let end = scan::scan(
-        &mut src,
-        SEGMENT_HEADER_LEN as u64,
-        base,
-        base,
-        &mut stats,
-        |pos, h| ib.add(h.seq, pos, h.timestamp_ns),
-    )
-    .map_err(|e| Error::io("read", &name, e))?;
+    let scan::Indexed {
+        end,
+        stats,
+        index: ib,
+    } = scan::scan_indexed(&mut SliceSource(map.bytes()), base, interval)
+        .map_err(|e| Error::io("read", &name, e))?;
     let why = match end.stop {
         Stop::Footer(_) if end.pos + FOOTER_LEN as u64 != map.bytes().len() as u64 => {
             "bytes after the footer".to_owned()
@@ -295,18 +289,9 @@ fn rewrite_sealed_prefix(
         detail: format!("header: {e}"),
     })?;
     let records = bytes.get(..prefix.end as usize).unwrap_or(bytes);
-    let mut ib = IndexBuilder::new(interval);
-    let mut chk = Stats::default();
-    scan::scan(
-        &mut SliceSource(records),
-        SEGMENT_HEADER_LEN as u64,
-        base,
-        base,
-        &mut chk,
-        |p, h| ib.add(h.seq, p, h.timestamp_ns),
-    )
-    .map_err(|e| Error::io("read", &name, e))?;
-    debug_assert_eq!(chk, prefix.stats);
+    let kept = scan::scan_indexed(&mut SliceSource(records), base, interval)
+        .map_err(|e| Error::io("read", &name, e))?;
+    debug_assert_eq!(kept.stats, prefix.stats);
     let st = &prefix.stats;
     let footer = SegmentFooter {
         base_seq: base,
@@ -333,7 +318,7 @@ fn rewrite_sealed_prefix(
     drop(map);
     backend.rename(&tmp, &name).op("rename", &tmp)?;
     backend.sync_dir().op("sync_dir", "log directory")?;
-    write_index_file(backend, base, interval, &ib.entries)?;
+    write_index_file(backend, base, interval, &kept.index.entries)?;
     Ok(SegmentInfo::from_footer(&header, &footer))
 }
 

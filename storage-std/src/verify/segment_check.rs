@@ -6,7 +6,7 @@ use crate::format::{
     self, FOOTER_LEN, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader,
     StructError, decode_index,
 };
-use crate::scan::{self, FileSource, IndexBuilder, Source, Stats, Stop, TailJudgement, judge_tail};
+use crate::scan::{self, FileSource, IndexBuilder, Source, Stop, TailJudgement, judge_tail};
 
 use super::{Ctx, Problem, SegmentCheck, Severity};
 
@@ -115,7 +115,6 @@ pub(super) fn verify_segment(
             format!("{name}: header says base {}", header.base_seq),
         );
     }
-    let mut st = Stats::default();
     let idx_interval = if has_index {
         backend
             .read_all(&format::index_name(base))
@@ -125,16 +124,8 @@ pub(super) fn verify_segment(
     } else {
         None
     };
-    let mut ib = IndexBuilder::new(idx_interval.unwrap_or(1));
-    let end = match scan::scan(
-        &mut src,
-        SEGMENT_HEADER_LEN as u64,
-        base,
-        base,
-        &mut st,
-        |pos, h| ib.add(h.seq, pos, h.timestamp_ns),
-    ) {
-        Ok(e) => e,
+    let (end, st, ib) = match scan::scan_indexed(&mut src, base, idx_interval.unwrap_or(1)) {
+        Ok(s) => (s.end, s.stats, s.index),
         Err(e) => {
             cx.unreadable(&name, None, &e);
             return chk;
