@@ -345,13 +345,8 @@ proptest! {
 #[cfg_attr(miri, ignore)] // spawns the writer thread and many files: slow under Miri
 fn recovery_never_panics_on_random_damage() {
     use storage_std::{Durability, Writer, WriterOptions};
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = test_support::Rng::new(0x9e37_79b9_7f4a_7c15);
+    let mut next = || rng.next();
     let payloads: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; (i as usize * 7) % 50]).collect();
     let files = two_segments(&payloads);
     for round in 0..200 {
