@@ -527,9 +527,10 @@ impl Cursor {
     /// one. `None` when the timeout passed or the end sequence was reached.
     ///
     /// A reader from [`crate::Writer::reader`] sees a record only once it is below the
-    /// reader's watermark ([`ReadLimit::Durable`]: synced; [`ReadLimit::Written`]: handed
-    /// to the backend), and wakes as the writer moves it; once that writer has closed or
-    /// stopped, the wait ends at its last watermark. A reader of a directory
+    /// reader's watermark ([`crate::ReadLimit::Durable`]: synced;
+    /// [`crate::ReadLimit::Written`]: handed to the backend), and wakes as the writer
+    /// moves it; once that writer has closed or stopped, the wait ends at its last
+    /// watermark. A reader of a directory
     /// ([`LogReader::open`]) has no watermark: it returns each record once it is complete
     /// in the file and polls the file every 2 ms while it waits.
     ///

@@ -55,7 +55,7 @@ pub struct CloseReport {
 
 /// State shared by the writer handle, its thread and its watchdog. Live readers get
 /// only [`Progress`], through a [`ProgressView`].
-pub(crate) struct Shared {
+struct Shared {
     /// The watermarks and liveness that readers see.
     progress: Arc<Progress>,
     failure: Mutex<Option<Arc<StopCause>>>,
