@@ -57,6 +57,15 @@ pub const INDEX_ENTRY_LEN: usize = index::entry::LEN;
 /// Length of a consumer offset file ([`offsets::FILE_LEN`]).
 pub const OFFSET_FILE_LEN: usize = offsets::FILE_LEN;
 
+/// Magic bytes at the start of every segment file ([`segment::header::MAGIC`]).
+pub const SEGMENT_MAGIC: [u8; 8] = segment::header::MAGIC;
+/// Magic bytes at the start of a segment footer ([`segment::footer::MAGIC`]).
+pub const FOOTER_MAGIC: [u8; 8] = segment::footer::MAGIC;
+/// Magic bytes at the start of an index file ([`index::header::MAGIC`]).
+pub const INDEX_MAGIC: [u8; 8] = index::header::MAGIC;
+/// Magic bytes at the start of a consumer offset file ([`offsets::MAGIC`]).
+pub const OFFSET_MAGIC: [u8; 8] = offsets::MAGIC;
+
 /// Rounds `n` up to [`RECORD_ALIGN`], saturating.
 pub const fn align_up(n: usize) -> usize {
     match n.checked_add(RECORD_ALIGN - 1) {
