@@ -25,6 +25,9 @@ step_setup() {
 
 step_fmt() { cargo fmt --all -- --check; }
 
+# The house layout: storage-std's layers and the size limit per file (docs/architecture.md).
+step_layout() { ./scripts/check-layout.sh; }
+
 step_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
 
 step_test() { cargo test --workspace; }
@@ -59,7 +62,7 @@ step_loom() {
 
 step_benches() { cargo bench --workspace --no-run; }
 
-ALL_STEPS=(setup fmt clippy test doc nostd miri loom benches)
+ALL_STEPS=(setup fmt layout clippy test doc nostd miri loom benches)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL_STEPS[@]}")
 

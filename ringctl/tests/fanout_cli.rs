@@ -1,20 +1,15 @@
 //! End-to-end tests of `ringctl stress --mode broadcast|pool` through the real binary.
 
-use std::process::Command;
-
+/// Runs ringctl: exit code, the last line of stdout as JSON (null if it is not), stderr.
 fn ringctl(args: &[&str]) -> (i32, serde_json::Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ringctl"))
-        .args(args)
-        .output()
-        .expect("run ringctl");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let json = stdout
+    let r = test_support::cli::run(env!("CARGO_BIN_EXE_ringctl"), args);
+    let json = r
+        .out
         .lines()
         .last()
         .and_then(|l| serde_json::from_str(l).ok())
         .unwrap_or(serde_json::Value::Null);
-    (out.status.code().unwrap_or(-1), json, stderr)
+    (r.code, json, r.err)
 }
 
 fn readers(v: &serde_json::Value) -> Vec<(u64, u64, u64)> {

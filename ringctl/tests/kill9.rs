@@ -36,79 +36,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use test_support::Rng;
+use test_support::cli::{Run, env_u64, run_within};
+
 const BIN: &str = env!("CARGO_BIN_EXE_ringctl");
-
-/// splitmix64: a small, seedable generator (no dependency).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    Some(
-        v.trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("{name}={v}: {e}")),
-    )
-}
-
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
 
 /// Runs `ringctl args` to completion; a command that hangs fails the test (after 60 s)
 /// instead of hanging it.
 fn ringctl(args: &[&str]) -> Run {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run ringctl");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stdout.read_to_end(&mut v);
-        v
-    });
-    let err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stderr.read_to_end(&mut v);
-        v
-    });
-    let t = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if t.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ringctl {args:?} did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    Run {
-        code: status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&out.join().unwrap()).into_owned(),
-        err: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
-    }
+    run_within(BIN, args, Duration::from_secs(60))
 }
 
 fn last_json(r: &Run, what: &str) -> serde_json::Value {
@@ -249,7 +185,7 @@ fn kill_minus_9_at_random_moments_loses_nothing_durable() {
     println!(
         "kill9: {iterations} iterations, seed {seed} (RINGCTL_KILL9_SEED={seed} reproduces the choices)"
     );
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let root = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut t = Tally::default();

@@ -2,25 +2,17 @@
 //! `inspect`, `verify`, `recover`, `replay`.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use test_support::cli::{Run, durable_lines, last_json};
+use test_support::files::{flip_byte, segment_files};
+
 const BIN: &str = env!("CARGO_BIN_EXE_ringctl");
 
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
-
 fn ringctl<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
-    let out = Command::new(BIN).args(args).output().expect("run ringctl");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&out.stdout).into_owned(),
-        err: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    test_support::cli::run(BIN, args)
 }
 
 /// The backend `--backend auto` runs here: io_uring where the kernel allows it.
@@ -34,20 +26,6 @@ fn auto_backend() -> &'static str {
 
 fn s(p: &Path) -> String {
     p.display().to_string()
-}
-
-fn last_json(stdout: &str) -> serde_json::Value {
-    let line = stdout.lines().last().expect("a last line");
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"))
-}
-
-/// The `durable S` lines of a stress run, in order.
-fn durable_lines(stdout: &str) -> Vec<u64> {
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("durable "))
-        .map(|x| x.parse().unwrap_or_else(|e| panic!("durable {x}: {e}")))
-        .collect()
 }
 
 /// `stress --log DIR --json` plus `extra`; asserts exit 0 and returns (summary, durable lines).
@@ -94,23 +72,6 @@ fn assert_strictly_increasing(lines: &[u64]) {
     for w in lines.windows(2) {
         assert!(w[0] < w[1], "durable lines not increasing: {lines:?}");
     }
-}
-
-/// Segment files of a log, oldest first.
-fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
-        .collect();
-    v.sort();
-    v
-}
-
-fn flip_byte(file: &Path, offset: u64) {
-    let mut bytes = std::fs::read(file).unwrap();
-    bytes[offset as usize] ^= 0x20;
-    std::fs::write(file, bytes).unwrap();
 }
 
 /// Segment header (64) + record prefix (32): where the payload of a segment's first
@@ -493,14 +454,6 @@ fn replay_streams_ranges_by_sequence_and_time() {
     assert_eq!(last_json(&r.out)["count"], 0);
 }
 
-/// Byte `i` of the stress pattern of `seq` (see `ringctl/src/pattern.rs`).
-fn pattern_byte(seq: u64, i: usize) -> u8 {
-    let w = seq
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add((i / 8) as u64);
-    w.to_le_bytes()[i % 8]
-}
-
 #[test]
 fn replay_check_stops_at_the_first_record_without_the_pattern() {
     use storage_std::{Durability, Writer, WriterOptions};
@@ -509,7 +462,8 @@ fn replay_check_stops_at_the_first_record_without_the_pattern() {
     // Well-formed records (good CRCs), one of them with the wrong payload.
     let w: Writer = Writer::open(&dir, WriterOptions::new(Durability::Sync)).unwrap();
     for seq in 0..20u64 {
-        let mut p: Vec<u8> = (0..24).map(|i| pattern_byte(seq, i)).collect();
+        let mut p = vec![0u8; 24];
+        test_support::fill(seq, &mut p); // the pattern `replay --check` expects
         if seq == 7 {
             p[23] ^= 1;
         }

@@ -1,22 +1,10 @@
 //! End-to-end tests of `ringctl stress` through the real binary.
 
-use std::process::Command;
+use test_support::cli::last_json;
 
 fn ringctl(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ringctl"))
-        .args(args)
-        .output()
-        .expect("run ringctl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn last_json(stdout: &str) -> serde_json::Value {
-    let line = stdout.lines().last().expect("a summary line");
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"))
+    let r = test_support::cli::run(env!("CARGO_BIN_EXE_ringctl"), args);
+    (r.code, r.out, r.err)
 }
 
 #[test]

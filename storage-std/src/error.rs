@@ -1,4 +1,5 @@
-//! Typed errors, split into retryable and fatal.
+//! Typed errors, split into retryable and fatal, and [`OpError`]: a failed backend call
+//! with what and where, which every layer above the backend returns.
 
 use std::fmt;
 use std::io;
@@ -243,5 +244,45 @@ impl Error {
             file: file.into(),
             source,
         }
+    }
+}
+
+/// A failed backend call, with what and where.
+#[derive(Debug)]
+pub(crate) struct OpError {
+    pub op: &'static str,
+    pub file: String,
+    pub source: io::Error,
+}
+
+impl OpError {
+    pub(crate) fn new(op: &'static str, file: &str, source: io::Error) -> Self {
+        Self {
+            op,
+            file: file.to_owned(),
+            source,
+        }
+    }
+
+    /// The fail-stop cause this error becomes when the writer thread meets it.
+    pub(crate) fn cause(&self) -> StopCause {
+        StopCause::io(self.op, &self.file, &self.source)
+    }
+}
+
+impl From<OpError> for Error {
+    fn from(e: OpError) -> Self {
+        Error::io(e.op, e.file, e.source)
+    }
+}
+
+/// Names the operation and file of an I/O result: `file.sync(..).op("sync", &name)?`.
+pub(crate) trait OpCtx<T> {
+    fn op(self, op: &'static str, file: &str) -> Result<T, OpError>;
+}
+
+impl<T> OpCtx<T> for io::Result<T> {
+    fn op(self, op: &'static str, file: &str) -> Result<T, OpError> {
+        self.map_err(|e| OpError::new(op, file, e))
     }
 }

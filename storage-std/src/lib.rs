@@ -35,12 +35,14 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+// Layers, lowest first; a module imports only modules of lower layers
+// (`scripts/check-layout.sh` checks it, `docs/architecture.md` draws it).
 pub mod backend;
+mod clock;
 mod error;
 pub mod format;
-mod mmap;
 mod offsets;
-mod queue;
+mod progress;
 mod reader;
 mod recovery;
 mod retention;
@@ -49,18 +51,18 @@ mod segment;
 mod verify;
 mod writer;
 
+pub use clock::now_ns;
 pub use error::{Error, ErrorClass, Result, SeqRange, StopCause};
 pub use offsets::OffsetStore;
-pub use reader::{Cursor, LogReader, ReadLimit, Start};
+pub use progress::ReadLimit;
+pub use reader::{Cursor, LogReader, Start};
 pub use recovery::{Cut, CutKind, RecoveryReport};
 pub use retention::{KeepUnread, RetentionPolicy, RetentionReport};
 pub use segment::SegmentInfo;
 pub use verify::{
     Finding, Problem, SegmentCheck, Severity, VerifyReport, VerifyStatus, verify, verify_dir,
 };
-pub use writer::{
-    CloseReport, DEFAULT_QUEUE_BYTES, Durability, RecordMeta, Writer, WriterOptions, now_ns,
-};
+pub use writer::{CloseReport, DEFAULT_QUEUE_BYTES, Durability, RecordMeta, Writer, WriterOptions};
 
 /// Opens the log in `dir` for writing, recovering it (with `force`, also cutting damage
 /// that is not a torn tail, and checking every sealed record), then closes it; returns

@@ -4,18 +4,42 @@
 use std::sync::Arc;
 
 use crate::backend::{Backend, FileBackend, SyncKind, WriteGroup};
-use crate::error::{Error, Result};
+use crate::clock::now_ns;
+use crate::error::{Error, OpCtx, Result};
 use crate::format::{self, ConsumerOffset, valid_consumer_name};
-use crate::segment::OpCtx;
 
 /// The consumer offsets of a log directory.
 ///
+/// An offset is the *next* sequence a consumer will read: commit
+/// [`Cursor::next_seq`](crate::Cursor::next_seq) after processing what came before it.
+/// A crash between processing and committing replays those records (at least once);
+/// no order of crashes skips one. Each commit is durable when it returns (written to a
+/// temporary file, synced, renamed over the old one, directory synced), so a reader
+/// never sees a torn offset. Retention can keep what a named consumer has not read
+/// ([`crate::KeepUnread`]).
+///
 /// ```
-/// use storage_std::OffsetStore;
+/// use storage_std::{Durability, LogReader, OffsetStore, Writer, WriterOptions};
 /// let dir = tempfile::tempdir().unwrap();
-/// let s = OffsetStore::open(dir.path()).unwrap();
-/// s.commit("billing", 42).unwrap();
-/// assert_eq!(s.get("billing").unwrap().unwrap().next_seq, 42);
+/// let w: Writer = Writer::open(dir.path(), WriterOptions::new(Durability::Sync)).unwrap();
+/// for i in 0..5u8 {
+///     w.append(&[i]).unwrap();
+/// }
+/// w.close().unwrap();
+/// let offsets = OffsetStore::open(dir.path()).unwrap();
+/// let reader = LogReader::open(dir.path()).unwrap();
+/// // A consumer that never committed starts at the oldest record.
+/// let mut c = reader.resume("billing").unwrap();
+/// for _ in 0..3 {
+///     c.next().unwrap().unwrap(); // process it
+/// }
+/// offsets.commit("billing", c.next_seq()).unwrap();
+/// drop(c);
+/// let mut c = reader.resume("billing").unwrap();
+/// assert_eq!(c.next().unwrap().unwrap().seq(), 3);
+/// assert_eq!(offsets.get("billing").unwrap().unwrap().next_seq, 3);
+/// assert!(offsets.get("audit").unwrap().is_none());
+/// assert!(offsets.commit("no/slash", 0).is_err(), "a name is 1 to 64 of [A-Za-z0-9_-]");
 /// ```
 #[derive(Clone)]
 pub struct OffsetStore {
@@ -107,7 +131,7 @@ fn commit(backend: &dyn Backend, name: &str, next_seq: u64) -> Result<()> {
     let bytes = ConsumerOffset {
         name: name.to_owned(),
         next_seq,
-        committed_ns: crate::now_ns(),
+        committed_ns: now_ns(),
     }
     .encode();
     let mut f = match backend.create(&tmp) {

@@ -6,7 +6,6 @@
 //! larger), and loads a segment's sparse index only while seeking in it.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ringcore::frame::FrameHeader;
@@ -14,21 +13,12 @@ use ringcore::frame::FrameHeader;
 use crate::backend::{Access, Backend, BackendFile, FileBackend, Mapped};
 use crate::error::{Error, Result};
 use crate::format::{
-    self, REC_PAYLOAD_OFFSET, RecordRef, SEGMENT_HEADER_LEN, decode_record, index_floor_seq,
-    index_floor_ts,
+    self, RecordRef, SEGMENT_HEADER_LEN, decode_record, index_floor_seq, index_floor_ts, record,
 };
+use crate::offsets::OffsetStore;
+use crate::progress::ProgressView;
 use crate::scan::{self, FileSource, Stats};
-use crate::segment::{self, SegmentInfo, check_sealed};
-use crate::writer::Shared;
-
-/// How far a reader in the writer's process reads the active segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadLimit {
-    /// Up to the durable watermark: only records that survive a power cut.
-    Durable,
-    /// Up to the written watermark: everything the writer handed to the backend.
-    Written,
-}
+use crate::segment::{self, SealCheck, SegmentInfo, check_sealed};
 
 /// Where a cursor starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,14 +49,14 @@ pub enum Start {
 #[derive(Clone)]
 pub struct LogReader {
     backend: Arc<dyn Backend>,
-    live: Option<(Arc<Shared>, ReadLimit)>,
+    live: Option<ProgressView>,
 }
 
 impl std::fmt::Debug for LogReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogReader")
             .field("backend", &self.backend)
-            .field("live", &self.live.as_ref().map(|l| l.1))
+            .field("live", &self.live.as_ref().map(|l| l.limit()))
             .finish()
     }
 }
@@ -88,10 +78,12 @@ impl LogReader {
         }
     }
 
-    pub(crate) fn live(shared: Arc<Shared>, limit: ReadLimit) -> Self {
+    /// A reader in the writer's process: the active segment is read up to the
+    /// watermark `progress` shows.
+    pub(crate) fn live(backend: Arc<dyn Backend>, progress: ProgressView) -> Self {
         Self {
-            backend: shared.backend.clone(),
-            live: Some((shared, limit)),
+            backend,
+            live: Some(progress),
         }
     }
 
@@ -106,7 +98,7 @@ impl LogReader {
         let listing = segment::list(&*self.backend)?;
         let mut out = Vec::with_capacity(listing.segments.len());
         for &b in &listing.segments {
-            if let Ok(info) = check_sealed(&*self.backend, b)? {
+            if let SealCheck::Sealed(info) = check_sealed(&*self.backend, b)? {
                 out.push(info);
                 continue;
             }
@@ -155,7 +147,7 @@ impl LogReader {
     /// oldest record if it never committed one. Commit progress with
     /// [`crate::OffsetStore::commit`]`(name, cursor.next_seq())`.
     pub fn resume(&self, consumer: &str) -> Result<Cursor> {
-        let start = match crate::OffsetStore::new(self.backend.clone()).get(consumer)? {
+        let start = match OffsetStore::new(self.backend.clone()).get(consumer)? {
             Some(o) => Start::Seq(o.next_seq),
             None => Start::Oldest,
         };
@@ -210,7 +202,7 @@ struct Loc {
 /// cursor until the next call.
 pub struct Cursor {
     backend: Arc<dyn Backend>,
-    live: Option<(Arc<Shared>, ReadLimit)>,
+    live: Option<ProgressView>,
     next_seq: u64,
     seg: Option<OpenSeg>,
     skip: Option<Skip>,
@@ -238,10 +230,7 @@ impl Cursor {
     }
 
     fn limit_end(&self) -> Option<u64> {
-        self.live.as_ref().map(|(sh, l)| match l {
-            ReadLimit::Durable => sh.durable_end.load(Ordering::Acquire),
-            ReadLimit::Written => sh.written_end.load(Ordering::Acquire),
-        })
+        self.live.as_ref().map(ProgressView::end)
     }
 
     fn start(&mut self, start: Start) -> Result<()> {
@@ -278,7 +267,7 @@ impl Cursor {
                 let mut chosen = *listing.segments.last().expect("non-empty");
                 for &b in &listing.segments {
                     match check_sealed(&*self.backend, b)? {
-                        Ok(info) if info.max_ts < t => continue,
+                        SealCheck::Sealed(info) if info.max_ts < t => continue,
                         _ => {
                             chosen = b;
                             break;
@@ -365,7 +354,7 @@ impl Cursor {
         let k = listing.segments.partition_point(|&b| b <= s) - 1;
         let base = listing.segments[k];
         if base < s
-            && let Ok(info) = check_sealed(&*self.backend, base)?
+            && let SealCheck::Sealed(info) = check_sealed(&*self.backend, base)?
             && info.last_seq.is_some_and(|l| l < s)
         {
             // A sealed segment that ends before `s`: the log ends there for now (killed
@@ -516,7 +505,7 @@ impl Cursor {
             Some(OpenSeg::Active { src, .. }) => &src.buf,
             None => &[],
         };
-        let p = loc.start + REC_PAYLOAD_OFFSET;
+        let p = loc.start + record::PAYLOAD_OFFSET;
         let payload = bytes.get(p..p + loc.header.len as usize).unwrap_or(&[]);
         RecordRef {
             header: loc.header,
@@ -536,6 +525,38 @@ impl Cursor {
 
     /// Follow mode: the next record, waiting up to `timeout` for the writer to append
     /// one. `None` when the timeout passed or the end sequence was reached.
+    ///
+    /// A reader from [`crate::Writer::reader`] sees a record only once it is below the
+    /// reader's watermark ([`crate::ReadLimit::Durable`]: synced;
+    /// [`crate::ReadLimit::Written`]: handed to the backend), and wakes as the writer
+    /// moves it; once that writer has closed or stopped, the wait ends at its last
+    /// watermark. A reader of a directory
+    /// ([`LogReader::open`]) has no watermark: it returns each record once it is complete
+    /// in the file and polls the file every 2 ms while it waits.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use storage_std::{Durability, ReadLimit, Start, Writer, WriterOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let w: Writer = Writer::open(dir.path(), WriterOptions::new(Durability::group())).unwrap();
+    /// let mut c = w.reader(ReadLimit::Durable).cursor(Start::Seq(0)).unwrap();
+    /// // At the end of the log `next` returns None: not an error, call again later.
+    /// assert!(c.next().unwrap().is_none());
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| (0..3u8).for_each(|i| { w.append(&[i]).unwrap(); }));
+    ///     for i in 0..3u8 {
+    ///         let r = c.next_wait(Duration::from_secs(10)).unwrap().expect("appended");
+    ///         assert_eq!((r.seq(), r.payload), (u64::from(i), &[i][..]));
+    ///     }
+    /// });
+    /// assert!(w.durable_seq() >= Some(2), "returned records are durable");
+    /// assert!(c.next_wait(Duration::from_millis(10)).unwrap().is_none());
+    /// c.set_end(Some(2)); // a bounded replay: past its end, None without waiting
+    /// w.append(b"more").unwrap();
+    /// assert!(c.next_wait(Duration::from_secs(10)).unwrap().is_none());
+    /// drop(c);
+    /// w.close().unwrap();
+    /// ```
     pub fn next_wait(&mut self, timeout: Duration) -> Result<Option<RecordRef<'_>>> {
         let deadline = Instant::now() + timeout;
         let loc = loop {
@@ -550,18 +571,10 @@ impl Cursor {
                 return Ok(None);
             }
             match &self.live {
-                Some((sh, limit)) => {
-                    let sh = sh.clone();
-                    let limit = *limit;
+                Some(view) => {
                     let want = self.next_seq;
-                    sh.wait_progress(Some(deadline), || {
-                        let end = match limit {
-                            ReadLimit::Durable => sh.durable_end.load(Ordering::Acquire),
-                            ReadLimit::Written => sh.written_end.load(Ordering::Acquire),
-                        };
-                        end > want || sh.is_done()
-                    });
-                    if sh.is_done() && self.limit_end().is_some_and(|e| e <= want) {
+                    view.wait_past(want, deadline);
+                    if view.is_done() && view.end() <= want {
                         return Ok(None);
                     }
                 }

@@ -5,10 +5,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::backend::Backend;
-use crate::error::{Error, Result};
+use crate::error::{Error, OpCtx, Result};
 use crate::format;
 use crate::offsets::OffsetStore;
-use crate::segment::{self, OpCtx, SegmentInfo, remove_segment_files};
+use crate::segment::{self, SegmentInfo, remove_segment_files};
 
 /// Which consumers' unread records retention keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +26,39 @@ pub enum KeepUnread {
 /// When sealed segments are deleted (oldest first; the active segment never is). A
 /// segment goes while any limit is exceeded, unless a kept consumer has not read all of
 /// it; retention stops at the first segment it must keep, so the log stays contiguous.
+///
+/// Retention deletes whole segments only: a limit is met to within one segment, and a
+/// reader that asks for a deleted sequence gets [`crate::Error::NotRetained`].
+///
+/// ```
+/// use storage_std::{Durability, KeepUnread, RetentionPolicy, Writer, WriterOptions};
+/// let dir = tempfile::tempdir().unwrap();
+/// let opts = WriterOptions::new(Durability::group()).segment_bytes(4096);
+/// let w: Writer = Writer::open(dir.path(), opts).unwrap();
+/// for _ in 0..200 {
+///     w.append(&[7; 100]).unwrap(); // 28 records fill a 4 KiB segment
+/// }
+/// w.sync().unwrap();
+/// let sealed = w.segments();
+/// assert!(sealed.len() >= 5);
+/// // Consumer "audit" has read into the third segment.
+/// w.offsets().commit("audit", sealed[2].base_seq + 1).unwrap();
+/// let keep_audit = RetentionPolicy {
+///     max_segments: Some(1),
+///     keep_unread: KeepUnread::Consumers(vec!["audit".into()]),
+///     ..Default::default()
+/// };
+/// let r = w.apply_retention(&keep_audit).unwrap();
+/// // Only what "audit" has read completely went, although the limit asks for more.
+/// assert_eq!(r.deleted.len(), 2);
+/// assert_eq!(r.held_by.as_deref(), Some("audit"));
+/// // Without a consumer to keep, the limit wins; the active segment always stays.
+/// let all = RetentionPolicy { max_segments: Some(1), ..Default::default() };
+/// w.apply_retention(&all).unwrap();
+/// assert!(w.segments().is_empty());
+/// assert_eq!(w.reader(storage_std::ReadLimit::Durable).segments().unwrap().len(), 1);
+/// w.close().unwrap();
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetentionPolicy {
     /// Delete segments sealed longer ago than this.

@@ -3,10 +3,12 @@
 
 use std::io;
 
-use crate::backend::BackendFile;
+use crate::backend::{BackendFile, read_full_at};
+use crate::format::record::PREFIX_LEN;
+use crate::format::segment::footer;
 use crate::format::{
-    FOOTER_LEN, FOOTER_MAGIC, IndexEntry, MAX_PAYLOAD_LEN, REC_PREFIX_LEN, RecordError,
-    SegmentFooter, decode_record, disk_record_len,
+    FOOTER_LEN, IndexEntry, MAX_PAYLOAD_LEN, RecordError, SEGMENT_HEADER_LEN, SegmentFooter,
+    decode_record, disk_record_len,
 };
 
 /// Bytes read at a time by [`FileSource`].
@@ -74,7 +76,7 @@ impl<F: std::ops::Deref<Target = dyn BackendFile>> Source for FileSource<F> {
         if pos < self.buf_start || pos + want > buf_end {
             let n = (want.max(CHUNK as u64)).min(avail_total) as usize;
             self.buf.resize(n, 0);
-            let got = crate::backend::read_full_at(&*self.file, pos, &mut self.buf)?;
+            let got = read_full_at(&*self.file, pos, &mut self.buf)?;
             self.buf.truncate(got);
             self.buf_start = pos;
         }
@@ -164,6 +166,31 @@ impl Stats {
     }
 }
 
+impl Stats {
+    /// How `footer` disagrees with the records a scan counted up to `next_seq` (empty when
+    /// it matches them). Recovery and the verifier judge a footer by this one rule.
+    pub(crate) fn footer_diffs(&self, footer: &SegmentFooter, next_seq: u64) -> Vec<String> {
+        let last_seq = (self.count > 0).then(|| next_seq.wrapping_sub(1));
+        let mut diffs = Vec::new();
+        if footer.record_count != self.count {
+            diffs.push(format!(
+                "count {} vs {} records",
+                footer.record_count, self.count
+            ));
+        }
+        if Some(footer.last_seq) != last_seq {
+            diffs.push(format!("last sequence {} vs {last_seq:?}", footer.last_seq));
+        }
+        if footer.first_ts != self.first_ts.unwrap_or(0)
+            || footer.last_ts != self.last_ts
+            || footer.max_ts != self.max_ts
+        {
+            diffs.push("timestamps differ".into());
+        }
+        diffs
+    }
+}
+
 /// Where a scan ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ScanEnd {
@@ -182,7 +209,7 @@ pub(crate) fn footer_at(
     base_seq: u64,
 ) -> io::Result<Option<SegmentFooter>> {
     let b = src.bytes_at(pos, FOOTER_LEN)?;
-    if b.len() < FOOTER_LEN || b[..8] != FOOTER_MAGIC {
+    if b.len() < FOOTER_LEN || b[..8] != footer::MAGIC {
         return Ok(None);
     }
     Ok(SegmentFooter::decode(b)
@@ -195,16 +222,16 @@ pub(crate) fn record_at(
     src: &mut dyn Source,
     pos: u64,
 ) -> io::Result<Result<(ringcore::frame::FrameHeader, usize), RecordError>> {
-    let prefix = src.bytes_at(pos, REC_PREFIX_LEN)?;
-    let need = if prefix.len() >= REC_PREFIX_LEN {
+    let prefix = src.bytes_at(pos, PREFIX_LEN)?;
+    let need = if prefix.len() >= PREFIX_LEN {
         let len = u32::from_le_bytes([prefix[16], prefix[17], prefix[18], prefix[19]]) as usize;
         if len > MAX_PAYLOAD_LEN {
-            REC_PREFIX_LEN
+            PREFIX_LEN
         } else {
             disk_record_len(len)
         }
     } else {
-        REC_PREFIX_LEN
+        PREFIX_LEN
     };
     let b = src.bytes_at(pos, need)?;
     Ok(decode_record(b).map(|r| (r.header, r.disk_len())))
@@ -256,6 +283,32 @@ pub(crate) fn scan(
     }
 }
 
+/// What a scan of a whole segment found.
+#[derive(Debug, Clone)]
+pub(crate) struct Indexed {
+    /// Where the records end, and why.
+    pub end: ScanEnd,
+    /// Statistics of the records.
+    pub stats: Stats,
+    /// Their sparse index.
+    pub index: IndexBuilder,
+}
+
+/// Scans segment `base` from its first record, building its index with `interval`.
+pub(crate) fn scan_indexed(src: &mut dyn Source, base: u64, interval: u32) -> io::Result<Indexed> {
+    let mut stats = Stats::default();
+    let mut index = IndexBuilder::new(interval);
+    let end = scan(
+        src,
+        SEGMENT_HEADER_LEN as u64,
+        base,
+        base,
+        &mut stats,
+        |pos, h| index.add(h.seq, pos, h.timestamp_ns),
+    )?;
+    Ok(Indexed { end, stats, index })
+}
+
 /// Valid records found after damage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Beyond {
@@ -271,6 +324,44 @@ pub(crate) struct Beyond {
     pub count: u64,
 }
 
+impl Beyond {
+    /// How far past `pos` (where the good records end) the furthest valid record ends.
+    pub(crate) fn distance_from(&self, pos: u64) -> u64 {
+        self.last_end.saturating_sub(pos)
+    }
+}
+
+/// How the good records of the last segment end, given what follows them. Recovery and
+/// the verifier judge a tail by this one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TailJudgement {
+    /// A clean end and nothing of this log after it.
+    Clean,
+    /// Damage, or valid records no further than the torn window past it: what a crash
+    /// leaves. Recovery cuts it.
+    Torn,
+    /// Valid records end further than the segment's torn window past the damage: bytes
+    /// that were synced are damaged. Recovery cuts only with `force`.
+    BeyondWindow,
+}
+
+/// Judges the end of the last segment's records: `stop` at `pos`, `beyond` the valid
+/// records found after it, `window` the segment's torn window (0 = unbounded).
+pub(crate) fn judge_tail(
+    stop: &Stop,
+    beyond: Option<&Beyond>,
+    pos: u64,
+    window: u64,
+) -> TailJudgement {
+    if stop.is_clean_end() && beyond.is_none() {
+        return TailJudgement::Clean;
+    }
+    match beyond {
+        Some(b) if window != 0 && b.distance_from(pos) > window => TailJudgement::BeyondWindow,
+        _ => TailJudgement::Torn,
+    }
+}
+
 /// Looks for valid records with a sequence at or after `expected` anywhere after `from`
 /// (at every 8-aligned position). Leftovers of a recycled file (lower sequences) and
 /// zero or junk bytes are skipped.
@@ -282,9 +373,9 @@ pub(crate) fn find_beyond(
     let mut pos = (from + 8) & !7;
     let mut found: Option<Beyond> = None;
     let len = src.len();
-    while pos + REC_PREFIX_LEN as u64 <= len {
-        let b = src.bytes_at(pos, REC_PREFIX_LEN)?;
-        if b.len() < REC_PREFIX_LEN {
+    while pos + PREFIX_LEN as u64 <= len {
+        let b = src.bytes_at(pos, PREFIX_LEN)?;
+        if b.len() < PREFIX_LEN {
             break;
         }
         // Cheap filters before a CRC: a plausible sequence and a zero reserved word.

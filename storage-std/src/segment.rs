@@ -1,12 +1,14 @@
 //! Segment files: listing a directory, checking sealed segments, creating and sealing
-//! the active one, and their index files.
+//! the active one, and their index files. Above the format, the backend and the scan;
+//! below recovery, the verifier and everything that reads or writes a log.
 
 use std::io;
 
 use crate::backend::{Access, Backend, BackendFile, SyncKind, WriteGroup, read_full_at};
-use crate::error::{Error, StopCause};
+use crate::error::{Error, OpCtx, OpError};
+use crate::format::segment::footer;
 use crate::format::{
-    self, FOOTER_LEN, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, IndexEntry, IndexHeader,
+    self, END_MARK, FOOTER_LEN, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, IndexEntry, IndexHeader,
     SEGMENT_HEADER_LEN, SegmentFooter, SegmentHeader, StructError,
 };
 use crate::scan::{IndexBuilder, Stats};
@@ -96,43 +98,6 @@ impl SegmentInfo {
     }
 }
 
-/// A failed backend call, with what and where.
-#[derive(Debug)]
-pub(crate) struct OpError {
-    pub op: &'static str,
-    pub file: String,
-    pub source: io::Error,
-}
-
-impl OpError {
-    pub(crate) fn new(op: &'static str, file: &str, source: io::Error) -> Self {
-        Self {
-            op,
-            file: file.to_owned(),
-            source,
-        }
-    }
-    pub(crate) fn cause(&self) -> StopCause {
-        StopCause::io(self.op, &self.file, &self.source)
-    }
-}
-
-impl From<OpError> for Error {
-    fn from(e: OpError) -> Self {
-        Error::io(e.op, e.file, e.source)
-    }
-}
-
-pub(crate) trait OpCtx<T> {
-    fn op(self, op: &'static str, file: &str) -> Result<T, OpError>;
-}
-
-impl<T> OpCtx<T> for io::Result<T> {
-    fn op(self, op: &'static str, file: &str) -> Result<T, OpError> {
-        self.map_err(|e| OpError::new(op, file, e))
-    }
-}
-
 /// Reads and decodes the header of a segment file (`Ok(Err(_))`: damaged).
 pub(crate) fn read_header(
     file: &dyn BackendFile,
@@ -177,12 +142,17 @@ pub(crate) fn read_footer(
     }))
 }
 
-/// The header, footer and info of a segment if it is sealed: `Ok(Err((offset, why)))`
-/// when the header or footer is damaged.
-pub(crate) fn check_sealed(
-    backend: &dyn Backend,
-    base: u64,
-) -> Result<Result<SegmentInfo, (u64, StructError)>, Error> {
+/// What the header and footer of a segment say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SealCheck {
+    /// A valid header naming this segment, and a valid footer ending the file.
+    Sealed(SegmentInfo),
+    /// No valid header or footer: `error` at `offset` (an active segment has no footer).
+    NotSealed { offset: u64, error: StructError },
+}
+
+/// Checks the header and footer of segment `base` (not its records).
+pub(crate) fn check_sealed(backend: &dyn Backend, base: u64) -> Result<SealCheck, Error> {
     let name = format::segment_name(base);
     let f = backend
         .open(&name, Access::Read)
@@ -190,20 +160,25 @@ pub(crate) fn check_sealed(
     let len = f.len().map_err(|e| Error::io("stat", &name, e))?;
     let h = match read_header(&*f).map_err(|e| Error::io("read", &name, e))? {
         Ok(h) => h,
-        Err(e) => return Ok(Err((0, e))),
+        Err(error) => return Ok(SealCheck::NotSealed { offset: 0, error }),
     };
     if h.base_seq != base {
-        return Ok(Err((
-            0,
-            StructError::Invalid {
+        return Ok(SealCheck::NotSealed {
+            offset: 0,
+            error: StructError::Invalid {
                 what: format!("header base {} in file {name}", h.base_seq),
             },
-        )));
+        });
     }
-    match read_footer(&*f, len, base).map_err(|e| Error::io("read", &name, e))? {
-        Ok(ft) => Ok(Ok(SegmentInfo::from_footer(&h, &ft))),
-        Err(e) => Ok(Err((len.saturating_sub(FOOTER_LEN as u64), e))),
-    }
+    Ok(
+        match read_footer(&*f, len, base).map_err(|e| Error::io("read", &name, e))? {
+            Ok(ft) => SealCheck::Sealed(SegmentInfo::from_footer(&h, &ft)),
+            Err(error) => SealCheck::NotSealed {
+                offset: len.saturating_sub(FOOTER_LEN as u64),
+                error,
+            },
+        },
+    )
 }
 
 /// Reads a segment's index file: `None` if missing or its header is damaged or belongs to
@@ -314,7 +289,7 @@ impl ActiveSeg {
             records_end: self.pos,
             sealed_ns,
             digest_kind: 0,
-            digest: [0; format::SF_DIGEST_LEN],
+            digest: [0; footer::DIGEST_LEN],
         };
         let bytes = footer.encode();
         self.file
@@ -364,7 +339,7 @@ pub(crate) fn create_segment(backend: &dyn Backend, s: NewSegment) -> Result<Act
     // The header and a zeroed first record header: a recycled file ends cleanly here.
     file.write_group(&WriteGroup {
         offset: 0,
-        bufs: &[&header.encode(), &crate::writer::END_MARK],
+        bufs: &[&header.encode(), &END_MARK],
         sync: SyncKind::All,
     })
     .op("write", &name)?;

@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use common::*;
 use storage_std::backend::{Backend, MemBackend};
-use storage_std::format::{
-    self, FORMAT_VERSION, SEGMENT_HEADER_LEN, SH_CRC_OFFSET, SH_VERSION_OFFSET, encode_record,
-};
+use storage_std::format::segment::header::{CRC_OFFSET, VERSION_OFFSET};
+use storage_std::format::{self, FORMAT_VERSION, SEGMENT_HEADER_LEN, encode_record};
 use storage_std::{
     CutKind, Error, LogReader, Problem, SeqRange, Severity, Start, VerifyStatus, Writer, verify,
 };
@@ -297,9 +296,9 @@ fn other_format_versions_are_refused_with_a_clear_error() {
     let (m, b, segs) = log(50);
     let first = &segs[0];
     let mut bytes = m.file_bytes(first).unwrap();
-    bytes[SH_VERSION_OFFSET..SH_VERSION_OFFSET + 4].copy_from_slice(&2u32.to_le_bytes());
-    let crc = crc32c::crc32c(&bytes[..SH_CRC_OFFSET]);
-    bytes[SH_CRC_OFFSET..SH_CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+    bytes[VERSION_OFFSET..VERSION_OFFSET + 4].copy_from_slice(&2u32.to_le_bytes());
+    let crc = crc32c::crc32c(&bytes[..CRC_OFFSET]);
+    bytes[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
     m.put_file(first, bytes);
     match W::open_with(b.clone(), small_opts(small_group())) {
         Err(e @ Error::UnsupportedVersion { found: 2, .. }) => {

@@ -70,7 +70,7 @@ fn footer_strategy() -> impl Strategy<Value = SegmentFooter> {
                 records_end: 64 + count * 40,
                 sealed_ns: sealed,
                 digest_kind: 0,
-                digest: [0; format::SF_DIGEST_LEN],
+                digest: [0; format::segment::footer::DIGEST_LEN],
             }
         })
 }
@@ -262,7 +262,7 @@ fn two_segments(payloads: &[Vec<u8>]) -> Vec<(String, Vec<u8>)> {
                 records_end: seg.len() as u64,
                 sealed_ns: 5,
                 digest_kind: 0,
-                digest: [0; format::SF_DIGEST_LEN],
+                digest: [0; format::segment::footer::DIGEST_LEN],
             };
             seg.extend_from_slice(&f.encode());
         }
@@ -345,13 +345,8 @@ proptest! {
 #[cfg_attr(miri, ignore)] // spawns the writer thread and many files: slow under Miri
 fn recovery_never_panics_on_random_damage() {
     use storage_std::{Durability, Writer, WriterOptions};
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = test_support::Rng::new(0x9e37_79b9_7f4a_7c15);
+    let mut next = || rng.next();
     let payloads: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; (i as usize * 7) % 50]).collect();
     let files = two_segments(&payloads);
     for round in 0..200 {

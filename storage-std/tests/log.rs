@@ -14,15 +14,6 @@ use storage_std::{
 
 type W = Writer<8192>;
 
-fn write_n(w: &W, from: u64, n: u64) -> u64 {
-    let mut last = 0;
-    for s in from..from + n {
-        last = w.append_with(&payload(s), meta(s)).unwrap();
-        assert_eq!(last, s);
-    }
-    last
-}
-
 #[test]
 fn every_mode_round_trips_across_segment_rolls() {
     for d in [Durability::None, small_group(), Durability::Sync] {

@@ -266,13 +266,8 @@ fn direct_writes_at_any_offset_match_a_model() {
         std::fs::write(dir.path().join("a.seg"), &junk).unwrap();
         let mut model = junk.clone();
         let mut f = b.open("a.seg", Access::ReadWrite).unwrap();
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = test_support::Rng::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = || rng.next();
         let mut pos = 100u64;
         for i in 0..200 {
             let len = (next() % 9000) as usize;

@@ -112,17 +112,6 @@ fn child(dir: &Path, config: usize) {
     reporter.join().unwrap();
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// One child run killed after `delay`; returns the highest durable watermark it
 /// printed and where it started.
 fn run_child(dir: &Path, config: usize, delay: Duration) -> (Option<u64>, Option<u64>) {
@@ -165,27 +154,11 @@ fn check(dir: &Path, c: &Config, with_uring: bool, durable: Option<u64>, what: &
     } else {
         file_backend(dir)
     };
-    let w = W::open_with(b.clone(), (c.writer)())
-        .unwrap_or_else(|e| panic!("{what}: reopen failed: {e}"));
-    let next = w.next_seq();
-    if let Some(d) = durable {
-        assert!(
-            next > d,
-            "{what}: durable watermark {d} was reported but the log ends before {next}"
-        );
-    }
-    w.close().unwrap();
-    let seqs = read_all_checked(&b);
+    let held = check_durable_survives::<N>(&b, (c.writer)(), durable, what);
     if !c.retention {
-        assert_eq!(seqs.first().copied().unwrap_or(0), 0, "{what}");
+        assert_eq!(held.start, 0, "{what}");
     }
-    assert_eq!(
-        seqs.last().map_or(0, |l| l + 1),
-        next,
-        "{what}: contiguous up to the end"
-    );
-    assert_clean(&b, what);
-    next
+    held.end
 }
 
 fn main() {
@@ -211,7 +184,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| storage_std::now_ns() | 1);
     println!("kill9: seed {seed} (KILL9_SEED to repeat)");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let t0 = Instant::now();
     let mut total = 0;
     for (ci, c) in configs().iter().enumerate() {

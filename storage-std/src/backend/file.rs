@@ -155,7 +155,7 @@ impl Backend for FileBackend {
 
     fn map(&self, name: &str) -> io::Result<Mapped> {
         let file = File::open(self.path(name)?)?;
-        crate::mmap::map_file(&file)
+        super::mmap::map_file(&file)
     }
 }
 

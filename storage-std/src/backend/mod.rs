@@ -42,6 +42,7 @@ use std::sync::Arc;
 mod faulty;
 mod file;
 mod mem;
+mod mmap;
 
 pub use faulty::{EIO, ENOSPC, Fault, FaultAction, FaultyBackend, OpKind};
 pub use file::{FileBackend, RealFile};

@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io;
 use std::sync::Arc;
 
-use crate::backend::Mapped;
+use super::Mapped;
 
 struct MapBytes(memmap2::Mmap);
 

@@ -1,0 +1,290 @@
+//! Records: the ringcore frame header, a CRC32C over header and payload, a reserved
+//! word, the payload, and zero padding to 8 bytes; and the end mark, an all-zero record
+//! prefix written after the last record so a preallocated or recycled file ends cleanly.
+//!
+//! ```text
+//! 0                 24      28      32                       32 + len   padded to 8
+//! +-----------------+-------+-------+------------------------+----------+
+//! | frame header    | crc32c| zero  | payload                | zeros    |
+//! +-----------------+-------+-------+------------------------+----------+
+//! ```
+
+use ringcore::frame::{FrameHeader, HEADER_LEN, RECORD_ALIGN};
+
+use super::checks::{all_zero, le_u32};
+use super::{MAX_PAYLOAD_LEN, align_up};
+
+/// Offset of the CRC32C in an on-disk record (right after the ringcore frame header).
+pub const CRC_OFFSET: usize = HEADER_LEN;
+/// Offset of the reserved word (must be zero).
+pub const RESERVED_OFFSET: usize = CRC_OFFSET + 4;
+/// Offset of the payload; also the length of the fixed record prefix.
+pub const PAYLOAD_OFFSET: usize = RESERVED_OFFSET + 4;
+/// Length of the fixed part of a record (frame header, CRC, reserved word).
+pub const PREFIX_LEN: usize = PAYLOAD_OFFSET;
+
+const _: () = assert!(PREFIX_LEN == 32 && PREFIX_LEN.is_multiple_of(RECORD_ALIGN));
+
+/// Bytes a record with a payload of `payload_len` bytes occupies in a segment file:
+/// the 32-byte prefix plus the payload rounded up to 8.
+///
+/// ```
+/// assert_eq!(storage_std::format::disk_record_len(0), 32);
+/// assert_eq!(storage_std::format::disk_record_len(64), 96);
+/// assert_eq!(storage_std::format::disk_record_len(65), 104);
+/// ```
+pub const fn disk_record_len(payload_len: usize) -> usize {
+    PREFIX_LEN.saturating_add(align_up(payload_len))
+}
+
+/// The CRC32C of a record: over the 24 frame-header bytes, then the payload.
+pub fn record_crc(header: &[u8; HEADER_LEN], payload: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(header), payload)
+}
+
+/// Why bytes at a position are not a valid record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecordError {
+    /// Fewer bytes than the record prefix or the record its length field announces.
+    Truncated {
+        /// Bytes the record needs.
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+    },
+    /// The 32-byte prefix is all zero: the clean end of a preallocated or recycled file.
+    Zero,
+    /// The length field exceeds [`MAX_PAYLOAD_LEN`].
+    BadLength {
+        /// The length field.
+        len: u32,
+    },
+    /// The reserved word or the padding after the payload is not zero.
+    NonZeroPadding,
+    /// The stored CRC32C does not match the header and payload.
+    Crc {
+        /// CRC stored in the record.
+        stored: u32,
+        /// CRC computed over the bytes.
+        computed: u32,
+    },
+}
+
+impl core::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Truncated { needed, available } => write!(
+                f,
+                "truncated record: {needed} bytes needed, {available} available"
+            ),
+            Self::Zero => f.write_str("all-zero record header (end of records)"),
+            Self::BadLength { len } => write!(f, "record length {len} exceeds the format limit"),
+            Self::NonZeroPadding => f.write_str("non-zero reserved word or padding"),
+            Self::Crc { stored, computed } => write!(
+                f,
+                "record CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+/// A record decoded from a segment, borrowing its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// The record's frame header.
+    pub header: FrameHeader,
+    /// The payload bytes.
+    pub payload: &'a [u8],
+}
+
+impl RecordRef<'_> {
+    /// The record's sequence number.
+    pub fn seq(&self) -> u64 {
+        self.header.seq
+    }
+    /// The record's timestamp in nanoseconds.
+    pub fn timestamp_ns(&self) -> u64 {
+        self.header.timestamp_ns
+    }
+    /// Bytes the record occupies on disk.
+    pub fn disk_len(&self) -> usize {
+        disk_record_len(self.payload.len())
+    }
+}
+
+/// Decodes the record that starts at `buf[0]`. Checks, in this order: enough bytes for
+/// the prefix, the all-zero clean end, the length bound, enough bytes for the payload,
+/// zero reserved word and padding, and the CRC. The sequence is the caller's to check.
+///
+/// ```
+/// use storage_std::format::{decode_record, encode_record, RecordError};
+/// use ringcore::frame::FrameHeader;
+/// let mut buf = Vec::new();
+/// encode_record(&mut buf, &FrameHeader { seq: 9, len: 3, ..Default::default() }, b"abc");
+/// let r = decode_record(&buf).unwrap();
+/// assert_eq!((r.seq(), r.payload), (9, &b"abc"[..]));
+/// buf[33] ^= 1;
+/// assert!(matches!(decode_record(&buf), Err(RecordError::Crc { .. })));
+/// ```
+pub fn decode_record(buf: &[u8]) -> Result<RecordRef<'_>, RecordError> {
+    let Some(prefix) = buf.get(..PREFIX_LEN) else {
+        if !buf.is_empty() && all_zero(buf) {
+            return Err(RecordError::Zero);
+        }
+        return Err(RecordError::Truncated {
+            needed: PREFIX_LEN as u64,
+            available: buf.len() as u64,
+        });
+    };
+    if all_zero(prefix) {
+        return Err(RecordError::Zero);
+    }
+    let header = match FrameHeader::decode(prefix) {
+        Ok(h) => h,
+        Err(_) => {
+            return Err(RecordError::Truncated {
+                needed: PREFIX_LEN as u64,
+                available: buf.len() as u64,
+            });
+        }
+    };
+    let len = header.len as usize;
+    if len > MAX_PAYLOAD_LEN {
+        return Err(RecordError::BadLength { len: header.len });
+    }
+    let total = disk_record_len(len);
+    let Some(rec) = buf.get(..total) else {
+        return Err(RecordError::Truncated {
+            needed: total as u64,
+            available: buf.len() as u64,
+        });
+    };
+    let payload = &rec[PAYLOAD_OFFSET..PAYLOAD_OFFSET + len];
+    if le_u32(rec, RESERVED_OFFSET) != 0 || !all_zero(&rec[PAYLOAD_OFFSET + len..]) {
+        return Err(RecordError::NonZeroPadding);
+    }
+    let mut hb = [0u8; HEADER_LEN];
+    hb.copy_from_slice(&rec[..HEADER_LEN]);
+    let stored = le_u32(rec, CRC_OFFSET);
+    let computed = record_crc(&hb, payload);
+    if stored != computed {
+        return Err(RecordError::Crc { stored, computed });
+    }
+    Ok(RecordRef { header, payload })
+}
+
+/// Appends the on-disk form of a record to `out`. `header.len` must equal
+/// `payload.len()` (it is overwritten with it).
+///
+/// ```
+/// use storage_std::format::{encode_record, disk_record_len};
+/// let mut v = Vec::new();
+/// encode_record(&mut v, &Default::default(), b"12345");
+/// assert_eq!(v.len(), disk_record_len(5));
+/// ```
+pub fn encode_record(out: &mut Vec<u8>, header: &FrameHeader, payload: &[u8]) {
+    let mut h = *header;
+    h.len = payload.len() as u32;
+    let hb = h.encode();
+    let start = out.len();
+    out.extend_from_slice(&hb);
+    out.extend_from_slice(&record_crc(&hb, payload).to_le_bytes());
+    out.extend_from_slice(&[0u8; 4]);
+    out.extend_from_slice(payload);
+    out.resize(start + disk_record_len(payload.len()), 0);
+}
+
+/// Appends the on-disk form of a record given its 24 encoded frame-header bytes
+/// followed by the payload, as a ring holds them (`frame.len() >= 24 + len`).
+pub(crate) fn encode_framed(out: &mut Vec<u8>, header_bytes: &[u8; HEADER_LEN], payload: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(header_bytes);
+    out.extend_from_slice(&record_crc(header_bytes, payload).to_le_bytes());
+    out.extend_from_slice(&[0u8; 4]);
+    out.extend_from_slice(payload);
+    out.resize(start + disk_record_len(payload.len()), 0);
+}
+/// Written after every group: an all-zero record prefix where the next record will go.
+/// A scan reads it as the clean end of the records ([`RecordError::Zero`]); the next
+/// group overwrites it.
+pub const END_MARK: [u8; PREFIX_LEN] = [0; PREFIX_LEN];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::checks::bits;
+
+    fn rec(seq: u64, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        encode_record(
+            &mut v,
+            &FrameHeader {
+                seq,
+                timestamp_ns: seq * 10,
+                kind: 3,
+                flags: 1,
+                len: 0,
+            },
+            payload,
+        );
+        v
+    }
+
+    #[test]
+    fn record_round_trip_and_layout() {
+        let v = rec(0x0102_0304_0506_0708, b"hello");
+        assert_eq!(v.len(), 40);
+        assert_eq!(v[0], 0x08, "little-endian sequence first");
+        assert_eq!(&v[PAYLOAD_OFFSET..PAYLOAD_OFFSET + 5], b"hello");
+        assert_eq!(&v[37..40], &[0, 0, 0]);
+        let r = decode_record(&v).unwrap();
+        assert_eq!(r.header.seq, 0x0102_0304_0506_0708);
+        assert_eq!(r.header.len, 5);
+        assert_eq!(r.payload, b"hello");
+        assert_eq!(r.disk_len(), 40);
+    }
+
+    #[test]
+    fn every_single_bit_flip_in_a_record_is_detected() {
+        let v = rec(77, b"some payload!");
+        for bit in bits(v.len()) {
+            let mut d = v.clone();
+            d[bit / 8] ^= 1 << (bit % 8);
+            match decode_record(&d) {
+                Ok(r) => panic!("bit {bit} undetected: {r:?}"),
+                Err(RecordError::Zero) => panic!("bit {bit}: zero?"),
+                Err(_) => {}
+            }
+        }
+    }
+
+    #[test]
+    fn zero_prefix_is_clean_end_and_empty_record_is_not_zero() {
+        assert_eq!(decode_record(&[0u8; 64]), Err(RecordError::Zero));
+        assert_eq!(decode_record(&[0u8; 8]), Err(RecordError::Zero));
+        assert_eq!(
+            decode_record(&[]),
+            Err(RecordError::Truncated {
+                needed: 32,
+                available: 0
+            })
+        );
+        // seq 0, ts 0, empty payload: the header bytes are zero but the CRC is not.
+        let mut v = Vec::new();
+        encode_record(&mut v, &FrameHeader::default(), b"");
+        assert_eq!(decode_record(&v).unwrap().seq(), 0);
+    }
+
+    #[test]
+    fn huge_length_is_rejected() {
+        let mut v = rec(1, b"x");
+        v[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            decode_record(&v),
+            Err(RecordError::BadLength { len: u32::MAX })
+        );
+    }
+}

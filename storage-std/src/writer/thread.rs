@@ -1,0 +1,396 @@
+//! The writer thread: drains the submit queue into groups, writes them with the
+//! durability the options ask for, seals and rolls segments, applies retention after a
+//! roll, and publishes the watermarks. A backend error or a stall (seen by the watchdog)
+//! stops it for good (fail-stop).
+
+use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::backend::{SyncKind, WriteGroup};
+use crate::clock::now_ns;
+use crate::error::{Error, OpCtx, OpError, StopCause};
+use crate::format::{self, END_MARK, FOOTER_LEN, disk_record_len, encode_framed};
+use crate::retention::apply_retention;
+use crate::segment::{ActiveSeg, NewSegment, create_segment};
+
+use super::queue::QueueConsumer;
+use super::{Durability, Shared, WriterOptions, lock};
+
+/// The backend call the writer thread is in, for the stall watchdog.
+pub(super) struct InFlight {
+    since: Instant,
+    op: &'static str,
+    file: String,
+}
+
+/// Declares a stall when one backend call takes longer than `threshold`.
+pub(super) fn watchdog(shared: Arc<Shared>, threshold: Duration) {
+    let tick = (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(100));
+    loop {
+        if shared.progress.is_done() {
+            return;
+        }
+        thread::park_timeout(tick);
+        let stalled = lock(&shared.in_flight)
+            .as_ref()
+            .filter(|f| f.since.elapsed() > threshold)
+            .map(|f| StopCause::stall(f.op, &f.file, threshold));
+        if let Some(c) = stalled {
+            shared.fail(c);
+            return;
+        }
+    }
+}
+
+/// Why the writer thread stopped early.
+enum Halt {
+    Op(OpError),
+    /// The watchdog already declared a failure.
+    Failed,
+}
+
+impl From<OpError> for Halt {
+    fn from(e: OpError) -> Self {
+        Self::Op(e)
+    }
+}
+
+impl From<Error> for Halt {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io { op, file, source } => Self::Op(OpError { op, file, source }),
+            other => Self::Op(OpError::new(
+                "retention",
+                "log directory",
+                std::io::Error::other(other.to_string()),
+            )),
+        }
+    }
+}
+
+/// The writer thread: drains the queue into groups, writes and syncs them, rolls
+/// segments, and moves the watermarks.
+pub(super) struct WriterThread {
+    shared: Arc<Shared>,
+    opts: WriterOptions,
+    active: ActiveSeg,
+    /// Encoded records not yet written; they start at `active.pos`.
+    buf: Vec<u8>,
+    cap: usize,
+    window: u64,
+    pending_since: Option<Instant>,
+    synced_end: u64,
+    written_end: u64,
+}
+
+const MAX_BATCH: usize = 1024;
+
+/// In `Durability::None`, the longest a drained record waits in the write buffer before
+/// it is written to the page cache (when no more records arrive).
+const NONE_WRITE_DELAY: Duration = Duration::from_millis(1);
+
+impl WriterThread {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        opts: WriterOptions,
+        active: ActiveSeg,
+        cap: usize,
+        window: u64,
+    ) -> Self {
+        let next = active.next_seq;
+        Self {
+            shared,
+            opts,
+            active,
+            buf: Vec::with_capacity(cap + disk_record_len(0)),
+            cap,
+            window,
+            pending_since: None,
+            synced_end: next,
+            written_end: next,
+        }
+    }
+
+    pub(super) fn run<const N: usize>(&mut self, mut consumer: QueueConsumer<N>) {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_inner(&mut consumer)
+        }));
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(Halt::Op(e))) => self.shared.fail(e.cause()),
+            Ok(Err(Halt::Failed)) => {}
+            Err(p) => {
+                let message = p
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                self.shared.fail(StopCause::Panic { message });
+            }
+        }
+        self.shared.progress.set_exited();
+        if let Some(t) = self.shared.watchdog_thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// Runs one backend operation under the stall watchdog.
+    fn guarded<T>(
+        shared: &Shared,
+        op: &'static str,
+        file: &str,
+        f: impl FnOnce() -> std::result::Result<T, OpError>,
+    ) -> std::result::Result<T, Halt> {
+        *lock(&shared.in_flight) = Some(InFlight {
+            since: Instant::now(),
+            op,
+            file: file.to_owned(),
+        });
+        let r = f();
+        *lock(&shared.in_flight) = None;
+        let v = r?;
+        if shared.progress.has_failed() {
+            return Err(Halt::Failed);
+        }
+        Ok(v)
+    }
+
+    fn run_inner<const N: usize>(
+        &mut self,
+        consumer: &mut QueueConsumer<N>,
+    ) -> std::result::Result<(), Halt> {
+        let _ = self.publish_segments();
+        loop {
+            if self.shared.progress.has_failed() {
+                return Err(Halt::Failed);
+            }
+            let shutdown = self.shared.shutdown.load(Ordering::Acquire);
+            let drained = self.drain(consumer)?;
+            let queue_empty = consumer.pending_bytes() == 0;
+            match self.opts.durability {
+                Durability::None => {
+                    // Page cache only: write in large pieces, but leave no record
+                    // unwritten for longer than NONE_WRITE_DELAY once the queue is empty.
+                    let aged = self
+                        .pending_since
+                        .is_some_and(|t| t.elapsed() >= NONE_WRITE_DELAY);
+                    if self.buf.len() >= self.cap
+                        || (!self.buf.is_empty() && queue_empty && (aged || shutdown))
+                    {
+                        self.flush(false)?;
+                    }
+                }
+                Durability::Group {
+                    max_bytes,
+                    max_delay,
+                } => {
+                    let aged = self.pending_since.is_some_and(|t| t.elapsed() >= max_delay);
+                    if self.buf.len() >= max_bytes
+                        || (!self.buf.is_empty() && queue_empty && (aged || shutdown))
+                    {
+                        self.flush(true)?;
+                    }
+                }
+                Durability::Sync => {
+                    if !self.buf.is_empty() && queue_empty {
+                        self.flush(true)?;
+                    }
+                }
+            }
+            let requested = self.shared.sync_request.load(Ordering::Acquire);
+            if requested > self.synced_end && queue_empty {
+                self.flush(true)?;
+                self.sync_written()?;
+            }
+            if shutdown && queue_empty {
+                self.flush(true)?;
+                self.sync_written()?;
+                let durable = self.synced_end;
+                let name = self.active.idx_name.clone();
+                let a = &mut self.active;
+                Self::guarded(&self.shared, "write", &name, || a.persist_index(durable))?;
+                Self::guarded(&self.shared, "sync", &name, || {
+                    a.idx_file.sync(SyncKind::Data).op("sync", &name)
+                })?;
+                return Ok(());
+            }
+            if drained == 0 {
+                self.idle(consumer);
+            }
+        }
+    }
+
+    fn idle<const N: usize>(&mut self, consumer: &QueueConsumer<N>) {
+        let delay = match self.opts.durability {
+            Durability::Group { max_delay, .. } => Some(max_delay),
+            Durability::None => Some(NONE_WRITE_DELAY),
+            Durability::Sync => None,
+        };
+        if let (Some(since), Some(max_delay)) = (self.pending_since, delay) {
+            // A group is open and waits for more records or its delay.
+            let left = max_delay.saturating_sub(since.elapsed());
+            if !left.is_zero() {
+                thread::park_timeout(left.min(Duration::from_micros(200)));
+            }
+            return;
+        }
+        self.shared.writer_sleeping.store(true, Ordering::Relaxed);
+        // Pairs with the appender's fence: see `Writer::push`.
+        fence(Ordering::SeqCst);
+        if consumer.pending_bytes() == 0
+            && !self.shared.shutdown.load(Ordering::Acquire)
+            && self.shared.sync_request.load(Ordering::Acquire) <= self.synced_end
+        {
+            thread::park_timeout(Duration::from_millis(20));
+        }
+        self.shared.writer_sleeping.store(false, Ordering::Relaxed);
+    }
+
+    /// Moves records from the queue into the group buffer, flushing and rolling as
+    /// needed; returns how many.
+    fn drain<const N: usize>(
+        &mut self,
+        consumer: &mut QueueConsumer<N>,
+    ) -> std::result::Result<usize, Halt> {
+        let mut n = 0;
+        let mut batch = consumer.read_batch(MAX_BATCH);
+        while let Some(r) = batch.next() {
+            let rec_len = disk_record_len(r.payload.len());
+            let end = self.active.pos + self.buf.len() as u64;
+            if self.active.stats.count > 0
+                && end + (rec_len + FOOTER_LEN) as u64 > self.opts.segment_bytes
+            {
+                self.roll()?;
+            }
+            if !self.buf.is_empty() && self.buf.len() + rec_len > self.cap {
+                let sync = self.opts.durability != Durability::None;
+                self.flush(sync)?;
+            }
+            debug_assert_eq!(r.header.seq, self.active.next_seq);
+            let pos = self.active.pos + self.buf.len() as u64;
+            encode_framed(&mut self.buf, &r.header.encode(), r.payload);
+            let ts = r.header.timestamp_ns;
+            self.active.index.add(r.header.seq, pos, ts);
+            self.active.stats.add(ts);
+            self.active.next_seq = r.header.seq.wrapping_add(1);
+            if self.pending_since.is_none() {
+                self.pending_since = Some(Instant::now());
+            }
+            n += 1;
+        }
+        drop(batch);
+        if n > 0 && self.shared.space_waiters.load(Ordering::SeqCst) > 0 {
+            let _g = lock(&self.shared.space);
+            self.shared.space_cv.notify_all();
+        }
+        Ok(n)
+    }
+
+    /// Writes the buffered group, with a sync if `sync`.
+    fn flush(&mut self, sync: bool) -> std::result::Result<(), Halt> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let kind = if sync { SyncKind::Data } else { SyncKind::None };
+        let name = self.active.name.clone();
+        let (buf, a) = (&self.buf, &mut self.active);
+        let done = Self::guarded(
+            &self.shared,
+            if sync { "write+sync" } else { "write" },
+            &name,
+            || {
+                a.file
+                    .write_group(&WriteGroup {
+                        offset: a.pos,
+                        // The zeroed next header keeps the end clean in a recycled or
+                        // preallocated file; the next group overwrites it.
+                        bufs: &[buf, &END_MARK],
+                        sync: kind,
+                    })
+                    .op(if sync { "write+sync" } else { "write" }, &name)
+            },
+        )?;
+        self.active.pos += self.buf.len() as u64;
+        self.buf.clear();
+        self.pending_since = None;
+        let end = self.active.next_seq;
+        self.written_end = end;
+        self.shared.progress.set_written(end);
+        if sync && done.synced {
+            self.publish_durable(end)?;
+        } else {
+            self.shared.progress.notify();
+        }
+        Ok(())
+    }
+
+    /// Syncs what was written without a sync (the `None` mode's writes).
+    fn sync_written(&mut self) -> std::result::Result<(), Halt> {
+        if self.written_end <= self.synced_end {
+            return Ok(());
+        }
+        let name = self.active.name.clone();
+        let a = &mut self.active;
+        Self::guarded(&self.shared, "sync", &name, || {
+            a.file.sync(SyncKind::Data).op("sync", &name)
+        })?;
+        self.publish_durable(self.written_end)
+    }
+
+    fn publish_durable(&mut self, end: u64) -> std::result::Result<(), Halt> {
+        if self.shared.progress.has_failed() {
+            return Err(Halt::Failed);
+        }
+        self.synced_end = end;
+        self.shared.progress.set_durable(end);
+        let name = self.active.idx_name.clone();
+        let a = &mut self.active;
+        Self::guarded(&self.shared, "write", &name, || a.persist_index(end))?;
+        Ok(())
+    }
+
+    fn publish_segments(&self) -> std::result::Result<(), Halt> {
+        Ok(())
+    }
+
+    /// Seals the active segment and starts the next one.
+    fn roll(&mut self) -> std::result::Result<(), Halt> {
+        self.flush(true)?;
+        self.sync_written()?;
+        let name = self.active.name.clone();
+        let a = &mut self.active;
+        let info = Self::guarded(&self.shared, "seal", &name, || a.seal(now_ns()))?;
+        lock(&self.shared.segments).push(info);
+        let next = self.active.next_seq;
+        let backend = self.shared.backend.clone();
+        let seg = NewSegment {
+            base_seq: next,
+            created_ns: now_ns(),
+            torn_window: self.window,
+            index_interval: self.opts.index_interval,
+            preallocate: self.opts.preallocate.then_some(self.opts.segment_bytes),
+        };
+        let new_name = format::segment_name(next);
+        self.active = Self::guarded(&self.shared, "create", &new_name, || {
+            create_segment(&*backend, seg)
+        })?;
+        if let Some(policy) = &self.opts.retention {
+            let sh = &self.shared;
+            Self::guarded(sh, "retention", "log directory", || {
+                apply_retention(&*sh.backend, &sh.segments, policy, now_ns())
+                    .map(|_| ())
+                    .map_err(|e| match Halt::from(e) {
+                        Halt::Op(o) => o,
+                        Halt::Failed => OpError::new(
+                            "retention",
+                            "log directory",
+                            std::io::Error::other("failed"),
+                        ),
+                    })
+            })?;
+        }
+        Ok(())
+    }
+}
