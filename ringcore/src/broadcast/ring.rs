@@ -94,8 +94,9 @@ pub(super) struct Settings {
     #[cfg_attr(not(ringcore_cas), allow(dead_code))]
     pub(super) writer_taken: AtomicBool,
     pub(super) closed: AtomicBool,
-    /// The thresholds XOR their defaults ([`Thresholds::for_capacity`](super::Thresholds::for_capacity)`(N)`), so a new
-    /// ring is all zero bytes and a `static` one lands in `.bss`, not in flash.
+    /// The thresholds XOR their defaults
+    /// ([`Thresholds::for_capacity`](super::Thresholds::for_capacity)`(N)`), so a new ring
+    /// is all zero bytes and a `static` one lands in `.bss`, not in flash.
     pub(super) pressure_lag_delta: AtomicUsize,
     pub(super) throttle_lag_delta: AtomicUsize,
 }
