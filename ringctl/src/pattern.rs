@@ -43,36 +43,11 @@ pub fn payload_problem(sizes: &PayloadSizes, seq: u64, payload: &[u8]) -> Option
     }
 }
 
+/// The pattern's own properties (every length, the documented formula, the spread of
+/// lengths) are tested in `ringlog-pattern`; these tests cover what this module adds.
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fill_then_check_all_lengths() {
-        for len in 0..40 {
-            let mut buf = vec![0u8; len];
-            fill(77, &mut buf);
-            assert!(check(77, &buf), "len {len}");
-            if len > 0 {
-                assert!(!check(78, &buf), "other seq, len {len}");
-                let mut bad = buf.clone();
-                bad[len - 1] ^= 1;
-                assert!(!check(77, &bad), "flip at end, len {len}");
-            }
-        }
-    }
-
-    #[test]
-    fn pattern_matches_documented_formula() {
-        let mut buf = [0u8; 19];
-        fill(3, &mut buf);
-        for (i, b) in buf.iter().enumerate() {
-            let w = 3u64
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .wrapping_add((i / 8) as u64);
-            assert_eq!(*b, w.to_le_bytes()[i % 8]);
-        }
-    }
 
     #[test]
     fn stress_fill_damages_exactly_every_nth_record() {
@@ -97,11 +72,20 @@ mod tests {
     }
 
     #[test]
-    fn lengths_stay_in_range_and_vary() {
-        let s = PayloadSizes { min: 16, max: 100 };
-        let lens: Vec<usize> = (0..1000).map(|q| s.len_for(q)).collect();
-        assert!(lens.iter().all(|l| (16..=100).contains(l)));
-        assert!(lens.contains(&16) && lens.contains(&100));
-        assert_eq!(PayloadSizes { min: 5, max: 5 }.len_for(9), 5);
+    fn payload_problem_checks_the_length_of_a_spread_run_then_the_pattern() {
+        let sizes = PayloadSizes { min: 16, max: 100 };
+        for seq in 0..200u64 {
+            let mut buf = vec![0u8; sizes.len_for(seq)];
+            fill(seq, &mut buf);
+            assert_eq!(payload_problem(&sizes, seq, &buf), None, "seq {seq}");
+            let problem = payload_problem(&sizes, seq + 1, &buf).unwrap();
+            assert!(
+                problem.contains("length") || problem.contains("pattern mismatch"),
+                "seq {seq}: {problem}"
+            );
+            buf.push(0);
+            let long = payload_problem(&sizes, seq, &buf).unwrap();
+            assert!(long.contains(&format!("length {} != {}", buf.len(), buf.len() - 1)));
+        }
     }
 }
