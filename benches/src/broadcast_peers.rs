@@ -9,8 +9,8 @@
 //!   timestamp, length, kind, flags): ringcore slots of `PAYLOAD = 64` hold a
 //!   [`FrameHeader`](ringcore::frame::FrameHeader) and the payload, the peers carry an
 //!   [`Event`] of the same 88 bytes; every queue holds [`SLOTS`] events;
-//! * the writer builds event `i`'s payload with [`item`] (every byte
-//!   [`payload_byte`](crate::payload_byte)`(i)`) and numbers it `i`; every reader checks
+//! * the writer builds event `i`'s payload with [`item`] (the workspace's one pattern of
+//!   `i`) and numbers it `i`; every reader checks
 //!   every event it gets: the sequence is the previous one plus one (plus what the queue
 //!   said was lost), and the payload's length, first and last byte match the sequence
 //!   ([`payload_ok`]);
@@ -33,8 +33,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::{Duration, Instant};
 
-use ringcore::broadcast::wait::{BusySpin, SpinThenYield, WaitStrategy};
 use ringcore::broadcast::{Gated, Overwrite, Policy, ReadError, Ring};
+use ringcore::wait::{BusySpin, SpinThenYield, WaitStrategy};
 
 use crate::{item, payload_ok};
 

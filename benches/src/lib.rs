@@ -1,4 +1,5 @@
-//! Shared helpers for the benches: the payload pattern and its check, a back-off for
+//! Shared helpers for the benches: fixed-size items of the workspace's one payload
+//! pattern and their cheap check, a back-off for
 //! spinning threads, a two-thread timing harness, heap allocation of large rings, medians,
 //! a Markdown table printer, a tiny JSON writer and a command-line flag reader.
 //!
@@ -23,28 +24,34 @@ pub mod broadcast_peers;
 pub mod log_peers;
 pub mod spsc_peers;
 
-/// The byte every payload byte of event `i` carries: a function of the index that changes
-/// from one event to the next, so a consumer that reads a stale or wrong slot notices.
-#[inline(always)]
-pub fn payload_byte(i: u64) -> u8 {
-    (i as u8).wrapping_mul(31).wrapping_add(7)
-}
-
-/// The fixed-size item of event `i`: `P` copies of [`payload_byte`].
+/// The fixed-size item of event `i`: `P` bytes of the workspace's one payload pattern
+/// ([`ringlog_pattern::fill`]), which changes from one event to the next, so a consumer
+/// that reads a stale or wrong slot notices.
+///
+/// ```
+/// let item = benches::item::<16>(3);
+/// assert!(ringlog_pattern::check(3, &item));
+/// ```
 #[inline(always)]
 pub fn item<const P: usize>(i: u64) -> [u8; P] {
-    [payload_byte(i); P]
+    let mut item = [0; P];
+    ringlog_pattern::fill(i, &mut item);
+    item
 }
 
 /// Checks the payload of event `i`: its length is `expected_len` and its first and last
-/// bytes are [`payload_byte`]`(i)`. Two loads per event: enough that no queue can skip
-/// the data, cheap enough not to dominate the measurement.
+/// bytes are the pattern's ([`ringlog_pattern::check_ends`]). Two loads per event: enough
+/// that no queue can skip the data, cheap enough not to dominate the measurement.
+///
+/// ```
+/// let item = benches::item::<16>(3);
+/// assert!(benches::payload_ok(&item, 3, 16));
+/// assert!(!benches::payload_ok(&item, 4, 16));
+/// assert!(!benches::payload_ok(&item[..8], 3, 16));
+/// ```
 #[inline(always)]
 pub fn payload_ok(payload: &[u8], i: u64, expected_len: usize) -> bool {
-    let b = payload_byte(i);
-    payload.len() == expected_len
-        && payload.first().is_none_or(|&x| x == b)
-        && payload.last().is_none_or(|&x| x == b)
+    payload.len() == expected_len && ringlog_pattern::check_ends(i, payload)
 }
 
 /// Spin, then yield: what every spinning producer and consumer in these benches does when

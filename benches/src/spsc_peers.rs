@@ -4,9 +4,9 @@
 //! The rules every loop follows, so the numbers compare like with like:
 //!
 //! * each event is its own record or item, never several events packed into one;
-//! * the producer builds event `i`'s payload with [`item`] (every byte
-//!   [`payload_byte`](crate::payload_byte)`(i)`), the consumer checks length, first and last byte with
-//!   [`payload_ok`] and counts; a failed check or a short count is reported as errors;
+//! * the producer builds event `i`'s payload with [`item`] (the workspace's one pattern
+//!   of `i`), the consumer checks length, first and last byte with [`payload_ok`] and
+//!   counts; a failed check or a short count is reported as errors;
 //! * a full or empty queue is waited on with the same [`Backoff`] (spin, then yield),
 //!   except `std::sync::mpsc`, whose blocking `send`/`recv` is its own waiting strategy;
 //! * batched variants move up to `batch` events per cursor publication, and take fewer

@@ -10,44 +10,19 @@
 //! (a stale or torn word is a wrong value, caught by the content checks below).
 #![cfg(ringcore_loom)]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use loom::thread;
+use loom_tests::{explore, fill_event, leak};
 use ringcore::broadcast::{
     GatedRing, OverwriteRing, Policy, PublishError, ReadError, Reader, RecordView, Ring, Writer,
 };
 
-/// Runs `f` under loom and returns how many interleavings were explored.
-fn explore(f: impl Fn() + Sync + Send + 'static) -> usize {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
-    }
-    builder.check(move || {
-        counter.fetch_add(1, Ordering::Relaxed);
-        f();
-    });
-    let n = runs.load(Ordering::Relaxed);
-    println!("interleavings explored: {n}");
-    n
-}
-
-/// Handles borrow the ring and loom threads need `'static` handles, so each iteration
-/// leaks its (small) ring.
-fn leak<T>(value: T) -> &'static T {
-    Box::leak(Box::new(value))
-}
-
-/// The 8-byte payload of event `seq`: a different value in every byte.
+/// The 8-byte payload of event `seq` (see [`fill_event`]).
 fn payload(seq: u64) -> [u8; 8] {
-    let mut p = [0u8; 8];
-    for (i, b) in p.iter_mut().enumerate() {
-        *b = (seq as u8).wrapping_mul(17).wrapping_add(i as u8 * 3 + 1);
-    }
-    p
+    let mut payload = [0; 8];
+    fill_event(seq, &mut payload);
+    payload
 }
 
 /// Publishes events `0..count`, retrying (with a yield) while a gated ring is full.

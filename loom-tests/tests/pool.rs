@@ -7,43 +7,36 @@
 //! Run with `RUSTFLAGS="--cfg ringcore_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p loom-tests --release --test pool`.
 #![cfg(ringcore_loom)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use loom::thread;
+use loom_tests::{explore, fill_event, leak};
 use ringcore::broadcast::{Gated, Overwrite, Policy, ReadError};
 use ringcore::pool::{Pool, PoolError, SizeClass};
 
-/// Five tiny classes (8..40 bytes), one slot each, so events of 8 and 16 bytes land in
-/// different rings and the XS ring fills after one event.
-type Tiny<P> = Pool<P, 1, { 1 << 20 }, 8, 1, 16, 1, 24, 1, 32, 1, 40, 1>;
-
-/// Runs `f` under loom and returns how many interleavings were explored.
-fn explore(f: impl Fn() + Sync + Send + 'static) -> usize {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
+ringcore::pool_classes! {
+    /// Five tiny classes (8..40 bytes), one slot each, so events of 8 and 16 bytes land
+    /// in different rings and the XS ring fills after one event.
+    struct TinyClasses {
+        footprint_limit: 1 << 20,
+        xs: { size: 8, slots: 1 },
+        s: { size: 16, slots: 1 },
+        m: { size: 24, slots: 1 },
+        l: { size: 32, slots: 1 },
+        xl: { size: 40, slots: 1 },
     }
-    builder.check(move || {
-        counter.fetch_add(1, Ordering::Relaxed);
-        f();
-    });
-    let n = runs.load(Ordering::Relaxed);
-    println!("interleavings explored: {n}");
-    n
 }
 
-/// Event `seq`'s payload: XS, S, XS, ... sized, every byte derived from `seq`.
+type Tiny<P> = Pool<P, 1, TinyClasses>;
+
+/// Event `seq`'s payload: XS, S, XS, ... sized (see [`fill_event`]).
 fn payload(seq: u64) -> Vec<u8> {
-    let len = if seq % 2 == 0 { 8 } else { 16 };
-    (0..len).map(|i| (seq as u8) * 16 + i as u8).collect()
+    let mut payload = vec![0; if seq % 2 == 0 { 8 } else { 16 }];
+    fill_event(seq, &mut payload);
+    payload
 }
 
 fn merge_model<P: Policy>(events: u64) -> usize {
     explore(move || {
-        let pool: &'static Tiny<P> = Box::leak(Box::new(Tiny::<P>::new()));
+        let pool: &'static Tiny<P> = leak(Tiny::<P>::new());
         let mut publisher = pool.try_publisher().unwrap();
         let mut reader = pool.join().unwrap();
         let writer = thread::spawn(move || {

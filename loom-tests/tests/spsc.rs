@@ -8,32 +8,9 @@
 //! seen out of order or with wrong contents.
 #![cfg(ringcore_loom)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use loom::thread;
+use loom_tests::{check_event, explore, fill_event, leak};
 use ringcore::spsc::{PushError, Ring};
-
-fn pattern(seq: u64, i: usize) -> u8 {
-    (seq as u8).wrapping_mul(13).wrapping_add(i as u8)
-}
-
-/// Runs `f` under loom and returns how many interleavings were explored.
-fn explore(f: impl Fn() + Sync + Send + 'static) -> usize {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
-    }
-    builder.check(move || {
-        counter.fetch_add(1, Ordering::Relaxed);
-        f();
-    });
-    let n = runs.load(Ordering::Relaxed);
-    println!("interleavings explored: {n}");
-    n
-}
 
 /// Producer writes one record per entry of `lens` (retrying on Full); the consumer reads
 /// them all, checking order, lengths and contents. The ring is 128 bytes, so records of up
@@ -47,9 +24,7 @@ fn transfer_model(lens: &'static [usize], batch: bool) -> usize {
             while seq < count {
                 match p.grant(lens[seq as usize]) {
                     Ok(mut g) => {
-                        for (i, b) in g.payload_mut().iter_mut().enumerate() {
-                            *b = pattern(seq, i);
-                        }
+                        fill_event(seq, g.payload_mut());
                         if batch && seq + 1 < count {
                             g.stage();
                         } else {
@@ -74,9 +49,7 @@ fn transfer_model(lens: &'static [usize], batch: bool) -> usize {
                     while let Some(r) = b.next() {
                         assert_eq!(r.header.seq, expect);
                         assert_eq!(r.payload.len(), lens[expect as usize]);
-                        for (i, b) in r.payload.iter().enumerate() {
-                            assert_eq!(*b, pattern(expect, i));
-                        }
+                        assert!(check_event(expect, r.payload));
                         expect += 1;
                         got += 1;
                     }
@@ -89,9 +62,7 @@ fn transfer_model(lens: &'static [usize], batch: bool) -> usize {
                         Some(r) => {
                             assert_eq!(r.seq(), expect);
                             assert_eq!(r.payload().len(), lens[expect as usize]);
-                            for (i, b) in r.payload().iter().enumerate() {
-                                assert_eq!(*b, pattern(expect, i));
-                            }
+                            assert!(check_event(expect, r.payload()));
                             expect += 1;
                         }
                         None => thread::yield_now(),
@@ -105,10 +76,9 @@ fn transfer_model(lens: &'static [usize], batch: bool) -> usize {
     })
 }
 
-/// The split handles borrow the ring and the model's threads need `'static` handles, so
-/// each iteration leaks its (small) ring.
+/// A fresh 128-byte ring for one iteration.
 fn leak_ring() -> &'static Ring<128> {
-    Box::leak(Box::new(Ring::new()))
+    leak(Ring::new())
 }
 
 #[test]

@@ -8,8 +8,11 @@
 //! ```
 //!
 //! 24 bytes, little-endian, aligned to 8. `timestamp` is nanoseconds since the Unix epoch
-//! where a clock exists (0 where none was given); `len` is the payload length in bytes,
-//! which follows the header; `kind` and `flags` belong to the application.
+//! where a [`Clock`] exists (0 where none was given); `len` is the payload length in
+//! bytes, which follows the header; `kind` and `flags` belong to the application.
+//!
+//! A record read from any ring or wire is handed out as a [`RecordView`]: its header and
+//! a borrow of its payload.
 
 use static_assertions::const_assert_eq;
 
@@ -200,6 +203,19 @@ impl FrameHeader {
         }
     }
 
+    /// The header of event `seq` of `kind` at `timestamp_ns`, without flags; its `len`
+    /// (0 here) is set where the payload is placed.
+    #[inline(always)]
+    pub(crate) const fn event(seq: u64, timestamp_ns: u64, kind: u16) -> Self {
+        Self {
+            seq,
+            timestamp_ns,
+            len: 0,
+            kind,
+            flags: 0,
+        }
+    }
+
     /// The number of bytes a record with this header occupies in a ring or file: header
     /// plus payload, rounded up to [`RECORD_ALIGN`].
     ///
@@ -229,6 +245,43 @@ pub const fn record_len(payload_len: usize) -> usize {
     } else {
         padded
     }
+}
+
+/// A record's header and payload, borrowed from wherever the record lives: an SPSC ring,
+/// a broadcast slot, a pool class, a decoded wire frame. Every reader of `ringcore` hands
+/// records out as this one type, so a [consumer](crate::dispatch::EventConsumer) works on all
+/// of them.
+///
+/// ```
+/// use ringcore::frame::{FrameHeader, RecordView};
+/// let header = FrameHeader { seq: 3, len: 2, ..Default::default() };
+/// let view = RecordView { header, payload: b"hi" };
+/// assert_eq!((view.header.seq, view.payload), (3, &b"hi"[..]));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'b> {
+    /// The record's header.
+    pub header: FrameHeader,
+    /// The record's payload.
+    pub payload: &'b [u8],
+}
+
+/// A source of timestamps for targets that have a clock; `no_std` has none built in.
+///
+/// ```
+/// use ringcore::frame::Clock;
+/// use ringcore::spsc::Ring;
+/// struct Fixed;
+/// impl Clock for Fixed { fn now_ns(&self) -> u64 { 42 } }
+///
+/// let ring = Ring::<256>::new();
+/// let (mut p, mut c) = ring.try_split(0).unwrap();
+/// p.push_now(b"x", 0, &Fixed).unwrap();
+/// assert_eq!(c.read().unwrap().header().timestamp_ns, 42);
+/// ```
+pub trait Clock {
+    /// Nanoseconds since the Unix epoch (or any monotonic origin the application picks).
+    fn now_ns(&self) -> u64;
 }
 
 #[cfg(test)]

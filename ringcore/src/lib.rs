@@ -12,6 +12,8 @@
 //!   broadcast reader into several consumers, with per-consumer statistics.
 //! * [`io`]: a sink that drains a ring into any `embedded_io::Write` as checksummed
 //!   frames, and a source that reads them back, resynchronising after damage.
+//! * [`wait`]: how a broadcast or pool handle waits for the other side (busy spin, spin
+//!   then yield, blocking).
 //! * [`sync`]: the one facade for atomics (loom under `cfg(ringcore_loom)`,
 //!   `portable-atomic` otherwise) and cache-line padding.
 //!
@@ -49,3 +51,4 @@ pub mod io;
 pub mod pool;
 pub mod spsc;
 pub mod sync;
+pub mod wait;

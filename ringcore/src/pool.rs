@@ -2,8 +2,9 @@
 //! class, behind one publisher that routes each event to the smallest class that fits.
 //!
 //! The classes default to XS 64 B, S 256 B, M 1 KiB, L 4 KiB and XL 16 KiB of payload
-//! (XS 1024 slots, S 256, M 64, L 16, XL 4: about 360 KiB in all); both sizes and slot
-//! counts are const generics. A payload of exactly a class's size goes to that class; one
+//! (XS 1024 slots, S 256, M 64, L 16, XL 4: about 360 KiB in all: [`DefaultClasses`]);
+//! a pool with other classes names every size and slot count with [`pool_classes!`]
+//! (see [`PoolClasses`]). A payload of exactly a class's size goes to that class; one
 //! byte more goes to the next; more than the largest class is [`PoolError::TooLarge`].
 //!
 //! Sequences are global: the publisher numbers events across classes, so within a class
@@ -32,14 +33,24 @@
 //!
 //! # Static footprint
 //!
-//! A pool is one `static` with all its slots inline. `LIMIT` (bytes, default
+//! A pool is one `static` with all its slots inline. The classes'
+//! [`FOOTPRINT_LIMIT`](PoolClasses::FOOTPRINT_LIMIT) (bytes, by default
 //! [`DEFAULT_FOOTPRINT_LIMIT`]) caps its size at compile time: a configuration whose
-//! footprint exceeds it fails the build with a message naming `LIMIT`.
+//! footprint exceeds it fails the build with a message naming the limit.
 //!
 //! ```compile_fail,E0080
 //! // The default classes need about 360 KiB; a 64 KiB limit rejects them.
-//! static POOL: ringcore::pool::Pool<ringcore::broadcast::Gated, 2, { 64 * 1024 }> =
-//!     ringcore::pool::Pool::new();
+//! ringcore::pool_classes! {
+//!     struct Tight {
+//!         footprint_limit: 64 * 1024,
+//!         xs: { size: 64, slots: 1024 },
+//!         s: { size: 256, slots: 256 },
+//!         m: { size: 1024, slots: 64 },
+//!         l: { size: 4096, slots: 16 },
+//!         xl: { size: 16384, slots: 4 },
+//!     }
+//! }
+//! static POOL: ringcore::pool::GatedPool<2, Tight> = ringcore::pool::Pool::new();
 //! ```
 //!
 //! # Targets and features
@@ -48,24 +59,294 @@
 //! [`Pool::try_publisher`] and [`Pool::join`] need compare-and-swap (on thumbv6m and
 //! riscv32imc the `critical-section` or `unsafe-assume-single-core` feature).
 
-use crate::broadcast::wait::{WaitStrategy, Waiter};
 use crate::broadcast::{
-    Backpressure, Gated, Overwrite, Policy, ReadError, Reader, RecordView, Ring, WriterStats,
+    Backpressure, Gated, Overwrite, Policy, ReadError, RecordView, Ring, WriterStats,
 };
-use crate::sync::{AtomicUsize, CachePadded, Ordering, atomic_usize};
-#[cfg(any(
-    target_has_atomic = "8",
-    feature = "critical-section",
-    feature = "unsafe-assume-single-core",
-    ringcore_loom
-))]
+use crate::sync::{AtomicUsize, CachePadded, Ordering, atomic_usize, const_unless_loom};
+use crate::wait::{WaitStrategy, Waiter};
+#[cfg(ringcore_cas)]
 use crate::{
-    broadcast::{JoinError, PublishError, Writer, WriterError},
+    broadcast::{JoinError, PublishError, WriterError},
     frame::FrameHeader,
 };
 
+#[cfg(ringcore_cas)]
+use self::ops::WriterOps;
+use self::ops::{ReaderOps, RingOps};
+
 /// The default cap on a pool's static footprint: 512 KiB.
 pub const DEFAULT_FOOTPRINT_LIMIT: usize = 512 * 1024;
+
+/// The five size classes of a [`Pool`] and the cap on its footprint.
+///
+/// Each class is a broadcast [`Ring`] whose slot count and payload size the class set
+/// chooses, given as a generic associated type so that the pool holds the rings inline
+/// for any policy `P` and reader count `R`. Define a class set with [`pool_classes!`],
+/// which names every size and slot count (so the two cannot be swapped by accident):
+///
+/// ```
+/// use ringcore::pool::{Pool, PoolClasses, SizeClass};
+/// use ringcore::broadcast::Gated;
+///
+/// ringcore::pool_classes! {
+///     /// 16 to 256-byte classes, 8 slots each, for a microcontroller.
+///     pub struct Small {
+///         footprint_limit: 12 * 1024,
+///         xs: { size: 16, slots: 8 },
+///         s: { size: 32, slots: 8 },
+///         m: { size: 64, slots: 8 },
+///         l: { size: 128, slots: 8 },
+///         xl: { size: 256, slots: 8 },
+///     }
+/// }
+/// type SmallPool = Pool<Gated, 2, Small>;
+/// static POOL: SmallPool = SmallPool::new();
+/// assert_eq!(Small::FOOTPRINT_LIMIT, 12 * 1024);
+/// assert!(SmallPool::FOOTPRINT <= 12 * 1024);
+/// assert_eq!(SmallPool::CLASS_SIZES, [16, 32, 64, 128, 256]);
+/// assert_eq!(SmallPool::class_for(100), Some(SizeClass::L));
+/// ```
+pub trait PoolClasses: 'static {
+    /// The most bytes a pool of these classes may occupy; a larger one fails the build.
+    const FOOTPRINT_LIMIT: usize;
+    /// The ring of class XS, the smallest.
+    type Xs<P: Policy, const R: usize>: ClassRing<Policy = P>;
+    /// The ring of class S.
+    type S<P: Policy, const R: usize>: ClassRing<Policy = P>;
+    /// The ring of class M.
+    type M<P: Policy, const R: usize>: ClassRing<Policy = P>;
+    /// The ring of class L.
+    type L<P: Policy, const R: usize>: ClassRing<Policy = P>;
+    /// The ring of class XL, the largest.
+    type Xl<P: Policy, const R: usize>: ClassRing<Policy = P>;
+}
+
+/// A broadcast ring serving as one class of a [`Pool`]: [`Ring`] is the only one.
+///
+/// ```
+/// use ringcore::broadcast::{Gated, Ring};
+/// use ringcore::pool::ClassRing;
+/// assert_eq!(<Ring<Gated, 1024, 64, 1> as ClassRing>::SIZE, 64);
+/// assert_eq!(<Ring<Gated, 1024, 64, 1> as ClassRing>::SLOTS, 1024);
+/// ```
+pub trait ClassRing: ops::RingOps + core::fmt::Debug + Sync + 'static {
+    /// The ring's policy.
+    type Policy: Policy;
+    /// Payload bytes per slot: the largest event of the class.
+    const SIZE: usize;
+    /// Slots in the ring.
+    const SLOTS: usize;
+}
+
+impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> ClassRing
+    for Ring<P, N, PAYLOAD, R>
+{
+    type Policy = P;
+    const SIZE: usize = PAYLOAD;
+    const SLOTS: usize = N;
+}
+
+/// What a pool does with its class rings and their handles, whatever their sizes: the
+/// ring's own methods, behind traits so that [`Pool`] can be generic over its classes.
+/// Sealed: public only to appear in [`ClassRing`]'s bounds.
+mod ops {
+    use super::*;
+    use crate::broadcast::{Reader, Writer};
+
+    pub trait RingOps: Sized {
+        type Writer<'a>: WriterOps
+        where
+            Self: 'a;
+        type Reader<'a>: ReaderOps
+        where
+            Self: 'a;
+        /// An empty ring (`const` where the build allows it).
+        #[cfg(not(ringcore_loom))]
+        #[allow(clippy::declare_interior_mutable_const)] // a fresh ring at every use
+        const EMPTY: Self;
+        #[cfg(ringcore_loom)]
+        fn empty() -> Self;
+        #[cfg(ringcore_cas)]
+        fn writer(&self) -> Result<Self::Writer<'_>, WriterError>;
+        #[cfg(ringcore_cas)]
+        fn reader(&self) -> Result<Self::Reader<'_>, JoinError>;
+        fn stats(&self) -> WriterStats;
+        fn worst_backpressure(&self) -> Backpressure;
+    }
+
+    pub trait WriterOps {
+        #[cfg(ringcore_cas)]
+        fn publish_frame(
+            &mut self,
+            header: FrameHeader,
+            payload: &[u8],
+        ) -> Result<u64, PublishError>;
+    }
+
+    pub trait ReaderOps {
+        fn peek(&mut self) -> Result<u64, ReadError>;
+        fn read<T>(&mut self, f: impl FnOnce(RecordView<'_>) -> T) -> Result<T, ReadError>;
+        fn counts(&self) -> (usize, usize);
+        fn pressure(&self) -> Backpressure;
+    }
+
+    impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> RingOps
+        for Ring<P, N, PAYLOAD, R>
+    {
+        type Writer<'a> = Writer<'a, P, N, PAYLOAD, R>;
+        type Reader<'a> = Reader<'a, P, N, PAYLOAD, R>;
+        #[cfg(not(ringcore_loom))]
+        #[allow(clippy::declare_interior_mutable_const)] // a fresh ring at every use
+        const EMPTY: Self = Self::new();
+        #[cfg(ringcore_loom)]
+        fn empty() -> Self {
+            Self::new()
+        }
+        #[cfg(ringcore_cas)]
+        fn writer(&self) -> Result<Self::Writer<'_>, WriterError> {
+            self.try_writer()
+        }
+        #[cfg(ringcore_cas)]
+        fn reader(&self) -> Result<Self::Reader<'_>, JoinError> {
+            self.join()
+        }
+        fn stats(&self) -> WriterStats {
+            self.writer_stats()
+        }
+        fn worst_backpressure(&self) -> Backpressure {
+            self.max_backpressure()
+        }
+    }
+
+    impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> WriterOps
+        for Writer<'_, P, N, PAYLOAD, R>
+    {
+        #[cfg(ringcore_cas)]
+        fn publish_frame(
+            &mut self,
+            header: FrameHeader,
+            payload: &[u8],
+        ) -> Result<u64, PublishError> {
+            self.try_publish_frame(header, payload)
+        }
+    }
+
+    impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> ReaderOps
+        for Reader<'_, P, N, PAYLOAD, R>
+    {
+        fn peek(&mut self) -> Result<u64, ReadError> {
+            self.peek_header().map(|h| h.seq)
+        }
+        fn read<T>(&mut self, f: impl FnOnce(RecordView<'_>) -> T) -> Result<T, ReadError> {
+            self.try_read(f)
+        }
+        fn counts(&self) -> (usize, usize) {
+            (self.seen(), self.lost())
+        }
+        fn pressure(&self) -> Backpressure {
+            self.backpressure()
+        }
+    }
+}
+
+/// Defines a set of pool classes: a unit struct implementing [`PoolClasses`], every
+/// class's payload `size` (bytes, a multiple of 8) and `slots` (a power of two) named,
+/// and optionally the `footprint_limit` (bytes; [`DEFAULT_FOOTPRINT_LIMIT`] when left
+/// out). Sizes must increase from `xs` to `xl`; a pool of the classes checks that, and
+/// its footprint, when it is built.
+///
+/// ```
+/// use ringcore::pool::{Pool, PoolClasses};
+/// use ringcore::broadcast::Overwrite;
+///
+/// ringcore::pool_classes! {
+///     /// Classes for small telemetry events and rare large dumps.
+///     pub struct Telemetry {
+///         xs: { size: 32, slots: 256 },
+///         s: { size: 64, slots: 128 },
+///         m: { size: 128, slots: 64 },
+///         l: { size: 512, slots: 16 },
+///         xl: { size: 4096, slots: 2 },
+///     }
+/// }
+/// static POOL: Pool<Overwrite, 4, Telemetry> = Pool::new();
+/// assert_eq!(Telemetry::FOOTPRINT_LIMIT, ringcore::pool::DEFAULT_FOOTPRINT_LIMIT);
+/// assert_eq!(POOL.xl().capacity(), 2);
+/// ```
+///
+/// Sizes and slot counts are named, and must come in that order:
+///
+/// ```compile_fail
+/// ringcore::pool_classes! {
+///     struct Swapped {
+///         xs: { slots: 8, size: 16 },
+///         s: { size: 32, slots: 8 },
+///         m: { size: 64, slots: 8 },
+///         l: { size: 128, slots: 8 },
+///         xl: { size: 256, slots: 8 },
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! pool_classes {
+    (
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident {
+            $(footprint_limit: $limit:expr,)?
+            xs: { size: $xs:expr, slots: $xs_slots:expr $(,)? },
+            s: { size: $s:expr, slots: $s_slots:expr $(,)? },
+            m: { size: $m:expr, slots: $m_slots:expr $(,)? },
+            l: { size: $l:expr, slots: $l_slots:expr $(,)? },
+            xl: { size: $xl:expr, slots: $xl_slots:expr $(,)? } $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        $vis struct $name;
+
+        impl $crate::pool::PoolClasses for $name {
+            const FOOTPRINT_LIMIT: usize =
+                $crate::pool_classes!(@limit $($limit)?);
+            type Xs<P: $crate::broadcast::Policy, const R: usize> =
+                $crate::broadcast::Ring<P, { $xs_slots }, { $xs }, R>;
+            type S<P: $crate::broadcast::Policy, const R: usize> =
+                $crate::broadcast::Ring<P, { $s_slots }, { $s }, R>;
+            type M<P: $crate::broadcast::Policy, const R: usize> =
+                $crate::broadcast::Ring<P, { $m_slots }, { $m }, R>;
+            type L<P: $crate::broadcast::Policy, const R: usize> =
+                $crate::broadcast::Ring<P, { $l_slots }, { $l }, R>;
+            type Xl<P: $crate::broadcast::Policy, const R: usize> =
+                $crate::broadcast::Ring<P, { $xl_slots }, { $xl }, R>;
+        }
+    };
+    (@limit) => {
+        $crate::pool::DEFAULT_FOOTPRINT_LIMIT
+    };
+    (@limit $limit:expr) => {
+        $limit
+    };
+}
+
+pub use crate::pool_classes;
+
+pool_classes! {
+    /// The default classes: XS 64 B × 1024 slots, S 256 B × 256, M 1 KiB × 64, L 4 KiB ×
+    /// 16, XL 16 KiB × 4 (about 360 KiB with four readers), under
+    /// [`DEFAULT_FOOTPRINT_LIMIT`].
+    ///
+    /// ```
+    /// use ringcore::pool::GatedPool;
+    /// assert_eq!(GatedPool::<1>::CLASS_SIZES, [64, 256, 1024, 4096, 16384]);
+    /// assert_eq!(GatedPool::<1>::CLASS_SLOTS, [1024, 256, 64, 16, 4]);
+    /// ```
+    pub struct DefaultClasses {
+        xs: { size: 64, slots: 1024 },
+        s: { size: 256, slots: 256 },
+        m: { size: 1024, slots: 64 },
+        l: { size: 4096, slots: 16 },
+        xl: { size: 16384, slots: 4 },
+    }
+}
 
 /// One of a pool's five size classes, smallest first.
 ///
@@ -198,132 +479,90 @@ impl core::fmt::Display for PoolHandleError {
 
 impl core::error::Error for PoolHandleError {}
 
-/// A [`Pool`] with the [`Gated`] policy and default classes.
-pub type GatedPool<const R: usize> = Pool<Gated, R>;
+/// A [`Pool`] with the [`Gated`] policy (and the default classes unless `C` says
+/// otherwise).
+pub type GatedPool<const R: usize, C = DefaultClasses> = Pool<Gated, R, C>;
 
-/// A [`Pool`] with the [`Overwrite`] policy and default classes.
-pub type OverwritePool<const R: usize> = Pool<Overwrite, R>;
+/// A [`Pool`] with the [`Overwrite`] policy (and the default classes unless `C` says
+/// otherwise).
+pub type OverwritePool<const R: usize, C = DefaultClasses> = Pool<Overwrite, R, C>;
 
-/// Five broadcast rings, one per size class, for one publisher and up to `R` readers
-/// (each reader reads every class). `XS..XL` are the classes' payload sizes (multiples
-/// of 8, strictly increasing), `*_SLOTS` their slot counts (powers of two); the total
-/// size must not exceed `LIMIT` bytes. See the [module docs](self).
+/// Five broadcast rings, one per size class of `C` ([`DefaultClasses`] unless given), for
+/// one publisher and up to `R` readers (each reader reads every class). Class sizes must
+/// strictly increase and the total size must not exceed `C::FOOTPRINT_LIMIT` bytes. See
+/// the [module docs](self).
 ///
 /// ```
 /// use ringcore::broadcast::Gated;
-/// use ringcore::pool::Pool;
-/// // A small pool for a microcontroller: 16/32/64/128/256-byte classes, 8 slots each,
-/// // at most 12 KiB.
-/// type Small = Pool<Gated, 2, 12288, 16, 8, 32, 8, 64, 8, 128, 8, 256, 8>;
-/// static POOL: Small = Small::new();
-/// assert!(Small::FOOTPRINT <= 12288);
-/// assert_eq!(Small::CLASS_SIZES, [16, 32, 64, 128, 256]);
+/// use ringcore::pool::{Pool, SizeClass};
+/// static POOL: Pool<Gated, 2> = Pool::new();
+/// let mut p = POOL.try_publisher().unwrap();
+/// assert_eq!(p.try_publish(0, 0, &[0; 300]), Ok((0, SizeClass::M)));
 /// ```
 ///
 /// Class sizes must increase:
 ///
 /// ```compile_fail,E0080
-/// use ringcore::pool::Pool;
-/// type Bad = Pool<ringcore::broadcast::Gated, 1, 65536, 64, 8, 64, 8, 128, 8, 256, 8, 512, 8>;
-/// static POOL: Bad = Bad::new();
+/// ringcore::pool_classes! {
+///     struct Bad {
+///         xs: { size: 64, slots: 8 },
+///         s: { size: 64, slots: 8 },
+///         m: { size: 128, slots: 8 },
+///         l: { size: 256, slots: 8 },
+///         xl: { size: 512, slots: 8 },
+///     }
+/// }
+/// static POOL: ringcore::pool::GatedPool<1, Bad> = ringcore::pool::Pool::new();
 /// ```
-pub struct Pool<
-    P: Policy,
-    const R: usize,
-    const LIMIT: usize = DEFAULT_FOOTPRINT_LIMIT,
-    const XS: usize = 64,
-    const XS_SLOTS: usize = 1024,
-    const S: usize = 256,
-    const S_SLOTS: usize = 256,
-    const M: usize = 1024,
-    const M_SLOTS: usize = 64,
-    const L: usize = 4096,
-    const L_SLOTS: usize = 16,
-    const XL: usize = 16384,
-    const XL_SLOTS: usize = 4,
-> {
+pub struct Pool<P: Policy, const R: usize, C: PoolClasses = DefaultClasses> {
     /// One past the highest sequence published (truncated to `usize`); see the module.
     watermark: CachePadded<AtomicUsize>,
-    xs: Ring<P, XS_SLOTS, XS, R>,
-    s: Ring<P, S_SLOTS, S, R>,
-    m: Ring<P, M_SLOTS, M, R>,
-    l: Ring<P, L_SLOTS, L, R>,
-    xl: Ring<P, XL_SLOTS, XL, R>,
+    xs: C::Xs<P, R>,
+    s: C::S<P, R>,
+    m: C::M<P, R>,
+    l: C::L<P, R>,
+    xl: C::Xl<P, R>,
 }
 
-/// Runs `$body` with `$r` bound to the field of `$self` for class `$class`.
+/// Runs `$body` with `$r` bound to `&$self.<class>` (or `&mut`) for class `$class`: the
+/// one place that maps a [`SizeClass`] to a field of a pool, publisher or reader.
 macro_rules! per_class {
-    ($self:expr, $class:expr, |$r:ident| $body:expr) => {
+    (&mut $self:ident, $class:expr, |$r:ident| $body:expr) => {
+        per_class!(@[&mut] $self, $class, |$r| $body)
+    };
+    (&$self:ident, $class:expr, |$r:ident| $body:expr) => {
+        per_class!(@[&] $self, $class, |$r| $body)
+    };
+    (@[$($borrow:tt)+] $self:ident, $class:expr, |$r:ident| $body:expr) => {
         match $class {
-            SizeClass::XS => {
-                let $r = &mut $self.xs;
-                $body
-            }
-            SizeClass::S => {
-                let $r = &mut $self.s;
-                $body
-            }
-            SizeClass::M => {
-                let $r = &mut $self.m;
-                $body
-            }
-            SizeClass::L => {
-                let $r = &mut $self.l;
-                $body
-            }
-            SizeClass::XL => {
-                let $r = &mut $self.xl;
-                $body
-            }
+            SizeClass::XS => per_class!(@bind [$($borrow)+] $self.xs, |$r| $body),
+            SizeClass::S => per_class!(@bind [$($borrow)+] $self.s, |$r| $body),
+            SizeClass::M => per_class!(@bind [$($borrow)+] $self.m, |$r| $body),
+            SizeClass::L => per_class!(@bind [$($borrow)+] $self.l, |$r| $body),
+            SizeClass::XL => per_class!(@bind [$($borrow)+] $self.xl, |$r| $body),
         }
     };
+    (@bind [$($borrow:tt)+] $field:expr, |$r:ident| $body:expr) => {{
+        let $r = $($borrow)+ $field;
+        $body
+    }};
 }
 
-/// Like `per_class!` over shared references.
-macro_rules! per_class_ref {
-    ($self:expr, $class:expr, |$r:ident| $body:expr) => {
-        match $class {
-            SizeClass::XS => {
-                let $r = &$self.xs;
-                $body
-            }
-            SizeClass::S => {
-                let $r = &$self.s;
-                $body
-            }
-            SizeClass::M => {
-                let $r = &$self.m;
-                $body
-            }
-            SizeClass::L => {
-                let $r = &$self.l;
-                $body
-            }
-            SizeClass::XL => {
-                let $r = &$self.xl;
-                $body
-            }
+/// The class whose backpressure is highest (by ratio; the smallest such class on a tie).
+fn worst_class(
+    mut backpressure: impl FnMut(SizeClass) -> Backpressure,
+) -> (SizeClass, Backpressure) {
+    let mut worst = (SizeClass::XS, backpressure(SizeClass::XS));
+    for class in [SizeClass::S, SizeClass::M, SizeClass::L, SizeClass::XL] {
+        let b = backpressure(class);
+        if b.backpressure_ratio() > worst.1.backpressure_ratio() {
+            worst = (class, b);
         }
-    };
+    }
+    worst
 }
 
-impl<
-    P: Policy,
-    const R: usize,
-    const LIMIT: usize,
-    const XS: usize,
-    const XS_SLOTS: usize,
-    const S: usize,
-    const S_SLOTS: usize,
-    const M: usize,
-    const M_SLOTS: usize,
-    const L: usize,
-    const L_SLOTS: usize,
-    const XL: usize,
-    const XL_SLOTS: usize,
-> core::fmt::Debug
-    for Pool<P, R, LIMIT, XS, XS_SLOTS, S, S_SLOTS, M, M_SLOTS, L, L_SLOTS, XL, XL_SLOTS>
-{
+impl<P: Policy, const R: usize, C: PoolClasses> core::fmt::Debug for Pool<P, R, C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Pool")
             .field("xs", &self.xs)
@@ -335,77 +574,80 @@ impl<
     }
 }
 
-impl<
-    P: Policy,
-    const R: usize,
-    const LIMIT: usize,
-    const XS: usize,
-    const XS_SLOTS: usize,
-    const S: usize,
-    const S_SLOTS: usize,
-    const M: usize,
-    const M_SLOTS: usize,
-    const L: usize,
-    const L_SLOTS: usize,
-    const XL: usize,
-    const XL_SLOTS: usize,
-> Pool<P, R, LIMIT, XS, XS_SLOTS, S, S_SLOTS, M, M_SLOTS, L, L_SLOTS, XL, XL_SLOTS>
-{
+/// `[XS, S, M, L, XL]`: the [`ClassRing`] constant `$name` of each class ring of a pool
+/// (inside `impl Pool<P, R, C>`).
+macro_rules! per_class_ring {
+    ($name:ident) => {
+        [
+            <C::Xs<P, R> as ClassRing>::$name,
+            <C::S<P, R> as ClassRing>::$name,
+            <C::M<P, R> as ClassRing>::$name,
+            <C::L<P, R> as ClassRing>::$name,
+            <C::Xl<P, R> as ClassRing>::$name,
+        ]
+    };
+}
+
+/// An empty class ring of type `$ring` (`const` where the build allows it).
+#[cfg(not(ringcore_loom))]
+macro_rules! empty_ring {
+    ($ring:ty) => {
+        <$ring as RingOps>::EMPTY
+    };
+}
+
+#[cfg(ringcore_loom)]
+macro_rules! empty_ring {
+    ($ring:ty) => {
+        <$ring as RingOps>::empty()
+    };
+}
+
+impl<P: Policy, const R: usize, C: PoolClasses> Pool<P, R, C> {
     /// The classes' payload sizes, smallest first.
-    pub const CLASS_SIZES: [usize; 5] = [XS, S, M, L, XL];
+    pub const CLASS_SIZES: [usize; 5] = per_class_ring!(SIZE);
 
     /// The classes' slot counts, smallest class first.
-    pub const CLASS_SLOTS: [usize; 5] = [XS_SLOTS, S_SLOTS, M_SLOTS, L_SLOTS, XL_SLOTS];
+    pub const CLASS_SLOTS: [usize; 5] = per_class_ring!(SLOTS);
 
     /// The largest payload the pool accepts (the XL class's size).
-    pub const MAX_PAYLOAD: usize = XL;
+    pub const MAX_PAYLOAD: usize = Self::CLASS_SIZES[4];
 
     /// Bytes the pool occupies (all five rings, inline).
     pub const FOOTPRINT: usize = core::mem::size_of::<Self>();
 
     const CHECKS: () = {
+        let [xs, s, m, l, xl] = Self::CLASS_SIZES;
         assert!(
-            XS < S && S < M && M < L && L < XL,
+            xs < s && s < m && m < l && l < xl,
             "ringcore::pool::Pool: the class sizes XS < S < M < L < XL must strictly increase"
         );
         assert!(
-            Self::FOOTPRINT <= LIMIT,
-            "ringcore::pool::Pool: the total static footprint of the size classes exceeds LIMIT (the footprint limit in bytes, a const parameter): raise LIMIT or use fewer or smaller slots"
+            Self::FOOTPRINT <= C::FOOTPRINT_LIMIT,
+            "ringcore::pool::Pool: the total static footprint of the size classes exceeds the classes' FOOTPRINT_LIMIT (bytes): raise it or use fewer or smaller slots"
         );
     };
 
-    /// An empty pool. `const`, so it can be a `static`. Fails the build if the classes
-    /// do not increase or the footprint exceeds `LIMIT`.
-    ///
-    /// ```
-    /// static POOL: ringcore::pool::GatedPool<4> = ringcore::pool::GatedPool::new();
-    /// assert!(ringcore::pool::GatedPool::<4>::FOOTPRINT <= ringcore::pool::DEFAULT_FOOTPRINT_LIMIT);
-    /// ```
-    #[cfg(not(ringcore_loom))]
-    pub const fn new() -> Self {
-        let () = Self::CHECKS;
-        Self {
-            watermark: CachePadded::new(atomic_usize(0)),
-            xs: Ring::new(),
-            s: Ring::new(),
-            m: Ring::new(),
-            l: Ring::new(),
-            xl: Ring::new(),
-        }
-    }
-
-    /// An empty pool (loom build: not `const`; loom rings keep their bookkeeping on the
-    /// heap, so the footprint is smaller there).
-    #[cfg(ringcore_loom)]
-    pub fn new() -> Self {
-        let () = Self::CHECKS;
-        Self {
-            watermark: CachePadded::new(atomic_usize(0)),
-            xs: Ring::new(),
-            s: Ring::new(),
-            m: Ring::new(),
-            l: Ring::new(),
-            xl: Ring::new(),
+    const_unless_loom! {
+        /// An empty pool. `const`, so it can be a `static` (not `const` in loom builds,
+        /// whose rings keep their bookkeeping on the heap, so the footprint is smaller
+        /// there). Fails the build if the classes do not increase or the footprint
+        /// exceeds the classes' limit.
+        ///
+        /// ```
+        /// static POOL: ringcore::pool::GatedPool<4> = ringcore::pool::GatedPool::new();
+        /// assert!(ringcore::pool::GatedPool::<4>::FOOTPRINT <= ringcore::pool::DEFAULT_FOOTPRINT_LIMIT);
+        /// ```
+        pub fn new() -> Self {
+            let () = Self::CHECKS;
+            Self {
+                watermark: CachePadded::new(atomic_usize(0)),
+                xs: empty_ring!(C::Xs<P, R>),
+                s: empty_ring!(C::S<P, R>),
+                m: empty_ring!(C::M<P, R>),
+                l: empty_ring!(C::L<P, R>),
+                xl: empty_ring!(C::Xl<P, R>),
+            }
         }
     }
 
@@ -422,19 +664,14 @@ impl<
     /// assert_eq!(P::class_for(16385), None);
     /// ```
     pub const fn class_for(len: usize) -> Option<SizeClass> {
-        if len <= XS {
-            Some(SizeClass::XS)
-        } else if len <= S {
-            Some(SizeClass::S)
-        } else if len <= M {
-            Some(SizeClass::M)
-        } else if len <= L {
-            Some(SizeClass::L)
-        } else if len <= XL {
-            Some(SizeClass::XL)
-        } else {
-            None
+        let mut i = 0;
+        while i < SizeClass::ALL.len() {
+            if len <= Self::CLASS_SIZES[i] {
+                return Some(SizeClass::ALL[i]);
+            }
+            i += 1;
         }
+        None
     }
 
     /// Hands out the pool's one publisher (it takes the writer of every class ring).
@@ -445,44 +682,18 @@ impl<
     /// assert!(POOL.try_publisher().is_ok());
     /// assert!(POOL.try_publisher().is_err());
     /// ```
-    #[cfg(any(
-        target_has_atomic = "8",
-        feature = "critical-section",
-        feature = "unsafe-assume-single-core",
-        ringcore_loom
-    ))]
-    #[allow(clippy::type_complexity)]
-    pub fn try_publisher(
-        &self,
-    ) -> Result<
-        PoolPublisher<
-            '_,
-            P,
-            R,
-            LIMIT,
-            XS,
-            XS_SLOTS,
-            S,
-            S_SLOTS,
-            M,
-            M_SLOTS,
-            L,
-            L_SLOTS,
-            XL,
-            XL_SLOTS,
-        >,
-        PoolHandleError,
-    > {
+    #[cfg(ringcore_cas)]
+    pub fn try_publisher(&self) -> Result<PoolPublisher<'_, P, R, C>, PoolHandleError> {
         let taken = |_: WriterError| PoolHandleError::AlreadyTaken;
         // The XS writer decides: whoever gets it is the only one that tries the others.
-        let xs = self.xs.try_writer().map_err(taken)?;
+        let xs = self.xs.writer().map_err(taken)?;
         Ok(PoolPublisher {
             pool: self,
             xs,
-            s: self.s.try_writer().map_err(taken)?,
-            m: self.m.try_writer().map_err(taken)?,
-            l: self.l.try_writer().map_err(taken)?,
-            xl: self.xl.try_writer().map_err(taken)?,
+            s: self.s.writer().map_err(taken)?,
+            m: self.m.writer().map_err(taken)?,
+            l: self.l.writer().map_err(taken)?,
+            xl: self.xl.writer().map_err(taken)?,
             next_seq: self.watermark.load(Ordering::Relaxed) as u64,
         })
     }
@@ -500,29 +711,18 @@ impl<
     /// p.try_publish(0, 0, b"late").unwrap();
     /// assert_eq!(r.try_read(|e| e.header.seq), Ok(1));
     /// ```
-    #[cfg(any(
-        target_has_atomic = "8",
-        feature = "critical-section",
-        feature = "unsafe-assume-single-core",
-        ringcore_loom
-    ))]
-    #[allow(clippy::type_complexity)]
-    pub fn join(
-        &self,
-    ) -> Result<
-        PoolReader<'_, P, R, LIMIT, XS, XS_SLOTS, S, S_SLOTS, M, M_SLOTS, L, L_SLOTS, XL, XL_SLOTS>,
-        PoolHandleError,
-    > {
+    #[cfg(ringcore_cas)]
+    pub fn join(&self) -> Result<PoolReader<'_, P, R, C>, PoolHandleError> {
         let full = |e: JoinError| match e {
             JoinError::TooManyReaders { max } => PoolHandleError::TooManyReaders { max },
         };
         Ok(PoolReader {
             pool: self,
-            xs: self.xs.join().map_err(full)?,
-            s: self.s.join().map_err(full)?,
-            m: self.m.join().map_err(full)?,
-            l: self.l.join().map_err(full)?,
-            xl: self.xl.join().map_err(full)?,
+            xs: self.xs.reader().map_err(full)?,
+            s: self.s.reader().map_err(full)?,
+            m: self.m.reader().map_err(full)?,
+            l: self.l.reader().map_err(full)?,
+            xl: self.xl.reader().map_err(full)?,
             heads: [Head::Unknown; 5],
             watermark: None,
             unreported_lost: 0,
@@ -535,7 +735,7 @@ impl<
     /// static POOL: ringcore::pool::GatedPool<1> = ringcore::pool::GatedPool::new();
     /// assert_eq!(POOL.xs().capacity(), 1024);
     /// ```
-    pub fn xs(&self) -> &Ring<P, XS_SLOTS, XS, R> {
+    pub fn xs(&self) -> &C::Xs<P, R> {
         &self.xs
     }
 
@@ -545,7 +745,7 @@ impl<
     /// static POOL: ringcore::pool::GatedPool<1> = ringcore::pool::GatedPool::new();
     /// assert_eq!(POOL.s().capacity(), 256);
     /// ```
-    pub fn s(&self) -> &Ring<P, S_SLOTS, S, R> {
+    pub fn s(&self) -> &C::S<P, R> {
         &self.s
     }
 
@@ -555,7 +755,7 @@ impl<
     /// static POOL: ringcore::pool::GatedPool<1> = ringcore::pool::GatedPool::new();
     /// assert_eq!(POOL.m().capacity(), 64);
     /// ```
-    pub fn m(&self) -> &Ring<P, M_SLOTS, M, R> {
+    pub fn m(&self) -> &C::M<P, R> {
         &self.m
     }
 
@@ -565,7 +765,7 @@ impl<
     /// static POOL: ringcore::pool::GatedPool<1> = ringcore::pool::GatedPool::new();
     /// assert_eq!(POOL.l().capacity(), 16);
     /// ```
-    pub fn l(&self) -> &Ring<P, L_SLOTS, L, R> {
+    pub fn l(&self) -> &C::L<P, R> {
         &self.l
     }
 
@@ -575,7 +775,7 @@ impl<
     /// static POOL: ringcore::pool::GatedPool<1> = ringcore::pool::GatedPool::new();
     /// assert_eq!(POOL.xl().capacity(), 4);
     /// ```
-    pub fn xl(&self) -> &Ring<P, XL_SLOTS, XL, R> {
+    pub fn xl(&self) -> &C::Xl<P, R> {
         &self.xl
     }
 
@@ -605,7 +805,7 @@ impl<
     /// assert_eq!(POOL.class_stats(SizeClass::XS).published, 0);
     /// ```
     pub fn class_stats(&self, class: SizeClass) -> WriterStats {
-        per_class_ref!(self, class, |ring| ring.writer_stats())
+        per_class!(&self, class, |ring| ring.stats())
     }
 
     /// The slowest reader's backpressure in the class where it is highest (by ratio),
@@ -621,34 +821,12 @@ impl<
     /// assert_eq!((class, b.lag, b.should_throttle()), (SizeClass::XL, 3, true));
     /// ```
     pub fn max_backpressure(&self) -> (SizeClass, Backpressure) {
-        let mut worst = (SizeClass::XS, self.xs.max_backpressure());
-        for class in [SizeClass::S, SizeClass::M, SizeClass::L, SizeClass::XL] {
-            let b = per_class_ref!(self, class, |ring| ring.max_backpressure());
-            if b.backpressure_ratio() > worst.1.backpressure_ratio() {
-                worst = (class, b);
-            }
-        }
-        worst
+        worst_class(|class| per_class!(&self, class, |ring| ring.worst_backpressure()))
     }
 }
 
 #[cfg(not(ringcore_loom))]
-impl<
-    P: Policy,
-    const R: usize,
-    const LIMIT: usize,
-    const XS: usize,
-    const XS_SLOTS: usize,
-    const S: usize,
-    const S_SLOTS: usize,
-    const M: usize,
-    const M_SLOTS: usize,
-    const L: usize,
-    const L_SLOTS: usize,
-    const XL: usize,
-    const XL_SLOTS: usize,
-> Default for Pool<P, R, LIMIT, XS, XS_SLOTS, S, S_SLOTS, M, M_SLOTS, L, L_SLOTS, XL, XL_SLOTS>
-{
+impl<P: Policy, const R: usize, C: PoolClasses> Default for Pool<P, R, C> {
     fn default() -> Self {
         Self::new()
     }
@@ -656,75 +834,19 @@ impl<
 
 /// The one publisher of a [`Pool`]: routes each event to its class and numbers events
 /// globally. `Send`, not `Sync`. Dropping it closes every class.
-#[cfg(any(
-    target_has_atomic = "8",
-    feature = "critical-section",
-    feature = "unsafe-assume-single-core",
-    ringcore_loom
-))]
-pub struct PoolPublisher<
-    'a,
-    P: Policy,
-    const R: usize,
-    const LIMIT: usize = DEFAULT_FOOTPRINT_LIMIT,
-    const XS: usize = 64,
-    const XS_SLOTS: usize = 1024,
-    const S: usize = 256,
-    const S_SLOTS: usize = 256,
-    const M: usize = 1024,
-    const M_SLOTS: usize = 64,
-    const L: usize = 4096,
-    const L_SLOTS: usize = 16,
-    const XL: usize = 16384,
-    const XL_SLOTS: usize = 4,
-> {
-    pool: &'a Pool<P, R, LIMIT, XS, XS_SLOTS, S, S_SLOTS, M, M_SLOTS, L, L_SLOTS, XL, XL_SLOTS>,
-    xs: Writer<'a, P, XS_SLOTS, XS, R>,
-    s: Writer<'a, P, S_SLOTS, S, R>,
-    m: Writer<'a, P, M_SLOTS, M, R>,
-    l: Writer<'a, P, L_SLOTS, L, R>,
-    xl: Writer<'a, P, XL_SLOTS, XL, R>,
+#[cfg(ringcore_cas)]
+pub struct PoolPublisher<'a, P: Policy, const R: usize, C: PoolClasses = DefaultClasses> {
+    pool: &'a Pool<P, R, C>,
+    xs: <C::Xs<P, R> as RingOps>::Writer<'a>,
+    s: <C::S<P, R> as RingOps>::Writer<'a>,
+    m: <C::M<P, R> as RingOps>::Writer<'a>,
+    l: <C::L<P, R> as RingOps>::Writer<'a>,
+    xl: <C::Xl<P, R> as RingOps>::Writer<'a>,
     next_seq: u64,
 }
 
-#[cfg(any(
-    target_has_atomic = "8",
-    feature = "critical-section",
-    feature = "unsafe-assume-single-core",
-    ringcore_loom
-))]
-impl<
-    P: Policy,
-    const R: usize,
-    const LIMIT: usize,
-    const XS: usize,
-    const XS_SLOTS: usize,
-    const S: usize,
-    const S_SLOTS: usize,
-    const M: usize,
-    const M_SLOTS: usize,
-    const L: usize,
-    const L_SLOTS: usize,
-    const XL: usize,
-    const XL_SLOTS: usize,
-> core::fmt::Debug
-    for PoolPublisher<
-        '_,
-        P,
-        R,
-        LIMIT,
-        XS,
-        XS_SLOTS,
-        S,
-        S_SLOTS,
-        M,
-        M_SLOTS,
-        L,
-        L_SLOTS,
-        XL,
-        XL_SLOTS,
-    >
-{
+#[cfg(ringcore_cas)]
+impl<P: Policy, const R: usize, C: PoolClasses> core::fmt::Debug for PoolPublisher<'_, P, R, C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PoolPublisher")
             .field("next_seq", &self.next_seq)
@@ -732,28 +854,8 @@ impl<
     }
 }
 
-#[cfg(any(
-    target_has_atomic = "8",
-    feature = "critical-section",
-    feature = "unsafe-assume-single-core",
-    ringcore_loom
-))]
-impl<
-    P: Policy,
-    const R: usize,
-    const LIMIT: usize,
-    const XS: usize,
-    const XS_SLOTS: usize,
-    const S: usize,
-    const S_SLOTS: usize,
-    const M: usize,
-    const M_SLOTS: usize,
-    const L: usize,
-    const L_SLOTS: usize,
-    const XL: usize,
-    const XL_SLOTS: usize,
-> PoolPublisher<'_, P, R, LIMIT, XS, XS_SLOTS, S, S_SLOTS, M, M_SLOTS, L, L_SLOTS, XL, XL_SLOTS>
-{
+#[cfg(ringcore_cas)]
+impl<P: Policy, const R: usize, C: PoolClasses> PoolPublisher<'_, P, R, C> {
     /// Publishes one event to the smallest class that fits it; returns its (global)
     /// sequence and the class. Never blocks: a full class of a gated pool is
     /// [`PoolError::Full`].
@@ -772,30 +874,12 @@ impl<
         payload: &[u8],
     ) -> Result<(u64, SizeClass), PoolError> {
         let len = payload.len();
-        let class = Pool::<
-            P,
-            R,
-            LIMIT,
-            XS,
-            XS_SLOTS,
-            S,
-            S_SLOTS,
-            M,
-            M_SLOTS,
-            L,
-            L_SLOTS,
-            XL,
-            XL_SLOTS,
-        >::class_for(len)
-        .ok_or(PoolError::TooLarge { len, max: XL })?;
-        let header = FrameHeader {
-            seq: self.next_seq,
-            timestamp_ns,
-            len: 0,
-            kind,
-            flags: 0,
-        };
-        let result = per_class!(self, class, |w| w.try_publish_frame(header, payload));
+        let class = Pool::<P, R, C>::class_for(len).ok_or(PoolError::TooLarge {
+            len,
+            max: Pool::<P, R, C>::MAX_PAYLOAD,
+        })?;
+        let header = FrameHeader::event(self.next_seq, timestamp_ns, kind);
+        let result = per_class!(&mut self, class, |w| w.publish_frame(header, payload));
         match result {
             Ok(seq) => {
                 self.next_seq = seq.wrapping_add(1);
@@ -815,7 +899,7 @@ impl<
     /// and notifies `wait` afterwards. Fails only with [`PoolError::TooLarge`].
     ///
     /// ```
-    /// use ringcore::broadcast::wait::BusySpin;
+    /// use ringcore::wait::BusySpin;
     /// static POOL: ringcore::pool::GatedPool<1> = ringcore::pool::GatedPool::new();
     /// let mut p = POOL.try_publisher().unwrap();
     /// assert_eq!(p.publish_wait(&BusySpin, 0, 0, b"x").map(|(seq, _)| seq), Ok(0));
@@ -867,28 +951,13 @@ enum Head {
 
 /// A reader of every class of a [`Pool`], merging them by sequence: it sees each event
 /// once, in publication order. `Send`, not `Sync`; dropping it leaves every class.
-pub struct PoolReader<
-    'a,
-    P: Policy,
-    const R: usize,
-    const LIMIT: usize = DEFAULT_FOOTPRINT_LIMIT,
-    const XS: usize = 64,
-    const XS_SLOTS: usize = 1024,
-    const S: usize = 256,
-    const S_SLOTS: usize = 256,
-    const M: usize = 1024,
-    const M_SLOTS: usize = 64,
-    const L: usize = 4096,
-    const L_SLOTS: usize = 16,
-    const XL: usize = 16384,
-    const XL_SLOTS: usize = 4,
-> {
-    pool: &'a Pool<P, R, LIMIT, XS, XS_SLOTS, S, S_SLOTS, M, M_SLOTS, L, L_SLOTS, XL, XL_SLOTS>,
-    xs: Reader<'a, P, XS_SLOTS, XS, R>,
-    s: Reader<'a, P, S_SLOTS, S, R>,
-    m: Reader<'a, P, M_SLOTS, M, R>,
-    l: Reader<'a, P, L_SLOTS, L, R>,
-    xl: Reader<'a, P, XL_SLOTS, XL, R>,
+pub struct PoolReader<'a, P: Policy, const R: usize, C: PoolClasses = DefaultClasses> {
+    pool: &'a Pool<P, R, C>,
+    xs: <C::Xs<P, R> as RingOps>::Reader<'a>,
+    s: <C::S<P, R> as RingOps>::Reader<'a>,
+    m: <C::M<P, R> as RingOps>::Reader<'a>,
+    l: <C::L<P, R> as RingOps>::Reader<'a>,
+    xl: <C::Xl<P, R> as RingOps>::Reader<'a>,
     heads: [Head; 5],
     /// Events lost to a lap found in the middle of a batch: the batch ends early and the
     /// next read reports them as `Lagged`, so a caller that adds up `Lagged` counts gets
@@ -898,23 +967,7 @@ pub struct PoolReader<
     watermark: Option<usize>,
 }
 
-impl<
-    P: Policy,
-    const R: usize,
-    const LIMIT: usize,
-    const XS: usize,
-    const XS_SLOTS: usize,
-    const S: usize,
-    const S_SLOTS: usize,
-    const M: usize,
-    const M_SLOTS: usize,
-    const L: usize,
-    const L_SLOTS: usize,
-    const XL: usize,
-    const XL_SLOTS: usize,
-> core::fmt::Debug
-    for PoolReader<'_, P, R, LIMIT, XS, XS_SLOTS, S, S_SLOTS, M, M_SLOTS, L, L_SLOTS, XL, XL_SLOTS>
-{
+impl<P: Policy, const R: usize, C: PoolClasses> core::fmt::Debug for PoolReader<'_, P, R, C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PoolReader")
             .field("seen", &self.seen())
@@ -923,22 +976,7 @@ impl<
     }
 }
 
-impl<
-    P: Policy,
-    const R: usize,
-    const LIMIT: usize,
-    const XS: usize,
-    const XS_SLOTS: usize,
-    const S: usize,
-    const S_SLOTS: usize,
-    const M: usize,
-    const M_SLOTS: usize,
-    const L: usize,
-    const L_SLOTS: usize,
-    const XL: usize,
-    const XL_SLOTS: usize,
-> PoolReader<'_, P, R, LIMIT, XS, XS_SLOTS, S, S_SLOTS, M, M_SLOTS, L, L_SLOTS, XL, XL_SLOTS>
-{
+impl<P: Policy, const R: usize, C: PoolClasses> PoolReader<'_, P, R, C> {
     /// The class holding the smallest sequence below the watermark, looking at classes
     /// as needed.
     fn next_class(&mut self) -> Result<SizeClass, ReadError> {
@@ -950,8 +988,8 @@ impl<
                 for class in SizeClass::ALL {
                     let i = class.index();
                     if self.heads[i] == Head::Unknown {
-                        self.heads[i] = match per_class!(self, class, |r| r.peek_header()) {
-                            Ok(h) => Head::Seq(h.seq),
+                        self.heads[i] = match per_class!(&mut self, class, |r| r.peek()) {
+                            Ok(seq) => Head::Seq(seq),
                             Err(ReadError::Empty) => Head::Empty,
                             Err(ReadError::Closed) => Head::Closed,
                             Err(lagged) => return Err(lagged),
@@ -1027,7 +1065,7 @@ impl<
         }
         let class = self.next_class()?;
         self.heads[class.index()] = Head::Unknown;
-        per_class!(self, class, |r| r.try_read(f))
+        per_class!(&mut self, class, |r| r.read(f))
     }
 
     /// Reads up to `max` events in sequence order, calling `f` for each; returns how many
@@ -1067,7 +1105,7 @@ impl<
     /// a gated pool it notifies `wait` after reading.
     ///
     /// ```
-    /// use ringcore::broadcast::wait::BusySpin;
+    /// use ringcore::wait::BusySpin;
     /// static POOL: ringcore::pool::GatedPool<1> = ringcore::pool::GatedPool::new();
     /// let mut p = POOL.try_publisher().unwrap();
     /// let mut r = POOL.join().unwrap();
@@ -1105,7 +1143,10 @@ impl<
     /// assert_eq!(r.seen(), 1);
     /// ```
     pub fn seen(&self) -> usize {
-        self.xs.seen() + self.s.seen() + self.m.seen() + self.l.seen() + self.xl.seen()
+        SizeClass::ALL
+            .iter()
+            .map(|&class| per_class!(&self, class, |r| r.counts().0))
+            .sum()
     }
 
     /// Events lost to overwrite since joining, over all classes.
@@ -1119,7 +1160,10 @@ impl<
     /// assert_eq!(r.lost(), 2);
     /// ```
     pub fn lost(&self) -> usize {
-        self.xs.lost() + self.s.lost() + self.m.lost() + self.l.lost() + self.xl.lost()
+        SizeClass::ALL
+            .iter()
+            .map(|&class| per_class!(&self, class, |r| r.counts().1))
+            .sum()
     }
 
     /// This reader's backpressure in the class where it is highest (by ratio).
@@ -1134,33 +1178,36 @@ impl<
     /// assert_eq!((class, b.lag, b.capacity), (SizeClass::L, 1, 16));
     /// ```
     pub fn backpressure(&self) -> (SizeClass, Backpressure) {
-        let mut worst = (SizeClass::XS, self.xs.backpressure());
-        for class in [SizeClass::S, SizeClass::M, SizeClass::L, SizeClass::XL] {
-            let b = per_class_ref!(self, class, |r| r.backpressure());
-            if b.backpressure_ratio() > worst.1.backpressure_ratio() {
-                worst = (class, b);
-            }
-        }
-        worst
+        worst_class(|class| per_class!(&self, class, |r| r.pressure()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broadcast::wait::SpinThenYield;
+    use crate::wait::SpinThenYield;
     use std::boxed::Box;
     use std::vec::Vec;
 
-    /// A pool small enough for Miri: 8/16/32/64/128-byte classes.
-    type Tiny<P> = Pool<P, 2, 16384, 8, 4, 16, 4, 32, 4, 64, 2, 128, 2>;
-
-    fn pattern(seq: u64, i: usize) -> u8 {
-        (seq as u8).wrapping_mul(29).wrapping_add(i as u8)
+    pool_classes! {
+        /// Classes small enough for Miri: 8/16/32/64/128 bytes.
+        struct TinyClasses {
+            footprint_limit: 16384,
+            xs: { size: 8, slots: 4 },
+            s: { size: 16, slots: 4 },
+            m: { size: 32, slots: 4 },
+            l: { size: 64, slots: 2 },
+            xl: { size: 128, slots: 2 },
+        }
     }
 
+    type Tiny<P> = Pool<P, 2, TinyClasses>;
+
+    /// The payload of the event with sequence `seq`: the workspace's one pattern.
     fn fill(seq: u64, len: usize) -> Vec<u8> {
-        (0..len).map(|i| pattern(seq, i)).collect()
+        let mut payload = std::vec![0; len];
+        ringlog_pattern::fill(seq, &mut payload);
+        payload
     }
 
     /// Rings and pools too large for a test thread's stack live on the heap; threads
@@ -1226,7 +1273,7 @@ mod tests {
         for (seq, len) in expect {
             let got = r
                 .try_read(|e| {
-                    assert_eq!(e.payload, &fill(e.header.seq, e.payload.len())[..]);
+                    assert!(ringlog_pattern::check(e.header.seq, e.payload));
                     (e.header.seq, e.payload.len())
                 })
                 .unwrap();
@@ -1262,7 +1309,7 @@ mod tests {
             let _ = r.read_batch(take, |e| {
                 assert_eq!(e.header.seq, next);
                 assert_eq!(e.header.timestamp_ns, next);
-                assert_eq!(e.payload, &fill(next, e.payload.len())[..]);
+                assert!(ringlog_pattern::check(next, e.payload));
                 next += 1;
             });
         }
@@ -1287,7 +1334,7 @@ mod tests {
             if i % 5 == 0 {
                 loop {
                     match r.try_read(|e| {
-                        assert_eq!(e.payload, &fill(e.header.seq, e.payload.len())[..]);
+                        assert!(ringlog_pattern::check(e.header.seq, e.payload));
                         e.header.seq
                     }) {
                         Ok(seq) => {
@@ -1335,7 +1382,7 @@ mod tests {
             let (mut seen, mut lost) = (0usize, 0usize);
             loop {
                 match r.read_batch(8, |e| {
-                    assert_eq!(e.payload, &fill(e.header.seq, e.payload.len())[..]);
+                    assert!(ringlog_pattern::check(e.header.seq, e.payload));
                     seen += 1;
                 }) {
                     Ok(_) | Err(ReadError::Empty) => {}
@@ -1366,7 +1413,7 @@ mod tests {
                         match r.read_batch_wait(wait, 8, |e| {
                             assert_eq!(e.header.seq, next);
                             assert_eq!(e.payload.len(), (next as usize * 37) % 129);
-                            assert_eq!(e.payload, &fill(next, e.payload.len())[..]);
+                            assert!(ringlog_pattern::check(next, e.payload));
                             next += 1;
                         }) {
                             Ok(_) => {}

@@ -49,6 +49,7 @@
 use core::cell::Cell;
 use core::marker::PhantomData;
 
+pub use crate::frame::{Clock, RecordView};
 use crate::frame::{FrameHeader, HEADER_LEN, RECORD_ALIGN, record_len};
 use crate::sync::{
     AtomicBool, AtomicUsize, ByteBuffer, CachePadded, Ordering, atomic_bool, atomic_usize,
@@ -113,23 +114,6 @@ impl core::fmt::Display for SplitError {
 
 impl core::error::Error for SplitError {}
 
-/// A source of timestamps for targets that have a clock; `no_std` has none built in.
-///
-/// ```
-/// use ringcore::spsc::{Clock, Ring};
-/// struct Fixed;
-/// impl Clock for Fixed { fn now_ns(&self) -> u64 { 42 } }
-///
-/// let ring = Ring::<256>::new();
-/// let (mut p, mut c) = ring.try_split(0).unwrap();
-/// p.push_now(b"x", 0, &Fixed).unwrap();
-/// assert_eq!(c.read().unwrap().header().timestamp_ns, 42);
-/// ```
-pub trait Clock {
-    /// Nanoseconds since the Unix epoch (or any monotonic origin the application picks).
-    fn now_ns(&self) -> u64;
-}
-
 /// A ring of `N` bytes holding framed records; `N` is a power of two of at least 64.
 ///
 /// ```
@@ -159,15 +143,7 @@ pub struct Ring<const N: usize> {
     /// Consumer's released position.
     read: CachePadded<AtomicUsize>,
     // Only try_split reads it, and try_split needs compare-and-swap.
-    #[cfg_attr(
-        not(any(
-            target_has_atomic = "8",
-            feature = "critical-section",
-            feature = "unsafe-assume-single-core",
-            ringcore_loom
-        )),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(ringcore_cas), allow(dead_code))]
     split: AtomicBool,
     buf: ByteBuffer<N>,
 }
@@ -246,12 +222,7 @@ impl<const N: usize> Ring<N> {
     /// assert!(ring.try_split(0).is_ok());
     /// assert!(ring.try_split(0).is_err());
     /// ```
-    #[cfg(any(
-        target_has_atomic = "8",
-        feature = "critical-section",
-        feature = "unsafe-assume-single-core",
-        ringcore_loom
-    ))]
+    #[cfg(ringcore_cas)]
     pub fn try_split(
         &self,
         first_seq: u64,
@@ -704,15 +675,6 @@ impl<const N: usize> Grant<'_, '_, N> {
     }
 }
 
-/// A record's header and payload, borrowed from the ring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordView<'b> {
-    /// The record's header.
-    pub header: FrameHeader,
-    /// The record's payload.
-    pub payload: &'b [u8],
-}
-
 /// The reading half of a [`Ring`]. `Send`, not `Sync`, and there is only one.
 ///
 /// ```compile_fail
@@ -1100,10 +1062,6 @@ mod tests {
     use super::*;
     use std::vec::Vec;
 
-    fn pattern(seq: u64, i: usize) -> u8 {
-        (seq as u8).wrapping_mul(31).wrapping_add(i as u8)
-    }
-
     #[test]
     fn too_large_exactly_past_half() {
         let ring = Ring::<256>::new();
@@ -1161,9 +1119,7 @@ mod tests {
                     Err(PushError::Full) => break,
                     Err(e) => panic!("{e}"),
                 };
-                for (i, b) in g.payload_mut().iter_mut().enumerate() {
-                    *b = pattern(next_write, i);
-                }
+                ringlog_pattern::fill(next_write, g.payload_mut());
                 g.set_kind(len as u16);
                 assert_eq!(g.commit(), next_write);
                 next_write += 1;
@@ -1174,9 +1130,7 @@ mod tests {
                 assert_eq!(r.header.seq, next_read);
                 assert_eq!(r.header.len as usize, r.payload.len());
                 assert_eq!(r.header.kind as usize, r.payload.len());
-                for (i, b) in r.payload.iter().enumerate() {
-                    assert_eq!(*b, pattern(next_read, i));
-                }
+                assert!(ringlog_pattern::check(next_read, r.payload));
                 next_read += 1;
             }
         }
@@ -1298,9 +1252,7 @@ mod tests {
                 let len = (seq % 97) as usize;
                 match p.grant(len) {
                     Ok(mut g) => {
-                        for (i, b) in g.payload_mut().iter_mut().enumerate() {
-                            *b = pattern(seq, i);
-                        }
+                        ringlog_pattern::fill(seq, g.payload_mut());
                         if seq % 5 == 0 {
                             g.commit();
                         } else {
@@ -1323,12 +1275,7 @@ mod tests {
             while let Some(r) = b.next() {
                 assert_eq!(r.header.seq, expect);
                 assert_eq!(r.payload.len(), (expect % 97) as usize);
-                assert!(
-                    r.payload
-                        .iter()
-                        .enumerate()
-                        .all(|(i, b)| *b == pattern(expect, i))
-                );
+                assert!(ringlog_pattern::check(expect, r.payload));
                 expect += 1;
                 got += 1;
             }

@@ -7,10 +7,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use ringcore::broadcast::wait::SpinThenYield;
 use ringcore::broadcast::{self, Gated, Overwrite, Policy, ReadError};
+use ringcore::frame::RecordView;
 use ringcore::pool::{self, PoolError};
-use ringcore::spsc::RecordView;
+use ringcore::wait::SpinThenYield;
 
 use crate::pattern::{self, PayloadSizes};
 use crate::report::{Progress, Summary};

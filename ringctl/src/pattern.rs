@@ -1,4 +1,6 @@
-//! The payload pattern every `ringctl` subcommand writes and checks.
+//! The payload pattern every `ringctl` subcommand writes and checks: the workspace's one
+//! pattern, [`ringlog_pattern`], plus the two things only a stress run needs (a fill that
+//! can damage records on purpose, and a check that says what is wrong in words).
 //!
 //! Byte `i` of the payload of the record with sequence `seq` is byte `i % 8` (little-endian)
 //! of the 64-bit word `seq * 0x9E37_79B9_7F4A_7C15 + i / 8` (wrapping arithmetic). The
@@ -9,42 +11,7 @@
 //! of its sequence too ([`PayloadSizes::len_for`]), so a reader can check lengths without
 //! being told them.
 
-/// Multiplier of the pattern (the 64-bit golden ratio).
-const SEQ_MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
-
-/// The `j`-th 64-bit word of the payload of record `seq`.
-#[inline(always)]
-fn word(seq: u64, j: usize) -> u64 {
-    seq.wrapping_mul(SEQ_MULTIPLIER).wrapping_add(j as u64)
-}
-
-/// Fills `payload` with the pattern of record `seq`.
-#[inline]
-pub fn fill(seq: u64, payload: &mut [u8]) {
-    let full = payload.len() / 8;
-    let mut chunks = payload.chunks_exact_mut(8);
-    for (j, c) in (&mut chunks).enumerate() {
-        c.copy_from_slice(&word(seq, j).to_le_bytes());
-    }
-    let rem = chunks.into_remainder();
-    if !rem.is_empty() {
-        let w = word(seq, full).to_le_bytes();
-        rem.copy_from_slice(&w[..rem.len()]);
-    }
-}
-
-/// Whether `payload` holds the pattern of record `seq`.
-#[inline]
-pub fn check(seq: u64, payload: &[u8]) -> bool {
-    let mut chunks = payload.chunks_exact(8);
-    for (j, c) in (&mut chunks).enumerate() {
-        if c != word(seq, j).to_le_bytes() {
-            return false;
-        }
-    }
-    let rem = chunks.remainder();
-    rem.is_empty() || rem == &word(seq, payload.len() / 8).to_le_bytes()[..rem.len()]
-}
+pub use ringlog_pattern::{PayloadSizes, check, fill};
 
 /// Fills `payload` with the pattern of record `seq`, then, if `seq` is every
 /// `corrupt_every`-th record (the hidden `--corrupt-every` testing aid), flips a bit of its
@@ -76,61 +43,11 @@ pub fn payload_problem(sizes: &PayloadSizes, seq: u64, payload: &[u8]) -> Option
     }
 }
 
-/// Payload lengths of a run: fixed, or spread over `min..=max` by sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PayloadSizes {
-    /// Smallest payload.
-    pub min: usize,
-    /// Largest payload.
-    pub max: usize,
-}
-
-impl PayloadSizes {
-    /// The payload length of record `seq`: `min + mix(seq) % (max - min + 1)`, where `mix`
-    /// is the splitmix64 finaliser.
-    #[inline]
-    pub fn len_for(&self, seq: u64) -> usize {
-        if self.min == self.max {
-            return self.min;
-        }
-        let mut z = seq.wrapping_add(SEQ_MULTIPLIER);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        self.min + (z % (self.max - self.min + 1) as u64) as usize
-    }
-}
-
+/// The pattern's own properties (every length, the documented formula, the spread of
+/// lengths) are tested in `ringlog-pattern`; these tests cover what this module adds.
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fill_then_check_all_lengths() {
-        for len in 0..40 {
-            let mut buf = vec![0u8; len];
-            fill(77, &mut buf);
-            assert!(check(77, &buf), "len {len}");
-            if len > 0 {
-                assert!(!check(78, &buf), "other seq, len {len}");
-                let mut bad = buf.clone();
-                bad[len - 1] ^= 1;
-                assert!(!check(77, &bad), "flip at end, len {len}");
-            }
-        }
-    }
-
-    #[test]
-    fn pattern_matches_documented_formula() {
-        let mut buf = [0u8; 19];
-        fill(3, &mut buf);
-        for (i, b) in buf.iter().enumerate() {
-            let w = 3u64
-                .wrapping_mul(SEQ_MULTIPLIER)
-                .wrapping_add((i / 8) as u64);
-            assert_eq!(*b, w.to_le_bytes()[i % 8]);
-        }
-    }
 
     #[test]
     fn stress_fill_damages_exactly_every_nth_record() {
@@ -155,11 +72,20 @@ mod tests {
     }
 
     #[test]
-    fn lengths_stay_in_range_and_vary() {
-        let s = PayloadSizes { min: 16, max: 100 };
-        let lens: Vec<usize> = (0..1000).map(|q| s.len_for(q)).collect();
-        assert!(lens.iter().all(|l| (16..=100).contains(l)));
-        assert!(lens.contains(&16) && lens.contains(&100));
-        assert_eq!(PayloadSizes { min: 5, max: 5 }.len_for(9), 5);
+    fn payload_problem_checks_the_length_of_a_spread_run_then_the_pattern() {
+        let sizes = PayloadSizes { min: 16, max: 100 };
+        for seq in 0..200u64 {
+            let mut buf = vec![0u8; sizes.len_for(seq)];
+            fill(seq, &mut buf);
+            assert_eq!(payload_problem(&sizes, seq, &buf), None, "seq {seq}");
+            let problem = payload_problem(&sizes, seq + 1, &buf).unwrap();
+            assert!(
+                problem.contains("length") || problem.contains("pattern mismatch"),
+                "seq {seq}: {problem}"
+            );
+            buf.push(0);
+            let long = payload_problem(&sizes, seq, &buf).unwrap();
+            assert!(long.contains(&format!("length {} != {}", buf.len(), buf.len() - 1)));
+        }
     }
 }

@@ -15,9 +15,7 @@ use storage_std::backend::{Backend, FileBackend};
 use super::counting::{CountingBackend, Counts};
 use storage_std::{Durability, Error, LogReader, RecordMeta, Start, Writer, WriterOptions};
 
-use super::{
-    BenchResult, Latency, Outcome, Schedule, ctx, fill_payload, written_mark, written_since,
-};
+use super::{BenchResult, Latency, Outcome, Schedule, ctx, written_mark, written_since};
 use crate::payload_ok;
 
 /// Opens a directory as a storage-std backend.
@@ -130,7 +128,7 @@ fn append_stamped(w: &Writer, payload: usize, i: u64, stamp: Stamp) -> BenchResu
         },
     };
     let seq = w
-        .append_in_place(payload, meta, |buf| fill_payload(buf, i))
+        .append_in_place(payload, meta, |buf| ringlog_pattern::fill(i, buf))
         .map_err(ctx("append"))?;
     if seq != i {
         return Err(format!("append returned sequence {seq}, expected {i}"));

@@ -25,8 +25,6 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::payload_byte;
-
 pub mod counting;
 pub mod log;
 pub mod null;
@@ -40,12 +38,6 @@ pub type BenchResult<T> = Result<T, String>;
 /// Converts any displayable error into a [`BenchResult`] error with some context.
 pub fn ctx<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> String {
     move |e| format!("{what}: {e}")
-}
-
-/// Fills the payload of event `seq` (the bench-wide [`payload_byte`] pattern).
-#[inline(always)]
-pub fn fill_payload(buf: &mut [u8], seq: u64) {
-    buf.fill(payload_byte(seq));
 }
 
 /// Commit latencies in nanoseconds.
@@ -184,7 +176,8 @@ impl Schedule {
 /// baseline and every peer crate.
 pub trait GroupSink {
     /// Writes events `first .. first + n` (each of the configured payload size, filled
-    /// with [`fill_payload`]) and, for durable sinks, returns only once they are durable.
+    /// with [`ringlog_pattern::fill`]) and, for durable sinks, returns only once they are
+    /// durable.
     fn commit(&mut self, first: u64, n: usize) -> BenchResult<()>;
 
     /// Ends the run outside the timed part (a final sync for non-durable sinks,

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{BenchResult, GroupSink, ctx, fill_payload};
+use super::{BenchResult, GroupSink, ctx};
 
 /// Segment (file) size given to every peer that has one: the log's default, 64 MiB.
 pub const PEER_SEGMENT_BYTES: u64 = 64 << 20;
@@ -56,7 +56,7 @@ impl GroupSink for OkayWal {
         let wal = self.wal.as_ref().ok_or("okaywal already shut down")?;
         let mut entry = wal.begin_entry().map_err(ctx("okaywal begin_entry"))?;
         for seq in first..first + n as u64 {
-            fill_payload(&mut self.buf, seq);
+            ringlog_pattern::fill(seq, &mut self.buf);
             entry
                 .write_chunk(&self.buf)
                 .map_err(ctx("okaywal write_chunk"))?;
@@ -135,7 +135,7 @@ impl GroupSink for CommitLogSynced {
         use commitlog::message::MessageSet as _;
         self.buf.clear();
         for seq in first..first + n as u64 {
-            fill_payload(&mut self.payload, seq);
+            ringlog_pattern::fill(seq, &mut self.payload);
             self.buf
                 .push(&self.payload)
                 .map_err(|e| format!("commitlog push: {e:?}"))?;
@@ -218,7 +218,7 @@ impl GroupSink for RivvenLog {
     fn commit(&mut self, first: u64, n: usize) -> BenchResult<()> {
         let batch: Vec<(u64, rivven_core::Message)> = (first..first + n as u64)
             .map(|seq| {
-                fill_payload(&mut self.payload, seq);
+                ringlog_pattern::fill(seq, &mut self.payload);
                 (
                     seq,
                     rivven_core::Message::new(Bytes::copy_from_slice(&self.payload)),
@@ -283,7 +283,7 @@ impl GroupSink for RivvenWal {
         let wal = self.wal.as_ref().ok_or("rivven WAL shut down")?;
         let records: Vec<Bytes> = (first..first + n as u64)
             .map(|seq| {
-                fill_payload(&mut self.payload, seq);
+                ringlog_pattern::fill(seq, &mut self.payload);
                 Bytes::copy_from_slice(&self.payload)
             })
             .collect();

@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 use ringcore::frame::FrameHeader;
 use storage_std::format::{disk_record_len, encode_record};
 
-use super::{
-    BenchResult, GroupSink, Latency, Outcome, ctx, fill_payload, written_mark, written_since,
-};
+use super::{BenchResult, GroupSink, Latency, Outcome, ctx, written_mark, written_since};
 
 /// Which file the raw baseline writes into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +65,7 @@ pub fn encode_group(out: &mut Vec<u8>, first: u64, n: usize, payload: usize) {
     let mut p = vec![0u8; payload];
     let ts = storage_std::now_ns();
     for seq in first..first + n as u64 {
-        fill_payload(&mut p, seq);
+        ringlog_pattern::fill(seq, &mut p);
         let h = FrameHeader {
             seq,
             timestamp_ns: ts,
