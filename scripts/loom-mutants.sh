@@ -3,7 +3,7 @@
 # given ringcore source files, weakens that one ordering to Relaxed in a scratch copy of
 # the workspace and runs the loom models; each such mutant must make a model fail.
 #
-#   ./scripts/loom-mutants.sh ringcore/src/spsc.rs ringcore/src/broadcast.rs
+#   ./scripts/loom-mutants.sh ringcore/src/spsc.rs ringcore/src/broadcast/*.rs
 #
 # Exits 1 if any mutant survives. The working tree is never modified.
 set -euo pipefail
@@ -11,12 +11,12 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-# Only what the loom build needs: ringcore, loom-tests and the workspace manifest.
-cp -r ringcore loom-tests Cargo.lock "$scratch"/
+# Only what the loom build needs: ringcore, ringlog-pattern, loom-tests and the workspace manifest.
+cp -r ringcore ringlog-pattern loom-tests Cargo.lock "$scratch"/
 python3 - "$root/Cargo.toml" "$scratch/Cargo.toml" <<'PY'
 import re, sys
 src = open(sys.argv[1]).read()
-src = re.sub(r'members = \[[^\]]*\]', 'members = ["ringcore", "loom-tests"]', src)
+src = re.sub(r'members = \[[^\]]*\]', 'members = ["ringcore", "ringlog-pattern", "loom-tests"]', src)
 open(sys.argv[2], 'w').write(src)
 PY
 export CARGO_TARGET_DIR="$root/target/loom-mutants" RUSTFLAGS="--cfg ringcore_loom" LOOM_MAX_PREEMPTIONS=3
