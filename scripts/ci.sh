@@ -14,6 +14,15 @@ export RUST_BACKTRACE=1
 
 step_setup() {
     rustup target add "${EMBEDDED_TARGETS[@]}"
+    # The power-cut tests mount faultfs (FUSE): /dev/fuse is needed; fusermount3 (Debian's
+    # fuse3) only when the tests do not run as root.
+    if ! command -v fusermount3 >/dev/null; then
+        if [ "$(id -u)" = 0 ]; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3
+        else
+            sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3
+        fi
+    fi
     # Miri runs on the nightly the machine already has; never install another toolchain.
     if ! rustup toolchain list | grep -q '^nightly'; then
         echo "no nightly toolchain on this machine: Miri cannot run" >&2
