@@ -1,6 +1,6 @@
-//! Shared support of the loom models in `tests/`: [`explore`], which runs a model and
-//! counts its interleavings, [`leak`], which gives a model's threads `'static` handles,
-//! and [`fill_event`]/[`check_event`], the payloads the models publish and check. Everything here exists only under `cfg(ringcore_loom)`, so the crate builds
+//! Shared support of the loom models in `tests/`: `explore`, which runs a model and
+//! counts its interleavings, `leak`, which gives a model's threads `'static` handles,
+//! and `fill_event`/`check_event`, the payloads the models publish and check. Everything here exists only under `cfg(ringcore_loom)`, so the crate builds
 //! (empty) in a normal workspace build.
 //!
 //! Run the models with
