@@ -114,7 +114,10 @@ impl FrameCache {
             let mut st = self.lock();
             st.tick += 1;
             let tick = st.tick;
-            if let Some((old, _)) = st.entries.insert(name.to_owned(), (bytes.len() as u64, tick)) {
+            if let Some((old, _)) = st
+                .entries
+                .insert(name.to_owned(), (bytes.len() as u64, tick))
+            {
                 st.total -= old;
             }
             st.total += bytes.len() as u64;

@@ -109,7 +109,9 @@ mod tests {
 
     #[test]
     fn both_codecs_round_trip_and_reject_damage() {
-        let raw: Vec<u8> = (0..50_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let raw: Vec<u8> = (0..50_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         for codec in [Codec::default(), Codec::Zstd { level: 1 }, Codec::Lz4] {
             let comp = codec.compress(&raw).unwrap();
             assert!(comp.len() < raw.len() / 2, "{codec}: {}", comp.len());

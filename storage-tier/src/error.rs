@@ -125,7 +125,11 @@ impl TierError {
         )
     }
 
-    pub(crate) fn io(op: &'static str, path: impl AsRef<std::path::Path>, source: io::Error) -> Self {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl AsRef<std::path::Path>,
+        source: io::Error,
+    ) -> Self {
         Self::Io {
             op,
             path: path.as_ref().display().to_string(),

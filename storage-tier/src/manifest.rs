@@ -186,7 +186,10 @@ impl TierManifest {
             .ok_or_else(|| bad(format!("bad length field {len:?}")))?;
         let body = &bytes[nl + 1..];
         if body.len() != len {
-            return Err(bad(format!("{} bytes of JSON, the header says {len}", body.len())));
+            return Err(bad(format!(
+                "{} bytes of JSON, the header says {len}",
+                body.len()
+            )));
         }
         let computed = crc32c::crc32c(body);
         if computed != crc {
@@ -208,7 +211,10 @@ impl TierManifest {
         for e in &self.segments {
             if e.record_count == 0 || e.base_seq.checked_add(e.record_count - 1) != Some(e.last_seq)
             {
-                return Err(format!("segment {}: count and last sequence disagree", e.base_seq));
+                return Err(format!(
+                    "segment {}: count and last sequence disagree",
+                    e.base_seq
+                ));
             }
             if next.is_some_and(|n| n != e.base_seq) {
                 return Err(format!(
@@ -218,7 +224,10 @@ impl TierManifest {
                 ));
             }
             if e.key != object_key(e.base_seq) {
-                return Err(format!("segment {}: unexpected key {:?}", e.base_seq, e.key));
+                return Err(format!(
+                    "segment {}: unexpected key {:?}",
+                    e.base_seq, e.key
+                ));
             }
             next = Some(e.last_seq + 1);
         }
@@ -232,7 +241,8 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     let dst = dir.join(name);
     let mut f = File::create(&tmp).map_err(|e| TierError::io("create", &tmp, e))?;
-    f.write_all(bytes).map_err(|e| TierError::io("write", &tmp, e))?;
+    f.write_all(bytes)
+        .map_err(|e| TierError::io("write", &tmp, e))?;
     f.sync_all().map_err(|e| TierError::io("sync", &tmp, e))?;
     drop(f);
     fs::rename(&tmp, &dst).map_err(|e| TierError::io("rename", &tmp, e))?;
@@ -284,7 +294,10 @@ mod tests {
         let b = m.encode();
         assert_eq!(TierManifest::decode(&b, "m").unwrap(), m);
         // u64 values above 2^53 survive the JSON.
-        assert_eq!(TierManifest::decode(&b, "m").unwrap().segments[0].max_ts, u64::MAX);
+        assert_eq!(
+            TierManifest::decode(&b, "m").unwrap().segments[0].max_ts,
+            u64::MAX
+        );
         for i in (0..b.len()).step_by(7) {
             let mut d = b.clone();
             d[i] ^= 0x01;
@@ -294,7 +307,10 @@ mod tests {
             assert!(TierManifest::decode(&d, "m").is_err(), "flip at {i}");
         }
         for cut in [0, 10, b.len() / 2, b.len() - 1] {
-            assert!(TierManifest::decode(&b[..cut], "m").is_err(), "cut at {cut}");
+            assert!(
+                TierManifest::decode(&b[..cut], "m").is_err(),
+                "cut at {cut}"
+            );
         }
     }
 

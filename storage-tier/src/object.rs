@@ -389,7 +389,10 @@ pub fn decode_index(bytes: &[u8], x: &IndexExpect) -> Result<Vec<FrameEntry>, St
             && u64::from(e.raw_len) <= MAX_FRAME_RAW
             && e.comp_len > 0;
         if !ok {
-            return Err(format!("frame {} of the index is inconsistent: {e:?}", v.len()));
+            return Err(format!(
+                "frame {} of the index is inconsistent: {e:?}",
+                v.len()
+            ));
         }
         let next = (
             seq.checked_add(u64::from(e.record_count)),
@@ -469,7 +472,10 @@ pub struct DecodedObject {
 pub fn decode_object(obj: &[u8], object_crc: u32) -> Result<DecodedObject, String> {
     let min = header::LEN + trailer::LEN;
     if obj.len() < min {
-        return Err(format!("object of {} bytes is shorter than {min}", obj.len()));
+        return Err(format!(
+            "object of {} bytes is shorter than {min}",
+            obj.len()
+        ));
     }
     let body = obj.len() - 4;
     let computed = crc32c::crc32c(&obj[..body]);
@@ -543,9 +549,12 @@ mod tests {
     use ringcore::frame::FrameHeader;
     use storage_std::format::{SegmentFooter, SegmentHeader, encode_record, segment::footer};
 
+    /// (seq, ts, on-disk bytes) of a record.
+    type Rec = (u64, u64, Vec<u8>);
+
     /// A sealed segment of `n` records from `base` with payloads of varying size; also
     /// returns each record's (seq, ts, bytes).
-    fn segment(base: u64, n: u64) -> (Vec<u8>, Vec<(u64, u64, Vec<u8>)>) {
+    fn segment(base: u64, n: u64) -> (Vec<u8>, Vec<Rec>) {
         let h = SegmentHeader {
             base_seq: base,
             created_ns: 1,
@@ -558,7 +567,9 @@ mod tests {
             let seq = base + i;
             let ts = 1000 + (i * 7919) % 500; // not monotonic
             max_ts = max_ts.max(ts);
-            let payload: Vec<u8> = (0..(i % 300) as usize).map(|j| (j as u64 ^ seq) as u8).collect();
+            let payload: Vec<u8> = (0..(i % 300) as usize)
+                .map(|j| (j as u64 ^ seq) as u8)
+                .collect();
             let mut r = Vec::new();
             let fh = FrameHeader {
                 seq,
@@ -637,8 +648,18 @@ mod tests {
         let (obj, sum, seg) = object(0, 300, Codec::Lz4, 64);
         let d = decode_object(&obj, sum.object_crc).unwrap();
         assert_eq!(d.segment, seg);
-        assert!(d.frames.iter().all(|f| f.record_count == 1 || f.raw_len <= 64));
-        assert_eq!(d.frames.iter().map(|f| u64::from(f.record_count)).sum::<u64>(), 300);
+        assert!(
+            d.frames
+                .iter()
+                .all(|f| f.record_count == 1 || f.raw_len <= 64)
+        );
+        assert_eq!(
+            d.frames
+                .iter()
+                .map(|f| u64::from(f.record_count))
+                .sum::<u64>(),
+            300
+        );
     }
 
     #[test]
@@ -651,14 +672,21 @@ mod tests {
             assert!(decode_object(&d, sum.object_crc).is_err(), "byte {i}");
         }
         for cut in [0, 10, obj.len() / 2, obj.len() - 1] {
-            assert!(decode_object(&obj[..cut], sum.object_crc).is_err(), "cut {cut}");
+            assert!(
+                decode_object(&obj[..cut], sum.object_crc).is_err(),
+                "cut {cut}"
+            );
         }
         // A damaged frame fails its own check, found without reading the rest.
         let d = decode_object(&obj, sum.object_crc).unwrap();
         let f = d.frames[1];
         let mut comp = obj[f.comp_range().start as usize..f.comp_range().end as usize].to_vec();
         comp[0] ^= 1;
-        assert!(decode_frame(CODEC_ZSTD_ID, &f, &comp).unwrap_err().contains("checksum"));
+        assert!(
+            decode_frame(CODEC_ZSTD_ID, &f, &comp)
+                .unwrap_err()
+                .contains("checksum")
+        );
         assert!(decode_frame(CODEC_ZSTD_ID, &f, &comp[1..]).is_err());
     }
 

@@ -179,7 +179,11 @@ mod tests {
             .map(|i| LocalSeg {
                 base_seq: i * 10,
                 bytes: 100,
-                sealed_ns: if active && i == n - 1 { None } else { Some(i * 1000) },
+                sealed_ns: if active && i == n - 1 {
+                    None
+                } else {
+                    Some(i * 1000)
+                },
             })
             .collect()
     }
@@ -187,15 +191,30 @@ mod tests {
     #[test]
     fn keep_count_moves_the_oldest_and_never_the_last_file() {
         let s = segs(5, true); // 4 sealed + active
-        assert_eq!(select_moves(&s, &TierPolicy::keep_local_segments(1), 0), vec![0, 10, 20]);
-        assert_eq!(select_moves(&s, &TierPolicy::keep_local_segments(0), 0), vec![0, 10, 20, 30]);
-        assert_eq!(select_moves(&s, &TierPolicy::keep_local_segments(4), 0), Vec::<u64>::new());
-        assert_eq!(select_moves(&s, &TierPolicy::default(), 0), Vec::<u64>::new());
+        assert_eq!(
+            select_moves(&s, &TierPolicy::keep_local_segments(1), 0),
+            vec![0, 10, 20]
+        );
+        assert_eq!(
+            select_moves(&s, &TierPolicy::keep_local_segments(0), 0),
+            vec![0, 10, 20, 30]
+        );
+        assert_eq!(
+            select_moves(&s, &TierPolicy::keep_local_segments(4), 0),
+            Vec::<u64>::new()
+        );
+        assert_eq!(
+            select_moves(&s, &TierPolicy::default(), 0),
+            Vec::<u64>::new()
+        );
         // A sealed last file stays unless asked.
         let closed = segs(3, false);
         let p = TierPolicy::keep_local_segments(0);
         assert_eq!(select_moves(&closed, &p, 0), vec![0, 10]);
-        assert_eq!(select_moves(&closed, &p.move_last_sealed(true), 0), vec![0, 10, 20]);
+        assert_eq!(
+            select_moves(&closed, &p.move_last_sealed(true), 0),
+            vec![0, 10, 20]
+        );
         assert!(select_moves(&[], &TierPolicy::keep_local_segments(0), 0).is_empty());
     }
 
@@ -208,7 +227,10 @@ mod tests {
         assert_eq!(select_moves(&s, &p, 3000), vec![0, 10]);
         let mut holey = segs(5, true);
         holey[1].sealed_ns = None;
-        assert_eq!(select_moves(&holey, &TierPolicy::keep_local_segments(0), 0), vec![0]);
+        assert_eq!(
+            select_moves(&holey, &TierPolicy::keep_local_segments(0), 0),
+            vec![0]
+        );
     }
 
     #[test]
@@ -220,10 +242,16 @@ mod tests {
                 sealed_ns: i * 100,
             })
             .collect();
-        assert_eq!(select_cold_cut(&c, &ColdRetention::max_cold_segments(1), 0), 3);
+        assert_eq!(
+            select_cold_cut(&c, &ColdRetention::max_cold_segments(1), 0),
+            3
+        );
         assert_eq!(select_cold_cut(&c, &ColdRetention::before_seq(20), 0), 2);
         assert_eq!(select_cold_cut(&c, &ColdRetention::before_seq(19), 0), 1);
-        assert_eq!(select_cold_cut(&c, &ColdRetention::default().max_cold_bytes(25), 0), 2);
+        assert_eq!(
+            select_cold_cut(&c, &ColdRetention::default().max_cold_bytes(25), 0),
+            2
+        );
         let age = ColdRetention::default().max_age(Duration::from_nanos(150));
         assert_eq!(select_cold_cut(&c, &age, 300), 2);
         assert_eq!(select_cold_cut(&c, &ColdRetention::default(), 0), 0);

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use storage_std::Start;
 use ringcore::frame::FrameHeader;
+use storage_std::Start;
 use storage_std::format::{RecordRef, decode_record, disk_record_len};
 
 use crate::cache::FrameCache;
@@ -85,13 +85,16 @@ enum ManifestSource {
     Bucket,
 }
 
+/// Frame indexes by (base sequence, object CRC).
+type IndexMap = HashMap<(u64, u32), Arc<Vec<FrameEntry>>>;
+
 #[derive(Debug)]
 struct Inner {
     store: Store,
     source: ManifestSource,
     manifest: RwLock<TierManifest>,
     cache: FrameCache,
-    indexes: Mutex<HashMap<(u64, u32), Arc<Vec<FrameEntry>>>>,
+    indexes: Mutex<IndexMap>,
     counters: Counters,
 }
 
@@ -124,12 +127,21 @@ impl From<TierError> for ColdError {
 impl ColdReader {
     /// The cold tier of the log in `dir`, as its local manifest says (a directory
     /// without one has no cold segments). The cache defaults to `DIR/tier/cache`.
-    pub fn open(dir: impl AsRef<Path>, store: &StoreConfig, cache: Option<CacheOptions>) -> Result<Self> {
+    pub fn open(
+        dir: impl AsRef<Path>,
+        store: &StoreConfig,
+        cache: Option<CacheOptions>,
+    ) -> Result<Self> {
         let dir = dir.as_ref();
         let manifest =
             read_local_manifest(dir)?.unwrap_or_else(|| TierManifest::new(String::new()));
         let cache = cache.unwrap_or_else(|| CacheOptions::in_dir(dir.join(TIER_DIR).join("cache")));
-        Self::build(store, ManifestSource::Local(dir.to_path_buf()), manifest, &cache)
+        Self::build(
+            store,
+            ManifestSource::Local(dir.to_path_buf()),
+            manifest,
+            &cache,
+        )
     }
 
     /// The cold tier as the bucket's manifest says (no local directory needed).
@@ -176,17 +188,29 @@ impl ColdReader {
             ManifestSource::Bucket => read_bucket_manifest(&self.inner.store)?
                 .ok_or_else(|| TierError::NotFound("the bucket's tier manifest is gone".into()))?,
         };
-        *self.inner.manifest.write().unwrap_or_else(|e| e.into_inner()) = m;
+        *self
+            .inner
+            .manifest
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = m;
         Ok(())
     }
 
     /// A copy of the manifest in use.
     pub fn manifest(&self) -> TierManifest {
-        self.inner.manifest.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .manifest
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn entry(&self, base: u64) -> Result<ColdEntry> {
-        let m = self.inner.manifest.read().unwrap_or_else(|e| e.into_inner());
+        let m = self
+            .inner
+            .manifest
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         m.entry(base)
             .cloned()
             .ok_or_else(|| TierError::NotFound(format!("no cold segment starts at {base}")))
@@ -221,12 +245,22 @@ impl ColdReader {
         if obj.len() as u64 != e.object_bytes {
             return Err(TierError::corrupt(
                 what,
-                format!("object of {} bytes, the manifest says {}", obj.len(), e.object_bytes),
+                format!(
+                    "object of {} bytes, the manifest says {}",
+                    obj.len(),
+                    e.object_bytes
+                ),
             ));
         }
-        let d = object::decode_object(&obj, e.object_crc32c).map_err(|d| TierError::corrupt(&what, d))?;
-        if crc32c::crc32c(&d.segment) != e.segment_crc32c || d.segment.len() as u64 != e.segment_bytes {
-            return Err(TierError::corrupt(what, "rebuilt segment does not match the manifest"));
+        let d = object::decode_object(&obj, e.object_crc32c)
+            .map_err(|d| TierError::corrupt(&what, d))?;
+        if crc32c::crc32c(&d.segment) != e.segment_crc32c
+            || d.segment.len() as u64 != e.segment_bytes
+        {
+            return Err(TierError::corrupt(
+                what,
+                "rebuilt segment does not match the manifest",
+            ));
         }
         Ok(d.segment)
     }
@@ -234,7 +268,12 @@ impl ColdReader {
     /// Checks every cold segment whole (what `verify` of the cold tier runs); returns
     /// the findings, empty when all are clean.
     pub fn verify_all(&self) -> Vec<(u64, TierError)> {
-        let bases: Vec<u64> = self.manifest().segments.iter().map(|e| e.base_seq).collect();
+        let bases: Vec<u64> = self
+            .manifest()
+            .segments
+            .iter()
+            .map(|e| e.base_seq)
+            .collect();
         bases
             .into_iter()
             .filter_map(|b| self.fetch_segment(b).err().map(|e| (b, e)))
@@ -243,7 +282,13 @@ impl ColdReader {
 
     fn index(&self, e: &ColdEntry) -> Result<Arc<Vec<FrameEntry>>> {
         let k = (e.base_seq, e.object_crc32c);
-        if let Some(i) = self.inner.indexes.lock().unwrap_or_else(|x| x.into_inner()).get(&k) {
+        if let Some(i) = self
+            .inner
+            .indexes
+            .lock()
+            .unwrap_or_else(|x| x.into_inner())
+            .get(&k)
+        {
             return Ok(i.clone());
         }
         let x = IndexExpect {
@@ -310,7 +355,13 @@ impl ColdReader {
         let b = self.inner.store.get_range(&e.key, f.comp_range())?;
         bump(&c.frame_fetches, 1);
         bump(&c.fetched_bytes, b.len() as u64);
-        let what = format!("{}/{} (frame {n}, sequences {}..={})", self.inner.store.url(), e.key, f.first_seq, f.last_seq());
+        let what = format!(
+            "{}/{} (frame {n}, sequences {}..={})",
+            self.inner.store.url(),
+            e.key,
+            f.first_seq,
+            f.last_seq()
+        );
         let raw = object::decode_frame(codec, f, &b).map_err(|d| TierError::corrupt(what, d))?;
         self.inner.cache.put(&name, &b);
         Ok(raw)
@@ -321,7 +372,11 @@ impl ColdReader {
         let codec = match e.codec.as_str() {
             "zstd" => CODEC_ZSTD,
             "lz4" => CODEC_LZ4,
-            other => return Err(TierError::Config(format!("segment {base}: unknown codec {other:?}"))),
+            other => {
+                return Err(TierError::Config(format!(
+                    "segment {base}: unknown codec {other:?}"
+                )));
+            }
         };
         let index = self.index(&e)?;
         let (frame_no, skip) = match start {
@@ -333,7 +388,10 @@ impl ColdReader {
                 )));
             }
             Start::Seq(s) if s <= base => (0, Skip::None),
-            Start::Seq(s) => (index.partition_point(|f| f.last_seq() < s), Skip::BelowSeq(s)),
+            Start::Seq(s) => (
+                index.partition_point(|f| f.last_seq() < s),
+                Skip::BelowSeq(s),
+            ),
             Start::Time(t) => (index.partition_point(|f| f.max_ts < t), Skip::BeforeTime(t)),
         };
         Ok(SegmentCursor {
@@ -353,7 +411,11 @@ impl ColdReader {
 
 impl ColdSegmentSource for ColdReader {
     fn cold_segments(&self) -> Result<Vec<ColdSegment>, ColdError> {
-        let m = self.inner.manifest.read().unwrap_or_else(|e| e.into_inner());
+        let m = self
+            .inner
+            .manifest
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         Ok(m.segments
             .iter()
             .map(|e| ColdSegment {
@@ -410,7 +472,9 @@ impl SegmentCursor {
                 let Some(f) = self.index.get(self.next_frame).copied() else {
                     return Ok(false);
                 };
-                self.frame = self.reader.frame(&self.entry, self.codec, &f, self.next_frame)?;
+                self.frame = self
+                    .reader
+                    .frame(&self.entry, self.codec, &f, self.next_frame)?;
                 self.next_frame += 1;
                 self.pos = 0;
                 if self.expect_seq.is_none() {

@@ -58,7 +58,11 @@ pub struct RestoreReport {
 /// Restores the log whose cold tier is in `store` into `dir`, which must not exist or
 /// be empty. Every byte is checked before it is written; a damaged object fails the
 /// restore (nothing damaged is ever written as a segment).
-pub fn restore(store: &StoreConfig, dir: impl AsRef<Path>, opts: &RestoreOptions) -> Result<RestoreReport> {
+pub fn restore(
+    store: &StoreConfig,
+    dir: impl AsRef<Path>,
+    opts: &RestoreOptions,
+) -> Result<RestoreReport> {
     let dir = dir.as_ref();
     match std::fs::read_dir(dir) {
         Ok(mut rd) => {
@@ -103,7 +107,8 @@ pub fn restore(store: &StoreConfig, dir: impl AsRef<Path>, opts: &RestoreOptions
             f.write_all(&bytes)
                 .and_then(|()| f.sync_all())
                 .map_err(|err| TierError::io("write", &tmp, err))?;
-            std::fs::rename(&tmp, dir.join(&name)).map_err(|err| TierError::io("rename", &tmp, err))?;
+            std::fs::rename(&tmp, dir.join(&name))
+                .map_err(|err| TierError::io("rename", &tmp, err))?;
             report.hydrated.push(e.base_seq);
         }
         sync_dir(dir)?;

@@ -192,20 +192,24 @@ impl StoreConfig {
             .build()
             .map_err(|e| TierError::io("start", "tokio runtime", e))?;
         let cfg_err = |e: object_store::Error| TierError::Config(format!("{}: {e}", self.url()));
-        let (os, mp, prefix, dir_root): (Arc<dyn ObjectStore>, Option<Arc<dyn MultipartStore>>, _, _) =
-            match &self.location {
-                StoreLocation::Dir(p) => {
-                    std::fs::create_dir_all(p).map_err(|e| TierError::io("create", p, e))?;
-                    let fs = LocalFileSystem::new_with_prefix(p)
-                        .map_err(cfg_err)?
-                        .with_fsync(true);
-                    (Arc::new(fs), None, String::new(), Some(p.clone()))
-                }
-                StoreLocation::S3 { bucket, prefix } => {
-                    let s3 = Arc::new(self.s3_builder(bucket)?.build().map_err(cfg_err)?);
-                    (s3.clone(), Some(s3), prefix.clone(), None)
-                }
-            };
+        let (os, mp, prefix, dir_root): (
+            Arc<dyn ObjectStore>,
+            Option<Arc<dyn MultipartStore>>,
+            _,
+            _,
+        ) = match &self.location {
+            StoreLocation::Dir(p) => {
+                std::fs::create_dir_all(p).map_err(|e| TierError::io("create", p, e))?;
+                let fs = LocalFileSystem::new_with_prefix(p)
+                    .map_err(cfg_err)?
+                    .with_fsync(true);
+                (Arc::new(fs), None, String::new(), Some(p.clone()))
+            }
+            StoreLocation::S3 { bucket, prefix } => {
+                let s3 = Arc::new(self.s3_builder(bucket)?.build().map_err(cfg_err)?);
+                (s3.clone(), Some(s3), prefix.clone(), None)
+            }
+        };
         Ok(Store {
             rt,
             os,
@@ -242,17 +246,17 @@ impl StoreConfig {
         let mut client = ClientOptions::new()
             .with_timeout(self.request_timeout)
             .with_connect_timeout(self.connect_timeout);
-        if let Some(ep) = b.get_config_value(&AmazonS3ConfigKey::Endpoint) {
-            if let Some(rest) = ep.strip_prefix("http://") {
-                let env_allows = std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true");
-                if is_loopback_host(rest) {
-                    client = client.with_allow_http(true);
-                } else if !env_allows {
-                    return Err(TierError::Config(format!(
-                        "endpoint {ep}: plain http is allowed on loopback addresses only \
-                         (set AWS_ALLOW_HTTP=true to override)"
-                    )));
-                }
+        if let Some(ep) = b.get_config_value(&AmazonS3ConfigKey::Endpoint)
+            && let Some(rest) = ep.strip_prefix("http://")
+        {
+            let env_allows = std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true");
+            if is_loopback_host(rest) {
+                client = client.with_allow_http(true);
+            } else if !env_allows {
+                return Err(TierError::Config(format!(
+                    "endpoint {ep}: plain http is allowed on loopback addresses only \
+                     (set AWS_ALLOW_HTTP=true to override)"
+                )));
             }
         }
         Ok(b.with_client_options(client))
@@ -267,7 +271,8 @@ fn is_loopback_host(host_port_path: &str) -> bool {
     } else {
         authority.rsplit_once(':').map_or(authority, |(h, _)| h)
     };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// What the store was asked, counted: how many requests and bytes each kind.
@@ -476,9 +481,10 @@ impl Store {
             while let Some(m) = s.next().await {
                 let m = m.map_err(|e| self.err("list", dir, e))?;
                 let rel = match m.location.prefix_match(&base) {
-                    Some(parts) if !self.prefix.is_empty() => {
-                        parts.map(|x| x.as_ref().to_owned()).collect::<Vec<_>>().join("/")
-                    }
+                    Some(parts) if !self.prefix.is_empty() => parts
+                        .map(|x| x.as_ref().to_owned())
+                        .collect::<Vec<_>>()
+                        .join("/"),
                     _ => m.location.to_string(),
                 };
                 v.push((rel, m.size));
@@ -515,7 +521,8 @@ impl Store {
             let e = e.map_err(|e| TierError::io("list", &d, e))?;
             let name = e.file_name().to_string_lossy().into_owned();
             if name.contains('#') {
-                std::fs::remove_file(e.path()).map_err(|err| TierError::io("remove", e.path(), err))?;
+                std::fs::remove_file(e.path())
+                    .map_err(|err| TierError::io("remove", e.path(), err))?;
                 removed.push(format!("{dir}/{name}"));
             }
         }
@@ -529,10 +536,21 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["127.0.0.1:9000", "localhost:1/x", "[::1]:80", "127.8.9.1", "LOCALHOST"] {
+        for h in [
+            "127.0.0.1:9000",
+            "localhost:1/x",
+            "[::1]:80",
+            "127.8.9.1",
+            "LOCALHOST",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
-        for h in ["10.0.0.1:9000", "example.com", "[fe80::1]:80", "127.0.0.1.nip.io:80"] {
+        for h in [
+            "10.0.0.1:9000",
+            "example.com",
+            "[fe80::1]:80",
+            "127.0.0.1.nip.io:80",
+        ] {
             assert!(!is_loopback_host(h), "{h}");
         }
     }

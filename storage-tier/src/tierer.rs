@@ -30,8 +30,8 @@ use crate::codec::Codec;
 use crate::crash::{CrashPoint, crash_point};
 use crate::error::{Result, TierError};
 use crate::manifest::{
-    ColdEntry, FrontCut, MANIFEST_KEY, PendingUpload, SEGMENTS_DIR, TierManifest,
-    object_key, sync_dir, write_atomic,
+    ColdEntry, FrontCut, MANIFEST_KEY, PendingUpload, SEGMENTS_DIR, TierManifest, object_key,
+    sync_dir, write_atomic,
 };
 use crate::object::{ObjectSummary, ObjectWriter};
 use crate::policy::{self, ColdRetention, ColdSeg, LocalSeg, TierPolicy};
@@ -233,7 +233,21 @@ pub struct Tierer {
     cfg: TierConfig,
     manifest: TierManifest,
     crash: Option<CrashPoint>,
-    aborted_on_open: Vec<String>,
+    /// Multipart uploads aborted and not reported yet.
+    aborted: Vec<String>,
+    /// The bucket's manifest is behind the local one (a put failed).
+    bucket_dirty: bool,
+}
+
+/// One attempt's failure and whether another attempt can help.
+type Attempt = std::result::Result<(), (TierError, bool)>;
+
+/// One attempt of a retried step, given the task and the event sink.
+type AttemptFn<'a> = dyn FnMut(&mut Tierer, &mut dyn FnMut(&TierEvent)) -> Attempt + 'a;
+
+fn retryable(e: TierError) -> (TierError, bool) {
+    let again = e.is_retryable();
+    (e, again)
 }
 
 fn now_ns() -> u64 {
@@ -257,7 +271,9 @@ pub(crate) fn lock_tier_dir(tier_dir: &Path) -> Result<File> {
         .map_err(|e| TierError::io("open", &p, e))?;
     match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(f),
-        Err(rustix::io::Errno::WOULDBLOCK) => Err(TierError::Locked(tier_dir.display().to_string())),
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            Err(TierError::Locked(tier_dir.display().to_string()))
+        }
         Err(e) => Err(TierError::io("flock", &p, e.into())),
     }
 }
@@ -341,7 +357,10 @@ impl Tierer {
     pub fn open(dir: impl AsRef<Path>, cfg: TierConfig) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         if !dir.is_dir() {
-            return Err(TierError::Config(format!("{}: not a directory", dir.display())));
+            return Err(TierError::Config(format!(
+                "{}: not a directory",
+                dir.display()
+            )));
         }
         let tier_dir = ensure_tier_dir(&dir)?;
         let lock = lock_tier_dir(&tier_dir)?;
@@ -355,9 +374,7 @@ impl Tierer {
                 // Adopt the bucket's manifest only for a directory that continues it (or
                 // holds no segment): another log's bucket is refused.
                 let first_local = list_segments(&dir)?.first().copied();
-                let next = b
-                    .next_seq()
-                    .or(b.front_cut.as_ref().map(|c| c.first_seq));
+                let next = b.next_seq().or(b.front_cut.as_ref().map(|c| c.first_seq));
                 let continues = match (first_local, next) {
                     (None, _) | (_, None) => true,
                     (Some(f), Some(n)) => b.entry(f).is_some() || f == n,
@@ -404,14 +421,13 @@ impl Tierer {
             cfg,
             manifest,
             crash: CrashPoint::from_env(),
-            aborted_on_open: Vec::new(),
+            aborted: Vec::new(),
+            bucket_dirty: write_bucket,
         };
         if write_local {
             write_atomic(&t.tier_dir, LOCAL_MANIFEST, &t.manifest.encode())?;
         }
-        if write_bucket {
-            t.put_bucket_manifest()?;
-        }
+        t.sync_bucket()?;
         t.abort_pending()?;
         t.clear_staging()?;
         Ok(t)
@@ -432,19 +448,70 @@ impl Tierer {
         &self.dir
     }
 
-    fn put_bucket_manifest(&self) -> Result<()> {
-        self.store
-            .put(MANIFEST_KEY, Bytes::from(self.manifest.encode()))
-    }
-
-    /// Writes the manifest: a new generation, locally (durable, atomic), then to the
-    /// bucket.
-    fn save(&mut self) -> Result<()> {
+    /// Writes the manifest locally (a new generation; durable, atomic) and marks the
+    /// bucket's copy behind.
+    fn save_local(&mut self) -> Result<()> {
         self.manifest.generation += 1;
         write_atomic(&self.tier_dir, LOCAL_MANIFEST, &self.manifest.encode())?;
-        self.put_bucket_manifest()
+        self.bucket_dirty = true;
+        Ok(())
     }
 
+    /// Brings the bucket's manifest up to the local one. Nothing is deleted locally
+    /// while it is behind.
+    fn sync_bucket(&mut self) -> Result<()> {
+        if self.bucket_dirty {
+            self.store
+                .put(MANIFEST_KEY, Bytes::from(self.manifest.encode()))?;
+            self.bucket_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Writes the manifest locally, then to the bucket.
+    fn save(&mut self) -> Result<()> {
+        self.save_local()?;
+        self.sync_bucket()
+    }
+
+    /// Runs `f` until it succeeds, fails for good, or the attempts are used up, waiting
+    /// with exponential backoff between attempts and reporting each failure. Returns the
+    /// attempts it took.
+    fn retrying(
+        &mut self,
+        base: u64,
+        report: &mut TierReport,
+        on_event: &mut dyn FnMut(&TierEvent),
+        f: &mut AttemptFn<'_>,
+    ) -> Result<u32> {
+        let mut attempt = 1u32;
+        loop {
+            match f(self, on_event) {
+                Ok(()) => return Ok(attempt),
+                Err((e, true)) if attempt < self.cfg.upload_attempts => {
+                    let backoff = self
+                        .cfg
+                        .initial_backoff
+                        .saturating_mul(1 << (attempt - 1).min(16))
+                        .min(self.cfg.max_backoff);
+                    let note = RetryNote {
+                        base_seq: base,
+                        attempt,
+                        error: error_chain(&e),
+                        backoff_ms: backoff.as_millis() as u64,
+                    };
+                    on_event(&TierEvent::Retry(note.clone()));
+                    report.retries.push(note);
+                    std::thread::sleep(backoff);
+                    attempt += 1;
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    /// Aborts every multipart upload the manifest records (a crash or a failed abort
+    /// left them), then records that they are gone.
     fn abort_pending(&mut self) -> Result<()> {
         if self.manifest.pending_uploads.is_empty() {
             return Ok(());
@@ -455,9 +522,9 @@ impl Tierer {
                 self.manifest.pending_uploads = pending[i..].to_vec();
                 return Err(e);
             }
-            self.aborted_on_open.push(p.key.clone());
+            self.aborted.push(p.key.clone());
         }
-        self.save()
+        self.save_local()
     }
 
     fn staging(&self) -> PathBuf {
@@ -474,10 +541,13 @@ impl Tierer {
         std::fs::create_dir_all(&s).map_err(|e| TierError::io("create", &s, e))
     }
 
-    /// Deletes the objects under `segments/` that no manifest names (a crash between
-    /// upload and manifest, or between cold retention's manifest and its deletes), and
-    /// a local-directory store's interrupted staging files. Returns their keys.
+    /// Aborts the multipart uploads the manifest records, then deletes the objects
+    /// under `segments/` that no manifest names (a crash between upload and manifest,
+    /// or between cold retention's manifest and its deletes) and a local-directory
+    /// store's interrupted staging files. Returns the deleted keys.
     pub fn gc(&mut self) -> Result<Vec<String>> {
+        self.abort_pending()?;
+        self.sync_bucket()?;
         let named: std::collections::HashSet<&str> = self
             .manifest
             .segments
@@ -529,26 +599,25 @@ impl Tierer {
         policy: &TierPolicy,
         on_event: &mut dyn FnMut(&TierEvent),
     ) -> Result<TierReport> {
-        let mut report = TierReport {
-            aborted_uploads: std::mem::take(&mut self.aborted_on_open),
-            ..TierReport::default()
-        };
+        let mut report = TierReport::default();
+        let gc = self.gc();
+        report.aborted_uploads = std::mem::take(&mut self.aborted);
         for k in &report.aborted_uploads {
             on_event(&TierEvent::UploadAborted { key: k.clone() });
         }
-        report.gc_deleted = self.gc()?;
+        report.gc_deleted = gc?;
         for k in &report.gc_deleted {
             on_event(&TierEvent::GcDeleted { key: k.clone() });
         }
         let segs = self.local_segments()?;
         let moves = policy::select_moves(&segs, policy, now_ns());
-        if let Some(next) = segs.get(moves.len()).filter(|s| s.sealed_ns.is_none()) {
-            if moves.len() + 1 < segs.len() {
-                report.stopped_at = Some(format!(
-                    "segment {} is not sealed: tiering stops before it",
-                    format::segment_name(next.base_seq)
-                ));
-            }
+        if let Some(next) = segs.get(moves.len()).filter(|s| s.sealed_ns.is_none())
+            && moves.len() + 1 < segs.len()
+        {
+            report.stopped_at = Some(format!(
+                "segment {} is not sealed: tiering stops before it",
+                format::segment_name(next.base_seq)
+            ));
         }
         for base in moves {
             self.move_segment(base, &mut report, on_event)?;
@@ -649,67 +718,51 @@ impl Tierer {
                 )));
             }
             let _ = std::fs::remove_file(&staged);
+            self.retrying(base, report, on_event, &mut |t, _| {
+                t.sync_bucket().map_err(retryable)
+            })?;
             self.remove_local(base)?;
             report.local_copies_removed.push(base);
             on_event(&TierEvent::LocalCopyRemoved { base_seq: base });
             return Ok(());
         }
-        if let Some(next) = self.expected_next() {
-            if next != base {
-                return Err(TierError::Conflict(format!(
-                    "the cold tier ends before sequence {next}, the next local segment starts \
-                     at {base}: tiering it would leave a gap or an overlap"
-                )));
-            }
+        if let Some(next) = self.expected_next()
+            && next != base
+        {
+            return Err(TierError::Conflict(format!(
+                "the cold tier ends before sequence {next}, the next local segment starts \
+                 at {base}: tiering it would leave a gap or an overlap"
+            )));
         }
-        let multipart = self.store.supports_multipart() && sum.object_len > self.cfg.part_bytes as u64;
-        let mut attempt = 1u32;
-        loop {
+        let multipart =
+            self.store.supports_multipart() && sum.object_len > self.cfg.part_bytes as u64;
+        let key = entry.key.clone();
+        let attempts = self.retrying(base, report, on_event, &mut |t, ev| {
             let up = if multipart {
-                self.upload_multipart(base, &entry.key, &staged, &sum, on_event)
+                t.upload_multipart(base, &key, &staged, &sum, ev)
             } else {
-                self.upload_single(base, &entry.key, &staged, &sum, on_event)
+                t.upload_single(base, &key, &staged, &sum, ev)
             };
             // A read-back that does not match is retried too: the next attempt uploads
             // again.
-            let r = match up {
-                Ok(()) => verify_uploaded(&self.store, &entry.key, sum.object_len, sum.object_crc)
-                    .map_err(|e| {
+            match up {
+                Ok(()) => {
+                    verify_uploaded(&t.store, &key, sum.object_len, sum.object_crc).map_err(|e| {
                         let again = e.is_retryable() || matches!(e, TierError::Corrupt { .. });
                         (e, again)
-                    }),
-                Err(e) => {
-                    let again = e.is_retryable();
-                    Err((e, again))
+                    })
                 }
-            };
-            match r {
-                Ok(()) => break,
-                Err((e, true)) if attempt < self.cfg.upload_attempts => {
-                    let backoff = self
-                        .cfg
-                        .initial_backoff
-                        .saturating_mul(1 << (attempt - 1).min(16))
-                        .min(self.cfg.max_backoff);
-                    let note = RetryNote {
-                        base_seq: base,
-                        attempt,
-                        error: error_chain(&e),
-                        backoff_ms: backoff.as_millis() as u64,
-                    };
-                    on_event(&TierEvent::Retry(note.clone()));
-                    report.retries.push(note);
-                    std::thread::sleep(backoff);
-                    attempt += 1;
-                }
-                Err((e, _)) => return Err(e),
+                Err(e) => Err(retryable(e)),
             }
-        }
+        })?;
         let _ = std::fs::remove_file(&staged);
         crash_point(self.crash, CrashPoint::AfterUpload);
         entry.tiered_ns = now_ns();
         self.manifest.segments.push(entry.clone());
-        self.save()?;
+        self.save_local()?;
+        self.retrying(base, report, on_event, &mut |t, _| {
+            t.sync_bucket().map_err(retryable)
+        })?;
         crash_point(self.crash, CrashPoint::AfterManifest);
         self.remove_local(base)?;
         let moved = MovedSegment {
@@ -719,7 +772,7 @@ impl Tierer {
             key: entry.key,
             bytes: entry.segment_bytes,
             stored_bytes: entry.object_bytes,
-            attempts: attempt,
+            attempts,
             multipart,
         };
         on_event(&TierEvent::Moved(moved.clone()));
@@ -761,20 +814,18 @@ impl Tierer {
             upload_id: id.clone(),
             started_ns: now_ns(),
         });
-        self.save()?;
+        self.save_local()?;
         let r = self.send_parts(base, key, &id, staged, sum, on_event);
         let finished = match r {
             Ok(()) => Ok(()),
             Err(e) => match self.store.abort_multipart(key, &id) {
                 Ok(()) => Err(e),
-                // Still recorded: the next open aborts it.
+                // Still recorded: the next GC aborts it.
                 Err(_) => return Err(e),
             },
         };
-        self.manifest
-            .pending_uploads
-            .retain(|p| p.upload_id != id);
-        self.save()?;
+        self.manifest.pending_uploads.retain(|p| p.upload_id != id);
+        self.save_local()?;
         finished
     }
 
@@ -796,7 +847,10 @@ impl Tierer {
             let mut buf = vec![0u8; n as usize];
             f.read_exact_at(&mut buf, off)
                 .map_err(|e| TierError::io("read", staged, e))?;
-            parts.push(self.store.put_part(key, id, parts.len(), Bytes::from(buf))?);
+            parts.push(
+                self.store
+                    .put_part(key, id, parts.len(), Bytes::from(buf))?,
+            );
             off += n;
             on_event(&TierEvent::Uploaded {
                 base_seq: base,
