@@ -146,7 +146,7 @@ pub struct RetryNote {
 
 /// What happened during a run, as it happens (progress bars, logs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TierEvent {
     /// A segment is being compressed and uploaded.
@@ -237,6 +237,9 @@ pub struct Tierer {
     aborted: Vec<String>,
     /// The bucket's manifest is behind the local one (a put failed).
     bucket_dirty: bool,
+    /// GC runs on the first pass and after a pass that failed (listing the store on
+    /// every pass of `--watch` would cost a LIST per interval).
+    gc_due: bool,
 }
 
 /// One attempt's failure and whether another attempt can help.
@@ -423,6 +426,7 @@ impl Tierer {
             crash: CrashPoint::from_env(),
             aborted: Vec::new(),
             bucket_dirty: write_bucket,
+            gc_due: true,
         };
         if write_local {
             write_atomic(&t.tier_dir, LOCAL_MANIFEST, &t.manifest.encode())?;
@@ -590,22 +594,39 @@ impl Tierer {
         Ok(v)
     }
 
-    /// One pass: GC, then every segment the policy selects, oldest first. Progress goes
-    /// to `on_event`. A damaged segment stops the run with [`TierError::Corrupt`]
-    /// (nothing after it moves); a store that keeps failing, after the configured
-    /// attempts, with the last error.
+    /// One pass: GC (on the first pass and after a failed one), then every segment the
+    /// policy selects, oldest first. Progress goes to `on_event`. A damaged segment
+    /// stops the run with [`TierError::Corrupt`] (nothing after it moves); a store that
+    /// keeps failing, after the configured attempts, with the last error.
     pub fn run_once(
         &mut self,
         policy: &TierPolicy,
         on_event: &mut dyn FnMut(&TierEvent),
     ) -> Result<TierReport> {
+        let r = self.pass(policy, on_event);
+        self.gc_due |= r.is_err();
+        r
+    }
+
+    fn pass(
+        &mut self,
+        policy: &TierPolicy,
+        on_event: &mut dyn FnMut(&TierEvent),
+    ) -> Result<TierReport> {
         let mut report = TierReport::default();
-        let gc = self.gc();
+        let gc = if self.gc_due {
+            self.gc()
+        } else {
+            self.abort_pending()
+                .and_then(|()| self.sync_bucket())
+                .map(|()| Vec::new())
+        };
         report.aborted_uploads = std::mem::take(&mut self.aborted);
         for k in &report.aborted_uploads {
             on_event(&TierEvent::UploadAborted { key: k.clone() });
         }
         report.gc_deleted = gc?;
+        self.gc_due = false;
         for k in &report.gc_deleted {
             on_event(&TierEvent::GcDeleted { key: k.clone() });
         }

@@ -670,3 +670,51 @@ fn tiering_next_to_a_live_writer_loses_nothing() {
     assert!(m.segments.len() >= 5, "{} cold segments", m.segments.len());
     check_whole_log(log.path(), &store, P, n);
 }
+
+#[test]
+fn a_damaged_local_segment_is_never_tiered() {
+    let log = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    write_log(log.path(), 3000, P, 64 << 10);
+    let segs = segment_files(log.path());
+    assert!(segs.len() >= 5);
+    let name = |b: u64| log.path().join(storage_std::format::segment_name(b));
+    // A record of the second segment: its CRC fails.
+    flip_byte(&name(segs[1]), 64 + 40);
+    let store = file_store(bucket.path());
+    let mut t = Tierer::open(log.path(), TierConfig::new(store.clone())).unwrap();
+    let err = t
+        .run_once(&TierPolicy::keep_local_segments(0), &mut |_| {})
+        .unwrap_err();
+    assert!(
+        matches!(err, TierError::Corrupt { .. }) && err.exit_code() == 1,
+        "{err}"
+    );
+    assert_eq!(manifest_keys(log.path()), [storage_tier::object_key(0)]);
+    assert_eq!(
+        store_segment_keys(bucket.path()),
+        [storage_tier::object_key(0)]
+    );
+    assert!(
+        name(segs[1]).exists(),
+        "the damaged segment stays where it is"
+    );
+    drop(t);
+
+    // A damaged footer: the segment is not sealed; tiering stops before it and says so.
+    flip_byte(&name(segs[1]), 64 + 40); // repaired
+    let len = std::fs::metadata(name(segs[2])).unwrap().len();
+    flip_byte(&name(segs[2]), len - 10);
+    let mut t = Tierer::open(log.path(), TierConfig::new(store.clone())).unwrap();
+    let r = t
+        .run_once(&TierPolicy::keep_local_segments(0), &mut |_| {})
+        .unwrap();
+    assert_eq!(
+        r.moved.iter().map(|m| m.base_seq).collect::<Vec<_>>(),
+        [segs[1]]
+    );
+    let why = r.stopped_at.unwrap();
+    assert!(why.contains("not sealed"), "{why}");
+    assert_eq!(segment_files(log.path())[0], segs[2]);
+    check_cold(&cold_reader(log.path(), &store), P);
+}
