@@ -730,15 +730,19 @@ impl Tierer {
             base_seq: base,
             bytes,
         });
-        let (sum, mut entry, staged) = self.stage(base)?;
         if let Some(have) = self.manifest.entry(base) {
-            if have.segment_crc32c != entry.segment_crc32c || have.last_seq != entry.last_seq {
+            // Already cold (a crash before the local delete, or a hydrated restore): the
+            // local copy goes if it is the same segment, byte for byte.
+            let path = self.dir.join(format::segment_name(base));
+            let mut scan = scan_sealed(&path, base)?;
+            while scan.next_record()?.is_some() {}
+            let crc = scan.finish()?;
+            if have.segment_crc32c != crc {
                 return Err(TierError::Conflict(format!(
-                    "segment {base} differs from its cold copy (checksum {:#010x} vs {:#010x})",
-                    entry.segment_crc32c, have.segment_crc32c
+                    "segment {base} differs from its cold copy (checksum {crc:#010x} vs {:#010x})",
+                    have.segment_crc32c
                 )));
             }
-            let _ = std::fs::remove_file(&staged);
             self.retrying(base, report, on_event, &mut |t, _| {
                 t.sync_bucket().map_err(retryable)
             })?;
@@ -755,6 +759,7 @@ impl Tierer {
                  at {base}: tiering it would leave a gap or an overlap"
             )));
         }
+        let (sum, mut entry, staged) = self.stage(base)?;
         let multipart =
             self.store.supports_multipart() && sum.object_len > self.cfg.part_bytes as u64;
         let key = entry.key.clone();

@@ -45,9 +45,12 @@ impl Moto {
         let venv = match std::env::var("RINGLOG_MOTO") {
             Ok(v) if !v.is_empty() => PathBuf::from(v),
             _ => {
-                let why = "RINGLOG_MOTO is not set (a venv with moto[server]): S3 test skipped";
-                assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-                eprintln!("SKIPPED: {why}");
+                let why = "RINGLOG_MOTO is not set (the path of a venv with moto[server])";
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "{why}: the S3 tests cannot run, and under CI=true they must"
+                );
+                eprintln!("SKIPPED: {why}: S3 test skipped");
                 return None;
             }
         };
