@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 EMBEDDED_TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
 export CARGO_TERM_COLOR=never
 export RUST_BACKTRACE=1
+# storage-tier's S3 tests start moto from here (under CI=true they fail when it is absent).
+export RINGLOG_MOTO="$PWD/.venv-moto"
 
 step_setup() {
     rustup target add "${EMBEDDED_TARGETS[@]}"
@@ -27,6 +29,10 @@ step_setup() {
     if ! rustup toolchain list | grep -q '^nightly'; then
         echo "no nightly toolchain on this machine: Miri cannot run" >&2
         return 1
+    fi
+    # The storage-tier tests run against moto's S3 server on loopback, from a venv here.
+    if [ ! -x .venv-moto/bin/moto_server ]; then
+        python3 -m venv .venv-moto && .venv-moto/bin/pip install -q 'moto[server]'
     fi
     rustup component add --toolchain nightly miri rust-src
     cargo +nightly miri setup
