@@ -24,10 +24,12 @@ pub struct FileBackend {
 }
 
 impl FileBackend {
-    /// Uses `dir`, creating it (and its parents) if needed.
+    /// Uses `dir`, creating it (and its parents) if needed. Every directory it creates
+    /// is made durable: the directory that holds it is synced, so a power cut cannot
+    /// take a log's whole directory away after its first records were reported durable.
     pub fn new(dir: impl AsRef<Path>) -> io::Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir)?;
+        create_dir_durably(&dir)?;
         Ok(Self {
             dir,
             preallocate: true,
@@ -69,6 +71,43 @@ impl FileBackend {
         }
         Ok(self.dir.join(name))
     }
+}
+
+/// Creates `dir` and any missing parents, syncing the directory that holds each one
+/// created (outermost first), so each new entry is durable before anything goes in it.
+fn create_dir_durably(dir: &Path) -> io::Result<()> {
+    if fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if fs::metadata(d).is_ok() {
+            break;
+        }
+        missing.push(d);
+        cur = d.parent().filter(|p| !p.as_os_str().is_empty());
+    }
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => {}
+            // Another process created it meanwhile: its creator syncs its parent.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+        let parent = match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(parent)?.sync_all()?;
+    }
+    if !fs::metadata(dir)?.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
+    Ok(())
 }
 
 /// One real file.
@@ -230,7 +269,11 @@ impl BackendFile for RealFile {
             Ok(()) => Ok(()),
             // File systems without fallocate (some FUSE, NFS): fall back to nothing.
             Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::NOSYS) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                // A failed fallocate (ENOSPC) may keep the blocks it took: give them back.
+                give_back_preallocation(&self.file, len);
+                Err(e.into())
+            }
         }
     }
 
@@ -239,5 +282,22 @@ impl BackendFile for RealFile {
     fn preallocate(&mut self, len: u64) -> io::Result<()> {
         let _ = (len, self.preallocate);
         Ok(())
+    }
+}
+
+/// Frees the blocks a failed `fallocate(KEEP_SIZE, 0, len)` may have reserved past the
+/// end of `file` (best effort: punching a hole past the end changes no byte).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn give_back_preallocation(file: &File, len: u64) {
+    let Ok(size) = file.metadata().map(|m| m.len()) else {
+        return;
+    };
+    if len > size {
+        let _ = rustix::fs::fallocate(
+            file,
+            rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+            size,
+            len - size,
+        );
     }
 }
