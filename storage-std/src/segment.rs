@@ -337,12 +337,18 @@ pub(crate) fn create_segment(backend: &dyn Backend, s: NewSegment) -> Result<Act
         file.preallocate(len).op("preallocate", &name)?;
     }
     // The header and a zeroed first record header: a recycled file ends cleanly here.
-    file.write_group(&WriteGroup {
+    let written = file.write_group(&WriteGroup {
         offset: 0,
         bufs: &[&header.encode(), &END_MARK],
         sync: SyncKind::All,
-    })
-    .op("write", &name)?;
+    });
+    if let Err(e) = written {
+        // A header whose sync failed may still be readable (the page cache keeps it):
+        // empty the file, so that a reopen in the same boot sees a torn creation and
+        // never appends behind a header the disk may not hold.
+        let _ = file.set_len(0);
+        return Err(OpError::new("write", &name, e));
+    }
     let mut idx_file = backend.create(&idx_name).op("create", &idx_name)?;
     idx_file
         .write_group(&WriteGroup {

@@ -83,6 +83,9 @@ pub(super) struct WriterThread {
     pending_since: Option<Instant>,
     synced_end: u64,
     written_end: u64,
+    /// Where the active segment's synced bytes end: everything before it reached the
+    /// disk (a sync of the file succeeded after it was written).
+    synced_pos: u64,
 }
 
 const MAX_BATCH: usize = 1024;
@@ -100,6 +103,7 @@ impl WriterThread {
         window: u64,
     ) -> Self {
         let next = active.next_seq;
+        let active_pos = active.pos;
         Self {
             shared,
             opts,
@@ -110,6 +114,7 @@ impl WriterThread {
             pending_since: None,
             synced_end: next,
             written_end: next,
+            synced_pos: active_pos,
         }
     }
 
@@ -119,7 +124,20 @@ impl WriterThread {
         }));
         match r {
             Ok(Ok(())) => {}
-            Ok(Err(Halt::Op(e))) => self.shared.fail(e.cause()),
+            Ok(Err(Halt::Op(e))) => {
+                let mut cause = e.cause();
+                if e.file == self.active.name
+                    && let Err(cut) = self.cut_unsynced()
+                    && let StopCause::Io { message, .. } = &mut cause
+                {
+                    message.push_str(&format!(
+                        "; cutting the segment back to its last sync at {} also failed ({cut}): \
+                         until the next boot, a reader may see bytes whose sync failed",
+                        self.synced_pos
+                    ));
+                }
+                self.shared.fail(cause)
+            }
             Ok(Err(Halt::Failed)) => {}
             Err(p) => {
                 let message = p
@@ -134,6 +152,20 @@ impl WriterThread {
         if let Some(t) = self.shared.watchdog_thread.get() {
             t.unpark();
         }
+    }
+
+    /// After a failed call on the active segment: cuts the file back to where its last
+    /// successful sync ended. A failed sync leaves the bytes it should have written
+    /// readable in the page cache but not on the disk (Linux marks them clean: no later
+    /// sync writes them), so a reopen in the same boot would otherwise judge them
+    /// written. The cut needs no sync: it changes what every reader sees now, and after
+    /// a power cut the disk holds at most what was synced anyway.
+    fn cut_unsynced(&mut self) -> std::io::Result<()> {
+        let f = &mut self.active.file;
+        if f.len()? > self.synced_pos {
+            f.set_len(self.synced_pos)?;
+        }
+        Ok(())
     }
 
     /// Runs one backend operation under the stall watchdog.
@@ -344,6 +376,7 @@ impl WriterThread {
             return Err(Halt::Failed);
         }
         self.synced_end = end;
+        self.synced_pos = self.active.pos;
         self.shared.progress.set_durable(end);
         let name = self.active.idx_name.clone();
         let a = &mut self.active;
@@ -362,6 +395,8 @@ impl WriterThread {
         let name = self.active.name.clone();
         let a = &mut self.active;
         let info = Self::guarded(&self.shared, "seal", &name, || a.seal(now_ns()))?;
+        // The seal synced the footer too: nothing of this file may be cut any more.
+        self.synced_pos = self.active.pos + FOOTER_LEN as u64;
         lock(&self.shared.segments).push(info);
         let next = self.active.next_seq;
         let backend = self.shared.backend.clone();
@@ -376,6 +411,7 @@ impl WriterThread {
         self.active = Self::guarded(&self.shared, "create", &new_name, || {
             create_segment(&*backend, seg)
         })?;
+        self.synced_pos = self.active.pos;
         if let Some(policy) = &self.opts.retention {
             let sh = &self.shared;
             Self::guarded(sh, "retention", "log directory", || {
