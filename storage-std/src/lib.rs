@@ -62,7 +62,10 @@ pub use segment::SegmentInfo;
 pub use verify::{
     Finding, Problem, SegmentCheck, Severity, VerifyReport, VerifyStatus, verify, verify_dir,
 };
-pub use writer::{CloseReport, DEFAULT_QUEUE_BYTES, Durability, RecordMeta, Writer, WriterOptions};
+pub use writer::{
+    CloseReport, DEFAULT_QUEUE_BYTES, Durability, MAX_GROUP_BYTES, MAX_INDEX_INTERVAL,
+    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, RecordMeta, Writer, WriterOptions,
+};
 
 /// Opens the log in `dir` for writing, recovering it (with `force`, also cutting damage
 /// that is not a torn tail, and checking every sealed record), then closes it; returns

@@ -45,6 +45,8 @@ mod mem;
 mod mmap;
 
 pub use faulty::{EIO, ENOSPC, Fault, FaultAction, FaultyBackend, OpKind};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use file::give_back_preallocation;
 pub use file::{FileBackend, RealFile};
 pub use mem::{CrashMode, MemBackend};
 

@@ -39,7 +39,10 @@ mod options;
 mod queue;
 mod thread;
 
-pub use options::{DEFAULT_QUEUE_BYTES, Durability, WriterOptions};
+pub use options::{
+    DEFAULT_QUEUE_BYTES, Durability, MAX_GROUP_BYTES, MAX_INDEX_INTERVAL, MAX_SEGMENT_BYTES,
+    MIN_SEGMENT_BYTES, WriterOptions,
+};
 pub use queue::RecordMeta;
 use queue::{QueueProducer, queue};
 use thread::{InFlight, WriterThread, watchdog};
