@@ -456,3 +456,44 @@ fn verify_reports_a_gap_between_segments() {
     w.close().unwrap();
     assert_eq!(read_all_checked(&b).len() as u64, first_missing);
 }
+
+/// Item 4: the torn window is what the writer could have had in flight: one group of
+/// at most `max_bytes` of records (4 KiB here), not the largest record the queue could
+/// take (32 KiB here), so damage two groups before the end of the records, with valid
+/// records reported durable after it, is corruption: open refuses it without `force`.
+#[test]
+fn damage_more_than_one_group_from_the_end_is_corruption() {
+    let (m, b) = mem();
+    let mut o = small_opts(group_of(4096));
+    o.segment_bytes = 1 << 20;
+    let w = Writer::<65536>::open_with(b.clone(), o.clone()).unwrap();
+    let last = write_n(&w, 0, 600);
+    w.wait_durable(last, None).unwrap();
+    w.close().unwrap();
+    let seg = format::segment_name(0);
+    let bytes = m.file_bytes(&seg).unwrap();
+    let header = format::SegmentHeader::decode(&bytes).unwrap();
+    assert_eq!(header.torn_window, 4096, "the window is one group");
+    let mut pos = SEGMENT_HEADER_LEN;
+    let mut starts = vec![];
+    while let Ok(r) = format::decode_record(&bytes[pos..]) {
+        starts.push(pos);
+        pos += r.disk_len();
+    }
+    assert_eq!(starts.len(), 600);
+    let victim = *starts.iter().rev().find(|&&p| pos - p > 10_000).unwrap();
+    flip(&m, &seg, victim + 29);
+    let v = verify(&b).unwrap();
+    assert_eq!(v.status, VerifyStatus::Corrupt, "{:#?}", v.findings);
+    // A deep open (what `ringctl recover` runs) scans the whole active segment.
+    o.deep_check = true;
+    match Writer::<65536>::open_with(b.clone(), o) {
+        Err(Error::NeedsForce { .. }) => {}
+        Ok(w) => panic!(
+            "open cut records reported durable: {:?}; next {}",
+            w.recovery().cuts,
+            w.next_seq()
+        ),
+        Err(e) => panic!("{e}"),
+    }
+}

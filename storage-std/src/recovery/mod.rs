@@ -244,16 +244,20 @@ impl Recovery<'_> {
         })
     }
 
-    /// Phase 3: a writer whose torn window is wider than the active segment's must not
-    /// continue in it: recovery of that segment would mistake its longer torn tails for
-    /// damage. The segment is sealed, or removed if it holds no record.
+    /// Phase 3: the torn window is recorded per segment, so a writer continues the
+    /// active segment only if its own window is the same: with a wider one, recovery of
+    /// that segment would mistake its longer torn tails for damage; with a narrower one,
+    /// it would call torn what the older writer had synced. A segment of a `None` writer
+    /// (window 0: everything since its creation may be unsynced) is never continued
+    /// either: what survived its writer is sealed, so no later writer's durable records
+    /// share a segment with bytes that count as unsynced. The segment is sealed, or
+    /// removed if it holds no record.
     fn fit_torn_window(&mut self, end: LogEnd) -> Result<LogEnd, Error> {
         let LogEnd::Active(mut a) = end else {
             return Ok(end);
         };
         let old = a.header.torn_window;
-        let widens = old != 0 && (self.opts.window == 0 || self.opts.window > old);
-        if !widens {
+        if old != 0 && old == self.opts.window {
             return Ok(LogEnd::Active(a));
         }
         if a.stats.count > 0 {

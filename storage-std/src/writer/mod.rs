@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{Backend, DirLock, FileBackend};
 use crate::clock::now_ns;
 use crate::error::{Error, Result, StopCause};
-use crate::format::{self, END_MARK, MAX_PAYLOAD_LEN, disk_record_len};
+use crate::format::{self, MAX_PAYLOAD_LEN};
 use crate::offsets::OffsetStore;
 use crate::progress::{Progress, ProgressView, ReadLimit};
 use crate::reader::LogReader;
@@ -164,9 +164,14 @@ impl<const N: usize> Writer<N> {
         };
         let max_payload = QueueProducer::<N>::MAX_PAYLOAD.min(MAX_PAYLOAD_LEN);
         let cap = opts.buffer_cap();
+        // The torn window: what this writer can leave unsynced at once. One group is in
+        // flight at a time, written at the end of the synced bytes (durable bytes are
+        // never rewritten), and a group holds at most `cap` bytes of records or a single
+        // larger record: every valid record a power cut leaves after damage ends within
+        // `cap` bytes of it. `None` syncs only at rolls, `sync` and close: unbounded (0).
         let window = match opts.durability {
             Durability::None => 0,
-            _ => (cap.max(disk_record_len(max_payload)) + END_MARK.len()) as u64,
+            _ => cap as u64,
         };
         let rec = recover(
             &*backend,

@@ -233,12 +233,28 @@ impl WriterThread {
             }
             let requested = self.shared.sync_request.load(Ordering::Acquire);
             if requested > self.synced_end && queue_empty {
-                self.flush(true)?;
-                self.sync_written()?;
+                if self.opts.durability == Durability::None && self.active.stats.count > 0 {
+                    // `None`'s torn window is its whole active segment: records made
+                    // durable on request go into a sealed segment (a roll), so no later
+                    // crash can count them as an unsynced tail.
+                    self.roll()?;
+                } else {
+                    self.flush(true)?;
+                    self.sync_written()?;
+                }
             }
             if shutdown && queue_empty {
                 self.flush(true)?;
                 self.sync_written()?;
+                if self.opts.durability == Durability::None && self.active.stats.count > 0 {
+                    // As for a sync: what a clean close made durable is sealed.
+                    let name = self.active.name.clone();
+                    let a = &mut self.active;
+                    let info = Self::guarded(&self.shared, "seal", &name, || a.seal(now_ns()))?;
+                    self.synced_pos = self.active.pos + FOOTER_LEN as u64;
+                    lock(&self.shared.segments).push(info);
+                    return Ok(());
+                }
                 let durable = self.synced_end;
                 let name = self.active.idx_name.clone();
                 let a = &mut self.active;
