@@ -293,6 +293,10 @@ impl Backend for UringBackend {
     }
 
     fn create(&self, name: &str) -> io::Result<Box<dyn BackendFile>> {
+        if name.contains('/') {
+            // The quarantine directory: the portable backend's files.
+            return self.inner.files.create(name);
+        }
         if name.ends_with(".seg")
             && self.inner.opts.recycle > 0
             && let Some(f) = self.take_pooled(name)?
@@ -310,6 +314,9 @@ impl Backend for UringBackend {
     }
 
     fn open(&self, name: &str, access: Access) -> io::Result<Box<dyn BackendFile>> {
+        if name.contains('/') {
+            return self.inner.files.open(name, access);
+        }
         let write = access == Access::ReadWrite;
         let f = OpenOptions::new()
             .read(true)
@@ -323,6 +330,9 @@ impl Backend for UringBackend {
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
+        if name.contains('/') {
+            return self.inner.files.remove(name);
+        }
         let path = self.path(name)?;
         if name.ends_with(".seg") {
             let mut pool = lock(&self.inner.pool);
@@ -347,6 +357,22 @@ impl Backend for UringBackend {
 
     fn map(&self, name: &str) -> io::Result<Mapped> {
         self.inner.files.map(name)
+    }
+
+    fn lock_held(&self) -> io::Result<bool> {
+        self.inner.files.lock_held()
+    }
+
+    fn link(&self, from: &str, to: &str) -> io::Result<()> {
+        self.inner.files.link(from, to)
+    }
+
+    fn list_quarantine(&self) -> io::Result<Vec<String>> {
+        self.inner.files.list_quarantine()
+    }
+
+    fn sync_quarantine(&self) -> io::Result<()> {
+        self.inner.files.sync_quarantine()
     }
 }
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::{Access, Backend, BackendFile, DirLock, GroupDone, Mapped, SyncKind, WriteGroup};
-use crate::format::LOCK_FILE;
+use crate::format::{LOCK_FILE, QUARANTINE_DIR};
 
 /// A log directory on a real file system.
 ///
@@ -63,7 +63,12 @@ impl FileBackend {
     }
 
     fn path(&self, name: &str) -> io::Result<PathBuf> {
-        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        let plain = |n: &str| !(n.is_empty() || n.contains('/') || n == "." || n == "..");
+        let ok = match name.split_once('/') {
+            None => plain(name),
+            Some((dir, file)) => dir == QUARANTINE_DIR && plain(file),
+        };
+        if !ok {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("bad file name {name:?}"),
@@ -71,6 +76,39 @@ impl FileBackend {
         }
         Ok(self.dir.join(name))
     }
+
+    /// Creates the quarantine directory (durably) if `name` is in it.
+    fn quarantine_dir_for(&self, name: &str) -> io::Result<()> {
+        if name.starts_with(QUARANTINE_DIR) && name.contains('/') {
+            create_dir_durably(&self.dir.join(QUARANTINE_DIR))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a lock on the file `path` appears in `/proc/locks` (Linux): the lock table
+/// names each held lock by device and inode, so a reader learns that a writer holds the
+/// log's lock without ever taking it.
+#[cfg(target_os = "linux")]
+fn flock_held(path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let dev = meta.dev();
+    let want = format!(
+        "{:02x}:{:02x}:{}",
+        rustix::fs::major(dev),
+        rustix::fs::minor(dev),
+        meta.ino()
+    );
+    let table = fs::read_to_string("/proc/locks")?;
+    Ok(table.lines().any(|l| {
+        // `1: FLOCK  ADVISORY  WRITE 4070 fd:01:1584393 0 EOF`; waiters carry `->`.
+        !l.contains("->") && l.split_whitespace().any(|f| f == want)
+    }))
 }
 
 /// Creates `dir` and any missing parents, syncing the directory that holds each one
@@ -141,6 +179,7 @@ impl Backend for FileBackend {
     }
 
     fn create(&self, name: &str) -> io::Result<Box<dyn BackendFile>> {
+        self.quarantine_dir_for(name)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -195,6 +234,40 @@ impl Backend for FileBackend {
     fn map(&self, name: &str) -> io::Result<Mapped> {
         let file = File::open(self.path(name)?)?;
         super::mmap::map_file(&file)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn lock_held(&self) -> io::Result<bool> {
+        flock_held(&self.path(LOCK_FILE)?)
+    }
+
+    fn link(&self, from: &str, to: &str) -> io::Result<()> {
+        self.quarantine_dir_for(to)?;
+        fs::hard_link(self.path(from)?, self.path(to)?)
+    }
+
+    fn list_quarantine(&self) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let rd = match fs::read_dir(self.dir.join(QUARANTINE_DIR)) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for e in rd {
+            if let Ok(name) = e?.file_name().into_string() {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn sync_quarantine(&self) -> io::Result<()> {
+        let q = self.dir.join(QUARANTINE_DIR);
+        if q.is_dir() {
+            File::open(&q)?.sync_all()?;
+        }
+        Ok(())
     }
 }
 

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{Backend, DirLock, FileBackend};
 use crate::clock::now_ns;
 use crate::error::{Error, Result, StopCause};
-use crate::format::{self, MAX_PAYLOAD_LEN};
+use crate::format::MAX_PAYLOAD_LEN;
 use crate::offsets::OffsetStore;
 use crate::progress::{Progress, ProgressView, ReadLimit};
 use crate::reader::LogReader;
@@ -155,13 +155,7 @@ impl<const N: usize> Writer<N> {
     /// Opens the log on any backend, recovering it first.
     pub fn open_with(backend: Arc<dyn Backend>, opts: WriterOptions) -> Result<Self> {
         opts.validate()?;
-        let lock_guard = match backend.lock() {
-            Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                return Err(Error::Locked(e.to_string()));
-            }
-            Err(e) => return Err(Error::io("lock", format::LOCK_FILE, e)),
-        };
+        let lock_guard = crate::backend::lock_patiently(&*backend)?;
         let max_payload = QueueProducer::<N>::MAX_PAYLOAD.min(MAX_PAYLOAD_LEN);
         let cap = opts.buffer_cap();
         // The torn window: what this writer can leave unsynced at once. One group is in
@@ -203,6 +197,7 @@ impl<const N: usize> Writer<N> {
         });
         let (producer, consumer) = queue::<N>(next);
         let mut wt = WriterThread::new(shared.clone(), opts.clone(), rec.active, cap, window);
+        wt.open_durable_file();
         let thread = Builder::new()
             .name("storage-writer".into())
             .spawn(move || wt.run(consumer))

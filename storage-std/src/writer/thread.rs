@@ -8,7 +8,7 @@ use std::sync::atomic::{Ordering, fence};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::backend::{SyncKind, WriteGroup};
+use crate::backend::{Access, BackendFile, SyncKind, WriteGroup, write_at};
 use crate::clock::now_ns;
 use crate::error::{Error, OpCtx, OpError, StopCause};
 use crate::format::{self, END_MARK, FOOTER_LEN, disk_record_len, encode_framed};
@@ -86,6 +86,10 @@ pub(super) struct WriterThread {
     /// Where the active segment's synced bytes end: everything before it reached the
     /// disk (a sync of the file succeeded after it was written).
     synced_pos: u64,
+    /// The `DURABLE` file, where the durable point is published for other processes.
+    durable_file: Option<Box<dyn BackendFile>>,
+    /// What was published last (segment, records end).
+    published: (u64, u64),
 }
 
 const MAX_BATCH: usize = 1024;
@@ -115,7 +119,44 @@ impl WriterThread {
             synced_end: next,
             written_end: next,
             synced_pos: active_pos,
+            durable_file: None,
+            published: (u64::MAX, 0),
         }
+    }
+
+    /// Opens (creating it if needed) the `DURABLE` file and publishes the point recovery
+    /// left. A backend that cannot hold it simply publishes nothing: readers in other
+    /// processes then read up to the last complete record, as before this file existed.
+    pub(super) fn open_durable_file(&mut self) {
+        let b = &self.shared.backend;
+        self.durable_file = match b.open(format::DURABLE_FILE, Access::ReadWrite) {
+            Ok(f) => Some(f),
+            Err(_) => b.create(format::DURABLE_FILE).ok(),
+        };
+        self.publish_point();
+    }
+
+    /// Rewrites the `DURABLE` file with the current durable point (not synced: it only
+    /// matters while this writer lives).
+    fn publish_point(&mut self) {
+        let point = (self.active.base(), self.synced_pos);
+        if point == self.published {
+            return;
+        }
+        let Some(f) = self.durable_file.as_mut() else {
+            return;
+        };
+        let bytes = format::DurablePoint {
+            segment: point.0,
+            records_end: point.1,
+            next_seq: self.synced_end,
+            pid: std::process::id(),
+            updated_ns: now_ns(),
+        }
+        .encode();
+        // Advisory: a failed update leaves readers elsewhere behind, never ahead.
+        let _ = write_at(&mut **f, 0, &bytes);
+        self.published = point;
     }
 
     pub(super) fn run<const N: usize>(&mut self, mut consumer: QueueConsumer<N>) {
@@ -262,6 +303,7 @@ impl WriterThread {
                 Self::guarded(&self.shared, "sync", &name, || {
                     a.idx_file.sync(SyncKind::Data).op("sync", &name)
                 })?;
+                self.publish_point();
                 return Ok(());
             }
             if drained == 0 {
@@ -284,6 +326,7 @@ impl WriterThread {
             }
             return;
         }
+        self.publish_point();
         self.shared.writer_sleeping.store(true, Ordering::Relaxed);
         // Pairs with the appender's fence: see `Writer::push`.
         fence(Ordering::SeqCst);
@@ -393,6 +436,9 @@ impl WriterThread {
         }
         self.synced_end = end;
         self.synced_pos = self.active.pos;
+        // Published for other processes before anyone here learns it: a reader that
+        // heard of a durable record finds it below the published point.
+        self.publish_point();
         self.shared.progress.set_durable(end);
         let name = self.active.idx_name.clone();
         let a = &mut self.active;
@@ -428,6 +474,7 @@ impl WriterThread {
             create_segment(&*backend, seg)
         })?;
         self.synced_pos = self.active.pos;
+        self.publish_point();
         if let Some(policy) = &self.opts.retention {
             let sh = &self.shared;
             Self::guarded(sh, "retention", "log directory", || {
