@@ -80,7 +80,7 @@ impl BackendArg {
         let opened = open_backend(dir, self.choice(), &UringOptions::default())
             .map_err(|e| format!("--backend {}: {e}", self.choice()))?;
         if let Some(w) = opened.warning() {
-            eprintln!("ringctl stress: {w}");
+            crate::warn!("ringctl stress: {w}");
         }
         let name = opened.kind.name();
         let mut opts = opts;
@@ -275,7 +275,7 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
     let dir = &cfg.dir;
     let (w, backend_name) = backend.open(dir, opts)?;
     for c in &w.recovery().cuts {
-        eprintln!(
+        crate::warn!(
             "ringctl stress: recovery cut {} bytes of {} at offset {} ({:?}: {}){}",
             c.bytes_cut,
             c.file,
@@ -366,7 +366,7 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
         None => Ok(summary),
         Some(cause) => {
             if let Err(e) = summary.print(cfg.json) {
-                eprintln!("ringctl: cannot write the summary: {e}");
+                crate::warn!("ringctl: cannot write the summary: {e}");
             }
             Err(cause)
         }

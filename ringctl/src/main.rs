@@ -203,7 +203,7 @@ fn main() -> ExitCode {
         Command::Stress(a) => match stress(&a) {
             Ok(summary) => {
                 if let Err(e) = summary.print(a.json) {
-                    eprintln!("ringctl: cannot write the summary: {e}");
+                    crate::warn!("ringctl: cannot write the summary: {e}");
                     return ExitCode::from(EXIT_USAGE);
                 }
                 if summary.ok() {
@@ -213,7 +213,7 @@ fn main() -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("ringctl stress: {e}");
+                crate::warn!("ringctl stress: {e}");
                 ExitCode::from(EXIT_USAGE)
             }
         },
