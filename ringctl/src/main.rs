@@ -113,6 +113,10 @@ struct StressArgs {
     /// With --log: the writer backend (auto = the best available).
     #[arg(long, requires = "log", value_enum)]
     backend: Option<log::BackendArg>,
+    /// With --log and group durability: close a group at this many bytes (default 1 MiB,
+    /// at most 256 MiB); also the torn window of the segments it writes.
+    #[arg(long, requires = "log")]
+    group_bytes: Option<usize>,
 }
 
 /// Default event count: a few seconds at worst on a small machine.
@@ -155,6 +159,7 @@ fn stress(a: &StressArgs) -> Result<report::Summary, String> {
             dir: dir.clone(),
             durability: a.durability,
             segment_bytes: a.segment_bytes,
+            group_bytes: a.group_bytes,
             backend: a.backend,
             limit: match (a.events, a.seconds) {
                 (None, None) => Limit::Events(log::DEFAULT_EVENTS),

@@ -59,6 +59,33 @@ pub(crate) fn keep(backend: &dyn Backend, file: &str, recovered_ns: u64) -> Resu
     Ok(name)
 }
 
+/// Copies bytes `range` of `file` into a new file in `quarantine/`
+/// (`<recovered_ns>-<file>.<start>`), synced; returns its name. For the tail a cut
+/// removes from a file the log keeps.
+pub(crate) fn keep_range(
+    backend: &dyn Backend,
+    file: &str,
+    range: std::ops::Range<u64>,
+    recovered_ns: u64,
+) -> Result<String, Error> {
+    let src = backend.open(file, Access::Read).op("open", file)?;
+    let mut bytes = vec![0u8; (range.end.saturating_sub(range.start)) as usize];
+    let n = read_full_at(&*src, range.start, &mut bytes).op("read", file)?;
+    bytes.truncate(n);
+    let name = format!("{recovered_ns}-{file}.{}", range.start);
+    let path = q(&name);
+    let _ = backend.remove(&path);
+    let mut f = backend.create(&path).op("create", &path)?;
+    f.write_group(&WriteGroup {
+        offset: 0,
+        bufs: &[&bytes],
+        sync: SyncKind::All,
+    })
+    .op("write", &path)?;
+    backend.sync_quarantine().op("sync_dir", QUARANTINE_DIR)?;
+    Ok(name)
+}
+
 /// Appends `entry` to the report and syncs it.
 pub(crate) fn report(backend: &dyn Backend, entry: &QuarantineEntry) -> Result<(), Error> {
     let name = q(REPORT_FILE);
@@ -124,7 +151,7 @@ pub fn read_records(
     let len = file.len().op("stat", name)?;
     let mut buf: Vec<u8> = Vec::new();
     let mut buf_at = 0u64;
-    let mut pos = format::SEGMENT_HEADER_LEN as u64;
+    let mut pos = 0u64;
     while pos + format::record::PREFIX_LEN as u64 <= len {
         // Enough bytes for the largest record that could start here (its length field,
         // once the prefix is in).

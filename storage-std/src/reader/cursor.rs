@@ -97,6 +97,8 @@ pub struct Cursor {
     remote: Option<Remote>,
     /// A tail already judged clean or torn: (segment, position, file length).
     judged: Option<(u64, u64, u64, ReadEnd)>,
+    /// The last segment is a torn creation (no header, nothing of the log in it).
+    torn_creation: Option<u64>,
 }
 
 impl std::fmt::Debug for Cursor {
@@ -134,6 +136,7 @@ impl Cursor {
             ended: ReadEnd::Reading,
             remote: None,
             judged: None,
+            torn_creation: None,
         };
         c.start(start)?;
         Ok(c)
@@ -200,7 +203,9 @@ impl Cursor {
     }
 
     /// Opens segment `base` and positions at the index entry that precedes the skip
-    /// target (or the first record). A damaged header is corruption.
+    /// target (or the first record). A damaged header is corruption, unless the file is
+    /// the last and holds nothing of the log (a torn creation): then the cursor ends
+    /// there ([`ReadEnd::TornTail`]).
     fn open_segment(&mut self, base: u64, skip: Option<Skip>) -> Result<()> {
         let name = format::segment_name(base);
         let file = self
@@ -225,7 +230,31 @@ impl Cursor {
                         supported,
                     });
                 }
-                Err(e) => return Err(corrupt(&name, 0, format!("segment header damaged: {e}"))),
+                Err(e) => {
+                    let last = segment::list(&*self.backend)?
+                        .segments
+                        .last()
+                        .is_some_and(|&b| b == base);
+                    let nothing = {
+                        let mut src = FileSource::new(&*file, len);
+                        scan::find_beyond(&mut src, SEGMENT_HEADER_LEN as u64 - 8, base, 2)
+                            .map_err(|e| Error::io("read", &name, e))?
+                            .is_none()
+                    } && segment::read_footer(&*file, len, base)
+                        .map_err(|e| Error::io("read", &name, e))?
+                        .is_err();
+                    if last && nothing {
+                        self.torn_creation = Some(base);
+                        self.seg = None;
+                        self.done_base = Some(base);
+                        self.next_seq = match skip {
+                            Some(Skip::ToSeq(s)) => s.max(base),
+                            _ => base,
+                        };
+                        return Ok(());
+                    }
+                    return Err(corrupt(&name, 0, format!("segment header damaged: {e}")));
+                }
             };
         let mut src = FileSource::new(file, len);
         let mut start_pos = SEGMENT_HEADER_LEN as u64;
@@ -303,7 +332,7 @@ impl Cursor {
         }
         let skip = self.skip.or(Some(Skip::ToSeq(s)));
         self.open_segment(base, skip)?;
-        Ok(true)
+        Ok(self.seg.is_some())
     }
 
     fn satisfies(skip: Option<Skip>, h: &FrameHeader) -> bool {
@@ -367,6 +396,11 @@ impl Cursor {
             if self.seg.is_none() && !self.open_next()? {
                 self.ended = if self.limit_end(false)?.is_some() {
                     ReadEnd::NotYetWritten
+                } else if self
+                    .torn_creation
+                    .is_some_and(|b| Some(b) == self.done_base)
+                {
+                    ReadEnd::TornTail
                 } else {
                     ReadEnd::End
                 };

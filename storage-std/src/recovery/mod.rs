@@ -292,17 +292,56 @@ impl<'a> Recovery<'a> {
         Ok(())
     }
 
-    /// Phase 3: torn creations removed, the torn tail of the active segment cut.
+    /// Phase 3: torn creations removed, the torn tail of the active segment cut. What
+    /// goes is kept in `quarantine/` first (a torn creation whole, a cut tail's bytes up
+    /// to the last valid record after it): bytes a crash left unsynced are junk, but a
+    /// flipped bit inside the last group looks the same, and nothing is ever deleted.
     fn cut_torn(&mut self) -> Result<(), Error> {
         for i in 0..self.survey.segs.len() {
             let v = self.survey.segs[i].clone();
             match &v.verdict {
                 Verdict::TornCreation => {
+                    let kept = crate::quarantine::keep(self.backend, &v.name, self.now)?;
+                    crate::quarantine::report(
+                        self.backend,
+                        &crate::quarantine::QuarantineEntry {
+                            recovered_ns: self.now,
+                            file: v.name.clone(),
+                            quarantined_as: kept.clone(),
+                            reason: "torn segment creation (no header, no record)".into(),
+                            damaged: Vec::new(),
+                            lost: Vec::new(),
+                        },
+                    )?;
                     remove_segment_files(self.backend, v.base)?;
                     self.backend.sync_dir().op("sync_dir", "log directory")?;
+                    self.report.quarantined.push(kept);
                     self.report.removed.push(v.name.clone());
                 }
                 Verdict::Torn { at, reason, lost } => {
+                    let beyond_end = v
+                        .scan
+                        .as_ref()
+                        .and_then(|sc| sc.beyond)
+                        .map_or(0, |b| b.last_end);
+                    let end = beyond_end.max((at + 4096).min(v.len)).min(v.len);
+                    let kept =
+                        crate::quarantine::keep_range(self.backend, &v.name, *at..end, self.now)?;
+                    crate::quarantine::report(
+                        self.backend,
+                        &crate::quarantine::QuarantineEntry {
+                            recovered_ns: self.now,
+                            file: v.name.clone(),
+                            quarantined_as: kept.clone(),
+                            reason: format!("torn tail: {reason}"),
+                            damaged: vec![crate::quarantine::ByteRange {
+                                offset: *at,
+                                len: end - at,
+                            }],
+                            lost: Vec::new(),
+                        },
+                    )?;
+                    self.report.quarantined.push(kept);
                     let mut f = self
                         .backend
                         .open(&v.name, crate::backend::Access::ReadWrite)
