@@ -1,6 +1,8 @@
 //! `ringctl`: the command-line tool of the project.
 //!
-//! Exit codes, for every subcommand: 0 success, 1 a check failed, 2 usage or I/O error.
+//! Exit codes, for every subcommand: 0 success, 1 a check failed or corruption, 2 usage
+//! or I/O error. `verify`, `recover` and `replay` share one table (see `logtools`): also
+//! 3 torn tail only, 4 repairable only, 5 locked by a writer.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,11 +42,14 @@ enum Command {
     Stress(StressArgs),
     /// List a log's segments: sequence and time ranges, sizes, sealed or active.
     Inspect(logtools::InspectArgs),
-    /// Check a log: exit 0 clean, 3 only a torn tail, 1 corruption, 2 usage or I/O error.
+    /// Check a log: exit 0 clean, 3 only a torn tail, 4 only repairable, 1 corruption, 2
+    /// usage or I/O error.
     Verify(logtools::VerifyArgs),
-    /// Open a log for writing, cut a torn tail (with --force also mid-log damage).
+    /// Recover a log: cut a torn tail, repair derived files; with --force take corruption
+    /// out (lost ranges, quarantine/). Exit 0 clean after, 1 refused, 5 locked, 2 errors.
     Recover(logtools::RecoverArgs),
-    /// Stream a log's records; --check verifies the stress pattern.
+    /// Stream a log's records (or quarantine/'s); --check verifies the stress pattern.
+    /// Exit 0 all delivered, 3 stopped at a torn tail, 1 corruption or a failed check.
     Replay(logtools::ReplayArgs),
 }
 

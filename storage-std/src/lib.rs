@@ -7,11 +7,18 @@
 //!   is `Sync`, so threads share an `Arc<Writer>` and each `append` takes a mutex around
 //!   the ring's single producer just long enough to reserve, fill and publish one record
 //!   (sequences are assigned under that mutex: gap-free, in queue order).
-//! * Recovery on open cuts a torn tail, refuses mid-log damage unless forced, and
-//!   rebuilds indexes ([`RecoveryReport`], [`recover`]).
-//! * [`LogReader`] and [`Cursor`]: zero-copy replay from a sequence or a time, and follow
-//!   mode.
-//! * [`verify`]: every checksum, continuity, footers, indexes; findings as data.
+//! * One definition of a log's state (the `state` module): every file judged clean, torn
+//!   tail, repairable or corruption ([`LogClass`]) by the same rules for recovery, the
+//!   verifier and the readers.
+//! * Recovery on open cuts a torn tail and repairs derived files, refuses corruption
+//!   unless forced (changing nothing), and with `force` takes it out without deleting
+//!   anything: lost ranges in the log, the files in [`quarantine`]
+//!   ([`RecoveryReport`], [`recover`]).
+//! * [`LogReader`] and [`Cursor`]: replay from a sequence or a time and follow mode,
+//!   through positioned reads (a truncated file is an error, never `SIGBUS`); lost ranges
+//!   come back as [`LogItem::Lost`]; a live writer's durable point is the limit.
+//! * [`verify`]: every checksum, continuity, footers, indexes; findings as data, in the
+//!   four classes, checked up to a live writer's durable point.
 //! * [`RetentionPolicy`] and [`OffsetStore`]: deleting old segments, durable consumer
 //!   offsets.
 //! * [`backend`]: the storage trait with real-file, in-memory (power cuts) and faulty

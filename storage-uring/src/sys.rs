@@ -489,7 +489,12 @@ fn is_transient(e: &io::Error) -> bool {
 /// The kernel took entries that still run and refuses to let us wait for them: their
 /// buffers must not be freed, and returning would free them. Nothing sound is left.
 fn wait_failed(e: &io::Error) -> ! {
-    eprintln!("storage-uring: cannot wait for io_uring operations in flight ({e}); aborting");
+    use std::io::Write as _;
+    // Not `eprintln!`: a closed stderr must not turn the abort into a panic.
+    let _ = writeln!(
+        io::stderr(),
+        "storage-uring: cannot wait for io_uring operations in flight ({e}); aborting"
+    );
     std::process::abort()
 }
 
