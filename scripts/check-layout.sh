@@ -27,6 +27,7 @@ LAYERS = [
     ["backend"],
     ["scan"],
     ["segment"],
+    ["state", "quarantine"],
     ["recovery", "verify", "offsets"],
     ["retention"],
     ["progress"],

@@ -80,7 +80,7 @@ impl BackendArg {
         let opened = open_backend(dir, self.choice(), &UringOptions::default())
             .map_err(|e| format!("--backend {}: {e}", self.choice()))?;
         if let Some(w) = opened.warning() {
-            eprintln!("ringctl stress: {w}");
+            crate::warn!("ringctl stress: {w}");
         }
         let name = opened.kind.name();
         let mut opts = opts;
@@ -102,6 +102,8 @@ pub struct LogStress {
     pub durability: Option<DurabilityArg>,
     /// `--segment-bytes` (default storage-std's, 64 MiB).
     pub segment_bytes: Option<u64>,
+    /// `--group-bytes` (default 1 MiB).
+    pub group_bytes: Option<usize>,
     /// `--backend` (default auto).
     pub backend: Option<BackendArg>,
     /// When to stop.
@@ -267,7 +269,14 @@ fn read_back(dir: &Path, sizes: PayloadSizes, first: u64, last: u64) -> Readback
 /// summary has been printed already): exit 2.
 pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
     let backend = cfg.backend.unwrap_or_default();
-    let durability = cfg.durability.unwrap_or_default().durability();
+    let durability = match (cfg.durability.unwrap_or_default(), cfg.group_bytes) {
+        (DurabilityArg::Group, Some(max_bytes)) => Durability::Group {
+            max_bytes,
+            max_delay: Duration::ZERO,
+        },
+        (_, Some(_)) => return Err("--group-bytes needs --durability group".into()),
+        (d, None) => d.durability(),
+    };
     let mut opts = WriterOptions::new(durability);
     if let Some(b) = cfg.segment_bytes {
         opts.segment_bytes = b;
@@ -275,7 +284,7 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
     let dir = &cfg.dir;
     let (w, backend_name) = backend.open(dir, opts)?;
     for c in &w.recovery().cuts {
-        eprintln!(
+        crate::warn!(
             "ringctl stress: recovery cut {} bytes of {} at offset {} ({:?}: {}){}",
             c.bytes_cut,
             c.file,
@@ -366,7 +375,7 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
         None => Ok(summary),
         Some(cause) => {
             if let Err(e) = summary.print(cfg.json) {
-                eprintln!("ringctl: cannot write the summary: {e}");
+                crate::warn!("ringctl: cannot write the summary: {e}");
             }
             Err(cause)
         }

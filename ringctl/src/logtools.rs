@@ -2,27 +2,54 @@
 //! (or, for `recover`, repair) a log directory written by `ringctl stress --log` or any
 //! storage-std writer.
 //!
-//! Exit codes: 0 success; 1 a check failed (corruption, a bad record, a log that
-//! recovery refuses to cut without `--force`); 2 usage or I/O error; 3 (`verify` only)
-//! nothing wrong but a torn tail, which the next open (or `recover`) cuts.
+//! One exit-code table for `verify`, `recover` and `replay` (and `inspect`'s errors):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | clean (`recover`: clean after it ran; `replay`: delivered everything asked for) |
+//! | 1 | corruption, or a failed check (`recover`: refused without `--force`, nothing changed) |
+//! | 2 | usage, I/O error, or not a log this build reads |
+//! | 3 | torn tail only (`replay`: stopped at the torn tail of an unrecovered log) |
+//! | 4 | repairable only (derived files, an unfinished trim) |
+//! | 5 | locked by a writer (retryable) |
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use storage_std::{Error, LogReader, OffsetStore, Start, VerifyReport, VerifyStatus};
+use storage_std::backend::FileBackend;
+use storage_std::{
+    Error, LogClass, LogItem, LogReader, OffsetStore, ReadEnd, RecoveryReport, Start, VerifyReport,
+};
 
 use crate::pattern;
 
-/// Exit code: a check failed.
+/// Exit code: corruption or a failed check.
 const EXIT_FAILED: u8 = 1;
-/// Exit code: usage or I/O error.
+/// Exit code: usage or I/O error, or not a log.
 const EXIT_USAGE: u8 = 2;
+/// Exit code: a torn tail only.
+const EXIT_TORN: u8 = 3;
+/// Exit code: locked by a writer (retryable).
+const EXIT_LOCKED: u8 = 5;
 
 fn fail(cmd: &str, code: u8, msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("ringctl {cmd}: {msg}");
+    crate::warn!("ringctl {cmd}: {msg}");
     ExitCode::from(code)
+}
+
+/// The exit code of an error from the log: corruption 1, locked 5, anything else 2.
+fn error_code(e: &Error) -> u8 {
+    match e {
+        Error::Corrupt { .. } | Error::NeedsForce { .. } => EXIT_FAILED,
+        Error::Locked(_) => EXIT_LOCKED,
+        _ => EXIT_USAGE,
+    }
+}
+
+fn class_code(c: LogClass) -> u8 {
+    c.exit_code() as u8
 }
 
 /// An existing directory, or exit 2 (the read-only commands must not create one).
@@ -186,12 +213,20 @@ pub struct VerifyArgs {
 }
 
 fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
-    let status = match r.status {
-        VerifyStatus::Clean => "clean",
-        VerifyStatus::TornTail => "torn tail (the next open or `ringctl recover` cuts it)",
-        VerifyStatus::Corrupt => "CORRUPT",
+    let status = match r.class {
+        LogClass::Clean => "clean".to_owned(),
+        LogClass::TornTail => "torn tail (the next open or `ringctl recover` cuts it)".into(),
+        LogClass::Repairable => "repairable (the next open or `ringctl recover` repairs it)".into(),
+        LogClass::Corruption => "CORRUPT (`ringctl recover --force` takes it out)".into(),
     };
-    writeln!(o, "status:   {status}")?;
+    let live = match r.live {
+        Some(l) => match l.durable_seq {
+            Some(s) => format!(" (live, checked to {s})"),
+            None => " (live, the writer published no durable point yet)".to_owned(),
+        },
+        None => String::new(),
+    };
+    writeln!(o, "status:   {status}{live}")?;
     let range = match (r.first_seq, r.last_seq) {
         (Some(f), Some(l)) => format!("{f}..={l}"),
         _ => "none".into(),
@@ -202,7 +237,13 @@ fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
         r.segments.len(),
         r.segments.iter().filter(|s| s.sealed).count()
     )?;
-    writeln!(o, "records:  {} (sequences {range})", r.records)?;
+    let lost: u64 = r.segments.iter().map(|s| s.lost).sum();
+    let lost = if lost > 0 {
+        format!(", {lost} recorded as lost")
+    } else {
+        String::new()
+    };
+    writeln!(o, "records:  {} (sequences {range}{lost})", r.records)?;
     writeln!(o, "bytes:    {}", r.bytes)?;
     for f in &r.findings {
         let at = f.offset.map(|x| format!(" @{x}")).unwrap_or_default();
@@ -215,8 +256,9 @@ fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
     Ok(())
 }
 
-/// Checks every CRC, sequence continuity, footers and indexes. Exit 0 clean, 3 only a
-/// torn tail, 1 corruption, 2 usage or I/O error.
+/// Checks every CRC, sequence continuity, footers and indexes. Exits with the class it
+/// finds: 0 clean, 3 only a torn tail, 4 only repairable, 1 corruption; 2 usage or I/O
+/// error. On a live log it checks up to the writer's durable point.
 pub fn verify(a: &VerifyArgs) -> ExitCode {
     if let Err(c) = existing_dir("verify", &a.dir) {
         return c;
@@ -236,7 +278,7 @@ pub fn verify(a: &VerifyArgs) -> ExitCode {
     if printed != ExitCode::SUCCESS {
         return printed;
     }
-    ExitCode::from(report.status.exit_code() as u8)
+    ExitCode::from(class_code(report.class))
 }
 
 // ---------------------------------------------------------------------------- recover
@@ -246,8 +288,10 @@ pub fn verify(a: &VerifyArgs) -> ExitCode {
 pub struct RecoverArgs {
     /// The log directory.
     dir: PathBuf,
-    /// Also cut at damage that is not a torn tail (mid-log or in a sealed segment),
-    /// losing the sequences after it; they are listed.
+    /// Also take out damage that is not a torn tail: damaged segments are rebuilt
+    /// around it (their good records kept, the damaged ones recorded as lost), stray
+    /// files leave the log; nothing is deleted: everything taken out is kept in
+    /// DIR/quarantine/ with a report (`ringctl replay DIR --quarantine` reads it).
     #[arg(long)]
     force: bool,
     /// What recovery did as one line of JSON.
@@ -255,69 +299,103 @@ pub struct RecoverArgs {
     json: bool,
 }
 
-/// Opens the log for writing (taking its lock), repairs a torn tail and reports what it
-/// cut. Exit 0 repaired or nothing to do; 1 damage that needs `--force`, or files that
-/// cannot be recovered (another format version); 2 usage or I/O error, or the log is
-/// locked by a running writer.
+/// Takes the log's lock, checks every record, and does what a writer's open would: cuts
+/// a torn tail, repairs derived files, and with `--force` takes corruption out of the
+/// log (lost ranges recorded, files kept in `quarantine/`). Its report names the class
+/// it found (`found`, as `verify` would) and what it did. Exit 0 when the log is clean
+/// after it ran; 1 corruption found and refused without `--force` (nothing changed); 5
+/// locked by a running writer; 2 usage or I/O error, or not a log this build reads.
 pub fn recover(a: &RecoverArgs) -> ExitCode {
     if let Err(c) = existing_dir("recover", &a.dir) {
         return c;
     }
     let report = match storage_std::recover(&a.dir, a.force) {
         Ok(r) => r,
-        Err(e @ Error::NeedsForce { .. }) | Err(e @ Error::Corrupt { .. }) => {
-            return fail(
-                "recover",
-                EXIT_FAILED,
-                format!("{e}\n(nothing was changed; `ringctl recover --force` cuts there)"),
-            );
-        }
-        Err(e @ Error::UnsupportedVersion { .. }) => return fail("recover", EXIT_FAILED, e),
-        Err(e) => return fail("recover", EXIT_USAGE, e),
-    };
-    let lost = report.lost();
-    if a.json {
-        let mut v = serde_json::to_value(&report).unwrap_or_default();
-        v["lost"] = serde_json::to_value(lost).unwrap_or_default();
-        return emit(|o| writeln!(o, "{v}"));
-    }
-    emit(|o| {
-        for c in &report.cuts {
-            let kind = match c.kind {
-                storage_std::CutKind::TornTail => "torn tail",
-                storage_std::CutKind::Forced => "forced",
-            };
-            write!(
-                o,
-                "cut {}: {} bytes at offset {} ({kind}: {})",
-                c.file, c.bytes_cut, c.offset, c.reason
-            )?;
-            match c.lost {
-                Some(l) => writeln!(o, "; sequences lost: {l}")?,
-                None => writeln!(o)?,
+        Err(e) => {
+            let code = error_code(&e);
+            let found = (code == EXIT_FAILED).then_some(LogClass::Corruption);
+            if a.json {
+                let v = serde_json::json!({
+                    "found": found,
+                    "refused": code == EXIT_FAILED,
+                    "locked": code == EXIT_LOCKED,
+                    "error": e.to_string(),
+                });
+                let _ = emit(|o| writeln!(o, "{v}"));
             }
+            let hint = match code {
+                EXIT_FAILED => {
+                    "\n(found: corruption; nothing was changed; `ringctl recover --force` takes the damage out of the log, keeping it in quarantine/)"
+                }
+                EXIT_LOCKED => "\n(a writer holds the log: try again once it has stopped)",
+                _ => "",
+            };
+            return fail("recover", code, format!("{e}{hint}"));
         }
-        for f in &report.removed {
-            writeln!(o, "removed {f}")?;
-        }
-        for f in &report.rebuilt_indexes {
-            writeln!(o, "rebuilt index {f}")?;
-        }
-        if let Some(f) = &report.sealed_on_open {
-            writeln!(o, "sealed {f}")?;
-        }
-        if report.cuts.is_empty() {
-            writeln!(o, "nothing cut")?;
-        }
-        if let Some(l) = lost {
-            writeln!(o, "lost sequences: {l}")?;
-        }
-        writeln!(
+    };
+    let printed = if a.json {
+        let mut v = serde_json::to_value(&report).unwrap_or_default();
+        v["lost"] = serde_json::to_value(report.lost()).unwrap_or_default();
+        v["changed"] = report.changed_anything().into();
+        emit(|o| writeln!(o, "{v}"))
+    } else {
+        emit(|o| print_recovery(o, &report))
+    };
+    if printed != ExitCode::SUCCESS {
+        return printed;
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_recovery(o: &mut dyn Write, report: &RecoveryReport) -> io::Result<()> {
+    writeln!(o, "found: {}", report.found.name())?;
+    for c in &report.cuts {
+        let kind = match c.kind {
+            storage_std::CutKind::TornTail => "torn tail",
+            storage_std::CutKind::Forced => "forced",
+        };
+        write!(
             o,
-            "{} segments; the next append gets sequence {}",
-            report.segments, report.next_seq
-        )
-    })
+            "cut {}: {} bytes at offset {} ({kind}: {})",
+            c.file, c.bytes_cut, c.offset, c.reason
+        )?;
+        match c.lost {
+            Some(l) => writeln!(o, "; sequences lost: {l}")?,
+            None => writeln!(o)?,
+        }
+    }
+    for f in &report.rebuilt_segments {
+        writeln!(o, "rebuilt {f} around its damage")?;
+    }
+    for h in &report.holes {
+        writeln!(o, "recorded as lost: {}..={}", h.from, h.to)?;
+    }
+    for f in &report.quarantined {
+        writeln!(o, "kept in quarantine/: {f}")?;
+    }
+    for f in &report.removed {
+        writeln!(o, "removed {f}")?;
+    }
+    for f in &report.trimmed {
+        writeln!(o, "trimmed the bytes after the footer of {f}")?;
+    }
+    for f in &report.rebuilt_indexes {
+        writeln!(o, "rebuilt index {f}")?;
+    }
+    if !report.changed_anything() {
+        writeln!(o, "nothing to do")?;
+    }
+    if report.cuts.is_empty() {
+        writeln!(o, "nothing cut")?;
+    }
+    if let Some(l) = report.lost() {
+        writeln!(o, "lost sequences: {l}")?;
+    }
+    writeln!(
+        o,
+        "{} segments; the next append gets sequence {}",
+        report.segments, report.next_seq
+    )
 }
 
 // ----------------------------------------------------------------------------- replay
@@ -338,19 +416,24 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "E")]
     to_seq: Option<u64>,
     /// Keep reading as a writer appends, until interrupted or `--to-seq` is reached.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "quarantine")]
     follow: bool,
     /// Check every record's payload against the stress pattern of its sequence (and its
     /// length against the header's); exit 1 at the first bad one.
     #[arg(long)]
     check: bool,
-    /// One JSON object per record (`seq`, `ts_ns`, `kind`, `flags`, `len`) and a JSON
-    /// summary.
+    /// One JSON object per record (`seq`, `ts_ns`, `kind`, `flags`, `len`), per lost range
+    /// (`{"lost":{"from":F,"to":T}}`), and a JSON summary.
     #[arg(long)]
     json: bool,
     /// Print only the summary line.
     #[arg(long, short)]
     quiet: bool,
+    /// Read what `recover --force` put in DIR/quarantine/ instead of the log: every
+    /// record still whole in each file kept there, in file order (same output), after a
+    /// line per file naming where it came from, why, and what the log lost with it.
+    #[arg(long, conflicts_with_all = ["from_seq", "from_time", "to_seq"])]
+    quarantine: bool,
 }
 
 /// Records seen by a replay.
@@ -359,12 +442,15 @@ struct Replayed {
     count: u64,
     first_seq: Option<u64>,
     last_seq: Option<u64>,
+    /// Sequences recorded as lost that the replay passed.
+    lost: u64,
 }
 
 fn print_replay_summary(
     o: &mut dyn Write,
     a: &ReplayArgs,
     r: &Replayed,
+    end: &str,
     error: Option<&str>,
 ) -> io::Result<()> {
     if a.json {
@@ -372,7 +458,9 @@ fn print_replay_summary(
             "count": r.count,
             "first_seq": r.first_seq,
             "last_seq": r.last_seq,
+            "lost": r.lost,
             "checked": a.check,
+            "end": end,
         });
         if let Some(e) = error {
             v["error"] = e.into();
@@ -380,9 +468,19 @@ fn print_replay_summary(
         writeln!(o, "{v}")
     } else {
         let s = |x: Option<u64>| x.map_or("-".to_string(), |v| v.to_string());
+        let lost = if r.lost > 0 {
+            format!(" lost {}", r.lost)
+        } else {
+            String::new()
+        };
+        let end = match end {
+            "torn_tail" => " (ends in a torn tail)",
+            "live" => " (live: up to the writer's durable point)",
+            _ => "",
+        };
         writeln!(
             o,
-            "count {} first_seq {} last_seq {}{}",
+            "count {} first_seq {} last_seq {}{lost}{end}{}",
             r.count,
             s(r.first_seq),
             s(r.last_seq),
@@ -393,11 +491,15 @@ fn print_replay_summary(
 
 /// How a replay ended.
 enum Ending {
-    Done,
+    /// Everything asked for was delivered (`what`: the end, or a live writer's durable
+    /// point).
+    Done(&'static str),
+    /// Stopped at the torn tail of an unrecovered log: exit 3.
+    Torn,
     /// A check failed or the log is damaged: exit 1.
     Bad(String),
-    /// An I/O or usage error: exit 2.
-    Error(String),
+    /// An error: its exit code (2, or 5 locked).
+    Error(u8, String),
     /// Stdout was closed (`| head`): stop quietly.
     Closed,
 }
@@ -406,28 +508,79 @@ fn write_error(e: io::Error) -> Ending {
     if e.kind() == io::ErrorKind::BrokenPipe {
         Ending::Closed
     } else {
-        Ending::Error(format!("cannot write the output: {e}"))
+        Ending::Error(EXIT_USAGE, format!("cannot write the output: {e}"))
     }
 }
 
-/// A segment with records that starts after `next` (records between are missing).
-fn later_segment(reader: &LogReader, next: u64) -> Result<Option<String>, Error> {
-    Ok(reader
-        .segments()?
-        .iter()
-        .find(|s| s.base_seq > next && s.record_count > 0)
-        .map(|s| {
-            format!(
-                "the log stops at sequence {next}, but {} starts at {}",
-                s.name, s.base_seq
-            )
-        }))
+/// What `--check` says about a record.
+fn check_record(
+    a: &ReplayArgs,
+    seq: u64,
+    r: &storage_std::format::RecordRef<'_>,
+) -> Option<String> {
+    if !a.check {
+        None
+    } else if r.payload.len() != r.header.len as usize {
+        Some(format!(
+            "sequence {seq}: header says {} payload bytes, {} present",
+            r.header.len,
+            r.payload.len()
+        ))
+    } else if !pattern::check(seq, r.payload) {
+        Some(format!(
+            "sequence {seq}: payload ({} bytes) does not match the stress pattern",
+            r.header.len
+        ))
+    } else {
+        None
+    }
 }
 
-/// Streams records in sequence order; with `--check` verifies each one.
+fn print_record(
+    out: &mut dyn Write,
+    a: &ReplayArgs,
+    h: &ringcore::frame::FrameHeader,
+) -> io::Result<()> {
+    if a.quiet {
+        return Ok(());
+    }
+    if a.json {
+        writeln!(
+            out,
+            "{{\"seq\":{},\"ts_ns\":{},\"kind\":{},\"flags\":{},\"len\":{}}}",
+            h.seq, h.timestamp_ns, h.kind, h.flags, h.len
+        )
+    } else {
+        writeln!(
+            out,
+            "seq {} ts_ns {} kind {} flags {} len {}",
+            h.seq, h.timestamp_ns, h.kind, h.flags, h.len
+        )
+    }
+}
+
+fn print_lost(out: &mut dyn Write, a: &ReplayArgs, from: u64, to: u64) -> io::Result<()> {
+    if a.quiet {
+        return Ok(());
+    }
+    if a.json {
+        writeln!(out, "{{\"lost\":{{\"from\":{from},\"to\":{to}}}}}")
+    } else {
+        writeln!(out, "lost {from}..={to}")
+    }
+}
+
+/// Streams records in sequence order; with `--check` verifies each one. Exit 0 having
+/// delivered everything asked for; 3 stopped at the torn tail of an unrecovered log
+/// (after delivering everything before it); 1 corruption in what it read or a failed
+/// check; 2 errors. Lost ranges recorded by `recover --force` are printed and counted,
+/// and the replay goes on after them.
 pub fn replay(a: &ReplayArgs) -> ExitCode {
     if let Err(c) = existing_dir("replay", &a.dir) {
         return c;
+    }
+    if a.quarantine {
+        return replay_quarantine(a);
     }
     let start = match (a.from_seq, a.from_time) {
         (Some(s), _) => Start::Seq(s),
@@ -440,41 +593,30 @@ pub fn replay(a: &ReplayArgs) -> ExitCode {
     };
     let mut cursor = match reader.cursor(start) {
         Ok(c) => c,
-        Err(e @ Error::Corrupt { .. }) => return fail("replay", EXIT_FAILED, e),
-        Err(e) => return fail("replay", EXIT_USAGE, e),
+        Err(e) => return fail("replay", error_code(&e), e),
     };
     cursor.set_end(a.to_seq);
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 << 10, stdout.lock());
     let mut seen = Replayed::default();
-    let reached_end = |next: u64| a.to_seq.is_some_and(|e| next > e);
-    let mut looked_again = false;
     let ending = loop {
         let got = if a.follow {
-            cursor.next_wait(Duration::from_millis(100))
+            cursor.next_item_wait(Duration::from_millis(100))
         } else {
-            cursor.next()
+            cursor.next_item()
         };
-        let r = match got {
-            Ok(Some(r)) => r,
+        let item = match got {
+            Ok(Some(i)) => i,
             Ok(None) => {
-                if reached_end(cursor.next_seq()) {
-                    break Ending::Done;
+                if a.to_seq.is_some_and(|e| cursor.next_seq() > e) {
+                    break Ending::Done("end");
                 }
                 if !a.follow {
-                    // The log must not go on past where the cursor stopped: a damaged
-                    // segment end stops a cursor early, and a later segment means
-                    // records were skipped. (A live writer may have rolled meanwhile:
-                    // look again once before calling it damage.)
-                    match later_segment(&reader, cursor.next_seq()) {
-                        Ok(None) => break Ending::Done,
-                        Ok(Some(_)) if !looked_again => {
-                            looked_again = true;
-                            continue;
-                        }
-                        Ok(Some(m)) => break Ending::Bad(m),
-                        Err(e) => break Ending::Error(e.to_string()),
-                    }
+                    break match cursor.read_end() {
+                        ReadEnd::TornTail => Ending::Torn,
+                        ReadEnd::NotYetWritten => Ending::Done("live"),
+                        _ => Ending::Done("end"),
+                    };
                 }
                 // Idle while following: show what we have.
                 if let Err(e) = out.flush() {
@@ -482,73 +624,141 @@ pub fn replay(a: &ReplayArgs) -> ExitCode {
                 }
                 continue;
             }
-            Err(e @ Error::Corrupt { .. }) => break Ending::Bad(e.to_string()),
-            Err(e) => break Ending::Error(e.to_string()),
+            Err(e) => {
+                let code = error_code(&e);
+                break if code == EXIT_FAILED {
+                    Ending::Bad(e.to_string())
+                } else {
+                    Ending::Error(code, e.to_string())
+                };
+            }
         };
-        let seq = r.seq();
-        let h = r.header;
-        if let Some(prev) = seen.last_seq
-            && seq != prev.wrapping_add(1)
-        {
-            break Ending::Bad(format!("sequence {seq} follows {prev}"));
-        }
-        looked_again = false;
-        seen.count += 1;
-        seen.first_seq.get_or_insert(seq);
-        seen.last_seq = Some(seq);
-        let bad = if !a.check {
-            None
-        } else if r.payload.len() != h.len as usize {
-            Some(format!(
-                "sequence {seq}: header says {} payload bytes, {} present",
-                h.len,
-                r.payload.len()
-            ))
-        } else if !pattern::check(seq, r.payload) {
-            Some(format!(
-                "sequence {seq}: payload ({} bytes) does not match the stress pattern",
-                h.len
-            ))
-        } else {
-            None
-        };
-        if !a.quiet {
-            let w = if a.json {
-                writeln!(
-                    out,
-                    "{{\"seq\":{seq},\"ts_ns\":{},\"kind\":{},\"flags\":{},\"len\":{}}}",
-                    h.timestamp_ns, h.kind, h.flags, h.len
-                )
-            } else {
-                writeln!(
-                    out,
-                    "seq {seq} ts_ns {} kind {} flags {} len {}",
-                    h.timestamp_ns, h.kind, h.flags, h.len
-                )
-            };
-            if let Err(e) = w {
-                break write_error(e);
+        match item {
+            LogItem::Lost(l) => {
+                seen.lost += l.to - l.from + 1;
+                if let Err(e) = print_lost(&mut out, a, l.from, l.to) {
+                    break write_error(e);
+                }
+            }
+            LogItem::Record(r) => {
+                let seq = r.seq();
+                seen.count += 1;
+                seen.first_seq.get_or_insert(seq);
+                seen.last_seq = Some(seq);
+                let bad = check_record(a, seq, &r);
+                if let Err(e) = print_record(&mut out, a, &r.header) {
+                    break write_error(e);
+                }
+                if let Some(b) = bad {
+                    break Ending::Bad(b);
+                }
             }
         }
-        if let Some(b) = bad {
-            break Ending::Bad(b);
-        }
     };
-    let (code, msg) = match &ending {
+    finish_replay(a, &mut out, &seen, &ending)
+}
+
+/// Prints the summary and turns the ending into the exit code.
+fn finish_replay(
+    a: &ReplayArgs,
+    out: &mut dyn Write,
+    seen: &Replayed,
+    ending: &Ending,
+) -> ExitCode {
+    let (code, end, msg) = match ending {
         Ending::Closed => return ExitCode::SUCCESS,
-        Ending::Done => (ExitCode::SUCCESS, None),
-        Ending::Bad(m) => (ExitCode::from(EXIT_FAILED), Some(m.as_str())),
-        Ending::Error(m) => (ExitCode::from(EXIT_USAGE), Some(m.as_str())),
+        Ending::Done(what) => (0, *what, None),
+        Ending::Torn => (
+            EXIT_TORN,
+            "torn_tail",
+            Some(
+                "the log ends in a torn tail (not recovered since a crash): everything before it was delivered; `ringctl recover` cuts it",
+            ),
+        ),
+        Ending::Bad(m) => (EXIT_FAILED, "failed", Some(m.as_str())),
+        Ending::Error(c, m) => (*c, "error", Some(m.as_str())),
     };
-    match print_replay_summary(&mut out, a, &seen, msg).and_then(|()| out.flush()) {
+    let failed = matches!(ending, Ending::Bad(_) | Ending::Error(..));
+    match print_replay_summary(out, a, seen, end, msg.filter(|_| failed)).and_then(|()| out.flush())
+    {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
         Err(e) => return fail("replay", EXIT_USAGE, e),
     }
     if let Some(m) = msg {
-        eprintln!("ringctl replay: {m}");
+        crate::warn!("ringctl replay: {m}");
     }
-    code
+    ExitCode::from(code)
+}
+
+/// `replay --quarantine`: every record still whole in the files `recover --force` kept.
+fn replay_quarantine(a: &ReplayArgs) -> ExitCode {
+    let backend = match FileBackend::existing(&a.dir) {
+        Ok(b) => b,
+        Err(e) => return fail("replay", EXIT_USAGE, e),
+    };
+    let (entries, files) = match storage_std::quarantine::contents(&backend) {
+        Ok(x) => x,
+        Err(e) => return fail("replay", EXIT_USAGE, e),
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(64 << 10, stdout.lock());
+    let mut seen = Replayed::default();
+    let mut ending = Ending::Done("end");
+    'files: for f in &files {
+        let entry = entries.iter().find(|e| &e.quarantined_as == f);
+        if !a.quiet {
+            let w = if a.json {
+                let v = serde_json::json!({
+                    "quarantined": f,
+                    "from": entry.map(|e| e.file.clone()),
+                    "reason": entry.map(|e| e.reason.clone()),
+                    "damaged": entry.map(|e| e.damaged.clone()),
+                    "lost": entry.map(|e| e.lost.clone()),
+                });
+                writeln!(out, "{v}")
+            } else {
+                writeln!(
+                    out,
+                    "quarantined {f}{}",
+                    entry
+                        .map(|e| format!(" (from {}: {})", e.file, e.reason))
+                        .unwrap_or_default()
+                )
+            };
+            if let Err(e) = w {
+                ending = write_error(e);
+                break;
+            }
+        }
+        let name = storage_std::quarantine::path_of(f);
+        let mut stop: Option<Ending> = None;
+        let r = storage_std::quarantine::read_records(&backend, &name, |r| {
+            let seq = r.seq();
+            seen.count += 1;
+            seen.first_seq.get_or_insert(seq);
+            seen.last_seq = Some(seq);
+            let bad = check_record(a, seq, &r);
+            if let Err(e) = print_record(&mut out, a, &r.header) {
+                stop = Some(write_error(e));
+                return false;
+            }
+            if let Some(b) = bad {
+                stop = Some(Ending::Bad(b));
+                return false;
+            }
+            true
+        });
+        if let Some(s) = stop {
+            ending = s;
+            break 'files;
+        }
+        if let Err(e) = r {
+            ending = Ending::Error(EXIT_USAGE, e.to_string());
+            break;
+        }
+    }
+    finish_replay(a, &mut out, &seen, &ending)
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! `ringctl`: the command-line tool of the project.
 //!
-//! Exit codes, for every subcommand: 0 success, 1 a check failed, 2 usage or I/O error.
+//! Exit codes, for every subcommand: 0 success, 1 a check failed or corruption, 2 usage
+//! or I/O error. `verify`, `recover` and `replay` share one table (see `logtools`): also
+//! 3 torn tail only, 4 repairable only, 5 locked by a writer.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,11 +42,14 @@ enum Command {
     Stress(StressArgs),
     /// List a log's segments: sequence and time ranges, sizes, sealed or active.
     Inspect(logtools::InspectArgs),
-    /// Check a log: exit 0 clean, 3 only a torn tail, 1 corruption, 2 usage or I/O error.
+    /// Check a log: exit 0 clean, 3 only a torn tail, 4 only repairable, 1 corruption, 2
+    /// usage or I/O error.
     Verify(logtools::VerifyArgs),
-    /// Open a log for writing, cut a torn tail (with --force also mid-log damage).
+    /// Recover a log: cut a torn tail, repair derived files; with --force take corruption
+    /// out (lost ranges, quarantine/). Exit 0 clean after, 1 refused, 5 locked, 2 errors.
     Recover(logtools::RecoverArgs),
-    /// Stream a log's records; --check verifies the stress pattern.
+    /// Stream a log's records (or quarantine/'s); --check verifies the stress pattern.
+    /// Exit 0 all delivered, 3 stopped at a torn tail, 1 corruption or a failed check.
     Replay(logtools::ReplayArgs),
 }
 
@@ -113,6 +118,10 @@ struct StressArgs {
     /// With --log: the writer backend (auto = the best available).
     #[arg(long, requires = "log", value_enum)]
     backend: Option<log::BackendArg>,
+    /// With --log and group durability: close a group at this many bytes (default 1 MiB,
+    /// at most 256 MiB); also the torn window of the segments it writes.
+    #[arg(long, requires = "log")]
+    group_bytes: Option<usize>,
 }
 
 /// Default event count: a few seconds at worst on a small machine.
@@ -155,6 +164,7 @@ fn stress(a: &StressArgs) -> Result<report::Summary, String> {
             dir: dir.clone(),
             durability: a.durability,
             segment_bytes: a.segment_bytes,
+            group_bytes: a.group_bytes,
             backend: a.backend,
             limit: match (a.events, a.seconds) {
                 (None, None) => Limit::Events(log::DEFAULT_EVENTS),
@@ -203,7 +213,7 @@ fn main() -> ExitCode {
         Command::Stress(a) => match stress(&a) {
             Ok(summary) => {
                 if let Err(e) = summary.print(a.json) {
-                    eprintln!("ringctl: cannot write the summary: {e}");
+                    crate::warn!("ringctl: cannot write the summary: {e}");
                     return ExitCode::from(EXIT_USAGE);
                 }
                 if summary.ok() {
@@ -213,7 +223,7 @@ fn main() -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("ringctl stress: {e}");
+                crate::warn!("ringctl stress: {e}");
                 ExitCode::from(EXIT_USAGE)
             }
         },

@@ -6,6 +6,23 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// Writes a line on stderr; a closed or full stderr is ignored (never a panic, as
+/// `eprintln!` would).
+pub fn warn(args: std::fmt::Arguments<'_>) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_fmt(args);
+    let _ = e.write_all(b"\n");
+    let _ = e.flush();
+}
+
+/// `warn!("...", args)`: [`warn`] with `format!` arguments.
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => {
+        $crate::report::warn(format_args!($($arg)*))
+    };
+}
+
 /// Draws a progress bar on stderr when stderr is a terminal; otherwise does nothing.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {

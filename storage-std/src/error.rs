@@ -180,6 +180,16 @@ pub enum Error {
     /// The writer was closed.
     #[error("the writer is closed")]
     Closed,
+    /// Sequences an earlier `recover --force` recorded as lost (their bytes were
+    /// damaged; what was there is in `quarantine/`). The cursor that returned it is past
+    /// them: the next call returns the record after them.
+    #[error("sequences {from}..={to} were lost (damaged, taken out by recover --force)")]
+    Lost {
+        /// First lost sequence.
+        from: u64,
+        /// Last lost sequence.
+        to: u64,
+    },
     /// A sequence older than the oldest retained segment.
     #[error("sequence {requested} is no longer in the log (the first retained is {first})")]
     NotRetained {

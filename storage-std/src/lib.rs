@@ -7,11 +7,18 @@
 //!   is `Sync`, so threads share an `Arc<Writer>` and each `append` takes a mutex around
 //!   the ring's single producer just long enough to reserve, fill and publish one record
 //!   (sequences are assigned under that mutex: gap-free, in queue order).
-//! * Recovery on open cuts a torn tail, refuses mid-log damage unless forced, and
-//!   rebuilds indexes ([`RecoveryReport`], [`recover`]).
-//! * [`LogReader`] and [`Cursor`]: zero-copy replay from a sequence or a time, and follow
-//!   mode.
-//! * [`verify`]: every checksum, continuity, footers, indexes; findings as data.
+//! * One definition of a log's state (the `state` module): every file judged clean, torn
+//!   tail, repairable or corruption ([`LogClass`]) by the same rules for recovery, the
+//!   verifier and the readers.
+//! * Recovery on open cuts a torn tail and repairs derived files, refuses corruption
+//!   unless forced (changing nothing), and with `force` takes it out without deleting
+//!   anything: lost ranges in the log, the files in [`quarantine`]
+//!   ([`RecoveryReport`], [`recover`]).
+//! * [`LogReader`] and [`Cursor`]: replay from a sequence or a time and follow mode,
+//!   through positioned reads (a truncated file is an error, never `SIGBUS`); lost ranges
+//!   come back as [`LogItem::Lost`]; a live writer's durable point is the limit.
+//! * [`verify`]: every checksum, continuity, footers, indexes; findings as data, in the
+//!   four classes, checked up to a live writer's durable point.
 //! * [`RetentionPolicy`] and [`OffsetStore`]: deleting old segments, durable consumer
 //!   offsets.
 //! * [`backend`]: the storage trait with real-file, in-memory (power cuts) and faulty
@@ -43,11 +50,13 @@ mod error;
 pub mod format;
 mod offsets;
 mod progress;
+pub mod quarantine;
 mod reader;
 mod recovery;
 mod retention;
 mod scan;
 mod segment;
+mod state;
 mod verify;
 mod writer;
 
@@ -55,24 +64,34 @@ pub use clock::now_ns;
 pub use error::{Error, ErrorClass, Result, SeqRange, StopCause};
 pub use offsets::OffsetStore;
 pub use progress::ReadLimit;
-pub use reader::{Cursor, LogReader, Start};
+pub use reader::{Cursor, LogItem, LogReader, ReadEnd, Start};
 pub use recovery::{Cut, CutKind, RecoveryReport};
 pub use retention::{KeepUnread, RetentionPolicy, RetentionReport};
 pub use segment::SegmentInfo;
 pub use verify::{
-    Finding, Problem, SegmentCheck, Severity, VerifyReport, VerifyStatus, verify, verify_dir,
+    Finding, LiveCheck, LogClass, Problem, SegmentCheck, Severity, VerifyReport, VerifyStatus,
+    verify, verify_dir,
 };
-pub use writer::{CloseReport, DEFAULT_QUEUE_BYTES, Durability, RecordMeta, Writer, WriterOptions};
+pub use writer::{
+    CloseReport, DEFAULT_QUEUE_BYTES, Durability, MAX_GROUP_BYTES, MAX_INDEX_INTERVAL,
+    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, RecordMeta, Writer, WriterOptions,
+};
 
-/// Opens the log in `dir` for writing, recovering it (with `force`, also cutting damage
-/// that is not a torn tail, and checking every sealed record), then closes it; returns
-/// what recovery did. What `ringctl recover [--force]` runs.
+/// Recovers the log in `dir` without continuing it (what `ringctl recover [--force]`
+/// runs): takes the writer's lock ([`Error::Locked`] if a writer holds it), checks every
+/// record of every segment, and does what a writer's open would do before appending:
+/// cuts a torn tail, repairs derived files, and with `force` takes corruption out of the
+/// log (rebuilding damaged segments around lost ranges, moving what it takes out to
+/// `quarantine/`). Without `force`, corruption is refused and nothing is changed. Creates
+/// nothing: a missing directory is an error.
 pub fn recover(dir: impl AsRef<std::path::Path>, force: bool) -> Result<RecoveryReport> {
-    let mut opts = WriterOptions::new(Durability::Sync);
-    opts.force = force;
-    opts.deep_check = true;
-    let w: Writer<4096> = Writer::open(dir, opts)?;
-    let report = w.recovery().clone();
-    w.close()?;
-    Ok(report)
+    let dir = dir.as_ref();
+    let b = backend::FileBackend::existing(dir)
+        .map_err(|e| Error::io("open", dir.display().to_string(), e))?;
+    recover_with(&b, force)
+}
+
+/// [`recover`] on any backend.
+pub fn recover_with(backend: &dyn backend::Backend, force: bool) -> Result<RecoveryReport> {
+    recovery::repair_locked(backend, force)
 }

@@ -7,8 +7,8 @@ use crate::backend::{BackendFile, read_full_at};
 use crate::format::record::PREFIX_LEN;
 use crate::format::segment::footer;
 use crate::format::{
-    FOOTER_LEN, IndexEntry, MAX_PAYLOAD_LEN, RecordError, SEGMENT_HEADER_LEN, SegmentFooter,
-    decode_record, disk_record_len,
+    Entry, FOOTER_LEN, IndexEntry, MAX_PAYLOAD_LEN, RecordError, SEGMENT_HEADER_LEN, SegmentFooter,
+    decode_entry, disk_record_len,
 };
 
 /// Bytes read at a time by [`FileSource`].
@@ -22,9 +22,11 @@ pub(crate) trait Source {
     fn bytes_at(&mut self, pos: u64, want: usize) -> io::Result<&[u8]>;
 }
 
-/// A segment held in memory or mapped.
+/// A segment held in memory.
+#[cfg(test)]
 pub(crate) struct SliceSource<'a>(pub &'a [u8]);
 
+#[cfg(test)]
 impl Source for SliceSource<'_> {
     fn len(&self) -> u64 {
         self.0.len() as u64
@@ -58,6 +60,13 @@ impl<F: std::ops::Deref<Target = dyn BackendFile>> FileSource<F> {
     pub(crate) fn set_len(&mut self, len: u64) {
         self.len = len;
         self.buf.clear();
+    }
+}
+
+impl<F: std::ops::Deref<Target = dyn BackendFile>> FileSource<F> {
+    /// The length the source reads up to.
+    pub(crate) fn limit(&self) -> u64 {
+        self.len
     }
 }
 
@@ -149,10 +158,13 @@ impl Stop {
 /// Statistics of the records a scan passed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Stats {
+    /// Data records.
     pub count: u64,
     pub first_ts: Option<u64>,
     pub last_ts: u64,
     pub max_ts: u64,
+    /// Sequences covered by lost-range markers (format 2).
+    pub lost: u64,
 }
 
 impl Stats {
@@ -164,13 +176,18 @@ impl Stats {
         self.last_ts = ts;
         self.max_ts = self.max_ts.max(ts);
     }
+
+    /// Whether the records passed cover any sequence (records or lost ranges).
+    pub(crate) fn covers_any(&self) -> bool {
+        self.count > 0 || self.lost > 0
+    }
 }
 
 impl Stats {
     /// How `footer` disagrees with the records a scan counted up to `next_seq` (empty when
     /// it matches them). Recovery and the verifier judge a footer by this one rule.
     pub(crate) fn footer_diffs(&self, footer: &SegmentFooter, next_seq: u64) -> Vec<String> {
-        let last_seq = (self.count > 0).then(|| next_seq.wrapping_sub(1));
+        let last_seq = self.covers_any().then(|| next_seq.wrapping_sub(1));
         let mut diffs = Vec::new();
         if footer.record_count != self.count {
             diffs.push(format!(
@@ -217,11 +234,29 @@ pub(crate) fn footer_at(
         .filter(|f| f.records_end == pos && f.base_seq == base_seq))
 }
 
-/// Decodes the record at `pos` of `src` (no sequence check). `Ok(Err(_))` is damage.
+/// What a scan found at a position: a record's frame header, or a lost-range marker
+/// (its header's sequence is the range's first; `lost_to` its last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Item {
+    pub header: ringcore::frame::FrameHeader,
+    pub len: usize,
+    pub lost_to: Option<u64>,
+}
+
+impl Item {
+    /// The sequence after this item.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.lost_to.unwrap_or(self.header.seq).wrapping_add(1)
+    }
+}
+
+/// Decodes the entry at `pos` of `src` in a segment of format `version` (no sequence
+/// check). `Ok(Err(_))` is damage.
 pub(crate) fn record_at(
     src: &mut dyn Source,
     pos: u64,
-) -> io::Result<Result<(ringcore::frame::FrameHeader, usize), RecordError>> {
+    version: u32,
+) -> io::Result<Result<Item, RecordError>> {
     let prefix = src.bytes_at(pos, PREFIX_LEN)?;
     let need = if prefix.len() >= PREFIX_LEN {
         let len = u32::from_le_bytes([prefix[16], prefix[17], prefix[18], prefix[19]]) as usize;
@@ -234,18 +269,39 @@ pub(crate) fn record_at(
         PREFIX_LEN
     };
     let b = src.bytes_at(pos, need)?;
-    Ok(decode_record(b).map(|r| (r.header, r.disk_len())))
+    Ok(decode_entry(b, version).map(|e| match e {
+        Entry::Record(r) => Item {
+            header: r.header,
+            len: r.disk_len(),
+            lost_to: None,
+        },
+        Entry::Lost(l) => Item {
+            header: ringcore::frame::FrameHeader {
+                seq: l.from,
+                timestamp_ns: 0,
+                len: 8,
+                kind: 0,
+                flags: 0,
+            },
+            len: e.disk_len(),
+            lost_to: Some(l.to),
+        },
+    }))
 }
 
-/// Scans records from `pos`, expecting `next_seq`, until something else is found.
-/// `on_record` sees each good record's position and header.
+/// Scans entries from `pos`, expecting `next_seq`, until something else is found.
+/// `on_item` sees each good entry's position: data records (`lost_to` is `None`) and
+/// lost-range markers, which move `next_seq` past their range and count in
+/// `stats.lost`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn scan(
     src: &mut dyn Source,
     mut pos: u64,
     mut next_seq: u64,
     base_seq: u64,
+    version: u32,
     stats: &mut Stats,
-    mut on_record: impl FnMut(u64, &ringcore::frame::FrameHeader),
+    mut on_item: impl FnMut(u64, &Item),
 ) -> io::Result<ScanEnd> {
     loop {
         if pos >= src.len() {
@@ -255,17 +311,26 @@ pub(crate) fn scan(
                 stop: Stop::Eof,
             });
         }
-        let stop = match record_at(src, pos)? {
-            Ok((h, len)) if h.seq == next_seq => {
-                on_record(pos, &h);
-                stats.add(h.timestamp_ns);
-                pos += len as u64;
-                next_seq = next_seq.wrapping_add(1);
+        let stop = match record_at(src, pos, version)? {
+            Ok(it) if it.header.seq == next_seq => {
+                on_item(pos, &it);
+                match it.lost_to {
+                    None => stats.add(it.header.timestamp_ns),
+                    Some(to) => {
+                        stats.lost = stats
+                            .lost
+                            .saturating_add((to - it.header.seq).saturating_add(1))
+                    }
+                }
+                pos += it.len as u64;
+                next_seq = it.next_seq();
                 continue;
             }
-            Ok((h, _)) if h.seq < next_seq => Stop::Leftover { found: h.seq },
-            Ok((h, _)) => Stop::Damage(Damage::Gap {
-                found: h.seq,
+            Ok(it) if it.header.seq < next_seq => Stop::Leftover {
+                found: it.header.seq,
+            },
+            Ok(it) => Stop::Damage(Damage::Gap {
+                found: it.header.seq,
                 expected: next_seq,
             }),
             Err(RecordError::Zero) => Stop::Zero,
@@ -283,30 +348,37 @@ pub(crate) fn scan(
     }
 }
 
-/// What a scan of a whole segment found.
+/// What a scan of a whole segment found: its index.
 #[derive(Debug, Clone)]
 pub(crate) struct Indexed {
-    /// Where the records end, and why.
-    pub end: ScanEnd,
-    /// Statistics of the records.
-    pub stats: Stats,
-    /// Their sparse index.
+    /// The sparse index of its records.
     pub index: IndexBuilder,
 }
 
-/// Scans segment `base` from its first record, building its index with `interval`.
-pub(crate) fn scan_indexed(src: &mut dyn Source, base: u64, interval: u32) -> io::Result<Indexed> {
+/// Scans segment `base` (format `version`) from its first record, building its index
+/// with `interval`.
+pub(crate) fn scan_indexed(
+    src: &mut dyn Source,
+    base: u64,
+    version: u32,
+    interval: u32,
+) -> io::Result<Indexed> {
     let mut stats = Stats::default();
     let mut index = IndexBuilder::new(interval);
-    let end = scan(
+    scan(
         src,
         SEGMENT_HEADER_LEN as u64,
         base,
         base,
+        version,
         &mut stats,
-        |pos, h| index.add(h.seq, pos, h.timestamp_ns),
+        |pos, it| {
+            if it.lost_to.is_none() {
+                index.add(it.header.seq, pos, it.header.timestamp_ns)
+            }
+        },
     )?;
-    Ok(Indexed { end, stats, index })
+    Ok(Indexed { index })
 }
 
 /// Valid records found after damage.
@@ -362,50 +434,68 @@ pub(crate) fn judge_tail(
     }
 }
 
-/// Looks for valid records with a sequence at or after `expected` anywhere after `from`
-/// (at every 8-aligned position). Leftovers of a recycled file (lower sequences) and
-/// zero or junk bytes are skipped.
-pub(crate) fn find_beyond(
+/// The next valid entry (record or, in format 2, lost-range marker) with a sequence at
+/// or after `expected` at an 8-aligned position from `from` on; leftovers of a recycled
+/// file (lower sequences) and zero or junk bytes are skipped.
+pub(crate) fn next_valid(
     src: &mut dyn Source,
     from: u64,
     expected: u64,
-) -> io::Result<Option<Beyond>> {
-    let mut pos = (from + 8) & !7;
-    let mut found: Option<Beyond> = None;
+    version: u32,
+) -> io::Result<Option<(u64, Item)>> {
+    let mut pos = (from + 7) & !7;
     let len = src.len();
     while pos + PREFIX_LEN as u64 <= len {
         let b = src.bytes_at(pos, PREFIX_LEN)?;
         if b.len() < PREFIX_LEN {
             break;
         }
-        // Cheap filters before a CRC: a plausible sequence and a zero reserved word.
+        // Cheap filters before a CRC: a plausible sequence and a zero reserved word (or
+        // a marker's).
         let seq = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        let word = u32::from_le_bytes([b[28], b[29], b[30], b[31]]);
         let plausible = seq >= expected
             && seq - expected < (1 << 40)
-            && b[28..32] == [0, 0, 0, 0]
+            && (word == 0 || (version >= 2 && word == crate::format::record::LOST_MARK))
             && b[..24].iter().any(|&x| x != 0);
-        if plausible && let Ok((h, l)) = record_at(src, pos)? {
-            let end = pos + l as u64;
-            found = Some(match found {
-                None => Beyond {
-                    first_pos: pos,
-                    last_end: end,
-                    min_seq: h.seq,
-                    max_seq: h.seq,
-                    count: 1,
-                },
-                Some(f) => Beyond {
-                    last_end: end,
-                    min_seq: f.min_seq.min(h.seq),
-                    max_seq: f.max_seq.max(h.seq),
-                    count: f.count + 1,
-                    ..f
-                },
-            });
-            pos = end;
-            continue;
+        if plausible && let Ok(it) = record_at(src, pos, version)? {
+            return Ok(Some((pos, it)));
         }
         pos += 8;
+    }
+    Ok(None)
+}
+
+/// Looks for valid entries with a sequence at or after `expected` anywhere after `from`
+/// (at every 8-aligned position past it).
+pub(crate) fn find_beyond(
+    src: &mut dyn Source,
+    from: u64,
+    expected: u64,
+    version: u32,
+) -> io::Result<Option<Beyond>> {
+    let mut pos = (from + 8) & !7;
+    let mut found: Option<Beyond> = None;
+    while let Some((p, it)) = next_valid(src, pos, expected, version)? {
+        let end = p + it.len as u64;
+        let last = it.next_seq().wrapping_sub(1);
+        found = Some(match found {
+            None => Beyond {
+                first_pos: p,
+                last_end: end,
+                min_seq: it.header.seq,
+                max_seq: last,
+                count: 1,
+            },
+            Some(f) => Beyond {
+                last_end: end,
+                min_seq: f.min_seq.min(it.header.seq),
+                max_seq: f.max_seq.max(last),
+                count: f.count + 1,
+                ..f
+            },
+        });
+        pos = end;
     }
     Ok(found)
 }
@@ -502,6 +592,7 @@ mod tests {
             SEGMENT_HEADER_LEN as u64,
             10,
             10,
+            1,
             &mut st,
             |_, _| {},
         )
@@ -519,6 +610,7 @@ mod tests {
             64,
             10,
             10,
+            1,
             &mut Stats::default(),
             |_, _| {},
         )
@@ -533,13 +625,14 @@ mod tests {
             64,
             10,
             10,
+            1,
             &mut Stats::default(),
             |_, _| {},
         )
         .unwrap();
         assert!(matches!(end.stop, Stop::Damage(_)), "{end:?}");
         assert!(end.next_seq < 30);
-        let b = find_beyond(&mut SliceSource(&d), end.pos, end.next_seq)
+        let b = find_beyond(&mut SliceSource(&d), end.pos, end.next_seq, 1)
             .unwrap()
             .unwrap();
         assert_eq!(b.max_seq, 29);
@@ -556,12 +649,13 @@ mod tests {
         use crate::backend::Backend;
         let f = mem.open("s", crate::backend::Access::Read).unwrap();
         let mut fs = FileSource::new(&*f, seg.len() as u64);
-        let a = scan(&mut fs, 64, 0, 0, &mut Stats::default(), |_, _| {}).unwrap();
+        let a = scan(&mut fs, 64, 0, 0, 1, &mut Stats::default(), |_, _| {}).unwrap();
         let b = scan(
             &mut SliceSource(&seg),
             64,
             0,
             0,
+            1,
             &mut Stats::default(),
             |_, _| {},
         )
@@ -580,6 +674,7 @@ mod tests {
             64,
             100,
             100,
+            1,
             &mut Stats::default(),
             |_, _| {},
         )
@@ -587,7 +682,7 @@ mod tests {
         assert_eq!(end.next_seq, 103);
         assert_eq!(end.stop, Stop::Leftover { found: 5 });
         assert_eq!(
-            find_beyond(&mut SliceSource(&seg), end.pos, 103).unwrap(),
+            find_beyond(&mut SliceSource(&seg), end.pos, 103, 1).unwrap(),
             None
         );
     }

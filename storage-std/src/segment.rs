@@ -98,13 +98,14 @@ impl SegmentInfo {
     }
 }
 
-/// Reads and decodes the header of a segment file (`Ok(Err(_))`: damaged).
+/// Reads and decodes the header of a segment file with its format version
+/// (`Ok(Err(_))`: damaged).
 pub(crate) fn read_header(
     file: &dyn BackendFile,
-) -> io::Result<Result<SegmentHeader, StructError>> {
+) -> io::Result<Result<(SegmentHeader, u32), StructError>> {
     let mut b = [0u8; SEGMENT_HEADER_LEN];
     let n = read_full_at(file, 0, &mut b)?;
-    Ok(SegmentHeader::decode(&b[..n]))
+    Ok(SegmentHeader::decode_versioned(&b[..n]))
 }
 
 /// Reads the footer at the end of a file of length `len`, if it is a valid footer of
@@ -159,7 +160,7 @@ pub(crate) fn check_sealed(backend: &dyn Backend, base: u64) -> Result<SealCheck
         .map_err(|e| Error::io("open", &name, e))?;
     let len = f.len().map_err(|e| Error::io("stat", &name, e))?;
     let h = match read_header(&*f).map_err(|e| Error::io("read", &name, e))? {
-        Ok(h) => h,
+        Ok((h, _)) => h,
         Err(error) => return Ok(SealCheck::NotSealed { offset: 0, error }),
     };
     if h.base_seq != base {
@@ -225,6 +226,8 @@ pub(crate) fn write_index_file(
 #[derive(Debug)]
 pub(crate) struct ActiveSeg {
     pub header: SegmentHeader,
+    /// Its format version (it is sealed in it).
+    pub version: u32,
     pub name: String,
     pub idx_name: String,
     pub file: Box<dyn BackendFile>,
@@ -291,7 +294,7 @@ impl ActiveSeg {
             digest_kind: 0,
             digest: [0; footer::DIGEST_LEN],
         };
-        let bytes = footer.encode();
+        let bytes = footer.encode_version(self.version);
         self.file
             .write_group(&WriteGroup {
                 offset: self.pos,
@@ -299,6 +302,8 @@ impl ActiveSeg {
                 sync: SyncKind::None,
             })
             .op("write", &self.name)?;
+        // Backends write nothing past a group, but a preallocated (zero-filled) or
+        // recycled file may be longer: the footer must end the file.
         let end = self.pos + FOOTER_LEN as u64;
         if self.file.len().op("stat", &self.name)? != end {
             self.file.set_len(end).op("set_len", &self.name)?;
@@ -337,12 +342,18 @@ pub(crate) fn create_segment(backend: &dyn Backend, s: NewSegment) -> Result<Act
         file.preallocate(len).op("preallocate", &name)?;
     }
     // The header and a zeroed first record header: a recycled file ends cleanly here.
-    file.write_group(&WriteGroup {
+    let written = file.write_group(&WriteGroup {
         offset: 0,
         bufs: &[&header.encode(), &END_MARK],
         sync: SyncKind::All,
-    })
-    .op("write", &name)?;
+    });
+    if let Err(e) = written {
+        // A header whose sync failed may still be readable (the page cache keeps it):
+        // empty the file, so that a reopen in the same boot sees a torn creation and
+        // never appends behind a header the disk may not hold.
+        let _ = file.set_len(0);
+        return Err(OpError::new("write", &name, e));
+    }
     let mut idx_file = backend.create(&idx_name).op("create", &idx_name)?;
     idx_file
         .write_group(&WriteGroup {
@@ -358,6 +369,7 @@ pub(crate) fn create_segment(backend: &dyn Backend, s: NewSegment) -> Result<Act
     backend.sync_dir().op("sync_dir", "log directory")?;
     Ok(ActiveSeg {
         header,
+        version: format::FORMAT_VERSION,
         name,
         idx_name,
         file,
@@ -381,4 +393,45 @@ pub(crate) fn remove_segment_files(backend: &dyn Backend, base: u64) -> Result<(
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(OpError::new("remove", &idx, e)),
     }
+}
+
+/// Reads the writer's published durable point, if the `DURABLE` file is there and
+/// checks out (a read racing the writer's update is retried).
+pub(crate) fn read_durable(backend: &dyn Backend) -> Option<format::DurablePoint> {
+    for _ in 0..8 {
+        match backend.read_all(format::DURABLE_FILE) {
+            Ok(b) => match format::DurablePoint::decode(&b) {
+                Ok(d) => return Some(d),
+                Err(_) => std::thread::yield_now(),
+            },
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// A segment written whole by recovery: the header, the entries (records copied byte
+/// for byte, lost-range markers), the footer; through a temporary file that is synced,
+/// then renamed over `name`, then the directory synced. Readers that opened the old
+/// file keep it.
+pub(crate) fn write_whole_segment(
+    backend: &dyn Backend,
+    header: &SegmentHeader,
+    entries: &[u8],
+    footer: &SegmentFooter,
+) -> Result<(), OpError> {
+    let name = format::segment_name(header.base_seq);
+    let tmp = format!("{name}{}", format::TMP_SUFFIX);
+    let _ = backend.remove(&tmp);
+    let mut f = backend.create(&tmp).op("create", &tmp)?;
+    f.write_group(&WriteGroup {
+        offset: 0,
+        bufs: &[&header.encode(), entries, &footer.encode()],
+        sync: SyncKind::All,
+    })
+    .op("write", &tmp)?;
+    drop(f);
+    backend.rename(&tmp, &name).op("rename", &tmp)?;
+    backend.sync_dir().op("sync_dir", "log directory")?;
+    Ok(())
 }

@@ -26,7 +26,7 @@ use storage_std::{Durability, VerifyStatus, Writer, verify};
 type W = Writer<8192>;
 
 const SEED: u64 = 30;
-const RUN: u64 = 130;
+const RUN: u64 = 150;
 
 /// How a scenario sees its memory backend: directly, or through segment recycling with
 /// retention (so new segments reuse old files, old records and all).

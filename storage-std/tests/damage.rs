@@ -11,7 +11,8 @@ use storage_std::backend::{Backend, MemBackend};
 use storage_std::format::segment::header::{CRC_OFFSET, VERSION_OFFSET};
 use storage_std::format::{self, FORMAT_VERSION, SEGMENT_HEADER_LEN, encode_record};
 use storage_std::{
-    CutKind, Error, LogReader, Problem, SeqRange, Severity, Start, VerifyStatus, Writer, verify,
+    CutKind, Error, LogClass, LogReader, Problem, SeqRange, Severity, Start, VerifyStatus, Writer,
+    verify,
 };
 
 type W = Writer<8192>;
@@ -120,24 +121,41 @@ fn damage_in_a_sealed_segment_is_corruption_never_silently_cut() {
     }
     assert_eq!(m.file_bytes(victim).unwrap().len(), bytes.len());
 
-    // Forced: the good prefix stays, the rest is cut, the loss is exact.
+    // Forced: only the damaged record is lost (recorded as a lost range); every other
+    // record stays, and the original file is kept in quarantine/.
     o.force = true;
     let w = W::open_with(b.clone(), o).unwrap();
     let rep = w.recovery().clone();
-    assert_eq!(w.next_seq(), base + 2);
+    assert_eq!(w.next_seq(), 300);
     w.close().unwrap();
+    assert_eq!(rep.found, LogClass::Corruption);
     assert_eq!(rep.cuts.len(), 1);
     assert_eq!(rep.cuts[0].kind, CutKind::Forced);
+    let one = SeqRange {
+        first: base + 2,
+        last: base + 2,
+    };
+    assert_eq!(rep.lost(), Some(one));
     assert_eq!(
-        rep.lost(),
-        Some(SeqRange {
-            first: base + 2,
-            last: 299
-        })
+        rep.holes,
+        vec![format::LostRange {
+            from: base + 2,
+            to: base + 2
+        }]
     );
-    assert_eq!(read_all_checked(&b).len() as u64, base + 2);
+    assert_eq!(rep.rebuilt_segments, vec![victim.clone()]);
+    assert_eq!(rep.quarantined.len(), 1);
+    let (seqs, lost) = read_log_checked(&b);
+    assert_eq!(seqs.len(), 299);
+    assert_eq!(lost.len(), 1);
     let v = verify(&b).unwrap();
     assert_eq!(v.status, VerifyStatus::Clean, "{:#?}", v.findings);
+    // The quarantined original still holds the damaged bytes.
+    let q = b.list_quarantine().unwrap();
+    let orig = q.iter().find(|n| n.ends_with(victim.as_str())).unwrap();
+    let kept = b.read_all(&storage_std::quarantine::path_of(orig)).unwrap();
+    assert_eq!(kept, m.file_bytes(&format!("quarantine/{orig}")).unwrap());
+    assert_eq!(kept[off], bytes[off] ^ 0x10);
 }
 
 #[test]
@@ -172,16 +190,14 @@ fn damaged_footer_of_a_sealed_segment_makes_open_refuse() {
     o.force = true;
     o.deep_check = true;
     let w = W::open_with(b.clone(), o).unwrap();
-    assert_eq!(w.next_seq(), victim_last + 1);
-    assert_eq!(
-        w.recovery().lost(),
-        Some(SeqRange {
-            first: victim_last + 1,
-            last: 299
-        })
-    );
+    // A footer is rebuilt from the records: nothing is lost.
+    assert_eq!(w.next_seq(), 300);
+    assert!(victim_last < 299);
+    assert_eq!(w.recovery().lost(), None);
+    assert_eq!(w.recovery().rebuilt_segments, vec![victim.clone()]);
     w.close().unwrap();
     assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
+    assert_eq!(read_all_checked(&b).len(), 300);
 }
 
 #[test]
@@ -256,16 +272,19 @@ fn mid_log_damage_beyond_the_torn_window_needs_force() {
     let cut = w.recovery().cuts[0].clone();
     assert_eq!(cut.kind, CutKind::Forced);
     assert_eq!(cut.offset, pos as u64);
+    // Only the damaged record is lost: the records after it were synced and stay.
     assert_eq!(
         cut.lost,
         Some(SeqRange {
             first: 100,
-            last: 499
+            last: 100
         })
     );
-    assert_eq!(w.next_seq(), 100);
+    assert_eq!(w.next_seq(), 500);
     w.close().unwrap();
-    assert_eq!(read_all_checked(&b).len(), 100);
+    let (seqs, lost) = read_log_checked(&b);
+    assert_eq!(seqs.len(), 499);
+    assert_eq!(lost, vec![format::LostRange { from: 100, to: 100 }]);
 }
 
 #[test]
@@ -295,15 +314,19 @@ fn damage_within_the_torn_window_is_a_torn_tail() {
 fn other_format_versions_are_refused_with_a_clear_error() {
     let (m, b, segs) = log(50);
     let first = &segs[0];
+    let newer = FORMAT_VERSION + 1;
     let mut bytes = m.file_bytes(first).unwrap();
-    bytes[VERSION_OFFSET..VERSION_OFFSET + 4].copy_from_slice(&2u32.to_le_bytes());
+    bytes[VERSION_OFFSET..VERSION_OFFSET + 4].copy_from_slice(&newer.to_le_bytes());
     let crc = crc32c::crc32c(&bytes[..CRC_OFFSET]);
     bytes[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
-    m.put_file(first, bytes);
+    m.put_file(first, bytes.clone());
     match W::open_with(b.clone(), small_opts(small_group())) {
-        Err(e @ Error::UnsupportedVersion { found: 2, .. }) => {
+        Err(e @ Error::UnsupportedVersion { found, .. }) if found == newer => {
             let msg = e.to_string();
-            assert!(msg.contains("unsupported format version 2"), "{msg}");
+            assert!(
+                msg.contains(&format!("unsupported format version {newer}")),
+                "{msg}"
+            );
             assert!(
                 msg.contains(&format!("reads version {FORMAT_VERSION}")),
                 "{msg}"
@@ -311,12 +334,20 @@ fn other_format_versions_are_refused_with_a_clear_error() {
         }
         other => panic!("{other:?}"),
     }
+    // Not a log this build reads: an error for the verifier too, never a guess.
+    assert!(matches!(
+        verify(&b),
+        Err(Error::UnsupportedVersion { found, .. }) if found == newer
+    ));
+    // The same bytes with a bad checksum are damage, not a version.
+    bytes[CRC_OFFSET] ^= 1;
+    m.put_file(first, bytes);
     let v = verify(&b).unwrap();
     assert_eq!(v.status, VerifyStatus::Corrupt);
     assert!(v.findings.iter().any(|f| matches!(
         &f.problem,
         Problem::BadHeader {
-            error: format::StructError::UnsupportedVersion { found: 2, .. }
+            error: format::StructError::Crc { .. }
         }
     )));
 }
@@ -389,10 +420,14 @@ fn torn_index_creation_of_the_active_segment_is_a_torn_tail() {
         w.close().unwrap();
         assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
     }
-    // A sealed segment's index was synced before its footer: that stays corruption.
+    // A sealed segment's index was synced before its footer: not torn, but an index
+    // is derived: repairable (recovery rebuilds it).
     let sealed = format::index_name(format::parse_segment_name(&segs[0]).unwrap());
     m.put_file(&sealed, Vec::new());
-    assert_eq!(verify(&b).unwrap().status, VerifyStatus::Corrupt);
+    assert_eq!(verify(&b).unwrap().status, VerifyStatus::Repairable);
+    let w = W::open_with(b.clone(), small_opts(small_group())).unwrap();
+    w.close().unwrap();
+    assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
 }
 
 #[test]
@@ -404,8 +439,9 @@ fn damaged_index_and_offset_files_are_reported() {
     let store = storage_std::OffsetStore::new(b.clone());
     store.commit("app", 42).unwrap();
     flip(&m, "consumer-app.off", 20);
+    // Derived files: repairable, not corruption.
     let v = verify(&b).unwrap();
-    assert_eq!(v.status, VerifyStatus::Corrupt);
+    assert_eq!(v.status, VerifyStatus::Repairable, "{:#?}", v.findings);
     assert!(
         v.findings
             .iter()
@@ -451,8 +487,61 @@ fn verify_reports_a_gap_between_segments() {
     let w = W::open_with(b.clone(), o).unwrap();
     let lost = w.recovery().lost().unwrap();
     let first_missing = format::parse_segment_name(&segs[2]).unwrap();
+    let next_present = format::parse_segment_name(&segs[3]).unwrap();
+    // The missing segment's range is recorded as lost; everything after it stays.
     assert_eq!(lost.first, first_missing);
-    assert_eq!(lost.last, 299);
+    assert_eq!(lost.last, next_present - 1);
+    assert_eq!(w.next_seq(), 300);
     w.close().unwrap();
-    assert_eq!(read_all_checked(&b).len() as u64, first_missing);
+    let (seqs, holes) = read_log_checked(&b);
+    assert_eq!(seqs.len() as u64, 300 - (next_present - first_missing));
+    assert_eq!(
+        holes,
+        vec![format::LostRange {
+            from: first_missing,
+            to: next_present - 1
+        }]
+    );
+    assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
+}
+
+/// Item 4: the torn window is what the writer could have had in flight: one group of
+/// at most `max_bytes` of records (4 KiB here), not the largest record the queue could
+/// take (32 KiB here), so damage two groups before the end of the records, with valid
+/// records reported durable after it, is corruption: open refuses it without `force`.
+#[test]
+fn damage_more_than_one_group_from_the_end_is_corruption() {
+    let (m, b) = mem();
+    let mut o = small_opts(group_of(4096));
+    o.segment_bytes = 1 << 20;
+    let w = Writer::<65536>::open_with(b.clone(), o.clone()).unwrap();
+    let last = write_n(&w, 0, 600);
+    w.wait_durable(last, None).unwrap();
+    w.close().unwrap();
+    let seg = format::segment_name(0);
+    let bytes = m.file_bytes(&seg).unwrap();
+    let header = format::SegmentHeader::decode(&bytes).unwrap();
+    assert_eq!(header.torn_window, 4096, "the window is one group");
+    let mut pos = SEGMENT_HEADER_LEN;
+    let mut starts = vec![];
+    while let Ok(r) = format::decode_record(&bytes[pos..]) {
+        starts.push(pos);
+        pos += r.disk_len();
+    }
+    assert_eq!(starts.len(), 600);
+    let victim = *starts.iter().rev().find(|&&p| pos - p > 10_000).unwrap();
+    flip(&m, &seg, victim + 29);
+    let v = verify(&b).unwrap();
+    assert_eq!(v.status, VerifyStatus::Corrupt, "{:#?}", v.findings);
+    // A deep open (what `ringctl recover` runs) scans the whole active segment.
+    o.deep_check = true;
+    match Writer::<65536>::open_with(b.clone(), o) {
+        Err(Error::NeedsForce { .. }) => {}
+        Ok(w) => panic!(
+            "open cut records reported durable: {:?}; next {}",
+            w.recovery().cuts,
+            w.next_seq()
+        ),
+        Err(e) => panic!("{e}"),
+    }
 }

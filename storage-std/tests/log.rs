@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use storage_std::backend::{Backend, CrashMode, FileBackend};
 use storage_std::{
-    Durability, Error, LogReader, ReadLimit, RecordMeta, Start, VerifyStatus, Writer,
+    Durability, Error, LogClass, LogReader, ReadLimit, RecordMeta, Start, VerifyStatus, Writer,
     WriterOptions, verify,
 };
 
@@ -437,7 +437,7 @@ fn a_log_ending_at_a_sealed_segment_ends_cursors() {
 }
 
 #[test]
-fn an_interrupted_seal_of_the_last_segment_is_a_torn_tail_that_recovery_finishes() {
+fn an_interrupted_trim_after_a_seal_is_repairable_and_recovery_finishes_it() {
     // A crash after a block-writing backend wrote the footer (padded to the block) and
     // before it trimmed the file leaves bytes after the last segment's footer.
     let dir = tempfile::tempdir().unwrap();
@@ -466,9 +466,13 @@ fn an_interrupted_seal_of_the_last_segment_is_a_torn_tail_that_recovery_finishes
     f.set_len(len.div_ceil(4096) * 4096 + 4096).unwrap();
     drop(f);
 
+    // The footer seals the records; what follows it is not the log's: an unfinished
+    // step, repairable (exit 4), and the readers read every record.
     let report = storage_std::verify_dir(dir.path()).unwrap();
-    assert_eq!(report.status.exit_code(), 3, "{report:?}");
-    // The same bytes in a segment that is not the last are corruption.
+    assert_eq!(report.status.exit_code(), 4, "{report:?}");
+    assert_eq!(report.class, LogClass::Repairable);
+    assert_eq!(report.last_seq, Some(segs[segs.len() - 1] - 1));
+    // The same bytes after a segment that is not the last: repairable too, trimmed.
     let not_last = dir.path().join(format!("{:020}.seg", segs[0]));
     let f = std::fs::OpenOptions::new()
         .write(true)
@@ -482,18 +486,15 @@ fn an_interrupted_seal_of_the_last_segment_is_a_torn_tail_that_recovery_finishes
             .unwrap()
             .status
             .exit_code(),
-        1
+        4
     );
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&not_last)
-        .unwrap()
-        .set_len(l0)
-        .unwrap();
 
-    // Opening for write finishes the seal; the log then verifies clean and continues.
+    // Opening for write finishes the seals; the log then verifies clean and continues.
     let w: Writer<8192> = Writer::open(dir.path(), o).unwrap();
+    assert_eq!(w.recovery().found, LogClass::Repairable);
+    assert_eq!(w.recovery().trimmed.len(), 2);
     assert_eq!(std::fs::metadata(&sealed_last).unwrap().len(), len);
+    assert_eq!(std::fs::metadata(&not_last).unwrap().len(), l0);
     let next = w.append(b"after").unwrap();
     w.close().unwrap();
     assert_eq!(next, segs[segs.len() - 1]);

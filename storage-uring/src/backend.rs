@@ -14,7 +14,9 @@ use storage_std::backend::{
 use crate::UringError;
 use crate::faults::{CompletionFaults, Target};
 use crate::options::{Prealloc, UringOptions, UringStats};
-use crate::plan::{Failure, GroupRun, Layout, Limits, Span, Staged, fill_stage, stage_chunks};
+use crate::plan::{
+    Failure, GroupRun, Layout, Limits, Span, direct_regions, fill_group, stage_chunks,
+};
 use crate::probe::{ProbeError, check_release, classify_setup_error, context, imp::check_ring};
 use crate::sys::{BLOCK, Op, Ring, RingSetup};
 
@@ -75,6 +77,7 @@ impl UringBackend {
     /// the backend's ring.
     pub fn new(dir: impl AsRef<Path>, opts: UringOptions) -> Result<Self, UringError> {
         let dir = dir.as_ref();
+        opts.validate().map_err(UringError::InvalidOption)?;
         let ctx = context();
         if ctx.disabled == Some(2) {
             return Err(ProbeError::Disabled { value: 2 }.into());
@@ -199,7 +202,6 @@ impl UringBackend {
     }
 
     fn wrap(&self, file: File, name: &str, write: bool) -> io::Result<UringFile> {
-        let len = file.metadata()?.len();
         let direct = if write && self.inner.opts.direct && name.ends_with(".seg") {
             match open_direct(&self.path(name)?) {
                 Ok(f) => {
@@ -219,8 +221,6 @@ impl UringBackend {
             file,
             direct,
             inner: self.inner.clone(),
-            cache: None,
-            zero_from: len,
         })
     }
 
@@ -293,17 +293,17 @@ impl Backend for UringBackend {
     }
 
     fn create(&self, name: &str) -> io::Result<Box<dyn BackendFile>> {
+        if name.contains('/') {
+            // The quarantine directory: the portable backend's files.
+            return self.inner.files.create(name);
+        }
         if name.ends_with(".seg")
             && self.inner.opts.recycle > 0
             && let Some(f) = self.take_pooled(name)?
         {
-            let mut f = self.wrap(f, name, true)?;
             // storage-std's contract for a created segment file: bytes it never wrote
-            // (a recycled file's old ones) lie past the log's end and mean nothing. The
-            // O_DIRECT mode may pad its last block with zeros there instead of reading
-            // the old bytes back.
-            f.zero_from = 0;
-            return Ok(Box::new(f));
+            // (a recycled file's old ones) lie past the log's end and mean nothing.
+            return Ok(Box::new(self.wrap(f, name, true)?));
         }
         let f = OpenOptions::new()
             .read(true)
@@ -314,6 +314,9 @@ impl Backend for UringBackend {
     }
 
     fn open(&self, name: &str, access: Access) -> io::Result<Box<dyn BackendFile>> {
+        if name.contains('/') {
+            return self.inner.files.open(name, access);
+        }
         let write = access == Access::ReadWrite;
         let f = OpenOptions::new()
             .read(true)
@@ -327,6 +330,9 @@ impl Backend for UringBackend {
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
+        if name.contains('/') {
+            return self.inner.files.remove(name);
+        }
         let path = self.path(name)?;
         if name.ends_with(".seg") {
             let mut pool = lock(&self.inner.pool);
@@ -352,13 +358,22 @@ impl Backend for UringBackend {
     fn map(&self, name: &str) -> io::Result<Mapped> {
         self.inner.files.map(name)
     }
-}
 
-/// The last block written in O_DIRECT mode, to complete the next group's first block.
-#[derive(Debug)]
-struct BlockCache {
-    offset: u64,
-    data: Vec<u8>,
+    fn lock_held(&self) -> io::Result<bool> {
+        self.inner.files.lock_held()
+    }
+
+    fn link(&self, from: &str, to: &str) -> io::Result<()> {
+        self.inner.files.link(from, to)
+    }
+
+    fn list_quarantine(&self) -> io::Result<Vec<String>> {
+        self.inner.files.list_quarantine()
+    }
+
+    fn sync_quarantine(&self) -> io::Result<()> {
+        self.inner.files.sync_quarantine()
+    }
 }
 
 /// One file of a [`UringBackend`].
@@ -366,12 +381,9 @@ struct BlockCache {
 pub struct UringFile {
     /// Buffered descriptor: reads, size, truncation, buffered writes.
     file: File,
-    /// O_DIRECT descriptor for the writes of a segment file in direct mode.
+    /// O_DIRECT descriptor for the whole-block writes of a segment file in direct mode.
     direct: Option<File>,
     inner: Arc<Inner>,
-    cache: Option<BlockCache>,
-    /// Every byte from here on is known to be zero (or past the end of the file).
-    zero_from: u64,
 }
 
 /// Where a round's write operations take their bytes.
@@ -400,13 +412,35 @@ fn fault(faults: Option<&CompletionFaults>, t: Target, res: i32) -> i32 {
     faults.map_or(res, |f| f.apply(t, res))
 }
 
+/// The descriptors a file's operations use: buffered writes (and syncs of a file
+/// without O_DIRECT), and O_DIRECT writes.
+#[derive(Debug, Clone, Copy)]
+struct Fds {
+    buffered: RawFd,
+    direct: Option<RawFd>,
+}
+
+impl Fds {
+    fn write(&self, direct: bool) -> RawFd {
+        match (direct, self.direct) {
+            (true, Some(d)) => d,
+            _ => self.buffered,
+        }
+    }
+
+    /// A sync of either descriptor syncs the whole file (data, size, extents).
+    fn sync(&self) -> RawFd {
+        self.direct.unwrap_or(self.buffered)
+    }
+}
+
 /// Runs a group's rounds until it is written (and synced) or fails.
 fn drive(
     ring: &mut Ring,
     inner: &Inner,
     run: &mut GroupRun,
     src: &Source<'_>,
-    fd: RawFd,
+    fds: Fds,
     data_sync: bool,
 ) -> io::Result<u64> {
     let faults = inner.opts.faults.as_ref();
@@ -435,6 +469,7 @@ fn drive(
             let mut ops = Vec::with_capacity(c.entries());
             for k in c.ops.clone() {
                 let s = spans[k];
+                let fd = fds.write(run.op_direct(k));
                 ops.push(match src {
                     Source::Bufs { offset, .. } => match iovs[k].as_slice() {
                         [one] => Op::Write {
@@ -457,7 +492,7 @@ fn drive(
             }
             if c.sync {
                 ops.push(Op::Sync {
-                    fd,
+                    fd: fds.sync(),
                     data: data_sync,
                 });
             }
@@ -486,8 +521,11 @@ fn drive(
 }
 
 impl UringFile {
-    fn write_fd(&self) -> RawFd {
-        self.direct.as_ref().unwrap_or(&self.file).as_raw_fd()
+    fn fds(&self) -> Fds {
+        Fds {
+            buffered: self.file.as_raw_fd(),
+            direct: self.direct.as_ref().map(|d| d.as_raw_fd()),
+        }
     }
 
     fn staged(&self) -> bool {
@@ -499,30 +537,7 @@ impl UringFile {
         lock(&self.inner.stats).other_syscalls += n;
     }
 
-    /// The block at `offset` as the file holds it now.
-    fn block_at(&mut self, offset: u64) -> io::Result<Vec<u8>> {
-        if let Some(c) = &self.cache
-            && c.offset == offset
-        {
-            return Ok(c.data.clone());
-        }
-        let mut b = vec![0u8; BLOCK];
-        if offset < self.zero_from {
-            self.count_other(1);
-            let mut done = 0;
-            while done < BLOCK {
-                match self.file.read_at(&mut b[done..], offset + done as u64) {
-                    Ok(0) => break,
-                    Ok(n) => done += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok(b)
-    }
-
-    /// Writes a group from the caller's buffers (`write`/`writev`).
+    /// Writes a group from the caller's buffers (`write`/`writev`, buffered).
     fn write_vectored(&mut self, g: &WriteGroup<'_>) -> io::Result<bool> {
         let total = g.len();
         let want_sync = g.sync != SyncKind::None;
@@ -532,14 +547,17 @@ impl UringFile {
             layout: Layout::new(g.bufs.iter().map(|b| b.len())),
             offset: g.offset,
         };
-        let fd = self.write_fd();
+        let fds = Fds {
+            direct: None,
+            ..self.fds()
+        };
         let mut ring = lock(&self.inner.ring);
         let retries = drive(
             &mut ring,
             &self.inner,
             &mut run,
             &src,
-            fd,
+            fds,
             g.sync == SyncKind::Data,
         )?;
         drop(ring);
@@ -547,74 +565,53 @@ impl UringFile {
         Ok(run.synced())
     }
 
-    /// Writes a group through the staging buffer: in whole blocks for O_DIRECT, as is
-    /// for registered buffers.
+    /// Writes a group through the staging buffer: for O_DIRECT, its whole blocks direct
+    /// and its partial first and last blocks buffered ([`direct_regions`]: no byte
+    /// outside the group is written, none is read back); for registered buffers, as is.
+    ///
+    /// The stage holds the group at the same offset within a block as in the file, so
+    /// every whole block is aligned in memory too; a group larger than the stage goes in
+    /// chunks of whole blocks, the sync in the last.
     fn write_staged(&mut self, g: &WriteGroup<'_>) -> io::Result<bool> {
-        let block = if self.direct.is_some() {
-            BLOCK as u64
-        } else {
-            1
-        };
-        let st = Staged::new(g.offset, g.len(), block);
-        let (head, tail) = if block > 1 {
-            let first = self.block_at(st.file_start)?;
-            let last_off = st.last_block(block);
-            let last = if last_off == st.file_start {
-                first.clone()
-            } else {
-                self.block_at(last_off)?
-            };
-            (
-                first[..st.head as usize].to_vec(),
-                last[BLOCK - st.tail as usize..].to_vec(),
-            )
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        // Until the write is known complete, what follows is unknown.
-        let end = st.file_start + st.stream_len();
-        self.zero_from = self.zero_from.max(end);
-        self.cache = None;
-        let fd = self.write_fd();
+        let direct = self.direct.is_some();
+        let block = if direct { BLOCK as u64 } else { 1 };
+        let start = g.offset;
+        let end = g.offset + g.len();
+        let file_start = start / block * block;
+        let fds = self.fds();
         let want_sync = g.sync != SyncKind::None;
         let mut ring = lock(&self.inner.ring);
         let cap = (ring.stage_mut().len() as u64 / BLOCK as u64) * BLOCK as u64;
-        let chunks = stage_chunks(st.stream_len(), cap);
+        let chunks = stage_chunks(end - file_start, cap);
         let mut synced = false;
         let mut retries = 0;
         for (i, c) in chunks.iter().enumerate() {
             let last = i + 1 == chunks.len();
-            let n = c.len() as usize;
-            fill_stage(
-                &mut ring.stage_mut()[..n],
-                c.start,
-                &st,
-                &head,
+            let chunk_at = file_start + c.start;
+            // The group's bytes in this chunk, counted from the chunk's first byte.
+            let from = start.max(chunk_at) - chunk_at;
+            let n = c.len();
+            fill_group(
+                &mut ring.stage_mut()[from as usize..n as usize],
+                chunk_at + from - start,
                 g.bufs,
-                &tail,
             );
-            let mut run = GroupRun::new(c.len(), last && want_sync, block);
+            let regions = direct_regions(from, n, block, direct);
+            let mut run = GroupRun::with_regions(&regions, last && want_sync, block);
             let src = Source::Stage {
-                len: c.len(),
-                offset: st.file_start + c.start,
+                len: n,
+                offset: chunk_at,
             };
             retries += drive(
                 &mut ring,
                 &self.inner,
                 &mut run,
                 &src,
-                fd,
+                fds,
                 g.sync == SyncKind::Data,
             )?;
             if last {
                 synced = run.synced();
-                if block > 1 {
-                    let data = ring.stage_mut()[n - BLOCK..n].to_vec();
-                    self.cache = Some(BlockCache {
-                        offset: end - block,
-                        data,
-                    });
-                }
             }
         }
         drop(ring);
@@ -696,11 +693,7 @@ impl BackendFile for UringFile {
     }
 
     fn write_group(&mut self, group: &WriteGroup<'_>) -> io::Result<GroupDone> {
-        let r = self.write_group_inner(group);
-        if r.is_err() {
-            self.cache = None;
-        }
-        r
+        self.write_group_inner(group)
     }
 
     fn sync(&mut self, kind: SyncKind) -> io::Result<()> {
@@ -713,14 +706,14 @@ impl BackendFile for UringFile {
             layout: Layout::new([]),
             offset: 0,
         };
-        let fd = self.write_fd();
+        let fds = self.fds();
         let mut ring = lock(&self.inner.ring);
         drive(
             &mut ring,
             &self.inner,
             &mut run,
             &src,
-            fd,
+            fds,
             kind == SyncKind::Data,
         )?;
         Ok(())
@@ -728,29 +721,25 @@ impl BackendFile for UringFile {
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.count_other(1);
-        self.file.set_len(len)?;
-        self.zero_from = self.zero_from.min(len);
-        if self
-            .cache
-            .as_ref()
-            .is_some_and(|c| c.offset + BLOCK as u64 > len)
-        {
-            self.cache = None;
-        }
-        Ok(())
+        self.file.set_len(len)
     }
 
     fn preallocate(&mut self, len: u64) -> io::Result<()> {
-        match self.inner.opts.prealloc {
+        let r = match self.inner.opts.prealloc {
             Prealloc::Off => Ok(()),
             Prealloc::Fallocate => self
                 .fallocate(rustix::fs::FallocateFlags::KEEP_SIZE.bits(), 0, len)
                 .map(|_| ()),
             Prealloc::ZeroFill => {
                 let cur = self.len()?;
-                self.fallocate(rustix::fs::FallocateFlags::KEEP_SIZE.bits(), 0, len)?;
-                self.zero_fill(cur, len)
+                self.fallocate(rustix::fs::FallocateFlags::KEEP_SIZE.bits(), 0, len)
+                    .and_then(|_| self.zero_fill(cur, len))
             }
+        };
+        if r.is_err() {
+            // A failed fallocate (ENOSPC) may keep the blocks it took: give them back.
+            storage_std::backend::give_back_preallocation(&self.file, len);
         }
+        r
     }
 }

@@ -104,7 +104,7 @@ mod sys;
 
 #[cfg(target_os = "linux")]
 pub use backend::{UringBackend, UringFile};
-pub use options::{Prealloc, UringOptions, UringStats};
+pub use options::{MAX_RECYCLE, MAX_STAGING_BYTES, Prealloc, UringOptions, UringStats};
 pub use probe::{
     MIN_KERNEL, ProbeError, ProbeInfo, SetupContext, check_release, classify_setup_error,
     parse_release, parse_seccomp, probe,
@@ -117,6 +117,9 @@ pub enum UringError {
     /// io_uring cannot be used here (the probe says why).
     #[error("io_uring is unavailable: {0}")]
     Unavailable(#[from] ProbeError),
+    /// An option outside its documented range (the message names it and the limit).
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
     /// A file system operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {

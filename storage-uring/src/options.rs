@@ -24,6 +24,11 @@ pub enum Prealloc {
     ZeroFill,
 }
 
+/// The largest [`UringOptions::staging_bytes`]: 256 MiB.
+pub const MAX_STAGING_BYTES: usize = 256 << 20;
+/// The most files [`UringOptions::recycle`] keeps: 1024.
+pub const MAX_RECYCLE: usize = 1024;
+
 /// Settings of a [`UringBackend`](crate::UringBackend).
 #[derive(Debug, Clone)]
 pub struct UringOptions {
@@ -31,10 +36,12 @@ pub struct UringOptions {
     /// completion queue gets twice as many. One group's chain holds at most this many
     /// entries.
     pub sq_entries: u32,
-    /// Open segment files with `O_DIRECT` as well and write them through an aligned
-    /// staging buffer in whole 4 KiB blocks (the partial first and last blocks are
-    /// completed from a cache of the last block written, or read back). Files on file
-    /// systems that refuse `O_DIRECT` (tmpfs) are written buffered.
+    /// Open segment files with `O_DIRECT` as well and write each group's whole 4 KiB
+    /// blocks through it from an aligned staging buffer; the group's partial first and
+    /// last blocks go through the page cache in the same chain (no byte outside the
+    /// group is written, none is read back, and bytes an earlier sync made durable are
+    /// never rewritten). Files on file systems that refuse `O_DIRECT` (tmpfs) are
+    /// written buffered.
     pub direct: bool,
     /// Register the staging buffer with the ring and write from it with
     /// `IORING_OP_WRITE_FIXED` (no page pinning per write). Without `direct`, this also
@@ -75,6 +82,23 @@ impl Default for UringOptions {
 }
 
 impl UringOptions {
+    /// Checks the sizes against their limits; the error names the option and the limit.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.staging_bytes > MAX_STAGING_BYTES {
+            return Err(format!(
+                "staging_bytes {} exceeds the maximum {MAX_STAGING_BYTES} (256 MiB)",
+                self.staging_bytes
+            ));
+        }
+        if self.recycle > MAX_RECYCLE {
+            return Err(format!(
+                "recycle {} exceeds the maximum {MAX_RECYCLE}",
+                self.recycle
+            ));
+        }
+        Ok(())
+    }
+
     /// Sets `direct`.
     pub fn direct(mut self, on: bool) -> Self {
         self.direct = on;

@@ -19,6 +19,19 @@
 //! round whose writes all completed in full and whose chains were each submitted whole
 //! ([`GroupRun::end_round`]): then it was issued after every byte of the group was
 //! written. Otherwise another round runs with what is left and a fresh sync.
+//!
+//! # O_DIRECT without rewriting written bytes
+//!
+//! An O_DIRECT write must cover whole blocks from an aligned buffer. A group rarely
+//! starts or ends on a block boundary, and padding it to whole blocks would rewrite the
+//! bytes before it in its first block (records an earlier sync made durable: a power
+//! cut during that rewrite can tear them) and write past its end (so the file grows
+//! beyond the data and sealing must truncate it back). Instead [`direct_regions`] splits
+//! the group into at most three [`Region`]s: the partial first block and the partial
+//! last block go through the page cache (a buffered write of exactly those bytes), the
+//! whole blocks between them go O_DIRECT. All of them are operations of the same chain,
+//! linked before its sync, so a group is still one submission; no byte outside the group
+//! is ever written, and no block is ever read back.
 
 use std::ops::Range;
 
@@ -48,6 +61,78 @@ impl Span {
     pub fn is_empty(&self) -> bool {
         self.end <= self.start
     }
+}
+
+/// A part of a group's stream and how its bytes are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// The bytes, counted from the stream's first byte.
+    pub span: Span,
+    /// O_DIRECT (whole, aligned blocks; short writes resume at a block) or through the
+    /// page cache (any offset and length).
+    pub direct: bool,
+}
+
+/// The regions of the group bytes `[start, end)` of a stream whose first byte lies at
+/// a file offset that is a multiple of `block`: whole blocks O_DIRECT, the partial
+/// first and last blocks buffered (see the module docs). With `direct` false, one
+/// buffered region.
+///
+/// ```
+/// use storage_uring::plan::{Region, Span, direct_regions};
+/// let r = direct_regions(100, 10_000, 4096, true);
+/// assert_eq!(r, vec![
+///     Region { span: Span { start: 100, end: 4096 }, direct: false },
+///     Region { span: Span { start: 4096, end: 8192 }, direct: true },
+///     Region { span: Span { start: 8192, end: 10_000 }, direct: false },
+/// ]);
+/// ```
+pub fn direct_regions(start: u64, end: u64, block: u64, direct: bool) -> Vec<Region> {
+    if start >= end {
+        return Vec::new();
+    }
+    if !direct || block <= 1 {
+        return vec![Region {
+            span: Span { start, end },
+            direct: false,
+        }];
+    }
+    let first_whole = start.div_ceil(block) * block;
+    let last_whole = end / block * block;
+    if first_whole >= last_whole {
+        // No whole block: one buffered write.
+        return vec![Region {
+            span: Span { start, end },
+            direct: false,
+        }];
+    }
+    let mut out = Vec::with_capacity(3);
+    if start < first_whole {
+        out.push(Region {
+            span: Span {
+                start,
+                end: first_whole,
+            },
+            direct: false,
+        });
+    }
+    out.push(Region {
+        span: Span {
+            start: first_whole,
+            end: last_whole,
+        },
+        direct: true,
+    });
+    if last_whole < end {
+        out.push(Region {
+            span: Span {
+                start: last_whole,
+                end,
+            },
+            direct: false,
+        });
+    }
+    out
 }
 
 /// What one submission may hold.
@@ -274,13 +359,15 @@ pub const MAX_IDLE_ROUNDS: u32 = 1000;
 pub struct GroupRun {
     total: u64,
     pending: Vec<Span>,
+    /// The regions of the stream: (span, alignment of cuts and resumes, O_DIRECT).
+    regions: Vec<(Span, u64, bool)>,
     want_sync: bool,
     synced: bool,
     failure: Option<Failure>,
-    align: u64,
     idle_rounds: u32,
     // State of the current round.
     round_ops: Vec<Span>,
+    round_direct: Vec<bool>,
     round_left: Vec<Span>,
     round_clean: bool,
     round_sync_ok: bool,
@@ -288,30 +375,60 @@ pub struct GroupRun {
 }
 
 impl GroupRun {
-    /// A group of `total` bytes, with a sync if `sync`; remainders of short writes are
-    /// resubmitted from a multiple of `align` (1, or the O_DIRECT block size).
+    /// A group of `total` bytes, with a sync if `sync`, in one region: O_DIRECT when
+    /// `align` (a power of two) is above 1, and then remainders of short writes are
+    /// resubmitted from a multiple of `align`.
     pub fn new(total: u64, sync: bool, align: u64) -> Self {
-        Self {
-            total,
-            pending: if total > 0 {
-                vec![Span {
+        let align = align.max(1);
+        Self::from_parts(
+            vec![(
+                Span {
                     start: 0,
                     end: total,
-                }]
-            } else {
-                Vec::new()
-            },
+                },
+                align,
+                align > 1,
+            )],
+            sync,
+        )
+    }
+
+    /// A group made of `regions` (see [`direct_regions`]); O_DIRECT regions are cut and
+    /// resumed at multiples of `block`.
+    pub fn with_regions(regions: &[Region], sync: bool, block: u64) -> Self {
+        let parts = regions
+            .iter()
+            .map(|r| (r.span, if r.direct { block.max(1) } else { 1 }, r.direct))
+            .collect();
+        Self::from_parts(parts, sync)
+    }
+
+    fn from_parts(mut regions: Vec<(Span, u64, bool)>, sync: bool) -> Self {
+        regions.retain(|(s, _, _)| !s.is_empty());
+        regions.sort_by_key(|(s, _, _)| s.start);
+        Self {
+            total: regions.iter().map(|(s, _, _)| s.len()).sum(),
+            pending: regions.iter().map(|(s, _, _)| *s).collect(),
+            regions,
             want_sync: sync,
             synced: false,
             failure: None,
-            align: align.max(1),
             idle_rounds: 0,
             round_ops: Vec::new(),
+            round_direct: Vec::new(),
             round_left: Vec::new(),
             round_clean: true,
             round_sync_ok: false,
             round_progress: 0,
         }
+    }
+
+    /// The alignment of the region that holds byte `pos`.
+    fn align_at(&self, pos: u64) -> u64 {
+        self.regions
+            .iter()
+            .find(|(s, _, _)| s.start <= pos && pos < s.end)
+            .map_or(1, |r| r.1)
     }
 
     /// Bytes not yet known to be written.
@@ -346,7 +463,22 @@ impl GroupRun {
         if self.finished() {
             return None;
         }
-        self.round_ops = split_ops(layout, &self.pending, limits, self.align);
+        self.round_ops.clear();
+        self.round_direct.clear();
+        for &(region, align, direct) in &self.regions {
+            let pieces: Vec<Span> = self
+                .pending
+                .iter()
+                .map(|p| Span {
+                    start: p.start.max(region.start),
+                    end: p.end.min(region.end),
+                })
+                .filter(|p| !p.is_empty())
+                .collect();
+            let ops = split_ops(layout, &pieces, limits, align);
+            self.round_direct.extend(ops.iter().map(|_| direct));
+            self.round_ops.extend(ops);
+        }
         self.round_left.clear();
         self.round_clean = true;
         self.round_sync_ok = false;
@@ -363,6 +495,11 @@ impl GroupRun {
         &self.round_ops
     }
 
+    /// Whether write operation `op` of the current round is an O_DIRECT write.
+    pub fn op_direct(&self, op: usize) -> bool {
+        self.round_direct.get(op).copied().unwrap_or(false)
+    }
+
     /// Records the completion of write operation `op` of the current round.
     pub fn record_write(&mut self, op: usize, res: i32) {
         let span = self.round_ops[op];
@@ -372,7 +509,8 @@ impl GroupRun {
                 self.round_clean = false;
                 // Progress is what the next round need not write again: under
                 // O_DIRECT a short write of less than a block makes none.
-                let resume = ((span.start + n) / self.align * self.align).max(span.start);
+                let align = self.align_at(span.start);
+                let resume = ((span.start + n) / align * align).max(span.start);
                 self.round_progress += resume - span.start;
                 self.round_left.push(Span {
                     start: resume,
@@ -444,98 +582,25 @@ impl GroupRun {
     }
 }
 
-/// The O_DIRECT view of a group: whole blocks from `file_start`, made of `head` bytes
-/// already in the file before the group, the group's `len` bytes, and `tail` bytes that
-/// follow it up to the end of its last block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Staged {
-    /// File offset of the first block.
-    pub file_start: u64,
-    /// Bytes before the group in its first block.
-    pub head: u64,
-    /// Bytes of the group.
-    pub len: u64,
-    /// Bytes after the group in its last block.
-    pub tail: u64,
-}
-
-impl Staged {
-    /// The blocks covering `len` bytes at `offset` (`block` a power of two; 1 for
-    /// buffered writes, which need no padding).
-    pub fn new(offset: u64, len: u64, block: u64) -> Self {
-        let file_start = offset / block * block;
-        let end = offset + len;
-        let file_end = end.div_ceil(block) * block;
-        Self {
-            file_start,
-            head: offset - file_start,
-            len,
-            tail: file_end - end,
-        }
-    }
-
-    /// Bytes written in all.
-    pub fn stream_len(&self) -> u64 {
-        self.head + self.len + self.tail
-    }
-
-    /// File offset just past the group's bytes.
-    pub fn group_end(&self) -> u64 {
-        self.file_start + self.head + self.len
-    }
-
-    /// File offset of the last block (meaningful when `stream_len() > 0`).
-    pub fn last_block(&self, block: u64) -> u64 {
-        self.file_start + self.stream_len() - block
-    }
-}
-
-/// Copies the stream bytes `[from, from + dst.len())` of `st` into `dst`: the head from
-/// `head` (`st.head` bytes), the group from `bufs`, the tail from `tail` (`st.tail`
-/// bytes).
-pub fn fill_stage(
-    dst: &mut [u8],
-    from: u64,
-    st: &Staged,
-    head: &[u8],
-    bufs: &[&[u8]],
-    tail: &[u8],
-) {
-    let mut pos = from;
+/// Copies the group bytes `[from, from + dst.len())` (counted from the group's first
+/// byte, `bufs` written back to back) into `dst`; bytes past the group are left as
+/// they are.
+pub fn fill_group(dst: &mut [u8], from: u64, bufs: &[&[u8]]) {
+    let mut skip = from;
     let mut out = 0usize;
-    let end = from + dst.len() as u64;
-    // Head.
-    while pos < end && pos < st.head {
-        let n = ((st.head - pos).min(end - pos)) as usize;
-        dst[out..out + n].copy_from_slice(&head[pos as usize..pos as usize + n]);
-        pos += n as u64;
-        out += n;
-    }
-    // Group.
-    let group_end = st.head + st.len;
-    if pos < end && pos < group_end {
-        let mut skip = pos - st.head;
-        for b in bufs {
-            if pos >= end || pos >= group_end {
-                break;
-            }
-            let l = b.len() as u64;
-            if skip >= l {
-                skip -= l;
-                continue;
-            }
-            let n = (l - skip).min(end - pos) as usize;
-            dst[out..out + n].copy_from_slice(&b[skip as usize..skip as usize + n]);
-            skip = 0;
-            pos += n as u64;
-            out += n;
+    for b in bufs {
+        if out >= dst.len() {
+            break;
         }
-    }
-    // Tail.
-    if pos < end {
-        let t = (pos - group_end) as usize;
-        let n = dst.len() - out;
-        dst[out..].copy_from_slice(&tail[t..t + n]);
+        let l = b.len() as u64;
+        if skip >= l {
+            skip -= l;
+            continue;
+        }
+        let n = ((l - skip) as usize).min(dst.len() - out);
+        dst[out..out + n].copy_from_slice(&b[skip as usize..skip as usize + n]);
+        skip = 0;
+        out += n;
     }
 }
 
@@ -860,35 +925,98 @@ mod tests {
     }
 
     #[test]
-    fn staging_pads_to_blocks_and_copies_every_part() {
-        let st = Staged::new(5000, 100, 4096);
-        assert_eq!(st.file_start, 4096);
-        assert_eq!(st.head, 904);
-        assert_eq!(st.tail, 4096 - 904 - 100);
-        assert_eq!(st.stream_len(), 4096);
-        assert_eq!(st.group_end(), 5100);
-        assert_eq!(Staged::new(8192, 8192, 4096).stream_len(), 8192);
-        assert_eq!(Staged::new(7, 3, 1).stream_len(), 3);
+    fn direct_regions_never_cover_a_byte_outside_the_group() {
+        for (start, end) in [
+            (0u64, 4096u64),
+            (0, 100),
+            (100, 200),
+            (100, 4096),
+            (4000, 4200),
+            (4095, 12_289),
+            (8192, 8192 * 3),
+            (5, 4096 * 5 + 7),
+        ] {
+            let r = direct_regions(start, end, 4096, true);
+            // Contiguous, exactly [start, end).
+            assert_eq!(r.first().unwrap().span.start, start);
+            assert_eq!(r.last().unwrap().span.end, end);
+            assert!(r.windows(2).all(|w| w[0].span.end == w[1].span.start));
+            for x in &r {
+                if x.direct {
+                    assert_eq!(x.span.start % 4096, 0, "{start}..{end}: {r:?}");
+                    assert_eq!(x.span.end % 4096, 0, "{start}..{end}: {r:?}");
+                } else {
+                    // A buffered part never holds a whole aligned block of the group.
+                    let whole = x.span.start.div_ceil(4096) * 4096 + 4096 <= x.span.end;
+                    assert!(!whole, "{start}..{end}: {r:?}");
+                }
+            }
+            assert!(r.len() <= 3);
+        }
+        assert_eq!(direct_regions(7, 7, 4096, true), vec![]);
+        assert_eq!(
+            direct_regions(7, 9000, 4096, false),
+            vec![Region {
+                span: sp(7, 9000),
+                direct: false
+            }]
+        );
+    }
 
-        let head = vec![1u8; 904];
+    #[test]
+    fn a_group_of_regions_writes_each_with_its_alignment() {
+        let regions = direct_regions(100, 4096 * 3 + 50, 4096, true);
+        let total = 4096 * 3 + 50;
+        let layout = Layout::new([total as usize]);
+        let lim = Limits::new(8);
+        let mut g = GroupRun::with_regions(&regions, true, 4096);
+        let c = g.start_round(&layout, &lim).unwrap();
+        assert_eq!(c.len(), 1, "one chain: three writes and the sync");
+        assert_eq!(g.ops(), &[sp(100, 4096), sp(4096, 12288), sp(12288, 12338)]);
+        assert_eq!(
+            (0..3).map(|k| g.op_direct(k)).collect::<Vec<_>>(),
+            [false, true, false]
+        );
+        // A short direct write resumes at a block; a short buffered one where it stopped.
+        g.record_write(0, 50);
+        g.record_write(1, 5000);
+        g.record_write(2, 12338 - 12288);
+        g.record_sync(0);
+        g.end_round();
+        assert!(!g.synced());
+        assert_eq!(g.pending(), &[sp(150, 4096), sp(8192, 12288)]);
+        g.start_round(&layout, &lim).unwrap();
+        assert_eq!(g.ops(), &[sp(150, 4096), sp(8192, 12288)]);
+        assert!(!g.op_direct(0) && g.op_direct(1));
+        g.record_write(0, 4096 - 150);
+        g.record_write(1, 4096);
+        g.record_sync(0);
+        g.end_round();
+        assert!(g.synced());
+        assert_eq!(g.total(), total - 100);
+    }
+
+    #[test]
+    fn group_bytes_fill_any_window() {
         let a = vec![2u8; 60];
         let b = vec![3u8; 40];
-        let tail = vec![4u8; st.tail as usize];
-        let mut whole = vec![0u8; 4096];
-        fill_stage(&mut whole, 0, &st, &head, &[&a, &[], &b], &tail);
-        assert!(whole[..904].iter().all(|&x| x == 1));
-        assert!(whole[904..964].iter().all(|&x| x == 2));
-        assert!(whole[964..1004].iter().all(|&x| x == 3));
-        assert!(whole[1004..].iter().all(|&x| x == 4));
-        // Any chunking gives the same bytes.
-        for cap in [1u64, 7, 512, 1000, 4096] {
+        let bufs: [&[u8]; 3] = [&a, &[], &b];
+        let mut whole = vec![9u8; 120];
+        fill_group(&mut whole[..100], 0, &bufs);
+        assert!(whole[..60].iter().all(|&x| x == 2));
+        assert!(whole[60..100].iter().all(|&x| x == 3));
+        assert!(
+            whole[100..].iter().all(|&x| x == 9),
+            "past the group: untouched"
+        );
+        for cap in [1usize, 7, 33, 64, 100] {
             let mut joined = Vec::new();
-            for c in stage_chunks(st.stream_len(), cap) {
+            for c in stage_chunks(100, cap as u64) {
                 let mut part = vec![0u8; c.len() as usize];
-                fill_stage(&mut part, c.start, &st, &head, &[&a, &[], &b], &tail);
+                fill_group(&mut part, c.start, &bufs);
                 joined.extend_from_slice(&part);
             }
-            assert_eq!(joined, whole, "cap {cap}");
+            assert_eq!(joined, whole[..100], "cap {cap}");
         }
     }
 }

@@ -75,4 +75,16 @@ impl Backend for Recycling {
     fn map(&self, name: &str) -> io::Result<Mapped> {
         self.0.map(name)
     }
+    fn lock_held(&self) -> io::Result<bool> {
+        self.0.lock_held()
+    }
+    fn link(&self, from: &str, to: &str) -> io::Result<()> {
+        self.0.link(from, to)
+    }
+    fn list_quarantine(&self) -> io::Result<Vec<String>> {
+        self.0.list_quarantine()
+    }
+    fn sync_quarantine(&self) -> io::Result<()> {
+        self.0.sync_quarantine()
+    }
 }

@@ -261,8 +261,10 @@ pub fn failures_while_rolling_segments_stop_the_writer<const N: usize, R: FaultR
     rig: impl Fn() -> R,
     what: &str,
 ) {
+    // Creates at open: the segment, its index, the `DURABLE` file; the fourth is the
+    // first roll's segment.
     for (call, nth) in [
-        (Call::Create, 2),
+        (Call::Create, 3),
         (Call::SyncDir, 2),
         (Call::Sync, 30),
         (Call::Write, 60),

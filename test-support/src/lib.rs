@@ -25,7 +25,7 @@ pub mod rng;
 pub use backends::{Recycling, file_backend, mem};
 pub use log::{
     PAYLOAD_SIZES, assert_clean, check_durable_survives, group_of, meta, payload, read_all_checked,
-    small_opts, write_n,
+    read_log_checked, small_opts, write_n,
 };
 pub use ringlog_pattern::{self as pattern, PayloadSizes, byte, check, check_ends, fill};
 pub use rng::Rng;

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use ringlog_pattern::PayloadSizes;
 use storage_std::backend::Backend;
+use storage_std::format::LostRange;
 use storage_std::{
-    Durability, LogReader, RecordMeta, Start, VerifyStatus, Writer, WriterOptions, verify,
+    Durability, LogItem, LogReader, RecordMeta, Start, VerifyStatus, Writer, WriterOptions, verify,
 };
 
 /// Payload lengths of the tests' records: 0 to 96 bytes, by sequence, so records cross
@@ -67,30 +68,52 @@ pub fn write_n<const N: usize>(w: &Writer<N>, from: u64, n: u64) -> u64 {
 }
 
 /// Reads the whole log and checks every record against its sequence's payload and
-/// metadata; returns the sequences read (contiguous, or it panics).
+/// metadata; returns the sequences read (contiguous, or it panics). A log with lost
+/// ranges fails here: see [`read_log_checked`].
 pub fn read_all_checked(backend: &Arc<dyn Backend>) -> Vec<u64> {
+    let (seqs, lost) = read_log_checked(backend);
+    assert!(lost.is_empty(), "lost ranges in the log: {lost:?}");
+    seqs
+}
+
+/// Reads the whole log like [`read_all_checked`], with the lost ranges that an earlier
+/// `recover --force` recorded: returns the records' sequences and the lost ranges; the
+/// two together cover one contiguous run of sequences (or it panics).
+pub fn read_log_checked(backend: &Arc<dyn Backend>) -> (Vec<u64>, Vec<LostRange>) {
     let r = LogReader::new(backend.clone());
     let mut c = r.cursor(Start::Oldest).expect("cursor");
     let mut seqs: Vec<u64> = Vec::new();
-    while let Some(rec) = c.next().expect("read") {
-        let s = rec.seq();
-        assert_eq!(
-            rec.payload.len(),
-            PAYLOAD_SIZES.len_for(s),
-            "payload length of {s}"
-        );
-        assert!(
-            ringlog_pattern::check(s, rec.payload),
-            "payload of {s} is not its pattern"
-        );
-        assert_eq!(rec.header.kind, meta(s).kind, "kind of {s}");
-        assert_eq!(Some(rec.header.timestamp_ns), meta(s).timestamp_ns);
-        if let Some(&p) = seqs.last() {
-            assert_eq!(s, p + 1, "gap after {p}");
+    let mut lost: Vec<LostRange> = Vec::new();
+    let mut next: Option<u64> = None;
+    while let Some(item) = c.next_item().expect("read") {
+        let (first, after) = match item {
+            LogItem::Record(rec) => {
+                let s = rec.seq();
+                assert_eq!(
+                    rec.payload.len(),
+                    PAYLOAD_SIZES.len_for(s),
+                    "payload length of {s}"
+                );
+                assert!(
+                    ringlog_pattern::check(s, rec.payload),
+                    "payload of {s} is not its pattern"
+                );
+                assert_eq!(rec.header.kind, meta(s).kind, "kind of {s}");
+                assert_eq!(Some(rec.header.timestamp_ns), meta(s).timestamp_ns);
+                seqs.push(s);
+                (s, s + 1)
+            }
+            LogItem::Lost(l) => {
+                lost.push(l);
+                (l.from, l.to + 1)
+            }
+        };
+        if let Some(n) = next {
+            assert_eq!(first, n, "gap before {first}");
         }
-        seqs.push(s);
+        next = Some(after);
     }
-    seqs
+    (seqs, lost)
 }
 
 /// Asserts that the log verifies clean.

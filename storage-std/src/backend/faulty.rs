@@ -243,6 +243,21 @@ impl Backend for FaultyBackend {
     fn map(&self, name: &str) -> io::Result<Mapped> {
         self.inner.map(name)
     }
+    fn lock_held(&self) -> io::Result<bool> {
+        self.inner.lock_held()
+    }
+
+    fn link(&self, from: &str, to: &str) -> io::Result<()> {
+        self.inner.link(from, to)
+    }
+
+    fn list_quarantine(&self) -> io::Result<Vec<String>> {
+        self.inner.list_quarantine()
+    }
+
+    fn sync_quarantine(&self) -> io::Result<()> {
+        self.inner.sync_quarantine()
+    }
 }
 
 struct FaultyFile {

@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::{Access, Backend, BackendFile, DirLock, GroupDone, Mapped, SyncKind, WriteGroup};
-use crate::format::LOCK_FILE;
+use crate::format::{LOCK_FILE, QUARANTINE_DIR};
 
 /// A log directory on a real file system.
 ///
@@ -24,10 +24,12 @@ pub struct FileBackend {
 }
 
 impl FileBackend {
-    /// Uses `dir`, creating it (and its parents) if needed.
+    /// Uses `dir`, creating it (and its parents) if needed. Every directory it creates
+    /// is made durable: the directory that holds it is synced, so a power cut cannot
+    /// take a log's whole directory away after its first records were reported durable.
     pub fn new(dir: impl AsRef<Path>) -> io::Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir)?;
+        create_dir_durably(&dir)?;
         Ok(Self {
             dir,
             preallocate: true,
@@ -61,7 +63,12 @@ impl FileBackend {
     }
 
     fn path(&self, name: &str) -> io::Result<PathBuf> {
-        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        let plain = |n: &str| !(n.is_empty() || n.contains('/') || n == "." || n == "..");
+        let ok = match name.split_once('/') {
+            None => plain(name),
+            Some((dir, file)) => dir == QUARANTINE_DIR && plain(file),
+        };
+        if !ok {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("bad file name {name:?}"),
@@ -69,6 +76,76 @@ impl FileBackend {
         }
         Ok(self.dir.join(name))
     }
+
+    /// Creates the quarantine directory (durably) if `name` is in it.
+    fn quarantine_dir_for(&self, name: &str) -> io::Result<()> {
+        if name.starts_with(QUARANTINE_DIR) && name.contains('/') {
+            create_dir_durably(&self.dir.join(QUARANTINE_DIR))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a lock on the file `path` appears in `/proc/locks` (Linux): the lock table
+/// names each held lock by device and inode, so a reader learns that a writer holds the
+/// log's lock without ever taking it.
+#[cfg(target_os = "linux")]
+fn flock_held(path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let dev = meta.dev();
+    let want = format!(
+        "{:02x}:{:02x}:{}",
+        rustix::fs::major(dev),
+        rustix::fs::minor(dev),
+        meta.ino()
+    );
+    let table = fs::read_to_string("/proc/locks")?;
+    Ok(table.lines().any(|l| {
+        // `1: FLOCK  ADVISORY  WRITE 4070 fd:01:1584393 0 EOF`; waiters carry `->`.
+        !l.contains("->") && l.split_whitespace().any(|f| f == want)
+    }))
+}
+
+/// Creates `dir` and any missing parents, syncing the directory that holds each one
+/// created (outermost first), so each new entry is durable before anything goes in it.
+fn create_dir_durably(dir: &Path) -> io::Result<()> {
+    if fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if fs::metadata(d).is_ok() {
+            break;
+        }
+        missing.push(d);
+        cur = d.parent().filter(|p| !p.as_os_str().is_empty());
+    }
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => {}
+            // Another process created it meanwhile: its creator syncs its parent.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+        let parent = match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(parent)?.sync_all()?;
+    }
+    if !fs::metadata(dir)?.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
+    Ok(())
 }
 
 /// One real file.
@@ -102,6 +179,7 @@ impl Backend for FileBackend {
     }
 
     fn create(&self, name: &str) -> io::Result<Box<dyn BackendFile>> {
+        self.quarantine_dir_for(name)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -156,6 +234,40 @@ impl Backend for FileBackend {
     fn map(&self, name: &str) -> io::Result<Mapped> {
         let file = File::open(self.path(name)?)?;
         super::mmap::map_file(&file)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn lock_held(&self) -> io::Result<bool> {
+        flock_held(&self.path(LOCK_FILE)?)
+    }
+
+    fn link(&self, from: &str, to: &str) -> io::Result<()> {
+        self.quarantine_dir_for(to)?;
+        fs::hard_link(self.path(from)?, self.path(to)?)
+    }
+
+    fn list_quarantine(&self) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let rd = match fs::read_dir(self.dir.join(QUARANTINE_DIR)) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for e in rd {
+            if let Ok(name) = e?.file_name().into_string() {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn sync_quarantine(&self) -> io::Result<()> {
+        let q = self.dir.join(QUARANTINE_DIR);
+        if q.is_dir() {
+            File::open(&q)?.sync_all()?;
+        }
+        Ok(())
     }
 }
 
@@ -230,7 +342,11 @@ impl BackendFile for RealFile {
             Ok(()) => Ok(()),
             // File systems without fallocate (some FUSE, NFS): fall back to nothing.
             Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::NOSYS) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                // A failed fallocate (ENOSPC) may keep the blocks it took: give them back.
+                give_back_preallocation(&self.file, len);
+                Err(e.into())
+            }
         }
     }
 
@@ -239,5 +355,22 @@ impl BackendFile for RealFile {
     fn preallocate(&mut self, len: u64) -> io::Result<()> {
         let _ = (len, self.preallocate);
         Ok(())
+    }
+}
+
+/// Frees the blocks a failed `fallocate(KEEP_SIZE, 0, len)` may have reserved past the
+/// end of `file` (best effort: punching a hole past the end changes no byte).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn give_back_preallocation(file: &File, len: u64) {
+    let Ok(size) = file.metadata().map(|m| m.len()) else {
+        return;
+    };
+    if len > size {
+        let _ = rustix::fs::fallocate(
+            file,
+            rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+            size,
+            len - size,
+        );
     }
 }

@@ -19,6 +19,7 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Access, Backend, BackendFile, DirLock, GroupDone, Mapped, SyncKind, WriteGroup};
+use crate::format::QUARANTINE_DIR;
 
 /// What survives a power cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,7 +317,7 @@ impl Backend for MemBackend {
     fn list(&self) -> io::Result<Vec<String>> {
         let s = self.lock_state();
         s.check(s.generation)?;
-        Ok(s.dir.keys().cloned().collect())
+        Ok(s.dir.keys().filter(|k| !k.contains('/')).cloned().collect())
     }
 
     fn create(&self, name: &str) -> io::Result<Box<dyn BackendFile>> {
@@ -419,6 +420,58 @@ impl Backend for MemBackend {
             .map(|i| i.data.clone())
             .unwrap_or_default();
         Ok(Mapped::new(Arc::new(data)))
+    }
+
+    fn lock_held(&self) -> io::Result<bool> {
+        let s = self.lock_state();
+        s.check(s.generation)?;
+        Ok(s.locked)
+    }
+
+    fn link(&self, from: &str, to: &str) -> io::Result<()> {
+        let mut s = self.lock_state();
+        let g = s.generation;
+        s.check(g)?;
+        let ino = s.ino(from)?;
+        if s.dir.contains_key(to) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{to} exists"),
+            ));
+        }
+        if let Step::Cut = s.step(g, || format!("link {from} {to}"))? {
+            return Err(power_err());
+        }
+        s.dir.insert(to.to_owned(), ino);
+        Ok(())
+    }
+
+    fn list_quarantine(&self) -> io::Result<Vec<String>> {
+        let s = self.lock_state();
+        s.check(s.generation)?;
+        let prefix = format!("{QUARANTINE_DIR}/");
+        Ok(s.dir
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+            .collect())
+    }
+
+    fn sync_quarantine(&self) -> io::Result<()> {
+        let mut s = self.lock_state();
+        let g = s.generation;
+        if let Step::Cut = s.step(g, || "sync_quarantine".into())? {
+            return Err(power_err());
+        }
+        let prefix = format!("{QUARANTINE_DIR}/");
+        let q: Vec<(String, u64)> = s
+            .dir
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, &v)| (k.clone(), v))
+            .collect();
+        s.synced_dir.retain(|k, _| !k.starts_with(&prefix));
+        s.synced_dir.extend(q);
+        Ok(())
     }
 }
 

@@ -19,7 +19,9 @@
 //!
 //! # Contract
 //!
-//! * Names are plain file names inside the one directory (no `/`).
+//! * Names are plain file names inside the one directory (no `/`), or names inside its
+//!   quarantine directory written `quarantine/NAME` (what `recover --force` takes out of
+//!   the log), which [`Backend::list`] does not show.
 //! * [`Backend::create`] creates a file (failing if the name exists); its directory
 //!   entry is durable only after [`Backend::sync_dir`]. Index, offset and temporary
 //!   files must start empty. A segment file (`*.seg`) may instead be a recycled one
@@ -45,6 +47,8 @@ mod mem;
 mod mmap;
 
 pub use faulty::{EIO, ENOSPC, Fault, FaultAction, FaultyBackend, OpKind};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use file::give_back_preallocation;
 pub use file::{FileBackend, RealFile};
 pub use mem::{CrashMode, MemBackend};
 
@@ -161,6 +165,32 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn lock(&self) -> io::Result<DirLock>;
     /// A read-only view of a whole file (see the module's contract).
     fn map(&self, name: &str) -> io::Result<Mapped>;
+    /// Whether a writer holds the directory's lock now, found out without taking it (a
+    /// writer that starts meanwhile is never refused). Readers and the verifier call it
+    /// to tell a live log from a stopped one. Backends that cannot tell say `false`.
+    fn lock_held(&self) -> io::Result<bool> {
+        Ok(false)
+    }
+    /// Gives file `from` a second name `to` (a hard link); `to` may be in the quarantine
+    /// directory (`quarantine/NAME`, created if needed). Durable after
+    /// [`Backend::sync_dir`] (for names in the directory) or
+    /// [`Backend::sync_quarantine`] (for names in quarantine).
+    fn link(&self, from: &str, to: &str) -> io::Result<()> {
+        let _ = (from, to);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this backend cannot link files",
+        ))
+    }
+    /// The names in the quarantine directory (without its `quarantine/` prefix); empty
+    /// if there is none.
+    fn list_quarantine(&self) -> io::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    /// Makes the quarantine directory's entries (and its own entry) durable.
+    fn sync_quarantine(&self) -> io::Result<()> {
+        Ok(())
+    }
     /// Reads a whole (small) file.
     fn read_all(&self, name: &str) -> io::Result<Vec<u8>> {
         let f = self.open(name, Access::Read)?;
@@ -214,4 +244,28 @@ pub fn write_at(f: &mut dyn BackendFile, offset: u64, buf: &[u8]) -> io::Result<
         sync: SyncKind::None,
     })
     .map(|_| ())
+}
+
+/// How long [`lock_patiently`] retries a lock that is held.
+pub const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Takes the directory's writer lock, retrying for up to [`LOCK_PATIENCE`] while it is
+/// held, so that a reader that probes the lock at the same moment never turns a writer
+/// away; [`crate::Error::Locked`] when a writer really holds it.
+pub fn lock_patiently(backend: &dyn Backend) -> crate::error::Result<DirLock> {
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match backend.lock() {
+            Ok(l) => return Ok(l),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(crate::error::Error::Locked(e.to_string()));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => {
+                return Err(crate::error::Error::io("lock", crate::format::LOCK_FILE, e));
+            }
+        }
+    }
 }

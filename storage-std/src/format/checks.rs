@@ -2,8 +2,6 @@
 //! header and footer, index header, offset file) shares: length, all-zero, magic,
 //! version, CRC. Nothing here panics on any input.
 
-use super::FORMAT_VERSION;
-
 /// Why bytes are not a valid header, footer, index or offset record.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -95,15 +93,19 @@ pub(super) fn invalid(what: impl Into<String>) -> StructError {
     StructError::Invalid { what: what.into() }
 }
 
-/// Versions above this with a bad checksum are treated as damage, not as a version.
-const MAX_PLAUSIBLE_VERSION: u32 = 1024;
-
-/// Common checks for a fixed-size structure with magic, version at +8 and a trailing CRC.
+/// Common checks for a fixed-size structure with magic, version at +8 and a trailing CRC
+/// over every byte before it; `readable` is the range of versions this build reads.
+/// Returns the bytes and the version.
+///
+/// A version outside `readable` is reported as such only when the checksum holds (every
+/// version keeps this layout of magic, version and trailing CRC); with a bad checksum
+/// it is damage like any other flipped bit.
 pub(super) fn check_struct<'a>(
     buf: &'a [u8],
     len: usize,
     magic: &[u8; 8],
-) -> Result<&'a [u8], StructError> {
+    readable: std::ops::RangeInclusive<u32>,
+) -> Result<(&'a [u8], u32), StructError> {
     let Some(b) = buf.get(..len) else {
         if !buf.is_empty() && all_zero(buf) {
             return Err(StructError::Zero);
@@ -122,20 +124,16 @@ pub(super) fn check_struct<'a>(
     let version = le_u32(b, 8);
     let stored = le_u32(b, len - 4);
     let computed = crc32c::crc32c(&b[..len - 4]);
-    // Another version: a structure whose checksum holds, or a small version number
-    // (a newer layout). A huge number with a bad checksum is damage, not a version.
-    if version != FORMAT_VERSION
-        && (stored == computed || (2..=MAX_PLAUSIBLE_VERSION).contains(&version))
-    {
-        return Err(StructError::UnsupportedVersion {
-            found: version,
-            supported: FORMAT_VERSION,
-        });
-    }
     if stored != computed {
         return Err(StructError::Crc { stored, computed });
     }
-    Ok(b)
+    if !readable.contains(&version) {
+        return Err(StructError::UnsupportedVersion {
+            found: version,
+            supported: *readable.end(),
+        });
+    }
+    Ok((b, version))
 }
 
 /// Bits to try when flipping every bit of a structure: all of them, or a spread under

@@ -5,7 +5,7 @@
 
 use ringcore::frame::RECORD_ALIGN;
 
-use super::FORMAT_VERSION;
+use super::INDEX_VERSION;
 use super::checks::{
     StructError, all_zero, check_struct, invalid, le_u32, le_u64, put_u32, put_u64,
 };
@@ -82,7 +82,7 @@ impl IndexHeader {
     pub fn encode(&self) -> [u8; header::LEN] {
         let mut b = [0u8; header::LEN];
         b[..8].copy_from_slice(&header::MAGIC);
-        put_u32(&mut b, header::VERSION_OFFSET, FORMAT_VERSION);
+        put_u32(&mut b, header::VERSION_OFFSET, INDEX_VERSION);
         put_u32(&mut b, header::INTERVAL_OFFSET, self.interval);
         put_u64(&mut b, header::BASE_SEQ_OFFSET, self.base_seq);
         let crc = crc32c::crc32c(&b[..header::CRC_OFFSET]);
@@ -92,7 +92,7 @@ impl IndexHeader {
 
     /// Decodes and checks an index header.
     pub fn decode(buf: &[u8]) -> Result<Self, StructError> {
-        let b = check_struct(buf, header::LEN, &header::MAGIC)?;
+        let (b, _) = check_struct(buf, header::LEN, &header::MAGIC, 1..=INDEX_VERSION)?;
         if le_u32(b, header::RESERVED_OFFSET) != 0 {
             return Err(invalid("non-zero reserved index header bytes"));
         }
@@ -203,9 +203,11 @@ pub fn decode_index(buf: &[u8]) -> Result<DecodedIndex, StructError> {
                 break;
             }
         };
+        // The first entry is the segment's first data record: at its start, or (format
+        // 2) after a lost range that opens the segment.
         let ordered = match entries.last() {
             Some(p) => e.seq > p.seq && e.pos > p.pos && e.max_ts_before >= p.max_ts_before,
-            None => e.seq == header.base_seq && e.pos == segment::header::LEN as u64,
+            None => e.seq >= header.base_seq && e.pos >= segment::header::LEN as u64,
         };
         if !ordered || e.pos % RECORD_ALIGN as u64 != 0 {
             stopped = Some((off as u64, invalid("index entry out of order")));

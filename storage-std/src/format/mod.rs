@@ -19,6 +19,7 @@
 use ringcore::frame::RECORD_ALIGN;
 
 mod checks;
+pub mod durable;
 pub mod index;
 pub mod names;
 pub mod offsets;
@@ -26,22 +27,40 @@ pub mod record;
 pub mod segment;
 
 pub use checks::StructError;
+pub use durable::DurablePoint;
 pub use index::{
     DecodedIndex, IndexEntry, IndexHeader, decode_index, index_floor_seq, index_floor_ts,
 };
 pub use names::{
-    INDEX_SUFFIX, LOCK_FILE, OFFSET_PREFIX, OFFSET_SUFFIX, SEGMENT_SUFFIX, TMP_SUFFIX, index_name,
-    offset_name, parse_index_name, parse_offset_name, parse_segment_name, segment_name,
+    DURABLE_FILE, INDEX_SUFFIX, LOCK_FILE, OFFSET_PREFIX, OFFSET_SUFFIX, QUARANTINE_DIR,
+    SEGMENT_SUFFIX, TMP_SUFFIX, index_name, offset_name, parse_index_name, parse_offset_name,
+    parse_segment_name, segment_name,
 };
 pub use offsets::{ConsumerOffset, MAX_CONSUMER_NAME, valid_consumer_name};
 pub(crate) use record::encode_framed;
 pub use record::{
-    END_MARK, RecordError, RecordRef, decode_record, disk_record_len, encode_record, record_crc,
+    END_MARK, Entry, LostRange, RecordError, RecordRef, decode_entry, decode_record,
+    disk_record_len, encode_lost, encode_record, record_crc,
 };
 pub use segment::{SegmentFooter, SegmentHeader};
 
-/// Format version written by this build and the only one it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Segment format version written by this build (segment headers and footers).
+///
+/// * 1: the first format.
+/// * 2: a segment may hold lost-range markers ([`record::LostRange`]), which
+///   `recover --force` writes where damaged records were taken out; a footer's
+///   `last_seq` covers them, its `record_count` counts data records only (0 allowed).
+///
+/// Every version from [`MIN_FORMAT_VERSION`] on is read, in one log; a writer that
+/// continues a log whose active segment has an older version seals it and starts a new
+/// segment in this one.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest segment format version this build reads.
+pub const MIN_FORMAT_VERSION: u32 = 1;
+/// Version of index files (unchanged since the first format).
+pub const INDEX_VERSION: u32 = 1;
+/// Version of consumer offset files (unchanged since the first format).
+pub const OFFSET_VERSION: u32 = 1;
 
 /// Largest payload the format accepts (1 GiB); a larger length field is damage.
 pub const MAX_PAYLOAD_LEN: usize = 1 << 30;

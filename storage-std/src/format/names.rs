@@ -16,6 +16,11 @@ pub const OFFSET_PREFIX: &str = "consumer-";
 pub const OFFSET_SUFFIX: &str = ".off";
 /// Name of the lock file.
 pub const LOCK_FILE: &str = "LOCK";
+/// Name of the file where a running writer publishes its durable point
+/// ([`super::DurablePoint`]) for readers in other processes.
+pub const DURABLE_FILE: &str = "DURABLE";
+/// Name of the directory where `recover --force` keeps what it takes out of the log.
+pub const QUARANTINE_DIR: &str = "quarantine";
 
 /// The segment file name for a base sequence: 20 zero-padded digits, so names sort.
 ///

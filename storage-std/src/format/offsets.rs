@@ -6,7 +6,7 @@
 //!  | magic |version| name_len| next_seq | committed_ns| name (64) | reserved| crc32c|
 //! ```
 
-use super::FORMAT_VERSION;
+use super::OFFSET_VERSION;
 use super::checks::{
     StructError, all_zero, check_struct, invalid, le_u32, le_u64, put_u32, put_u64,
 };
@@ -65,7 +65,7 @@ impl ConsumerOffset {
     pub fn encode(&self) -> [u8; FILE_LEN] {
         let mut b = [0u8; FILE_LEN];
         b[..8].copy_from_slice(&MAGIC);
-        put_u32(&mut b, VERSION_OFFSET, FORMAT_VERSION);
+        put_u32(&mut b, VERSION_OFFSET, OFFSET_VERSION);
         let name = &self.name.as_bytes()[..self.name.len().min(MAX_CONSUMER_NAME)];
         put_u32(&mut b, NAME_LEN_OFFSET, name.len() as u32);
         put_u64(&mut b, NEXT_SEQ_OFFSET, self.next_seq);
@@ -78,7 +78,7 @@ impl ConsumerOffset {
 
     /// Decodes and checks an offset file (exactly [`FILE_LEN`] bytes).
     pub fn decode(buf: &[u8]) -> Result<Self, StructError> {
-        let b = check_struct(buf, FILE_LEN, &MAGIC)?;
+        let (b, _) = check_struct(buf, FILE_LEN, &MAGIC, 1..=OFFSET_VERSION)?;
         if buf.len() != FILE_LEN {
             return Err(invalid("offset file has trailing bytes"));
         }

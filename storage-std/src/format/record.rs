@@ -207,6 +207,122 @@ pub(crate) fn encode_framed(out: &mut Vec<u8>, header_bytes: &[u8; HEADER_LEN], 
     out.extend_from_slice(payload);
     out.resize(start + disk_record_len(payload.len()), 0);
 }
+/// The reserved word of a lost-range marker (format 2): `LOST` in ASCII.
+pub const LOST_MARK: u32 = u32::from_le_bytes(*b"LOST");
+
+/// Bytes a lost-range marker occupies: a record prefix and its 8-byte payload.
+pub const LOST_LEN: usize = PREFIX_LEN + 8;
+
+/// A range of sequences that `recover --force` took out of the log (their bytes were
+/// damaged; what was there is in `quarantine/`): readers return it instead of records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct LostRange {
+    /// First lost sequence.
+    pub from: u64,
+    /// Last lost sequence (included).
+    pub to: u64,
+}
+
+/// What a segment holds at a position: a record, or (format 2) a lost-range marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry<'a> {
+    /// A record.
+    Record(RecordRef<'a>),
+    /// A lost-range marker.
+    Lost(LostRange),
+}
+
+impl Entry<'_> {
+    /// The first sequence the entry stands for.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Self::Record(r) => r.seq(),
+            Self::Lost(l) => l.from,
+        }
+    }
+
+    /// The sequence after the entry.
+    pub fn next_seq(&self) -> u64 {
+        match self {
+            Self::Record(r) => r.seq().wrapping_add(1),
+            Self::Lost(l) => l.to.wrapping_add(1),
+        }
+    }
+
+    /// Bytes the entry occupies on disk.
+    pub fn disk_len(&self) -> usize {
+        match self {
+            Self::Record(r) => r.disk_len(),
+            Self::Lost(_) => LOST_LEN,
+        }
+    }
+}
+
+fn lost_crc(prefix: &[u8], payload: &[u8]) -> u32 {
+    let c = crc32c::crc32c(&prefix[..HEADER_LEN]);
+    let c = crc32c::crc32c_append(c, &prefix[RESERVED_OFFSET..PAYLOAD_OFFSET]);
+    crc32c::crc32c_append(c, payload)
+}
+
+/// Appends a lost-range marker for sequences `from..=to` (format 2 only). Its frame
+/// header carries `from` as its sequence and an 8-byte payload (`to`); the reserved word
+/// is [`LOST_MARK`]; its CRC covers the frame header, the reserved word and the payload,
+/// so no flipped bit turns a record into a marker or back.
+///
+/// ```
+/// use storage_std::format::{decode_entry, encode_lost, Entry, LostRange};
+/// let mut v = Vec::new();
+/// encode_lost(&mut v, 10, 12);
+/// assert_eq!(decode_entry(&v, 2).unwrap(), Entry::Lost(LostRange { from: 10, to: 12 }));
+/// assert!(decode_entry(&v, 1).is_err(), "format 1 has no markers");
+/// ```
+pub fn encode_lost(out: &mut Vec<u8>, from: u64, to: u64) {
+    let h = FrameHeader {
+        seq: from,
+        timestamp_ns: 0,
+        len: 8,
+        kind: 0,
+        flags: 0,
+    };
+    let mut prefix = [0u8; PREFIX_LEN];
+    prefix[..HEADER_LEN].copy_from_slice(&h.encode());
+    prefix[RESERVED_OFFSET..PAYLOAD_OFFSET].copy_from_slice(&LOST_MARK.to_le_bytes());
+    let payload = to.to_le_bytes();
+    let crc = lost_crc(&prefix, &payload);
+    prefix[CRC_OFFSET..RESERVED_OFFSET].copy_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&prefix);
+    out.extend_from_slice(&payload);
+}
+
+/// Decodes what starts at `buf[0]` in a segment of format `version`: a record, or in
+/// format 2 also a lost-range marker. The sequence is the caller's to check.
+pub fn decode_entry(buf: &[u8], version: u32) -> Result<Entry<'_>, RecordError> {
+    if version >= 2
+        && let Some(prefix) = buf.get(..PREFIX_LEN)
+        && le_u32(prefix, RESERVED_OFFSET) == LOST_MARK
+    {
+        let Some(m) = buf.get(..LOST_LEN) else {
+            return Err(RecordError::Truncated {
+                needed: LOST_LEN as u64,
+                available: buf.len() as u64,
+            });
+        };
+        let len = le_u32(m, 16);
+        let stored = le_u32(m, CRC_OFFSET);
+        let computed = lost_crc(m, &m[PAYLOAD_OFFSET..]);
+        if stored != computed {
+            return Err(RecordError::Crc { stored, computed });
+        }
+        let from = u64::from_le_bytes(m[..8].try_into().unwrap_or([0; 8]));
+        let to = u64::from_le_bytes(m[PAYLOAD_OFFSET..].try_into().unwrap_or([0; 8]));
+        if len != 8 || to < from {
+            return Err(RecordError::BadLength { len });
+        }
+        return Ok(Entry::Lost(LostRange { from, to }));
+    }
+    decode_record(buf).map(Entry::Record)
+}
+
 /// Written after every group: an all-zero record prefix where the next record will go.
 /// A scan reads it as the clean end of the records ([`RecordError::Zero`]); the next
 /// group overwrites it.
@@ -276,6 +392,33 @@ mod tests {
         let mut v = Vec::new();
         encode_record(&mut v, &FrameHeader::default(), b"");
         assert_eq!(decode_record(&v).unwrap().seq(), 0);
+    }
+
+    #[test]
+    fn lost_markers_are_checked_like_records() {
+        let mut v = Vec::new();
+        encode_lost(&mut v, 77, 90);
+        assert_eq!(v.len(), LOST_LEN);
+        assert_eq!(
+            decode_entry(&v, 2),
+            Ok(Entry::Lost(LostRange { from: 77, to: 90 }))
+        );
+        assert!(decode_record(&v).is_err(), "never a record");
+        for bit in bits(v.len()) {
+            let mut d = v.clone();
+            d[bit / 8] ^= 1 << (bit % 8);
+            match decode_entry(&d, 2) {
+                Ok(e) => panic!("bit {bit} undetected: {e:?}"),
+                Err(RecordError::Zero) => panic!("bit {bit}: zero?"),
+                Err(_) => {}
+            }
+        }
+        // A record whose reserved word is flipped to the mark is no marker either.
+        let mut r = rec(5, b"abcdefgh");
+        r[RESERVED_OFFSET..PAYLOAD_OFFSET].copy_from_slice(&LOST_MARK.to_le_bytes());
+        assert!(decode_entry(&r, 2).is_err());
+        let r = rec(5, b"abcdefgh");
+        assert!(matches!(decode_entry(&r, 2), Ok(Entry::Record(x)) if x.seq() == 5));
     }
 
     #[test]

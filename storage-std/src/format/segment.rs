@@ -4,11 +4,11 @@
 
 use ringcore::frame::RECORD_ALIGN;
 
-use super::FORMAT_VERSION;
 use super::checks::{
     StructError, all_zero, check_struct, invalid, le_u32, le_u64, put_u32, put_u64,
 };
 use super::record;
+use super::{FORMAT_VERSION, MIN_FORMAT_VERSION};
 
 /// Field offsets of the segment header.
 ///
@@ -114,9 +114,15 @@ impl SegmentHeader {
     /// assert_eq!(SegmentHeader::decode(&h.encode()), Ok(h));
     /// ```
     pub fn encode(&self) -> [u8; header::LEN] {
+        self.encode_version(FORMAT_VERSION)
+    }
+
+    /// Encodes the header as format `version` (an older version, for tests and for
+    /// sealing a segment of an older version in its own format).
+    pub fn encode_version(&self, version: u32) -> [u8; header::LEN] {
         let mut b = [0u8; header::LEN];
         b[..8].copy_from_slice(&header::MAGIC);
-        put_u32(&mut b, header::VERSION_OFFSET, FORMAT_VERSION);
+        put_u32(&mut b, header::VERSION_OFFSET, version);
         put_u64(&mut b, header::BASE_SEQ_OFFSET, self.base_seq);
         put_u64(&mut b, header::CREATED_OFFSET, self.created_ns);
         put_u64(&mut b, header::TORN_WINDOW_OFFSET, self.torn_window);
@@ -125,19 +131,31 @@ impl SegmentHeader {
         b
     }
 
-    /// Decodes and checks a header from the first 64 bytes of `buf`.
+    /// Decodes and checks a header from the first 64 bytes of `buf` (any version this
+    /// build reads).
     pub fn decode(buf: &[u8]) -> Result<Self, StructError> {
-        let b = check_struct(buf, header::LEN, &header::MAGIC)?;
+        Self::decode_versioned(buf).map(|(h, _)| h)
+    }
+
+    /// Like [`SegmentHeader::decode`], with the segment's format version.
+    pub fn decode_versioned(buf: &[u8]) -> Result<(Self, u32), StructError> {
+        let (b, version) = check_struct(
+            buf,
+            header::LEN,
+            &header::MAGIC,
+            MIN_FORMAT_VERSION..=FORMAT_VERSION,
+        )?;
         if le_u32(b, header::FLAGS_OFFSET) != 0
             || !all_zero(&b[header::RESERVED_OFFSET..header::CRC_OFFSET])
         {
             return Err(invalid("non-zero reserved header bytes"));
         }
-        Ok(Self {
+        let h = Self {
             base_seq: le_u64(b, header::BASE_SEQ_OFFSET),
             created_ns: le_u64(b, header::CREATED_OFFSET),
             torn_window: le_u64(b, header::TORN_WINDOW_OFFSET),
-        })
+        };
+        Ok((h, version))
     }
 }
 
@@ -178,9 +196,14 @@ impl SegmentFooter {
     /// assert_eq!(SegmentFooter::decode(&f.encode()), Ok(f));
     /// ```
     pub fn encode(&self) -> [u8; footer::LEN] {
+        self.encode_version(FORMAT_VERSION)
+    }
+
+    /// Encodes the footer as format `version` (a segment is sealed in its own version).
+    pub fn encode_version(&self, version: u32) -> [u8; footer::LEN] {
         let mut b = [0u8; footer::LEN];
         b[..8].copy_from_slice(&footer::MAGIC);
-        put_u32(&mut b, footer::VERSION_OFFSET, FORMAT_VERSION);
+        put_u32(&mut b, footer::VERSION_OFFSET, version);
         put_u64(&mut b, footer::BASE_SEQ_OFFSET, self.base_seq);
         put_u64(&mut b, footer::COUNT_OFFSET, self.record_count);
         put_u64(&mut b, footer::LAST_SEQ_OFFSET, self.last_seq);
@@ -198,10 +221,17 @@ impl SegmentFooter {
     }
 
     /// Decodes and checks a footer from the first 160 bytes of `buf`: magic, version,
-    /// CRC, zero reserved bytes, a digest area that is zero while the digest kind is 0,
-    /// a non-zero count and `last_seq == base_seq + count - 1`.
+    /// CRC, zero reserved bytes, a digest area that is zero while the digest kind is 0;
+    /// in version 1 a non-zero count and `last_seq == base_seq + count - 1`; in version
+    /// 2 (where lost ranges may take sequences) `last_seq >= base_seq + count - 1` and
+    /// at least one sequence covered.
     pub fn decode(buf: &[u8]) -> Result<Self, StructError> {
-        let b = check_struct(buf, footer::LEN, &footer::MAGIC)?;
+        let (b, version) = check_struct(
+            buf,
+            footer::LEN,
+            &footer::MAGIC,
+            MIN_FORMAT_VERSION..=FORMAT_VERSION,
+        )?;
         if le_u32(b, footer::FLAGS_OFFSET) != 0
             || le_u32(b, footer::RESERVED1_OFFSET) != 0
             || le_u32(b, footer::RESERVED2_OFFSET) != 0
@@ -229,17 +259,31 @@ impl SegmentFooter {
         if f.digest_kind != 0 {
             return Err(invalid(format!("unknown digest kind {}", f.digest_kind)));
         }
-        if f.record_count == 0 {
-            return Err(invalid("sealed segment with zero records"));
+        if version == 1 {
+            if f.record_count == 0 {
+                return Err(invalid("sealed segment with zero records"));
+            }
+            if f.base_seq.checked_add(f.record_count - 1) != Some(f.last_seq) {
+                return Err(invalid(format!(
+                    "last sequence {} is not base {} + count {} - 1",
+                    f.last_seq, f.base_seq, f.record_count
+                )));
+            }
+        } else {
+            let least = f.base_seq.checked_add(f.record_count.saturating_sub(1));
+            if f.last_seq < f.base_seq || least.is_none_or(|l| f.last_seq < l) {
+                return Err(invalid(format!(
+                    "last sequence {} cannot follow base {} and {} records",
+                    f.last_seq, f.base_seq, f.record_count
+                )));
+            }
         }
-        if f.base_seq.checked_add(f.record_count - 1) != Some(f.last_seq) {
-            return Err(invalid(format!(
-                "last sequence {} is not base {} + count {} - 1",
-                f.last_seq, f.base_seq, f.record_count
-            )));
-        }
-        let min_end = (header::LEN as u64)
-            .saturating_add(f.record_count.saturating_mul(record::PREFIX_LEN as u64));
+        // Every record and lost range takes at least a record prefix.
+        let min_end = (header::LEN as u64).saturating_add(
+            f.record_count
+                .max(1)
+                .saturating_mul(record::PREFIX_LEN as u64),
+        );
         if f.records_end < min_end || !f.records_end.is_multiple_of(RECORD_ALIGN as u64) {
             return Err(invalid(format!(
                 "records end {} impossible for {} records",
@@ -266,16 +310,25 @@ mod tests {
             torn_window: 789,
         };
         let b = h.encode();
-        assert_eq!(SegmentHeader::decode(&b), Ok(h));
-        let mut v2 = b;
-        v2[header::VERSION_OFFSET] = 2;
+        assert_eq!(SegmentHeader::decode_versioned(&b), Ok((h, FORMAT_VERSION)));
+        let v1 = h.encode_version(1);
+        assert_eq!(SegmentHeader::decode_versioned(&v1), Ok((h, 1)));
+        // A newer version (checksum intact) is named as such; the same bytes with a bad
+        // checksum are damage.
+        let v3 = h.encode_version(3);
         assert_eq!(
-            SegmentHeader::decode(&v2),
+            SegmentHeader::decode(&v3),
             Err(StructError::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: FORMAT_VERSION
             })
         );
+        let mut v3_flipped = b;
+        v3_flipped[header::VERSION_OFFSET] ^= 1;
+        assert!(matches!(
+            SegmentHeader::decode(&v3_flipped),
+            Err(StructError::Crc { .. })
+        ));
         for bit in bits(b.len()) {
             let mut d = b;
             d[bit / 8] ^= 1 << (bit % 8);
@@ -300,7 +353,14 @@ mod tests {
         assert_eq!(SegmentFooter::decode(&f.encode()), Ok(f));
         let bad = SegmentFooter { last_seq: 13, ..f };
         assert!(matches!(
-            SegmentFooter::decode(&bad.encode()),
+            SegmentFooter::decode(&bad.encode_version(1)),
+            Err(StructError::Invalid { .. })
+        ));
+        // Version 2 allows lost ranges after the records, never fewer sequences than
+        // records.
+        let short = SegmentFooter { last_seq: 11, ..f };
+        assert!(matches!(
+            SegmentFooter::decode(&short.encode()),
             Err(StructError::Invalid { .. })
         ));
         let empty = SegmentFooter {
@@ -315,5 +375,24 @@ mod tests {
             d[bit / 8] ^= 1 << (bit % 8);
             assert!(SegmentFooter::decode(&d).is_err(), "bit {bit}");
         }
+        // Version 2: lost ranges may take sequences, so count 0 or last past base+count-1.
+        let holes = SegmentFooter {
+            record_count: 1,
+            last_seq: 20,
+            ..f
+        };
+        assert_eq!(SegmentFooter::decode(&holes.encode()), Ok(holes));
+        assert!(SegmentFooter::decode(&holes.encode_version(1)).is_err());
+        let only_lost = SegmentFooter {
+            record_count: 0,
+            ..f
+        };
+        assert_eq!(SegmentFooter::decode(&only_lost.encode()), Ok(only_lost));
+        let before_base = SegmentFooter {
+            record_count: 0,
+            last_seq: 9,
+            ..f
+        };
+        assert!(SegmentFooter::decode(&before_base.encode()).is_err());
     }
 }

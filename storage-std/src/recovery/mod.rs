@@ -1,30 +1,32 @@
-//! Recovery on open: find the good prefix of the log, cut a torn tail, refuse (or, with
-//! `force`, cut) damage that is not a torn tail, rebuild indexes, and hand the writer the
-//! segment to continue in.
+//! Recovery on open (and `ringctl recover`): survey the log ([`crate::state`]), refuse
+//! corruption unless forced (changing nothing), then act, in this order:
 //!
-//! [`recover`] runs in named phases, each a function with its own result type:
+//! 1. leftovers: temporary files and indexes without a segment are removed;
+//! 2. with `force`, corruption: each damaged segment is rebuilt around the damage (its
+//!    good records copied byte for byte, each damaged range recorded as a lost range, a
+//!    header and footer from the records), stray files leave the log, gaps between
+//!    segments are recorded as lost ranges; every file taken out or replaced is kept in
+//!    `quarantine/` first, with a report ([`force`]);
+//! 3. torn tails: a torn segment creation is removed, the active segment is cut after
+//!    its last good record;
+//! 4. repairs: bytes after a footer are trimmed, damaged consumer offsets go to
+//!    `quarantine/`, indexes are rebuilt;
+//! 5. for a writer: the active segment is continued only by a writer with the same torn
+//!    window and format version, else sealed ([`active`]); a new one is created if none
+//!    is left.
 //!
-//! 1. [`Recovery::remove_leftovers`]: temporary files and indexes without a segment;
-//! 2. [`Recovery::walk`]: every segment in order: the ones before the last must be sealed
-//!    and contiguous ([`sealed`]), the last one is sealed, a torn creation, or the active
-//!    segment whose tail is scanned and cut ([`tail`]); the walk ends in a [`LogEnd`];
-//! 3. [`Recovery::fit_torn_window`]: an active segment written with a smaller torn window
-//!    than the new writer's is sealed (or removed if empty);
-//! 4. [`Recovery::open_active`]: the segment the writer appends to, created if needed.
-//!
-//! Every decision about a damaged tail uses [`crate::scan::judge_tail`], the rule the
-//! verifier applies too.
+//! The class of what it found ([`RecoveryReport::found`]) is the verifier's class of the
+//! same directory, by construction: both come from one survey.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, SyncKind};
 use crate::clock::now_ns;
 use crate::error::{Error, OpCtx, SeqRange};
-use crate::format;
-use crate::segment::{
-    self, ActiveSeg, Listing, NewSegment, SegmentInfo, create_segment, remove_segment_files,
-};
+use crate::format::{self, LostRange};
+use crate::segment::{ActiveSeg, SegmentInfo, remove_segment_files, write_index_file};
+use crate::state::{self, LogClass, Severity, Survey, SurveyOpts, Verdict};
 
-mod sealed;
-mod tail;
+mod active;
+mod force;
 
 /// Why bytes were cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -32,7 +34,7 @@ mod tail;
 pub enum CutKind {
     /// The unsynced end of the last segment (what a crash leaves).
     TornTail,
-    /// Damage that is not a torn tail, cut because `force` was given.
+    /// Damage that is not a torn tail, taken out because `force` was given.
     Forced,
 }
 
@@ -41,7 +43,8 @@ pub enum CutKind {
 pub struct Cut {
     /// The segment file.
     pub file: String,
-    /// Where the good records end (the file now ends here, or was removed if 0).
+    /// Where the good records end (the file now ends here), or where the damage starts
+    /// (forced).
     pub offset: u64,
     /// Bytes removed from this file.
     pub bytes_cut: u64,
@@ -49,8 +52,9 @@ pub struct Cut {
     pub kind: CutKind,
     /// What was found at the cut.
     pub reason: String,
-    /// Sequences that were present as valid records (or in later segments) and are gone
-    /// now. For a torn tail these were never synced by this log's writer.
+    /// Sequences that were present as valid records and are gone from the log now. For a
+    /// torn tail these were never synced by this log's writer; for a forced cut they are
+    /// recorded as lost ranges, and their bytes are in `quarantine/`.
     pub lost: Option<SeqRange>,
 }
 
@@ -59,13 +63,14 @@ pub struct Cut {
 /// A clean open cuts nothing. A crash leaves at most a torn tail: the unsynced end of the
 /// last segment, cut on open ([`CutKind::TornTail`]); its `lost` range (if any) holds
 /// only sequences that were never reported durable. Damage to synced bytes makes open
-/// refuse ([`Error::Corrupt`], [`Error::NeedsForce`]) unless `force` is set, in which case
-/// the cut is [`CutKind::Forced`] and `lost` says exactly which sequences went.
+/// refuse ([`Error::Corrupt`], [`Error::NeedsForce`]) unless `force` is set; then nothing
+/// is deleted: damaged ranges become lost ranges in the log ([`RecoveryReport::holes`])
+/// and the files taken out are in `quarantine/`.
 ///
 /// ```
 /// use storage_std::backend::{Backend, MemBackend};
 /// use storage_std::format::{END_MARK, segment_name};
-/// use storage_std::{CutKind, Durability, Writer, WriterOptions};
+/// use storage_std::{CutKind, Durability, LogClass, Writer, WriterOptions};
 /// use std::sync::Arc;
 /// let mem = MemBackend::new();
 /// let b: Arc<dyn Backend> = Arc::new(mem.clone());
@@ -82,6 +87,7 @@ pub struct Cut {
 ///
 /// let w: Writer = Writer::open_with(b.clone(), WriterOptions::new(Durability::Sync)).unwrap();
 /// let report = w.recovery();
+/// assert_eq!(report.found, LogClass::TornTail);
 /// assert_eq!(report.cuts.len(), 1);
 /// assert_eq!(report.cuts[0].kind, CutKind::TornTail);
 /// assert_eq!(report.cuts[0].bytes_cut, 40);
@@ -91,6 +97,8 @@ pub struct Cut {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RecoveryReport {
+    /// The class of what recovery found: the verifier's class of the same directory.
+    pub found: LogClass,
     /// Segment files after recovery.
     pub segments: usize,
     /// The sequence the next append gets.
@@ -98,11 +106,21 @@ pub struct RecoveryReport {
     /// Cuts made (empty on a clean open).
     pub cuts: Vec<Cut>,
     /// Files removed: temporary files, orphan indexes, segments whose creation was torn,
-    /// segments dropped by a forced cut.
+    /// stray files (kept in `quarantine/`).
     pub removed: Vec<String>,
     /// Index files rebuilt from their segments.
     pub rebuilt_indexes: Vec<String>,
-    /// A segment sealed at open (the durability setting grew the torn window).
+    /// Segment files rewritten by `force` around damage (the originals are in
+    /// `quarantine/`).
+    pub rebuilt_segments: Vec<String>,
+    /// Segments whose trailing bytes after the footer were trimmed.
+    pub trimmed: Vec<String>,
+    /// Ranges recorded as lost by `force` (damaged records, missing segments).
+    pub holes: Vec<LostRange>,
+    /// Names of the files put in `quarantine/`.
+    pub quarantined: Vec<String>,
+    /// A segment sealed at open (a writer with another torn window or an older format
+    /// had written it).
     pub sealed_on_open: Option<String>,
     /// Where the tail scan started: the segment and the record position of the last good
     /// index entry (the segment's first record if none).
@@ -125,6 +143,18 @@ impl RecoveryReport {
                 last: a.last.max(b.last),
             })
     }
+
+    /// Whether recovery changed anything.
+    pub fn changed_anything(&self) -> bool {
+        !(self.cuts.is_empty()
+            && self.removed.is_empty()
+            && self.rebuilt_indexes.is_empty()
+            && self.rebuilt_segments.is_empty()
+            && self.trimmed.is_empty()
+            && self.holes.is_empty()
+            && self.quarantined.is_empty()
+            && self.sealed_on_open.is_none())
+    }
 }
 
 /// Recovery settings.
@@ -146,153 +176,287 @@ pub(crate) struct Recovered {
     pub report: RecoveryReport,
 }
 
-/// Where the segments that survive recovery end.
-enum LogEnd {
-    /// The last segment is active: the writer continues in it (boxed: the other variant
-    /// is one word, and a log end is made once per open).
-    Active(Box<ActiveSeg>),
-    /// No active segment survives: the log ends after the sealed segments kept so far; a
-    /// new segment follows the last of them, or starts at `next_seq` if none is left.
-    Sealed { next_seq: u64 },
-}
-
-/// One run of recovery: what it keeps and reports as the phases go.
-struct Recovery<'a> {
+/// One run of recovery.
+pub(crate) struct Recovery<'a> {
     backend: &'a dyn Backend,
     opts: &'a RecoverOpts,
     report: RecoveryReport,
-    /// Sealed segments kept, oldest first.
-    sealed: Vec<SegmentInfo>,
+    survey: Survey,
+    now: u64,
 }
 
-/// Runs recovery and returns the state the writer continues from.
+/// Recovers the log for a writer and returns the state it continues from.
 pub(crate) fn recover(backend: &dyn Backend, opts: &RecoverOpts) -> Result<Recovered, Error> {
-    let mut run = Recovery {
-        backend,
-        opts,
-        report: RecoveryReport::default(),
-        sealed: Vec::new(),
-    };
-    let listing = segment::list(backend)?;
-    run.remove_leftovers(&listing)?;
-    let end = run.walk(&listing)?;
-    let end = run.fit_torn_window(end)?;
-    let active = run.open_active(end)?;
-    run.report.segments = run.sealed.len() + 1;
+    let mut run = Recovery::start(backend, opts)?;
+    run.act()?;
+    let (sealed, active) = run.open_writer()?;
+    run.report.segments = sealed.len() + 1;
     run.report.next_seq = active.next_seq;
     Ok(Recovered {
-        sealed: run.sealed,
+        sealed,
         active,
         report: run.report,
     })
 }
 
-/// The sequences from `first` to `max`, if any.
-fn lost(first: u64, max: Option<u64>) -> Option<SeqRange> {
-    max.filter(|&m| m >= first)
-        .map(|last| SeqRange { first, last })
+/// [`repair`] under the writer's lock, with the settings of `ringctl recover`: every
+/// record checked.
+pub(crate) fn repair_locked(backend: &dyn Backend, force: bool) -> Result<RecoveryReport, Error> {
+    let _lock = crate::backend::lock_patiently(backend)?;
+    repair(
+        backend,
+        &RecoverOpts {
+            force,
+            deep: true,
+            first_seq: 0,
+            index_interval: 64 << 10,
+            window: 0,
+            preallocate: None,
+        },
+    )
 }
 
-impl Recovery<'_> {
-    /// Phase 1: removes temporary files and indexes whose segment is gone.
-    fn remove_leftovers(&mut self, listing: &Listing) -> Result<(), Error> {
-        let mut dir_dirty = false;
-        for t in &listing.tmps {
-            self.backend.remove(t).op("remove", t)?;
-            self.report.removed.push(t.clone());
-            dir_dirty = true;
+/// Recovers the log without continuing it (`ringctl recover`): what a writer's open
+/// does up to (not including) sealing or creating a segment.
+pub(crate) fn repair(backend: &dyn Backend, opts: &RecoverOpts) -> Result<RecoveryReport, Error> {
+    let mut run = Recovery::start(backend, opts)?;
+    run.act()?;
+    run.finish_active_in_place()?;
+    let after = state::survey(
+        backend,
+        &SurveyOpts {
+            deep: false,
+            index_interval: opts.index_interval,
+            live: None,
+        },
+    )?;
+    run.report.segments = after.segs.len();
+    run.report.next_seq = after.next_seq(opts.first_seq);
+    Ok(run.report)
+}
+
+impl<'a> Recovery<'a> {
+    /// Surveys the log; refuses corruption without `force` (nothing changed then).
+    fn start(backend: &'a dyn Backend, opts: &'a RecoverOpts) -> Result<Self, Error> {
+        let survey = state::survey(
+            backend,
+            &SurveyOpts {
+                deep: opts.deep,
+                index_interval: opts.index_interval,
+                live: None,
+            },
+        )?;
+        let found = survey.class();
+        if found == LogClass::Corruption && !opts.force {
+            return Err(refusal(&survey));
         }
-        for b in &listing.indexes {
-            if listing.segments.binary_search(b).is_err() {
-                let n = format::index_name(*b);
-                self.backend.remove(&n).op("remove", &n)?;
-                self.report.removed.push(n);
-                dir_dirty = true;
-            }
+        Ok(Self {
+            backend,
+            opts,
+            report: RecoveryReport {
+                found,
+                ..RecoveryReport::default()
+            },
+            survey,
+            now: now_ns(),
+        })
+    }
+
+    /// Phases 1 to 4 (see the module docs).
+    fn act(&mut self) -> Result<(), Error> {
+        self.remove_leftovers()?;
+        if self.opts.force {
+            self.take_out_corruption()?;
         }
-        if dir_dirty {
+        self.cut_torn()?;
+        self.repair_derived()?;
+        Ok(())
+    }
+
+    /// Phase 1.
+    fn remove_leftovers(&mut self) -> Result<(), Error> {
+        let mut names: Vec<String> = self.survey.listing.tmps.clone();
+        names.extend(
+            self.survey
+                .orphan_indexes
+                .iter()
+                .map(|&b| format::index_name(b)),
+        );
+        for n in &names {
+            self.backend.remove(n).op("remove", n)?;
+            self.report.removed.push(n.clone());
+        }
+        if !names.is_empty() {
             self.backend.sync_dir().op("sync_dir", "log directory")?;
         }
         Ok(())
     }
 
-    /// Phase 2: checks every segment in order and ends where the log ends.
-    fn walk(&mut self, listing: &Listing) -> Result<LogEnd, Error> {
-        let bases = &listing.segments;
-        let mut expected: Option<u64> = None;
-        for (i, &base) in bases.iter().enumerate() {
-            if let Some(e) = expected
-                && base != e
-            {
-                return self.cut_at_gap(bases, i, e);
-            }
-            let has_index = listing.indexes.binary_search(&base).is_ok()
-                && segment::load_index(self.backend, base).is_some();
-            if i + 1 == bases.len() {
-                return self.recover_last(bases, expected, has_index);
-            }
-            match self.check_sealed_segment(bases, i, has_index)? {
-                sealed::SealedStep::Keep(info) => {
-                    expected = info.last_seq.map(|l| l.wrapping_add(1));
-                    self.sealed.push(info);
+    /// Phase 3: torn creations removed, the torn tail of the active segment cut. What
+    /// goes is kept in `quarantine/` first (a torn creation whole, a cut tail's bytes up
+    /// to the last valid record after it): bytes a crash left unsynced are junk, but a
+    /// flipped bit inside the last group looks the same, and nothing is ever deleted.
+    fn cut_torn(&mut self) -> Result<(), Error> {
+        for i in 0..self.survey.segs.len() {
+            let v = self.survey.segs[i].clone();
+            match &v.verdict {
+                Verdict::TornCreation => {
+                    let kept = crate::quarantine::keep(self.backend, &v.name, self.now)?;
+                    crate::quarantine::report(
+                        self.backend,
+                        &crate::quarantine::QuarantineEntry {
+                            recovered_ns: self.now,
+                            file: v.name.clone(),
+                            quarantined_as: kept.clone(),
+                            reason: "torn segment creation (no header, no record)".into(),
+                            damaged: Vec::new(),
+                            lost: Vec::new(),
+                        },
+                    )?;
+                    remove_segment_files(self.backend, v.base)?;
+                    self.backend.sync_dir().op("sync_dir", "log directory")?;
+                    self.report.quarantined.push(kept);
+                    self.report.removed.push(v.name.clone());
                 }
-                sealed::SealedStep::Cut { next_seq } => return Ok(LogEnd::Sealed { next_seq }),
+                Verdict::Torn { at, reason, lost } => {
+                    let beyond_end = v
+                        .scan
+                        .as_ref()
+                        .and_then(|sc| sc.beyond)
+                        .map_or(0, |b| b.last_end);
+                    let end = beyond_end.max((at + 4096).min(v.len)).min(v.len);
+                    let kept =
+                        crate::quarantine::keep_range(self.backend, &v.name, *at..end, self.now)?;
+                    crate::quarantine::report(
+                        self.backend,
+                        &crate::quarantine::QuarantineEntry {
+                            recovered_ns: self.now,
+                            file: v.name.clone(),
+                            quarantined_as: kept.clone(),
+                            reason: format!("torn tail: {reason}"),
+                            damaged: vec![crate::quarantine::ByteRange {
+                                offset: *at,
+                                len: end - at,
+                            }],
+                            lost: Vec::new(),
+                        },
+                    )?;
+                    self.report.quarantined.push(kept);
+                    let mut f = self
+                        .backend
+                        .open(&v.name, crate::backend::Access::ReadWrite)
+                        .op("open", &v.name)?;
+                    f.set_len(*at).op("set_len", &v.name)?;
+                    f.sync(SyncKind::All).op("sync", &v.name)?;
+                    self.report.cuts.push(Cut {
+                        file: v.name.clone(),
+                        offset: *at,
+                        bytes_cut: v.len - at,
+                        kind: CutKind::TornTail,
+                        reason: reason.clone(),
+                        lost: *lost,
+                    });
+                    self.survey.segs[i].len = *at;
+                }
+                _ => {}
             }
         }
-        Ok(LogEnd::Sealed {
-            next_seq: self.opts.first_seq,
-        })
+        Ok(())
     }
 
-    /// Phase 3: a writer whose torn window is wider than the active segment's must not
-    /// continue in it: recovery of that segment would mistake its longer torn tails for
-    /// damage. The segment is sealed, or removed if it holds no record.
-    fn fit_torn_window(&mut self, end: LogEnd) -> Result<LogEnd, Error> {
-        let LogEnd::Active(mut a) = end else {
-            return Ok(end);
-        };
-        let old = a.header.torn_window;
-        let widens = old != 0 && (self.opts.window == 0 || self.opts.window > old);
-        if !widens {
-            return Ok(LogEnd::Active(a));
+    /// Phase 4: trims, damaged offsets, stale indexes of sealed segments.
+    fn repair_derived(&mut self) -> Result<(), Error> {
+        for i in 0..self.survey.segs.len() {
+            let v = self.survey.segs[i].clone();
+            if let Verdict::Trailing { footer_end } = v.verdict {
+                let mut f = self
+                    .backend
+                    .open(&v.name, crate::backend::Access::ReadWrite)
+                    .op("open", &v.name)?;
+                f.set_len(footer_end).op("set_len", &v.name)?;
+                f.sync(SyncKind::All).op("sync", &v.name)?;
+                self.report.trimmed.push(v.name.clone());
+                self.survey.segs[i].len = footer_end;
+                self.survey.segs[i].verdict = Verdict::Sealed;
+            }
+            let sealed = matches!(self.survey.segs[i].verdict, Verdict::Sealed);
+            if sealed && v.index_stale {
+                self.rebuild_index(i)?;
+            }
         }
-        if a.stats.count > 0 {
-            let info = a.seal(now_ns())?;
-            self.report.sealed_on_open = Some(info.name.clone());
-            self.sealed.push(info);
-            return Ok(LogEnd::Sealed {
-                next_seq: a.next_seq,
-            });
+        let bad: Vec<String> = self.survey.bad_offsets.clone();
+        for o in bad {
+            let kept = crate::quarantine::keep(self.backend, &o, self.now)?;
+            crate::quarantine::report(
+                self.backend,
+                &crate::quarantine::QuarantineEntry {
+                    recovered_ns: self.now,
+                    file: o.clone(),
+                    quarantined_as: kept.clone(),
+                    reason: "consumer offset damaged".into(),
+                    damaged: Vec::new(),
+                    lost: Vec::new(),
+                },
+            )?;
+            self.backend.remove(&o).op("remove", &o)?;
+            self.backend.sync_dir().op("sync_dir", "log directory")?;
+            self.report.quarantined.push(kept);
+            self.report.removed.push(o);
         }
-        let base = a.base();
-        drop(a);
-        remove_segment_files(self.backend, base)?;
-        self.backend.sync_dir().op("sync_dir", "log directory")?;
-        self.report.removed.push(format::segment_name(base));
-        Ok(LogEnd::Sealed { next_seq: base })
+        Ok(())
     }
 
-    /// Phase 4: the segment the writer appends to: the surviving active one, or a new one
-    /// after the last sealed segment.
-    fn open_active(&mut self, end: LogEnd) -> Result<ActiveSeg, Error> {
-        let next_seq = match end {
-            LogEnd::Active(a) => return Ok(*a),
-            LogEnd::Sealed { next_seq } => next_seq,
+    /// Rewrites the index of segment `segs[i]` from its records.
+    fn rebuild_index(&mut self, i: usize) -> Result<(), Error> {
+        let v = &self.survey.segs[i];
+        let entries = match &v.scan {
+            Some(sc) if sc.full => sc.index.entries.clone(),
+            _ => force::index_of(self.backend, v)?,
         };
-        let base = self
-            .sealed
-            .last()
-            .and_then(|s| s.last_seq)
-            .map_or(next_seq, |l| l.wrapping_add(1));
-        Ok(create_segment(
-            self.backend,
-            NewSegment {
-                base_seq: base,
-                created_ns: now_ns(),
-                torn_window: self.opts.window,
-                index_interval: self.opts.index_interval,
-                preallocate: self.opts.preallocate,
-            },
-        )?)
+        write_index_file(self.backend, v.base, v.interval, &entries)?;
+        self.report.rebuilt_indexes.push(format::index_name(v.base));
+        Ok(())
+    }
+}
+
+/// The error that refuses corruption without `force`: the first corruption found.
+fn refusal(survey: &Survey) -> Error {
+    for v in &survey.segs {
+        if let Verdict::Corrupt {
+            at,
+            why,
+            beyond_window: Some(lost),
+        } = &v.verdict
+        {
+            let (window, distance) = v
+                .scan
+                .as_ref()
+                .and_then(|s| s.beyond.map(|b| (b.distance_from(*at), v.header)))
+                .map_or((0, 0), |(d, h)| (h.map_or(0, |h| h.torn_window), d));
+            return Error::NeedsForce {
+                file: v.name.clone(),
+                offset: *at,
+                detail: why.clone(),
+                distance,
+                window,
+                lost: *lost,
+            };
+        }
+    }
+    let f = survey
+        .findings
+        .iter()
+        .find(|f| f.severity == Severity::Corruption);
+    match f {
+        Some(f) => Error::Corrupt {
+            file: f.file.clone(),
+            offset: f.offset.unwrap_or(0),
+            detail: f.message.clone(),
+        },
+        None => Error::Corrupt {
+            file: "log directory".into(),
+            offset: 0,
+            detail: "corruption".into(),
+        },
     }
 }

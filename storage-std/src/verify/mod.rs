@@ -1,126 +1,22 @@
-//! The verifier: checks every record's CRC, sequence continuity within and across
-//! segments, headers, footers, indexes and consumer offsets, and reports findings as
-//! data. It reads through positioned reads (never maps), takes no lock, never writes,
-//! and never panics on any input.
+//! The verifier: every record's CRC, sequence continuity within and across segments,
+//! headers, footers, indexes and consumer offsets, reported as findings in the classes
+//! of [`crate::state`] (the rules recovery applies too, so `verify` and `recover` never
+//! disagree on a directory). It reads through positioned reads (never maps), takes no
+//! lock, never writes, and never panics on any input. A file it cannot read is an
+//! error, not a finding.
 //!
-//! It tells a *torn tail* — damage at the end of the last segment no further than that
-//! segment's torn window from its end, what a crash leaves and recovery repairs — from
-//! *corruption* anywhere else.
+//! On a live log (a writer holds the lock) it checks up to the durable point the writer
+//! published and calls nothing past it torn: that part is still being written.
 
 use std::sync::Arc;
 
 use crate::backend::{Backend, FileBackend};
 use crate::error::{Error, Result};
-use crate::format::{self, ConsumerOffset, StructError};
-use crate::segment;
+use crate::format::{self, DurablePoint};
+use crate::segment::read_durable;
+use crate::state::{self, SurveyOpts, Verdict};
 
-mod segment_check;
-
-use segment_check::verify_segment;
-
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// Worth knowing, harmless (a missing index, a leftover temporary file).
-    Info,
-    /// The unsynced end of the last segment: recovery cuts it on the next open.
-    TornTail,
-    /// Damage that is not a torn tail: data may be lost, open may refuse.
-    Corruption,
-}
-
-/// What a finding is about.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Problem {
-    /// A segment header that does not decode.
-    BadHeader {
-        /// Why.
-        error: StructError,
-    },
-    /// A segment whose header names another base sequence than its file name.
-    HeaderMismatch {
-        /// Base sequence in the header.
-        header_base: u64,
-    },
-    /// Records that do not decode, or a sequence that is not the expected one.
-    BadRecord {
-        /// What was found.
-        error: String,
-        /// The sequence expected there.
-        expected_seq: u64,
-    },
-    /// Valid records found after damage.
-    RecordsAfterDamage {
-        /// Smallest sequence found.
-        first_seq: u64,
-        /// Largest sequence found.
-        last_seq: u64,
-        /// How far after the damage the last one ends.
-        distance: u64,
-        /// The segment's torn window (0 = unbounded).
-        window: u64,
-    },
-    /// A segment before the last without a valid footer.
-    MissingFooter {
-        /// Why the end is not a footer.
-        found: String,
-    },
-    /// A footer that does not match the records.
-    FooterMismatch {
-        /// What differs.
-        detail: String,
-    },
-    /// Bytes after a footer.
-    TrailingBytes {
-        /// How many.
-        bytes: u64,
-    },
-    /// A segment that does not start where the previous one ended.
-    SequenceGap {
-        /// The sequence expected.
-        expected: u64,
-        /// The segment's base.
-        found: u64,
-    },
-    /// An index file that does not decode or disagrees with its segment.
-    BadIndex {
-        /// What is wrong.
-        detail: String,
-    },
-    /// A segment without an index (rebuilt on open).
-    MissingIndex,
-    /// An index without its segment.
-    OrphanIndex,
-    /// A consumer offset file that does not decode.
-    BadOffset {
-        /// Why.
-        error: StructError,
-    },
-    /// A leftover temporary file.
-    TempFile,
-    /// A file could not be read.
-    Unreadable {
-        /// The I/O error.
-        error: String,
-    },
-}
-
-/// One finding.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Finding {
-    /// How bad.
-    pub severity: Severity,
-    /// The file.
-    pub file: String,
-    /// Byte offset in the file, where it applies.
-    pub offset: Option<u64>,
-    /// The problem.
-    pub problem: Problem,
-    /// A sentence for humans.
-    pub message: String,
-}
+pub use crate::state::{Finding, LogClass, Problem, Severity};
 
 /// The overall result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -130,17 +26,35 @@ pub enum VerifyStatus {
     Clean,
     /// Only a torn tail.
     TornTail,
+    /// Only derived files or an unfinished trim (recovery repairs them).
+    Repairable,
     /// Corruption somewhere.
     Corrupt,
 }
 
 impl VerifyStatus {
-    /// The exit code of `ringctl verify`: 0 clean, 3 torn tail only, 1 corruption.
+    /// The exit code of `ringctl verify`: 0 clean, 3 torn tail only, 4 repairable only,
+    /// 1 corruption.
     pub fn exit_code(&self) -> i32 {
+        self.class().exit_code()
+    }
+
+    /// The class this status stands for.
+    pub fn class(&self) -> LogClass {
         match self {
-            Self::Clean => 0,
-            Self::TornTail => 3,
-            Self::Corrupt => 1,
+            Self::Clean => LogClass::Clean,
+            Self::TornTail => LogClass::TornTail,
+            Self::Repairable => LogClass::Repairable,
+            Self::Corrupt => LogClass::Corruption,
+        }
+    }
+
+    fn of(class: LogClass) -> Self {
+        match class {
+            LogClass::Clean => Self::Clean,
+            LogClass::TornTail => Self::TornTail,
+            LogClass::Repairable => Self::Repairable,
+            LogClass::Corruption => Self::Corrupt,
         }
     }
 }
@@ -168,13 +82,28 @@ pub struct SegmentCheck {
     pub records_end: u64,
     /// Index entries checked.
     pub index_entries: u64,
+    /// Sequences recorded as lost in it (by an earlier `recover --force`).
+    pub lost: u64,
+}
+
+/// A live log: a writer held the lock while the verifier ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct LiveCheck {
+    /// The writer's published durable point (absent if it published none yet).
+    pub durable: Option<DurablePoint>,
+    /// Every sequence up to and including this one was checked and is durable.
+    pub durable_seq: Option<u64>,
 }
 
 /// The verifier's report; serialize it for JSON.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VerifyReport {
-    /// Clean, torn tail, or corrupt.
+    /// Clean, torn tail, repairable or corrupt.
     pub status: VerifyStatus,
+    /// The same as a class: what `ringctl recover` reports as `found`.
+    pub class: LogClass,
+    /// Present when a writer holds the log: checked up to its durable point.
+    pub live: Option<LiveCheck>,
     /// Per segment.
     pub segments: Vec<SegmentCheck>,
     /// Everything found, in file order.
@@ -189,8 +118,7 @@ pub struct VerifyReport {
     pub bytes: u64,
 }
 
-/// Verifies the log in `dir` (real files). Errors only if the directory cannot be
-/// listed; everything else is a finding.
+/// Verifies the log in `dir` (real files; nothing is created).
 pub fn verify_dir(dir: impl AsRef<std::path::Path>) -> Result<VerifyReport> {
     let dir = dir.as_ref();
     let b =
@@ -198,44 +126,8 @@ pub fn verify_dir(dir: impl AsRef<std::path::Path>) -> Result<VerifyReport> {
     verify(&(Arc::new(b) as Arc<dyn Backend>))
 }
 
-struct Ctx {
-    findings: Vec<Finding>,
-}
-
-impl Ctx {
-    /// A file, or part of one, that could not be read: corruption (its bytes are not
-    /// there to check).
-    fn unreadable(&mut self, file: &str, offset: Option<u64>, e: &dyn std::fmt::Display) {
-        self.add(
-            Severity::Corruption,
-            file,
-            offset,
-            Problem::Unreadable {
-                error: e.to_string(),
-            },
-            format!("{file}: {e}"),
-        );
-    }
-
-    fn add(
-        &mut self,
-        severity: Severity,
-        file: &str,
-        offset: Option<u64>,
-        problem: Problem,
-        message: String,
-    ) {
-        self.findings.push(Finding {
-            severity,
-            file: file.to_owned(),
-            offset,
-            problem,
-            message,
-        });
-    }
-}
-
-/// Verifies a log on any backend.
+/// Verifies a log on any backend. Errors when a file cannot be read (or is of a format
+/// version this build does not read); everything else is a finding.
 ///
 /// ```
 /// use storage_std::{verify, Durability, VerifyStatus, Writer, WriterOptions};
@@ -249,89 +141,76 @@ impl Ctx {
 /// ```
 pub fn verify(backend: &Arc<dyn Backend>) -> Result<VerifyReport> {
     let backend = &**backend;
-    let listing = segment::list(backend)?;
-    let mut cx = Ctx {
-        findings: Vec::new(),
-    };
-    let mut segments = Vec::new();
-    let mut expected: Option<u64> = None;
-    let n = listing.segments.len();
-    for (i, &base) in listing.segments.iter().enumerate() {
-        let is_last = i + 1 == n;
-        let has_index = listing.indexes.binary_search(&base).is_ok();
-        let chk = verify_segment(backend, base, is_last, has_index, &mut expected, &mut cx);
-        segments.push(chk);
+    let live = live_point(backend)?;
+    let s = state::survey(
+        backend,
+        &SurveyOpts {
+            deep: true,
+            index_interval: 64 << 10,
+            live: live.map(|l| l.unwrap_or(unknown_point(backend))),
+        },
+    )?;
+    let class = s.class();
+    let mut segments = Vec::with_capacity(s.segs.len());
+    for v in &s.segs {
+        let sc = v.scan.as_ref();
+        let records = sc.map_or(0, |x| x.stats.count);
+        let covers = sc.is_some_and(|x| x.stats.covers_any());
+        segments.push(SegmentCheck {
+            name: v.name.clone(),
+            base_seq: v.base,
+            sealed: matches!(v.verdict, Verdict::Sealed | Verdict::Trailing { .. })
+                || v.footer_at_end.is_some(),
+            records,
+            last_seq: sc
+                .filter(|_| covers)
+                .map(|x| x.end.next_seq.wrapping_sub(1)),
+            first_ts: sc.and_then(|x| x.stats.first_ts),
+            last_ts: sc.filter(|x| x.stats.count > 0).map(|x| x.stats.last_ts),
+            bytes: v.len,
+            records_end: sc.map_or(0, |x| x.end.pos),
+            index_entries: sc.map_or(0, |x| x.index.entries.len() as u64),
+            lost: sc.map_or(0, |x| x.stats.lost),
+        });
     }
-    for &b in &listing.indexes {
-        if listing.segments.binary_search(&b).is_err() {
-            let name = format::index_name(b);
-            cx.add(
-                Severity::Info,
-                &name,
-                None,
-                Problem::OrphanIndex,
-                format!("{name} has no segment (removed on open)"),
-            );
-        }
-    }
-    for t in &listing.tmps {
-        cx.add(
-            Severity::Info,
-            t,
-            None,
-            Problem::TempFile,
-            format!("{t} is a leftover temporary file (removed on open)"),
-        );
-    }
-    for o in &listing.offsets {
-        match backend.read_all(o) {
-            Ok(bytes) => {
-                let want = format::parse_offset_name(o).unwrap_or_default();
-                match ConsumerOffset::decode(&bytes) {
-                    Ok(off) if off.name == want => {}
-                    Ok(off) => cx.add(
-                        Severity::Corruption,
-                        o,
-                        Some(0),
-                        Problem::BadOffset {
-                            error: StructError::Invalid {
-                                what: format!("holds the offset of {:?}", off.name),
-                            },
-                        },
-                        format!("{o} holds the offset of another consumer"),
-                    ),
-                    Err(e) => cx.add(
-                        Severity::Corruption,
-                        o,
-                        Some(0),
-                        Problem::BadOffset { error: e.clone() },
-                        format!("{o}: consumer offset damaged: {e}"),
-                    ),
-                }
-            }
-            Err(e) => cx.unreadable(o, None, &e),
-        }
-    }
-    let status = if cx
-        .findings
-        .iter()
-        .any(|f| f.severity == Severity::Corruption)
-    {
-        VerifyStatus::Corrupt
-    } else if cx.findings.iter().any(|f| f.severity == Severity::TornTail) {
-        VerifyStatus::TornTail
-    } else {
-        VerifyStatus::Clean
-    };
-    let first_seq = segments.first().map(|s: &SegmentCheck| s.base_seq);
+    let first_seq = segments.first().map(|s| s.base_seq);
     let last_seq = segments.iter().rev().find_map(|s| s.last_seq);
     Ok(VerifyReport {
-        status,
+        status: VerifyStatus::of(class),
+        class,
+        live: live.map(|durable| LiveCheck {
+            durable,
+            durable_seq: durable.and_then(|d| d.next_seq.checked_sub(1)),
+        }),
         records: segments.iter().map(|s| s.records).sum(),
         bytes: segments.iter().map(|s| s.bytes).sum(),
         segments,
-        findings: cx.findings,
+        findings: s.findings,
         first_seq,
         last_seq,
     })
+}
+
+/// `Some` when a writer holds the lock, with its published durable point if any.
+pub(crate) fn live_point(backend: &dyn Backend) -> Result<Option<Option<DurablePoint>>> {
+    let held = backend
+        .lock_held()
+        .map_err(|e| Error::io("lock", format::LOCK_FILE, e))?;
+    Ok(held.then(|| read_durable(backend)))
+}
+
+/// A durable point that checks nothing of the last segment: a writer holds the lock
+/// but published none yet.
+fn unknown_point(backend: &dyn Backend) -> DurablePoint {
+    let last = crate::segment::list(backend)
+        .ok()
+        .and_then(|l| l.segments.last().copied())
+        .unwrap_or(0);
+    DurablePoint {
+        segment: last,
+        records_end: 0,
+        next_seq: 0,
+        pid: 0,
+        updated_ns: 0,
+    }
 }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{Backend, DirLock, FileBackend};
 use crate::clock::now_ns;
 use crate::error::{Error, Result, StopCause};
-use crate::format::{self, END_MARK, MAX_PAYLOAD_LEN, disk_record_len};
+use crate::format::MAX_PAYLOAD_LEN;
 use crate::offsets::OffsetStore;
 use crate::progress::{Progress, ProgressView, ReadLimit};
 use crate::reader::LogReader;
@@ -39,7 +39,10 @@ mod options;
 mod queue;
 mod thread;
 
-pub use options::{DEFAULT_QUEUE_BYTES, Durability, WriterOptions};
+pub use options::{
+    DEFAULT_QUEUE_BYTES, Durability, MAX_GROUP_BYTES, MAX_INDEX_INTERVAL, MAX_SEGMENT_BYTES,
+    MIN_SEGMENT_BYTES, WriterOptions,
+};
 pub use queue::RecordMeta;
 use queue::{QueueProducer, queue};
 use thread::{InFlight, WriterThread, watchdog};
@@ -152,18 +155,17 @@ impl<const N: usize> Writer<N> {
     /// Opens the log on any backend, recovering it first.
     pub fn open_with(backend: Arc<dyn Backend>, opts: WriterOptions) -> Result<Self> {
         opts.validate()?;
-        let lock_guard = match backend.lock() {
-            Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                return Err(Error::Locked(e.to_string()));
-            }
-            Err(e) => return Err(Error::io("lock", format::LOCK_FILE, e)),
-        };
+        let lock_guard = crate::backend::lock_patiently(&*backend)?;
         let max_payload = QueueProducer::<N>::MAX_PAYLOAD.min(MAX_PAYLOAD_LEN);
         let cap = opts.buffer_cap();
+        // The torn window: what this writer can leave unsynced at once. One group is in
+        // flight at a time, written at the end of the synced bytes (durable bytes are
+        // never rewritten), and a group holds at most `cap` bytes of records or a single
+        // larger record: every valid record a power cut leaves after damage ends within
+        // `cap` bytes of it. `None` syncs only at rolls, `sync` and close: unbounded (0).
         let window = match opts.durability {
             Durability::None => 0,
-            _ => (cap.max(disk_record_len(max_payload)) + END_MARK.len()) as u64,
+            _ => cap as u64,
         };
         let rec = recover(
             &*backend,
@@ -195,6 +197,7 @@ impl<const N: usize> Writer<N> {
         });
         let (producer, consumer) = queue::<N>(next);
         let mut wt = WriterThread::new(shared.clone(), opts.clone(), rec.active, cap, window);
+        wt.open_durable_file();
         let thread = Builder::new()
             .name("storage-writer".into())
             .spawn(move || wt.run(consumer))

@@ -11,6 +11,18 @@ use super::Writer;
 /// Default size of the submit queue in bytes (4 MiB; payloads up to 2 MiB - 24).
 pub const DEFAULT_QUEUE_BYTES: usize = 1 << 22;
 
+/// The largest [`WriterOptions::segment_bytes`]: 1 GiB. (A single record larger than
+/// the segment size still gets a segment of its own.)
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+/// The smallest [`WriterOptions::segment_bytes`]: 4 KiB.
+pub const MIN_SEGMENT_BYTES: u64 = 4096;
+/// The largest group ([`Durability::Group`]'s `max_bytes`) and write buffer
+/// ([`WriterOptions::buffer_bytes`]): 256 MiB. The writer holds one group in memory, and
+/// a group is what a power cut can tear.
+pub const MAX_GROUP_BYTES: usize = 256 << 20;
+/// The largest [`WriterOptions::index_interval`]: 1 GiB (one entry per segment).
+pub const MAX_INDEX_INTERVAL: u32 = 1 << 30;
+
 /// When appended records reach the disk, and when they count as durable.
 ///
 /// In every mode: records are written in sequence order; the durable watermark
@@ -148,15 +160,36 @@ impl WriterOptions {
         }
     }
 
+    /// Checks every size against its limit; the error names the option, the value and
+    /// the limit.
     pub(super) fn validate(&self) -> Result<()> {
-        if self.segment_bytes < 4096 {
-            return Err(Error::InvalidArgument(
-                "segment_bytes must be at least 4096".into(),
+        fn bad(what: String) -> Result<()> {
+            Err(Error::InvalidArgument(what))
+        }
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
+            return bad(format!(
+                "segment_bytes {} is outside {MIN_SEGMENT_BYTES}..={MAX_SEGMENT_BYTES} \
+                 (4 KiB to 1 GiB)",
+                self.segment_bytes
             ));
         }
-        if self.index_interval == 0 {
-            return Err(Error::InvalidArgument(
-                "index_interval must not be zero".into(),
+        if !(1..=MAX_INDEX_INTERVAL).contains(&self.index_interval) {
+            return bad(format!(
+                "index_interval {} is outside 1..={MAX_INDEX_INTERVAL}",
+                self.index_interval
+            ));
+        }
+        if self.buffer_bytes > MAX_GROUP_BYTES {
+            return bad(format!(
+                "buffer_bytes {} exceeds the maximum {MAX_GROUP_BYTES} (256 MiB)",
+                self.buffer_bytes
+            ));
+        }
+        if let Durability::Group { max_bytes, .. } = self.durability
+            && max_bytes > MAX_GROUP_BYTES
+        {
+            return bad(format!(
+                "group max_bytes {max_bytes} exceeds the maximum {MAX_GROUP_BYTES} (256 MiB)"
             ));
         }
         Ok(())

@@ -8,7 +8,7 @@ use std::sync::atomic::{Ordering, fence};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::backend::{SyncKind, WriteGroup};
+use crate::backend::{Access, BackendFile, SyncKind, WriteGroup, write_at};
 use crate::clock::now_ns;
 use crate::error::{Error, OpCtx, OpError, StopCause};
 use crate::format::{self, END_MARK, FOOTER_LEN, disk_record_len, encode_framed};
@@ -83,6 +83,13 @@ pub(super) struct WriterThread {
     pending_since: Option<Instant>,
     synced_end: u64,
     written_end: u64,
+    /// Where the active segment's synced bytes end: everything before it reached the
+    /// disk (a sync of the file succeeded after it was written).
+    synced_pos: u64,
+    /// The `DURABLE` file, where the durable point is published for other processes.
+    durable_file: Option<Box<dyn BackendFile>>,
+    /// What was published last (segment, records end).
+    published: (u64, u64),
 }
 
 const MAX_BATCH: usize = 1024;
@@ -100,6 +107,7 @@ impl WriterThread {
         window: u64,
     ) -> Self {
         let next = active.next_seq;
+        let active_pos = active.pos;
         Self {
             shared,
             opts,
@@ -110,7 +118,45 @@ impl WriterThread {
             pending_since: None,
             synced_end: next,
             written_end: next,
+            synced_pos: active_pos,
+            durable_file: None,
+            published: (u64::MAX, 0),
         }
+    }
+
+    /// Opens (creating it if needed) the `DURABLE` file and publishes the point recovery
+    /// left. A backend that cannot hold it simply publishes nothing: readers in other
+    /// processes then read up to the last complete record, as before this file existed.
+    pub(super) fn open_durable_file(&mut self) {
+        let b = &self.shared.backend;
+        self.durable_file = match b.open(format::DURABLE_FILE, Access::ReadWrite) {
+            Ok(f) => Some(f),
+            Err(_) => b.create(format::DURABLE_FILE).ok(),
+        };
+        self.publish_point();
+    }
+
+    /// Rewrites the `DURABLE` file with the current durable point (not synced: it only
+    /// matters while this writer lives).
+    fn publish_point(&mut self) {
+        let point = (self.active.base(), self.synced_pos);
+        if point == self.published {
+            return;
+        }
+        let Some(f) = self.durable_file.as_mut() else {
+            return;
+        };
+        let bytes = format::DurablePoint {
+            segment: point.0,
+            records_end: point.1,
+            next_seq: self.synced_end,
+            pid: std::process::id(),
+            updated_ns: now_ns(),
+        }
+        .encode();
+        // Advisory: a failed update leaves readers elsewhere behind, never ahead.
+        let _ = write_at(&mut **f, 0, &bytes);
+        self.published = point;
     }
 
     pub(super) fn run<const N: usize>(&mut self, mut consumer: QueueConsumer<N>) {
@@ -119,7 +165,20 @@ impl WriterThread {
         }));
         match r {
             Ok(Ok(())) => {}
-            Ok(Err(Halt::Op(e))) => self.shared.fail(e.cause()),
+            Ok(Err(Halt::Op(e))) => {
+                let mut cause = e.cause();
+                if e.file == self.active.name
+                    && let Err(cut) = self.cut_unsynced()
+                    && let StopCause::Io { message, .. } = &mut cause
+                {
+                    message.push_str(&format!(
+                        "; cutting the segment back to its last sync at {} also failed ({cut}): \
+                         until the next boot, a reader may see bytes whose sync failed",
+                        self.synced_pos
+                    ));
+                }
+                self.shared.fail(cause)
+            }
             Ok(Err(Halt::Failed)) => {}
             Err(p) => {
                 let message = p
@@ -134,6 +193,20 @@ impl WriterThread {
         if let Some(t) = self.shared.watchdog_thread.get() {
             t.unpark();
         }
+    }
+
+    /// After a failed call on the active segment: cuts the file back to where its last
+    /// successful sync ended. A failed sync leaves the bytes it should have written
+    /// readable in the page cache but not on the disk (Linux marks them clean: no later
+    /// sync writes them), so a reopen in the same boot would otherwise judge them
+    /// written. The cut needs no sync: it changes what every reader sees now, and after
+    /// a power cut the disk holds at most what was synced anyway.
+    fn cut_unsynced(&mut self) -> std::io::Result<()> {
+        let f = &mut self.active.file;
+        if f.len()? > self.synced_pos {
+            f.set_len(self.synced_pos)?;
+        }
+        Ok(())
     }
 
     /// Runs one backend operation under the stall watchdog.
@@ -201,12 +274,28 @@ impl WriterThread {
             }
             let requested = self.shared.sync_request.load(Ordering::Acquire);
             if requested > self.synced_end && queue_empty {
-                self.flush(true)?;
-                self.sync_written()?;
+                if self.opts.durability == Durability::None && self.active.stats.count > 0 {
+                    // `None`'s torn window is its whole active segment: records made
+                    // durable on request go into a sealed segment (a roll), so no later
+                    // crash can count them as an unsynced tail.
+                    self.roll()?;
+                } else {
+                    self.flush(true)?;
+                    self.sync_written()?;
+                }
             }
             if shutdown && queue_empty {
                 self.flush(true)?;
                 self.sync_written()?;
+                if self.opts.durability == Durability::None && self.active.stats.count > 0 {
+                    // As for a sync: what a clean close made durable is sealed.
+                    let name = self.active.name.clone();
+                    let a = &mut self.active;
+                    let info = Self::guarded(&self.shared, "seal", &name, || a.seal(now_ns()))?;
+                    self.synced_pos = self.active.pos + FOOTER_LEN as u64;
+                    lock(&self.shared.segments).push(info);
+                    return Ok(());
+                }
                 let durable = self.synced_end;
                 let name = self.active.idx_name.clone();
                 let a = &mut self.active;
@@ -214,6 +303,7 @@ impl WriterThread {
                 Self::guarded(&self.shared, "sync", &name, || {
                     a.idx_file.sync(SyncKind::Data).op("sync", &name)
                 })?;
+                self.publish_point();
                 return Ok(());
             }
             if drained == 0 {
@@ -236,6 +326,7 @@ impl WriterThread {
             }
             return;
         }
+        self.publish_point();
         self.shared.writer_sleeping.store(true, Ordering::Relaxed);
         // Pairs with the appender's fence: see `Writer::push`.
         fence(Ordering::SeqCst);
@@ -344,6 +435,10 @@ impl WriterThread {
             return Err(Halt::Failed);
         }
         self.synced_end = end;
+        self.synced_pos = self.active.pos;
+        // Published for other processes before anyone here learns it: a reader that
+        // heard of a durable record finds it below the published point.
+        self.publish_point();
         self.shared.progress.set_durable(end);
         let name = self.active.idx_name.clone();
         let a = &mut self.active;
@@ -362,6 +457,8 @@ impl WriterThread {
         let name = self.active.name.clone();
         let a = &mut self.active;
         let info = Self::guarded(&self.shared, "seal", &name, || a.seal(now_ns()))?;
+        // The seal synced the footer too: nothing of this file may be cut any more.
+        self.synced_pos = self.active.pos + FOOTER_LEN as u64;
         lock(&self.shared.segments).push(info);
         let next = self.active.next_seq;
         let backend = self.shared.backend.clone();
@@ -376,6 +473,8 @@ impl WriterThread {
         self.active = Self::guarded(&self.shared, "create", &new_name, || {
             create_segment(&*backend, seg)
         })?;
+        self.synced_pos = self.active.pos;
+        self.publish_point();
         if let Some(policy) = &self.opts.retention {
             let sh = &self.shared;
             Self::guarded(sh, "retention", "log directory", || {

@@ -1,0 +1,169 @@
+//! Readers: iteration over the segments through positioned reads into one reused buffer
+//! per cursor, replay from a sequence or a timestamp, and a follow mode.
+//!
+//! Memory stays bounded whatever the log's size: a cursor reads one segment at a time
+//! through a buffer of 1 MiB (or one record if larger), and loads a segment's sparse
+//! index only while seeking in it. Nothing is mapped, so a file truncated or damaged
+//! under a reader gives an error, never `SIGBUS`.
+//!
+//! A cursor never takes damage for the end of the log: where the records of the last
+//! segment stop, it judges what follows by the rule recovery and the verifier apply
+//! ([`crate::state`]): a clean end, a torn tail ([`ReadEnd::TornTail`], the log was not
+//! recovered since a crash), or corruption (an error). On a live log (a writer holds the
+//! lock) it reads up to the writer's durable point only: in the writer's process the
+//! watermark it sees, in other processes the point the writer publishes in `DURABLE`.
+
+use std::sync::Arc;
+
+use crate::backend::{Backend, FileBackend};
+use crate::error::{Error, Result};
+use crate::format;
+use crate::offsets::OffsetStore;
+use crate::progress::ProgressView;
+use crate::segment::SegmentInfo;
+use crate::state::{self, SurveyOpts, Verdict};
+
+mod cursor;
+
+pub use cursor::{Cursor, LogItem, ReadEnd};
+
+/// Where a cursor starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The oldest retained record.
+    Oldest,
+    /// The record with this sequence (or the next one to be written, if it is the end).
+    Seq(u64),
+    /// The first record (in sequence order) whose timestamp is at or after this (ns).
+    Time(u64),
+}
+
+/// Opens cursors over a log directory. Needs no lock: any number of readers may run
+/// next to the writer, in its process or in others.
+///
+/// ```
+/// use storage_std::{Durability, LogReader, Start, Writer, WriterOptions};
+/// let dir = tempfile::tempdir().unwrap();
+/// let w: Writer = Writer::open(dir.path(), WriterOptions::new(Durability::Sync)).unwrap();
+/// for i in 0..3u8 { w.append(&[i]).unwrap(); }
+/// w.close().unwrap();
+/// let r = LogReader::open(dir.path()).unwrap();
+/// let mut c = r.cursor(Start::Seq(1)).unwrap();
+/// assert_eq!(c.next().unwrap().unwrap().payload, &[1]);
+/// assert_eq!(c.next().unwrap().unwrap().seq(), 2);
+/// assert!(c.next().unwrap().is_none());
+/// ```
+#[derive(Clone)]
+pub struct LogReader {
+    backend: Arc<dyn Backend>,
+    live: Option<ProgressView>,
+}
+
+impl std::fmt::Debug for LogReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogReader")
+            .field("backend", &self.backend)
+            .field("live", &self.live.as_ref().map(|l| l.limit()))
+            .finish()
+    }
+}
+
+impl LogReader {
+    /// A reader of the log in `dir` (real files; nothing is created).
+    pub fn open(dir: impl AsRef<std::path::Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let b = FileBackend::existing(dir)
+            .map_err(|e| Error::io("open", dir.display().to_string(), e))?;
+        Ok(Self::new(Arc::new(b)))
+    }
+
+    /// A reader over any backend: it reads up to a live writer's published durable
+    /// point, or (no writer) every record of the log.
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self {
+            backend,
+            live: None,
+        }
+    }
+
+    /// A reader in the writer's process: the active segment is read up to the
+    /// watermark `progress` shows.
+    pub(crate) fn live(backend: Arc<dyn Backend>, progress: ProgressView) -> Self {
+        Self {
+            backend,
+            live: Some(progress),
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// Every segment, oldest first: sealed ones from their footers, an unsealed one by
+    /// scanning its valid records.
+    pub fn segments(&self) -> Result<Vec<SegmentInfo>> {
+        let s = state::survey(
+            &*self.backend,
+            &SurveyOpts {
+                deep: false,
+                index_interval: 64 << 10,
+                live: None,
+            },
+        )?;
+        let mut out = Vec::with_capacity(s.segs.len());
+        for v in &s.segs {
+            let footer = match v.scan.as_ref().map(|x| &x.end.stop) {
+                Some(crate::scan::Stop::Footer(f)) => Some(*f),
+                _ => v.footer_at_end,
+            };
+            if let (Some(h), Some(f), Verdict::Sealed | Verdict::Trailing { .. }) =
+                (v.header, footer, &v.verdict)
+            {
+                out.push(SegmentInfo::from_footer(&h, &f));
+                continue;
+            }
+            let (count, next, first_ts, last_ts, max_ts, covers) = match &v.scan {
+                Some(x) => (
+                    x.stats.count,
+                    x.end.next_seq,
+                    x.stats.first_ts.unwrap_or(0),
+                    x.stats.last_ts,
+                    x.stats.max_ts,
+                    x.stats.covers_any(),
+                ),
+                None => (0, v.base, 0, 0, 0, false),
+            };
+            out.push(SegmentInfo {
+                name: format::segment_name(v.base),
+                base_seq: v.base,
+                sealed: false,
+                record_count: count,
+                last_seq: covers.then(|| next.wrapping_sub(1)),
+                first_ts,
+                last_ts,
+                max_ts,
+                bytes: v.len,
+                created_ns: v.header.map_or(0, |h| h.created_ns),
+                sealed_ns: None,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Opens a cursor where consumer `name` left off (its committed offset), or at the
+    /// oldest record if it never committed one. Commit progress with
+    /// [`crate::OffsetStore::commit`]`(name, cursor.next_seq())`.
+    pub fn resume(&self, consumer: &str) -> Result<Cursor> {
+        let start = match OffsetStore::new(self.backend.clone()).get(consumer)? {
+            Some(o) => Start::Seq(o.next_seq),
+            None => Start::Oldest,
+        };
+        self.cursor(start)
+    }
+
+    /// Opens a cursor at `start`.
+    pub fn cursor(&self, start: Start) -> Result<Cursor> {
+        Cursor::open(self.backend.clone(), self.live.clone(), start)
+    }
+}
