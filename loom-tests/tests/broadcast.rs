@@ -245,3 +245,88 @@ fn reader_leaves_and_stops_gating() {
     });
     assert!(n > 1);
 }
+
+/// Joins once (a loop retrying a failed join would read a stale registration word
+/// forever in some interleavings) and, if that worked, reads until the ring closes;
+/// returns (joined, first sequence seen, seen, lost), as [`read_all`].
+fn try_join_and_read_all<P: Policy, const N: usize, const R: usize>(
+    ring: &'static Ring<P, N, 8, R>,
+    batch: usize,
+) -> Option<(Option<u64>, u64, u64)> {
+    ring.join().ok().map(|r| read_all(r, batch))
+}
+
+#[test]
+fn reader_leaves_then_another_thread_rejoins() {
+    // Finding 1 of the soundness audit: a reader reads the first event and leaves on its
+    // thread; a second thread takes the freed registration while the writer runs. The
+    // writer reuses the leaver's slot after reading the *joiner's* registration word, so
+    // the joiner must pass the leaver's release on (Acquire when taking the registration,
+    // Release when storing its start): otherwise the reuse races with the leaver's read.
+    static REJOINED: AtomicUsize = AtomicUsize::new(0);
+    let n = explore(|| {
+        let ring: &'static GatedRing<2, 8, 1> = leak(Ring::new());
+        let mut w = ring.try_writer().unwrap();
+        let mut leaver = ring.join().unwrap();
+        // Event 0 is published before the threads start (fewer spinning paths).
+        assert_eq!(w.try_publish(0, 1, &payload(0)), Ok(0));
+        let writer = thread::spawn(move || publish_all_from(w, 1, 3));
+        let leaving = thread::spawn(move || {
+            assert_eq!(leaver.try_read(|e| check(e, 0)), Ok(()));
+            // Leaves here, after reading event 0 in slot 0, which event 2 reuses.
+        });
+        let joining = thread::spawn(move || try_join_and_read_all(ring, 1));
+        writer.join().unwrap();
+        leaving.join().unwrap();
+        // Not joined: the leaver had not left yet.
+        if let Some((first, seen, lost)) = joining.join().unwrap() {
+            REJOINED.fetch_add(1, Ordering::Relaxed);
+            assert_eq!(lost, 0);
+            if let Some(first) = first {
+                assert_eq!(first + seen, 3, "no gap after the start");
+            }
+        }
+    });
+    assert!(n > 1);
+    let rejoined = REJOINED.load(Ordering::Relaxed);
+    println!("interleavings where the second thread rejoined: {rejoined}");
+    assert!(rejoined > 0);
+}
+
+#[test]
+fn forgotten_claim_then_join() {
+    // Finding 2: the writer forgets two claims (events 0 and 1, then 2), so `next` runs
+    // ahead of `published`; a reader joins meanwhile. The writer's horizon must come from
+    // what a joiner can see (`published`), or it overwrites the joiner's first events
+    // before they are read.
+    let n = explore(|| {
+        let ring: &'static GatedRing<2, 8, 1> = leak(Ring::new());
+        let mut w = ring.try_writer().unwrap();
+        let writer = thread::spawn(move || {
+            let mut seq = 0u64;
+            for pushes in [2, 1] {
+                let mut c = loop {
+                    match w.try_claim(pushes) {
+                        Ok(c) => break c,
+                        // The joiner gates the writer once the first claim is published.
+                        Err(_) => thread::yield_now(),
+                    }
+                };
+                for _ in 0..pushes {
+                    assert_eq!(c.push(seq as u16, seq * 3 + 1, &payload(seq)), Ok(seq));
+                    seq += 1;
+                }
+                std::mem::forget(c);
+            }
+            publish_all_from(w, 3, 4);
+        });
+        let reader = thread::spawn(move || try_join_and_read_all(ring, 1));
+        writer.join().unwrap();
+        let (first, seen, lost) = reader.join().unwrap().expect("the only reader");
+        assert_eq!(lost, 0);
+        if let Some(first) = first {
+            assert_eq!(first + seen, 4, "no gap or repeat after the start");
+        }
+    });
+    assert!(n > 1);
+}

@@ -175,6 +175,9 @@ mod ops {
     }
 
     pub trait WriterOps {
+        /// See [`Writer::give_back`].
+        #[cfg(ringcore_cas)]
+        fn give_back(self);
         #[cfg(ringcore_cas)]
         fn publish_frame(
             &mut self,
@@ -221,6 +224,10 @@ mod ops {
     impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> WriterOps
         for Writer<'_, P, N, PAYLOAD, R>
     {
+        #[cfg(ringcore_cas)]
+        fn give_back(self) {
+            Writer::give_back(self)
+        }
         #[cfg(ringcore_cas)]
         fn publish_frame(
             &mut self,
@@ -684,18 +691,37 @@ impl<P: Policy, const R: usize, C: PoolClasses> Pool<P, R, C> {
     /// ```
     #[cfg(ringcore_cas)]
     pub fn try_publisher(&self) -> Result<PoolPublisher<'_, P, R, C>, PoolHandleError> {
-        let taken = |_: WriterError| PoolHandleError::AlreadyTaken;
         // The XS writer decides: whoever gets it is the only one that tries the others.
-        let xs = self.xs.writer().map_err(taken)?;
-        Ok(PoolPublisher {
-            pool: self,
-            xs,
-            s: self.s.writer().map_err(taken)?,
-            m: self.m.writer().map_err(taken)?,
-            l: self.l.writer().map_err(taken)?,
-            xl: self.xl.writer().map_err(taken)?,
-            next_seq: self.watermark.load(Ordering::Relaxed) as u64,
-        })
+        let xs = self
+            .xs
+            .writer()
+            .map_err(|_| PoolHandleError::AlreadyTaken)?;
+        // A class writer taken through its ring (`pool.s().try_writer()`) fails the whole
+        // call; the writers taken here go back unused and unclosed.
+        match (
+            self.s.writer(),
+            self.m.writer(),
+            self.l.writer(),
+            self.xl.writer(),
+        ) {
+            (Ok(s), Ok(m), Ok(l), Ok(xl)) => Ok(PoolPublisher {
+                pool: self,
+                xs,
+                s,
+                m,
+                l,
+                xl,
+                next_seq: self.watermark.load(Ordering::Relaxed) as u64,
+            }),
+            (s, m, l, xl) => {
+                xs.give_back();
+                s.map(WriterOps::give_back).ok();
+                m.map(WriterOps::give_back).ok();
+                l.map(WriterOps::give_back).ok();
+                xl.map(WriterOps::give_back).ok();
+                Err(PoolHandleError::AlreadyTaken)
+            }
+        }
     }
 
     /// Registers a reader of every class; it starts at the first event published after
@@ -1092,7 +1118,7 @@ impl<P: Policy, const R: usize, C: PoolClasses> PoolReader<'_, P, R, C> {
                 Ok(()) => done += 1,
                 Err(e) if done == 0 => return Err(e),
                 Err(ReadError::Lagged(n)) => {
-                    self.unreported_lost += n;
+                    self.unreported_lost = self.unreported_lost.wrapping_add(n);
                     break;
                 }
                 Err(_) => break,
@@ -1143,10 +1169,10 @@ impl<P: Policy, const R: usize, C: PoolClasses> PoolReader<'_, P, R, C> {
     /// assert_eq!(r.seen(), 1);
     /// ```
     pub fn seen(&self) -> usize {
-        SizeClass::ALL
-            .iter()
-            .map(|&class| per_class!(&self, class, |r| r.counts().0))
-            .sum()
+        // Each class counts with wrapping arithmetic, and so does the sum.
+        SizeClass::ALL.iter().fold(0usize, |n, &class| {
+            n.wrapping_add(per_class!(&self, class, |r| r.counts().0))
+        })
     }
 
     /// Events lost to overwrite since joining, over all classes.
@@ -1160,10 +1186,9 @@ impl<P: Policy, const R: usize, C: PoolClasses> PoolReader<'_, P, R, C> {
     /// assert_eq!(r.lost(), 2);
     /// ```
     pub fn lost(&self) -> usize {
-        SizeClass::ALL
-            .iter()
-            .map(|&class| per_class!(&self, class, |r| r.counts().1))
-            .sum()
+        SizeClass::ALL.iter().fold(0usize, |n, &class| {
+            n.wrapping_add(per_class!(&self, class, |r| r.counts().1))
+        })
     }
 
     /// This reader's backpressure in the class where it is highest (by ratio).
@@ -1453,5 +1478,59 @@ mod tests {
         );
         drop(a);
         assert!(pool.join().is_ok());
+    }
+
+    #[test]
+    fn failed_try_publisher_leaves_every_class_as_it_was() {
+        // Finding 4: a publisher that cannot take every class writer (one was taken
+        // through the class ring) must give back the ones it took, unclosed.
+        let pool = Tiny::<Gated>::new();
+        let s_writer = pool.s().try_writer().unwrap();
+        let mut xs_reader = pool.xs().join().unwrap();
+        assert_eq!(
+            pool.try_publisher().err(),
+            Some(PoolHandleError::AlreadyTaken)
+        );
+        assert_eq!(
+            xs_reader.try_read(|_| ()),
+            Err(ReadError::Empty),
+            "XS is not closed"
+        );
+        let mut xs_writer = pool.xs().try_writer().expect("XS writer not taken");
+        assert_eq!(xs_writer.try_publish(0, 0, b"x"), Ok(0));
+        assert_eq!(xs_reader.try_read(|e| e.payload[0]), Ok(b'x'));
+        drop(s_writer);
+    }
+
+    #[test]
+    fn reader_counters_wrap_instead_of_overflowing() {
+        // Finding 5: per-class counters wrap; their sums over classes must wrap too, not
+        // panic (debug builds) on overflow. Three classes are each moved almost 2^63 events
+        // ahead of an idle overwrite reader, so the losses add up past usize::MAX.
+        let pool = Tiny::<Overwrite>::new();
+        let mut r = pool.join().unwrap();
+        let far = usize::MAX / 2 - 64;
+        pool.xs.fast_forward_for_test(far);
+        pool.s.fast_forward_for_test(far);
+        pool.m.fast_forward_for_test(far);
+        let mut p = pool.try_publisher().unwrap();
+        // Four events per class fill each class's four slots.
+        for _ in 0..4 {
+            for len in [8, 16, 32] {
+                p.try_publish(0, 0, &fill(0, len)).unwrap();
+            }
+        }
+        let (mut seen, mut lost) = (0usize, 0usize);
+        loop {
+            match r.try_read(|e| e.payload.len()) {
+                Ok(_) => seen += 1,
+                Err(ReadError::Lagged(n)) => lost = lost.wrapping_add(n),
+                Err(ReadError::Empty) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(seen, 12);
+        assert_eq!(lost, far.wrapping_mul(3));
+        assert_eq!((r.seen(), r.lost()), (seen, lost));
     }
 }

@@ -8,7 +8,9 @@ use core::cell::Cell;
 use core::marker::PhantomData;
 
 use super::error::PublishError;
-use super::positions::{distance, is_active, lag_behind, slot_index};
+use super::positions::{
+    SEQ_WORDS, distance, is_active, lag_behind, seq_from_words, seq_to_words, slot_index,
+};
 use super::ring::{Policy, Ring};
 use crate::frame::FrameHeader;
 use crate::sync::{Ordering, fence};
@@ -58,7 +60,12 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
             } else {
                 published
             },
-            next_seq: published as u64,
+            next_seq: seq_from_words(
+                ring.writer
+                    .next_seq
+                    .each_ref()
+                    .map(|word| word.load(Ordering::Relaxed)),
+            ),
             full_rejections: ring.writer.full_rejections.load(Ordering::Relaxed),
             _not_sync: PhantomData,
         }
@@ -99,9 +106,15 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
     /// Gated: rescans the registrations; returns how many positions are free.
     #[inline(never)]
     fn refresh_horizon(&mut self) -> usize {
+        // A claim that was forgotten (`mem::forget`) left `next` ahead of `published`. A
+        // reader joining now starts at `published`, and the horizon below is counted from
+        // `next`: publish first, so that the two agree. (Its events were pushed whole;
+        // publishing them is what dropping the claim would have done.)
+        self.publish();
         // The join handshake (module docs). Release: a joiner whose read-modify-write
         // comes later sees `published` as of now. Acquire: the registration of a joiner
         // whose read-modify-write came first is visible to the loads below.
+        // (loom-mutant: join)
         #[cfg(ringcore_cas)]
         self.ring.writer.handshake.fetch_add(0, Ordering::AcqRel);
         let mut max_lag = 0;
@@ -142,7 +155,35 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
             // Release: the slots' contents are written before a reader can see them.
             self.ring.head.published.store(self.next, Ordering::Release);
             self.published = self.next;
+            self.store_next_seq();
         }
+    }
+
+    /// Keeps the numbering in the ring for a writer handed out later. Relaxed: the next
+    /// writer comes after this one (`split_mut` borrows the ring exclusively).
+    #[inline(always)]
+    fn store_next_seq(&self) {
+        let words: [usize; SEQ_WORDS] = seq_to_words(self.next_seq);
+        for (word, value) in self.ring.writer.next_seq.iter().zip(words) {
+            word.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives the writer back unused: the ring is not closed and [`Ring::try_writer`] can
+    /// hand it out again. For a pool whose other class writers were taken elsewhere.
+    #[cfg(ringcore_cas)]
+    pub(crate) fn give_back(self) {
+        debug_assert_eq!(
+            self.next, self.published,
+            "a given-back writer wrote nothing"
+        );
+        // Relaxed: this writer stored nothing, so there is nothing to hand over.
+        self.ring
+            .settings
+            .writer_taken
+            .store(false, Ordering::Relaxed);
+        // Not dropped: dropping closes the ring.
+        core::mem::forget(self);
     }
 
     #[cold]
@@ -351,6 +392,8 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Drop
 {
     fn drop(&mut self) {
         self.publish();
+        // Also a `set_next_seq` with nothing published since.
+        self.store_next_seq();
         // Release: a reader that sees the ring closed also sees every event published.
         self.ring.settings.closed.store(true, Ordering::Release);
     }

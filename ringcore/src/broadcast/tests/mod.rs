@@ -7,6 +7,8 @@ use crate::wait::{Blocking, BusySpin, SpinThenYield, WaitStrategy};
 use std::boxed::Box;
 use std::vec::Vec;
 
+mod soundness;
+
 /// Length of the event with sequence `seq` in a ring of `max`-byte slots.
 fn len_for(seq: u64, max: usize) -> usize {
     ringlog_pattern::PayloadSizes { min: 0, max }.len_for(seq)
