@@ -63,7 +63,7 @@ use crate::broadcast::{
     Backpressure, Gated, Overwrite, Policy, ReadError, RecordView, Ring, WriterStats,
 };
 use crate::sync::{AtomicUsize, CachePadded, Ordering, atomic_usize, const_unless_loom};
-use crate::wait::{WaitStrategy, Waiter};
+use crate::wait::{Signal, WaitStrategy, Waiter};
 #[cfg(ringcore_cas)]
 use crate::{
     broadcast::{JoinError, PublishError, WriterError},
@@ -524,11 +524,32 @@ pub type OverwritePool<const R: usize, C = DefaultClasses> = Pool<Overwrite, R, 
 pub struct Pool<P: Policy, const R: usize, C: PoolClasses = DefaultClasses> {
     /// One past the highest sequence published (truncated to `usize`); see the module.
     watermark: CachePadded<AtomicUsize>,
+    /// Where pool readers and the publisher sleep (a pool reader waits for any class).
+    signals: CachePadded<PoolSignals>,
     xs: C::Xs<P, R>,
     s: C::S<P, R>,
     m: C::M<P, R>,
     l: C::L<P, R>,
     xl: C::Xl<P, R>,
+}
+
+/// The pool's own [`Signal`]s: its readers wait for an event in any class, which no single
+/// class ring's signal says.
+struct PoolSignals {
+    /// Notified by the publisher's `*_wait` publications and when it is dropped.
+    readable: Signal,
+    /// Gated pools: notified by readers' `*_wait` reads and when a reader leaves.
+    writable: Signal,
+}
+
+/// Notifies a signal when dropped: the last field of a pool handle, so that it runs after
+/// the handle's class writers closed (or class readers left) their rings.
+struct NotifyOnDrop<'a>(&'a Signal);
+
+impl Drop for NotifyOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.notify();
+    }
 }
 
 /// Runs `$body` with `$r` bound to `&$self.<class>` (or `&mut`) for class `$class`: the
@@ -649,6 +670,10 @@ impl<P: Policy, const R: usize, C: PoolClasses> Pool<P, R, C> {
             let () = Self::CHECKS;
             Self {
                 watermark: CachePadded::new(atomic_usize(0)),
+                signals: CachePadded::new(PoolSignals {
+                    readable: Signal::new(),
+                    writable: Signal::new(),
+                }),
                 xs: empty_ring!(C::Xs<P, R>),
                 s: empty_ring!(C::S<P, R>),
                 m: empty_ring!(C::M<P, R>),
@@ -712,6 +737,7 @@ impl<P: Policy, const R: usize, C: PoolClasses> Pool<P, R, C> {
                 l,
                 xl,
                 next_seq: self.watermark.load(Ordering::Relaxed) as u64,
+                _wake_readers_on_drop: NotifyOnDrop(&self.signals.readable),
             }),
             (s, m, l, xl) => {
                 xs.give_back();
@@ -752,6 +778,7 @@ impl<P: Policy, const R: usize, C: PoolClasses> Pool<P, R, C> {
             heads: [Head::Unknown; 5],
             watermark: None,
             unreported_lost: 0,
+            _wake_writer_on_drop: NotifyOnDrop(&self.signals.writable),
         })
     }
 
@@ -869,6 +896,8 @@ pub struct PoolPublisher<'a, P: Policy, const R: usize, C: PoolClasses = Default
     l: <C::L<P, R> as RingOps>::Writer<'a>,
     xl: <C::Xl<P, R> as RingOps>::Writer<'a>,
     next_seq: u64,
+    /// Last: readers sleeping for events wake after every class is closed.
+    _wake_readers_on_drop: NotifyOnDrop<'a>,
 }
 
 #[cfg(ringcore_cas)]
@@ -937,12 +966,12 @@ impl<P: Policy, const R: usize, C: PoolClasses> PoolPublisher<'_, P, R, C> {
         timestamp_ns: u64,
         payload: &[u8],
     ) -> Result<(u64, SizeClass), PoolError> {
-        let mut waiter = wait.waiter();
+        let mut waiter = wait.waiter(&self.pool.signals.writable);
         loop {
             match self.try_publish(kind, timestamp_ns, payload) {
                 Err(PoolError::Full { .. }) => waiter.idle(),
                 result => {
-                    wait.notify();
+                    wait.notify(&self.pool.signals.readable);
                     return result;
                 }
             }
@@ -991,6 +1020,8 @@ pub struct PoolReader<'a, P: Policy, const R: usize, C: PoolClasses = DefaultCla
     unreported_lost: usize,
     /// The watermark loaded (Acquire) before the classes marked `Empty` were looked at.
     watermark: Option<usize>,
+    /// Last: a publisher sleeping for room wakes after every class reader left.
+    _wake_writer_on_drop: NotifyOnDrop<'a>,
 }
 
 impl<P: Policy, const R: usize, C: PoolClasses> core::fmt::Debug for PoolReader<'_, P, R, C> {
@@ -1144,13 +1175,14 @@ impl<P: Policy, const R: usize, C: PoolClasses> PoolReader<'_, P, R, C> {
         max: usize,
         mut f: impl FnMut(RecordView<'_>),
     ) -> Result<usize, ReadError> {
-        let mut waiter = wait.waiter();
+        let pool = self.pool;
+        let mut waiter = wait.waiter(&pool.signals.readable);
         loop {
             match self.read_batch(max, &mut f) {
                 Err(ReadError::Empty) => waiter.idle(),
                 result => {
                     if !P::OVERWRITE {
-                        wait.notify();
+                        wait.notify(&pool.signals.writable);
                     }
                     return result;
                 }
@@ -1210,7 +1242,7 @@ impl<P: Policy, const R: usize, C: PoolClasses> PoolReader<'_, P, R, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wait::SpinThenYield;
+    use crate::wait::{Blocking, SpinThenYield};
     use std::boxed::Box;
     use std::vec::Vec;
 
@@ -1423,15 +1455,26 @@ mod tests {
 
     #[test]
     fn threads_mixed_sizes_every_reader_sees_every_event_in_order() {
+        threads_mixed_sizes(&SpinThenYield::default());
+    }
+
+    #[test]
+    fn threads_mixed_sizes_blocking() {
+        // The pool's own signals: readers sleep for any class, the publisher for room in
+        // its class, and the publisher's drop wakes readers after every class closed.
+        let blocking = Blocking::new();
+        threads_mixed_sizes(&blocking);
+        assert_eq!(blocking.safety_net_wakeups(), 0);
+    }
+
+    fn threads_mixed_sizes<W: WaitStrategy + Sync>(wait: &W) {
         let owned = boxed(Tiny::<Gated>::new());
         let pool = &*owned;
         let mut p = pool.try_publisher().unwrap();
         let readers = [pool.join().unwrap(), pool.join().unwrap()];
         let total: u64 = if cfg!(miri) { 150 } else { 50_000 };
-        let wait = SpinThenYield::default();
         std::thread::scope(|s| {
             let handles = readers.map(|mut r| {
-                let wait = &wait;
                 s.spawn(move || {
                     let mut next = 0u64;
                     loop {
@@ -1451,7 +1494,7 @@ mod tests {
             for seq in 0..total {
                 let len = (seq as usize * 37) % 129;
                 assert_eq!(
-                    p.publish_wait(&wait, 0, 0, &fill(seq, len)).map(|(s, _)| s),
+                    p.publish_wait(wait, 0, 0, &fill(seq, len)).map(|(s, _)| s),
                     Ok(seq)
                 );
             }

@@ -354,7 +354,7 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
         self.wait_for_events(wait)?;
         let result = self.try_read(f);
         if !P::OVERWRITE {
-            wait.notify();
+            wait.notify(&self.ring.writer.writable);
         }
         result
     }
@@ -379,13 +379,13 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
         self.wait_for_events(wait)?;
         let result = self.read_batch(max, f);
         if !P::OVERWRITE {
-            wait.notify();
+            wait.notify(&self.ring.writer.writable);
         }
         result
     }
 
     fn wait_for_events<W: WaitStrategy>(&mut self, wait: &W) -> Result<(), ReadError> {
-        let mut waiter = wait.waiter();
+        let mut waiter = wait.waiter(&self.ring.head.readable);
         loop {
             match self.available() {
                 Ok(_) => return Ok(()),
@@ -531,5 +531,9 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Drop
         self.ring.readers[self.index]
             .word
             .store(left_word(self.position), Ordering::Release);
+        if !P::OVERWRITE {
+            // A writer sleeping on a full ring wakes to find one reader fewer gating it.
+            self.ring.writer.writable.notify();
+        }
     }
 }

@@ -15,6 +15,7 @@ use super::writer::Writer;
 use crate::sync::{
     AtomicBool, AtomicUsize, CachePadded, Ordering, atomic_bool, atomic_usize, const_unless_loom,
 };
+use crate::wait::Signal;
 
 mod sealed {
     pub trait Sealed {}
@@ -79,6 +80,9 @@ pub(super) struct Head {
     pub(super) published: AtomicUsize,
     /// Overwrite rings: the writer may be writing any position before this.
     pub(super) claim: AtomicUsize,
+    /// Where readers wait for events ([`wait`](crate::wait)); notified by the writer's
+    /// `*_wait` publications and when it closes the ring.
+    pub(super) readable: Signal,
 }
 
 /// Written by the writer (and, rarely, by joiners); readers never touch it.
@@ -90,6 +94,9 @@ pub(super) struct WriterLine {
     /// The sequence the next event gets, as of the last publication (split into words:
     /// no `AtomicU64`), so that a writer handed out again continues the numbering.
     pub(super) next_seq: [AtomicUsize; SEQ_WORDS],
+    /// Gated rings: where the writer waits for room; notified by readers' `*_wait` reads
+    /// and when a reader leaves.
+    pub(super) writable: Signal,
 }
 
 /// Read-mostly flags and settings.
@@ -241,11 +248,13 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N,
                 head: CachePadded::new(Head {
                     published: atomic_usize(0),
                     claim: atomic_usize(0),
+                    readable: Signal::new(),
                 }),
                 writer: CachePadded::new(WriterLine {
                     handshake: atomic_usize(0),
                     full_rejections: atomic_usize(0),
                     next_seq: seq_words(),
+                    writable: Signal::new(),
                 }),
                 settings: CachePadded::new(Settings {
                     writer_taken: atomic_bool(false),

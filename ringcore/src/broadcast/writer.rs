@@ -306,7 +306,7 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
         Self::check_len(payload.len())?;
         self.wait_for_room(wait, 1);
         let seq = self.try_publish(kind, timestamp_ns, payload)?;
-        wait.notify();
+        wait.notify(&self.ring.head.readable);
         Ok(seq)
     }
 
@@ -341,7 +341,7 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
             return n;
         }
         self.count_full();
-        let mut waiter = wait.waiter();
+        let mut waiter = wait.waiter(&self.ring.writer.writable);
         loop {
             waiter.idle();
             let n = self.reserve(want);
@@ -396,6 +396,9 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Drop
         self.store_next_seq();
         // Release: a reader that sees the ring closed also sees every event published.
         self.ring.settings.closed.store(true, Ordering::Release);
+        // Readers sleeping for events wake to find the ring closed, whatever strategy
+        // they wait with.
+        self.ring.head.readable.notify();
     }
 }
 
@@ -548,7 +551,7 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Drop
     fn drop(&mut self) {
         self.writer.publish();
         if let Some(n) = self.notify {
-            n.notify();
+            n.notify(&self.writer.ring.head.readable);
         }
     }
 }

@@ -487,7 +487,10 @@ fn gated_threads_spin_then_yield() {
 
 #[test]
 fn gated_threads_blocking() {
-    gated_threads(&Blocking::new(), if cfg!(miri) { 200 } else { 50_000 });
+    let blocking = Blocking::new();
+    gated_threads(&blocking, if cfg!(miri) { 200 } else { 50_000 });
+    // Every sleep ended by a notification: the safety net was never needed.
+    assert_eq!(blocking.safety_net_wakeups(), 0);
 }
 
 #[test]

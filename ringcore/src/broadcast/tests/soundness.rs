@@ -196,6 +196,114 @@ fn reads_stay_within_their_published_stack_need() {
     assert_eq!(Reader::<Gated, 4, 16384, 1>::READ_STACK_BYTES, 4096);
 }
 
+/// Counts the idle calls of a [`Blocking`] strategy's waiters.
+struct CountingWait {
+    inner: Blocking,
+    idles: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingWait {
+    fn new() -> Self {
+        Self {
+            inner: Blocking::new(),
+            idles: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+    fn idles(&self) -> usize {
+        self.idles.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl crate::wait::Notify for CountingWait {
+    fn notify(&self, signal: &crate::wait::Signal) {
+        self.inner.notify(signal)
+    }
+}
+
+struct CountingWaiter<'s> {
+    inner: crate::wait::Sleeping<'s>,
+    idles: &'s std::sync::atomic::AtomicUsize,
+}
+
+impl crate::wait::Waiter for CountingWaiter<'_> {
+    fn idle(&mut self) {
+        self.idles
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.idle()
+    }
+}
+
+impl WaitStrategy for CountingWait {
+    type Waiter<'s> = CountingWaiter<'s>;
+    fn waiter<'s>(&'s self, signal: &'s crate::wait::Signal) -> CountingWaiter<'s> {
+        CountingWaiter {
+            inner: self.inner.waiter(signal),
+            idles: &self.idles,
+        }
+    }
+}
+
+/// A wait of 200 ms on the other side: spins, one registration, one sleep. Before the
+/// fix a sleep ended every millisecond.
+const QUIET_IDLES: usize = 64 + 3;
+
+#[test]
+#[cfg_attr(miri, ignore)] // measures wake-ups over real time
+fn an_idle_blocking_reader_sleeps_until_woken() {
+    // Finding 8: an idle reader woke 1000 times a second (the timeout did the work of
+    // the notifications); it now sleeps until the writer's publication wakes it.
+    let ring = GatedRing::<4, 8, 1>::new();
+    let wait = CountingWait::new();
+    let mut w = ring.try_writer().unwrap();
+    let mut r = ring.join().unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| assert_eq!(r.read_wait(&wait, |e| e.header.seq), Ok(0)));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        w.publish_wait(&wait, 0, 0, b"x").unwrap();
+    });
+    let idles = wait.idles();
+    assert!(
+        idles <= QUIET_IDLES,
+        "an idle reader woke {idles} times in 200 ms"
+    );
+    assert_eq!(wait.inner.safety_net_wakeups(), 0);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)] // measures wake-ups over real time
+fn closing_and_leaving_wake_blocking_sleepers() {
+    // Nothing but the handshake may wake them: the writer closing wakes a sleeping reader,
+    // a reader leaving wakes a writer sleeping on a full ring, each long before the
+    // one-second safety net.
+    let ring = GatedRing::<1, 8, 1>::new();
+    let wait = CountingWait::new();
+    let w = ring.try_writer().unwrap();
+    let mut r = ring.join().unwrap();
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| assert_eq!(r.read_wait(&wait, |_| ()), Err(ReadError::Closed)));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(w);
+    });
+    assert!(started.elapsed() < std::time::Duration::from_millis(900));
+    assert!(wait.idles() <= QUIET_IDLES, "{}", wait.idles());
+
+    let ring = GatedRing::<1, 8, 1>::new();
+    let wait = CountingWait::new();
+    let mut w = ring.try_writer().unwrap();
+    let r = ring.join().unwrap();
+    w.try_publish(0, 0, b"full").unwrap();
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| assert_eq!(w.publish_wait(&wait, 0, 0, b"after"), Ok(1)));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(r);
+    });
+    assert!(started.elapsed() < std::time::Duration::from_millis(900));
+    assert!(wait.idles() <= QUIET_IDLES, "{}", wait.idles());
+    assert_eq!(wait.inner.safety_net_wakeups(), 0);
+}
+
 /// Threads racing on registrations and slots: undefined behaviour (a data race on slot
 /// memory, which Miri reports) when the protocol is wrong. Small enough for Miri with many
 /// seeds.
