@@ -90,6 +90,7 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
                 self.ring.head.claim.store(end, Ordering::Relaxed);
                 // Release fence: a reader whose Acquire fence follows a load of any slot
                 // word stored below also sees this claim, and discards its copy.
+                // (loom-mutant: claim)
                 fence(Ordering::Release);
                 self.horizon = end;
             }
@@ -120,7 +121,7 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
         let mut max_lag = 0;
         for reg in self.ring.readers.iter() {
             // Acquire: the reader's reads of the slots it released (or read before it
-            // left) happen before our writes to them.
+            // left) happen before our writes to them. (loom-mutant: leave)
             let word = reg.word.load(Ordering::Acquire);
             if is_active(word) {
                 max_lag = max_lag.max(lag_behind(self.next, word));
@@ -152,7 +153,8 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
     #[inline(always)]
     fn publish(&mut self) {
         if self.published != self.next {
-            // Release: the slots' contents are written before a reader can see them.
+            // Release: the slots' contents are written before a reader can see them (one
+            // store for a whole claim). (loom-mutant: claim)
             self.ring.head.published.store(self.next, Ordering::Release);
             self.published = self.next;
             self.store_next_seq();
