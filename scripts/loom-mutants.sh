@@ -11,6 +11,8 @@
 #       check that protocol (the table below): what CI runs
 #   ./scripts/loom-mutants.sh --list join,leave,claim,wait
 #       prints the marked lines and their models, runs nothing
+#   ./scripts/loom-mutants.sh --no-baseline --marked ...
+#       skips running the unweakened models first (the caller just ran them)
 #
 # A marker names the first ordering on its own line or on a line after it (within six
 # lines): put it in the comment that justifies the ordering. Exits 1 if any mutant
@@ -18,19 +20,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Marker name -> `test-binary:filter` of the loom models that check that protocol.
+# Marker name -> `test-binary:filter` of the loom models that check that protocol, the
+# quickest first: a mutant's models run one at a time and stop at the first failure.
 models_for() {
     case "$1" in
-        join) echo "broadcast:reader_joins_while_writer_runs broadcast:reader_leaves_then_another_thread_rejoins broadcast:forgotten_claim_then_join broadcast:joiners_race_for_one_registration" ;;
+        join) echo "broadcast:reader_joins_while_writer_runs broadcast:forgotten_claim_then_join broadcast:joiners_race_for_one_registration broadcast:reader_leaves_then_another_thread_rejoins" ;;
         leave) echo "broadcast:reader_leaves_and_stops_gating broadcast:reader_leaves_then_another_thread_rejoins" ;;
         claim) echo "broadcast:gated_hand_over_fills_and_reuses_slots broadcast:overwrite_lap_is_detected_never_torn broadcast:overwrite_multi_slot_claims broadcast:overwrite_peek_then_try_read" ;;
-        wait) echo "wait:blocking_reader_sleeps_until_published wait:blocking_writer_sleeps_until_released" ;;
+        wait) echo "wait:blocking_writer_sleeps_until_released wait:blocking_reader_sleeps_until_published" ;;
         *) echo "no models for marker '$1'" >&2; return 1 ;;
     esac
 }
 
 mode=all
 markers=""
+baseline=yes
+if [ "${1:-}" = --no-baseline ]; then
+    baseline=no
+    shift
+fi
 case "${1:-}" in
     --marked | --list)
         mode=${1#--}
@@ -90,10 +98,11 @@ src = open(sys.argv[1]).read()
 src = re.sub(r'members = \[[^\]]*\]', 'members = ["ringcore", "ringlog-pattern", "loom-tests"]', src)
 open(sys.argv[2], 'w').write(src)
 PY
-export CARGO_TARGET_DIR="$root/target/loom-mutants" RUSTFLAGS="--cfg ringcore_loom" LOOM_MAX_PREEMPTIONS=3
-# A mutant rebuilds ringcore and the model binaries: no LTO, parallel codegen and
-# incremental builds cut that from about a minute to seconds; the models still run
-# optimised.
+# The loom build of `scripts/ci.sh loom` (same target directory and profile), so that
+# the dependencies it built are reused. A mutant rebuilds ringcore and the model
+# binaries: no LTO, parallel codegen and incremental builds make that seconds instead of
+# a minute; the models still run optimised.
+export CARGO_TARGET_DIR="$root/target/loom" RUSTFLAGS="--cfg ringcore_loom" LOOM_MAX_PREEMPTIONS=3
 export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
     CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_INCREMENTAL=true
 
@@ -106,25 +115,24 @@ test_args() {
     done | sort -u
 }
 
-# Runs the models for marker `$1` (all of them for `*`); succeeds if every one passes.
+# Runs the models for marker `$1` (all of them for `*`), one at a time, stopping at the
+# first that fails; succeeds if every one passes.
 run_models() {
     if [ "$1" = "*" ]; then
         (cd "$scratch" && cargo test -q -p loom-tests --release >"$scratch/log" 2>&1)
         return
     fi
-    local model binary
-    for binary in $(for model in $(models_for "$1"); do echo "${model%%:*}"; done | sort -u); do
-        local filters=()
-        for model in $(models_for "$1"); do
-            [ "${model%%:*}" = "$binary" ] && filters+=("${model#*:}")
-        done
-        (cd "$scratch" && cargo test -q -p loom-tests --release --test "$binary" -- \
-            --exact "${filters[@]}" >"$scratch/log" 2>&1) || return 1
+    local model
+    for model in $(models_for "$1"); do
+        (cd "$scratch" && cargo test -q -p loom-tests --release --test "${model%%:*}" -- \
+            --exact "${model#*:}" >"$scratch/log" 2>&1) || return 1
     done
 }
 
-# The models must pass before anything is weakened, or a failure would prove nothing.
+# The models must pass before anything is weakened, or a failure would prove nothing
+# (`--no-baseline`: the caller just ran them, as CI's loom step does).
 for name in $(for m in $mutants; do echo "${m##*:}"; done | sort -u); do
+    [ "$baseline" = yes ] || break
     # shellcheck disable=SC2046 # one word per argument
     if ! (cd "$scratch" && cargo test -q -p loom-tests --release --no-run $(test_args "$name") \
         >"$scratch/log" 2>&1) || ! run_models "$name"; then
