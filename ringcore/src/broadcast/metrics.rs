@@ -224,7 +224,9 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N,
     }
 
     /// A snapshot of reader `id`'s counters, or `None` if no reader holds registration
-    /// `id` now. Callable from any thread while the ring runs.
+    /// `id` now. Callable from any thread while the ring runs. The lag is exact up to
+    /// `usize::MAX / 4` events (the ring's range, 2^30 on 32-bit targets); `seen` and
+    /// `lost` are the reader's own counters as of its last read.
     ///
     /// ```
     /// let ring = ringcore::broadcast::GatedRing::<8, 8, 2>::new();
