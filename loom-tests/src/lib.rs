@@ -1,13 +1,15 @@
-//! Shared support of the loom models in `tests/`: `explore`, which runs a model and
-//! counts its interleavings, `leak`, which gives a model's threads `'static` handles,
-//! and `fill_event`/`check_event`, the payloads the models publish and check. Everything here exists only under `cfg(ringcore_loom)`, so the crate builds
+//! Shared support of the loom models in `tests/`: `explore` (and
+//! `explore_with_preemptions`), which runs a model and counts its interleavings, `leak`,
+//! which gives a model's threads `'static` handles, and `fill_event`/`check_event`, the
+//! payloads the models publish and check. Everything here exists only under
+//! `cfg(ringcore_loom)`, so the crate builds
 //! (empty) in a normal workspace build.
 //!
 //! Run the models with
 //! `RUSTFLAGS="--cfg ringcore_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p loom-tests --release`.
 
 #[cfg(ringcore_loom)]
-pub use self::support::{check_event, explore, fill_event, leak};
+pub use self::support::{check_event, explore, explore_with_preemptions, fill_event, leak};
 
 #[cfg(ringcore_loom)]
 mod support {
@@ -19,12 +21,17 @@ mod support {
     /// asserts that it explored more than one: a model whose threads never interleave
     /// checks nothing.
     pub fn explore(f: impl Fn() + Sync + Send + 'static) -> usize {
+        explore_with_preemptions(3, f)
+    }
+
+    /// [`explore`] with at most `max` preemptions (fewer if `LOOM_MAX_PREEMPTIONS` says
+    /// so): for a model whose third thread makes three preemptions cost minutes; its docs
+    /// say why the bound is enough.
+    pub fn explore_with_preemptions(max: usize, f: impl Fn() + Sync + Send + 'static) -> usize {
         let runs = Arc::new(AtomicUsize::new(0));
         let counter = runs.clone();
         let mut builder = loom::model::Builder::new();
-        if builder.preemption_bound.is_none() {
-            builder.preemption_bound = Some(3);
-        }
+        builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(3).min(max));
         builder.check(move || {
             counter.fetch_add(1, Ordering::Relaxed);
             f();

@@ -36,7 +36,7 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-#[cfg(any(test, ringcore_loom))]
+#[cfg(any(test, ringcore_loom, feature = "std"))]
 extern crate std;
 
 /// The README's Rust examples, compiled and run as doctests.

@@ -63,7 +63,7 @@ use crate::broadcast::{
     Backpressure, Gated, Overwrite, Policy, ReadError, RecordView, Ring, WriterStats,
 };
 use crate::sync::{AtomicUsize, CachePadded, Ordering, atomic_usize, const_unless_loom};
-use crate::wait::{WaitStrategy, Waiter};
+use crate::wait::{Signal, WaitStrategy, Waiter};
 #[cfg(ringcore_cas)]
 use crate::{
     broadcast::{JoinError, PublishError, WriterError},
@@ -175,6 +175,9 @@ mod ops {
     }
 
     pub trait WriterOps {
+        /// See [`Writer::give_back`].
+        #[cfg(ringcore_cas)]
+        fn give_back(self);
         #[cfg(ringcore_cas)]
         fn publish_frame(
             &mut self,
@@ -221,6 +224,10 @@ mod ops {
     impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> WriterOps
         for Writer<'_, P, N, PAYLOAD, R>
     {
+        #[cfg(ringcore_cas)]
+        fn give_back(self) {
+            Writer::give_back(self)
+        }
         #[cfg(ringcore_cas)]
         fn publish_frame(
             &mut self,
@@ -517,11 +524,32 @@ pub type OverwritePool<const R: usize, C = DefaultClasses> = Pool<Overwrite, R, 
 pub struct Pool<P: Policy, const R: usize, C: PoolClasses = DefaultClasses> {
     /// One past the highest sequence published (truncated to `usize`); see the module.
     watermark: CachePadded<AtomicUsize>,
+    /// Where pool readers and the publisher sleep (a pool reader waits for any class).
+    signals: CachePadded<PoolSignals>,
     xs: C::Xs<P, R>,
     s: C::S<P, R>,
     m: C::M<P, R>,
     l: C::L<P, R>,
     xl: C::Xl<P, R>,
+}
+
+/// The pool's own [`Signal`]s: its readers wait for an event in any class, which no single
+/// class ring's signal says.
+struct PoolSignals {
+    /// Notified by the publisher's `*_wait` publications and when it is dropped.
+    readable: Signal,
+    /// Gated pools: notified by readers' `*_wait` reads and when a reader leaves.
+    writable: Signal,
+}
+
+/// Notifies a signal when dropped: the last field of a pool handle, so that it runs after
+/// the handle's class writers closed (or class readers left) their rings.
+struct NotifyOnDrop<'a>(&'a Signal);
+
+impl Drop for NotifyOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.notify();
+    }
 }
 
 /// Runs `$body` with `$r` bound to `&$self.<class>` (or `&mut`) for class `$class`: the
@@ -642,6 +670,10 @@ impl<P: Policy, const R: usize, C: PoolClasses> Pool<P, R, C> {
             let () = Self::CHECKS;
             Self {
                 watermark: CachePadded::new(atomic_usize(0)),
+                signals: CachePadded::new(PoolSignals {
+                    readable: Signal::new(),
+                    writable: Signal::new(),
+                }),
                 xs: empty_ring!(C::Xs<P, R>),
                 s: empty_ring!(C::S<P, R>),
                 m: empty_ring!(C::M<P, R>),
@@ -684,18 +716,38 @@ impl<P: Policy, const R: usize, C: PoolClasses> Pool<P, R, C> {
     /// ```
     #[cfg(ringcore_cas)]
     pub fn try_publisher(&self) -> Result<PoolPublisher<'_, P, R, C>, PoolHandleError> {
-        let taken = |_: WriterError| PoolHandleError::AlreadyTaken;
         // The XS writer decides: whoever gets it is the only one that tries the others.
-        let xs = self.xs.writer().map_err(taken)?;
-        Ok(PoolPublisher {
-            pool: self,
-            xs,
-            s: self.s.writer().map_err(taken)?,
-            m: self.m.writer().map_err(taken)?,
-            l: self.l.writer().map_err(taken)?,
-            xl: self.xl.writer().map_err(taken)?,
-            next_seq: self.watermark.load(Ordering::Relaxed) as u64,
-        })
+        let xs = self
+            .xs
+            .writer()
+            .map_err(|_| PoolHandleError::AlreadyTaken)?;
+        // A class writer taken through its ring (`pool.s().try_writer()`) fails the whole
+        // call; the writers taken here go back unused and unclosed.
+        match (
+            self.s.writer(),
+            self.m.writer(),
+            self.l.writer(),
+            self.xl.writer(),
+        ) {
+            (Ok(s), Ok(m), Ok(l), Ok(xl)) => Ok(PoolPublisher {
+                pool: self,
+                xs,
+                s,
+                m,
+                l,
+                xl,
+                next_seq: self.watermark.load(Ordering::Relaxed) as u64,
+                _wake_readers_on_drop: NotifyOnDrop(&self.signals.readable),
+            }),
+            (s, m, l, xl) => {
+                xs.give_back();
+                s.map(WriterOps::give_back).ok();
+                m.map(WriterOps::give_back).ok();
+                l.map(WriterOps::give_back).ok();
+                xl.map(WriterOps::give_back).ok();
+                Err(PoolHandleError::AlreadyTaken)
+            }
+        }
     }
 
     /// Registers a reader of every class; it starts at the first event published after
@@ -726,6 +778,7 @@ impl<P: Policy, const R: usize, C: PoolClasses> Pool<P, R, C> {
             heads: [Head::Unknown; 5],
             watermark: None,
             unreported_lost: 0,
+            _wake_writer_on_drop: NotifyOnDrop(&self.signals.writable),
         })
     }
 
@@ -843,6 +896,8 @@ pub struct PoolPublisher<'a, P: Policy, const R: usize, C: PoolClasses = Default
     l: <C::L<P, R> as RingOps>::Writer<'a>,
     xl: <C::Xl<P, R> as RingOps>::Writer<'a>,
     next_seq: u64,
+    /// Last: readers sleeping for events wake after every class is closed.
+    _wake_readers_on_drop: NotifyOnDrop<'a>,
 }
 
 #[cfg(ringcore_cas)]
@@ -911,12 +966,12 @@ impl<P: Policy, const R: usize, C: PoolClasses> PoolPublisher<'_, P, R, C> {
         timestamp_ns: u64,
         payload: &[u8],
     ) -> Result<(u64, SizeClass), PoolError> {
-        let mut waiter = wait.waiter();
+        let mut waiter = wait.waiter(&self.pool.signals.writable);
         loop {
             match self.try_publish(kind, timestamp_ns, payload) {
                 Err(PoolError::Full { .. }) => waiter.idle(),
                 result => {
-                    wait.notify();
+                    wait.notify(&self.pool.signals.readable);
                     return result;
                 }
             }
@@ -965,6 +1020,8 @@ pub struct PoolReader<'a, P: Policy, const R: usize, C: PoolClasses = DefaultCla
     unreported_lost: usize,
     /// The watermark loaded (Acquire) before the classes marked `Empty` were looked at.
     watermark: Option<usize>,
+    /// Last: a publisher sleeping for room wakes after every class reader left.
+    _wake_writer_on_drop: NotifyOnDrop<'a>,
 }
 
 impl<P: Policy, const R: usize, C: PoolClasses> core::fmt::Debug for PoolReader<'_, P, R, C> {
@@ -1092,7 +1149,7 @@ impl<P: Policy, const R: usize, C: PoolClasses> PoolReader<'_, P, R, C> {
                 Ok(()) => done += 1,
                 Err(e) if done == 0 => return Err(e),
                 Err(ReadError::Lagged(n)) => {
-                    self.unreported_lost += n;
+                    self.unreported_lost = self.unreported_lost.wrapping_add(n);
                     break;
                 }
                 Err(_) => break,
@@ -1118,13 +1175,14 @@ impl<P: Policy, const R: usize, C: PoolClasses> PoolReader<'_, P, R, C> {
         max: usize,
         mut f: impl FnMut(RecordView<'_>),
     ) -> Result<usize, ReadError> {
-        let mut waiter = wait.waiter();
+        let pool = self.pool;
+        let mut waiter = wait.waiter(&pool.signals.readable);
         loop {
             match self.read_batch(max, &mut f) {
                 Err(ReadError::Empty) => waiter.idle(),
                 result => {
                     if !P::OVERWRITE {
-                        wait.notify();
+                        wait.notify(&pool.signals.writable);
                     }
                     return result;
                 }
@@ -1143,10 +1201,10 @@ impl<P: Policy, const R: usize, C: PoolClasses> PoolReader<'_, P, R, C> {
     /// assert_eq!(r.seen(), 1);
     /// ```
     pub fn seen(&self) -> usize {
-        SizeClass::ALL
-            .iter()
-            .map(|&class| per_class!(&self, class, |r| r.counts().0))
-            .sum()
+        // Each class counts with wrapping arithmetic, and so does the sum.
+        SizeClass::ALL.iter().fold(0usize, |n, &class| {
+            n.wrapping_add(per_class!(&self, class, |r| r.counts().0))
+        })
     }
 
     /// Events lost to overwrite since joining, over all classes.
@@ -1160,10 +1218,9 @@ impl<P: Policy, const R: usize, C: PoolClasses> PoolReader<'_, P, R, C> {
     /// assert_eq!(r.lost(), 2);
     /// ```
     pub fn lost(&self) -> usize {
-        SizeClass::ALL
-            .iter()
-            .map(|&class| per_class!(&self, class, |r| r.counts().1))
-            .sum()
+        SizeClass::ALL.iter().fold(0usize, |n, &class| {
+            n.wrapping_add(per_class!(&self, class, |r| r.counts().1))
+        })
     }
 
     /// This reader's backpressure in the class where it is highest (by ratio).
@@ -1185,7 +1242,7 @@ impl<P: Policy, const R: usize, C: PoolClasses> PoolReader<'_, P, R, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wait::SpinThenYield;
+    use crate::wait::{Blocking, SpinThenYield};
     use std::boxed::Box;
     use std::vec::Vec;
 
@@ -1398,15 +1455,26 @@ mod tests {
 
     #[test]
     fn threads_mixed_sizes_every_reader_sees_every_event_in_order() {
+        threads_mixed_sizes(&SpinThenYield::default());
+    }
+
+    #[test]
+    fn threads_mixed_sizes_blocking() {
+        // The pool's own signals: readers sleep for any class, the publisher for room in
+        // its class, and the publisher's drop wakes readers after every class closed.
+        let blocking = Blocking::new();
+        threads_mixed_sizes(&blocking);
+        assert_eq!(blocking.safety_net_wakeups(), 0);
+    }
+
+    fn threads_mixed_sizes<W: WaitStrategy + Sync>(wait: &W) {
         let owned = boxed(Tiny::<Gated>::new());
         let pool = &*owned;
         let mut p = pool.try_publisher().unwrap();
         let readers = [pool.join().unwrap(), pool.join().unwrap()];
         let total: u64 = if cfg!(miri) { 150 } else { 50_000 };
-        let wait = SpinThenYield::default();
         std::thread::scope(|s| {
             let handles = readers.map(|mut r| {
-                let wait = &wait;
                 s.spawn(move || {
                     let mut next = 0u64;
                     loop {
@@ -1426,7 +1494,7 @@ mod tests {
             for seq in 0..total {
                 let len = (seq as usize * 37) % 129;
                 assert_eq!(
-                    p.publish_wait(&wait, 0, 0, &fill(seq, len)).map(|(s, _)| s),
+                    p.publish_wait(wait, 0, 0, &fill(seq, len)).map(|(s, _)| s),
                     Ok(seq)
                 );
             }
@@ -1453,5 +1521,59 @@ mod tests {
         );
         drop(a);
         assert!(pool.join().is_ok());
+    }
+
+    #[test]
+    fn failed_try_publisher_leaves_every_class_as_it_was() {
+        // Finding 4: a publisher that cannot take every class writer (one was taken
+        // through the class ring) must give back the ones it took, unclosed.
+        let pool = Tiny::<Gated>::new();
+        let s_writer = pool.s().try_writer().unwrap();
+        let mut xs_reader = pool.xs().join().unwrap();
+        assert_eq!(
+            pool.try_publisher().err(),
+            Some(PoolHandleError::AlreadyTaken)
+        );
+        assert_eq!(
+            xs_reader.try_read(|_| ()),
+            Err(ReadError::Empty),
+            "XS is not closed"
+        );
+        let mut xs_writer = pool.xs().try_writer().expect("XS writer not taken");
+        assert_eq!(xs_writer.try_publish(0, 0, b"x"), Ok(0));
+        assert_eq!(xs_reader.try_read(|e| e.payload[0]), Ok(b'x'));
+        drop(s_writer);
+    }
+
+    #[test]
+    fn reader_counters_wrap_instead_of_overflowing() {
+        // Finding 5: per-class counters wrap; their sums over classes must wrap too, not
+        // panic (debug builds) on overflow. Three classes are each moved almost 2^63 events
+        // ahead of an idle overwrite reader, so the losses add up past usize::MAX.
+        let pool = Tiny::<Overwrite>::new();
+        let mut r = pool.join().unwrap();
+        let far = usize::MAX / 2 - 64;
+        pool.xs.fast_forward_for_test(far);
+        pool.s.fast_forward_for_test(far);
+        pool.m.fast_forward_for_test(far);
+        let mut p = pool.try_publisher().unwrap();
+        // Four events per class fill each class's four slots.
+        for _ in 0..4 {
+            for len in [8, 16, 32] {
+                p.try_publish(0, 0, &fill(0, len)).unwrap();
+            }
+        }
+        let (mut seen, mut lost) = (0usize, 0usize);
+        loop {
+            match r.try_read(|e| e.payload.len()) {
+                Ok(_) => seen += 1,
+                Err(ReadError::Lagged(n)) => lost = lost.wrapping_add(n),
+                Err(ReadError::Empty) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(seen, 12);
+        assert_eq!(lost, far.wrapping_mul(3));
+        assert_eq!((r.seen(), r.lost()), (seen, lost));
     }
 }

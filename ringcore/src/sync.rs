@@ -18,6 +18,14 @@ pub(crate) use portable_atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 #[cfg(ringcore_loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
+// The lock and condition variable a blocking waiter sleeps on (`wait::Signal`, `std`
+// only): loom's under `cfg(ringcore_loom)`, so the model sees sleeps and wake-ups and
+// reports a lost wake-up as a deadlock.
+#[cfg(all(any(test, feature = "std"), ringcore_loom))]
+pub(crate) use loom::sync::{Condvar, Mutex};
+#[cfg(all(any(test, feature = "std"), not(ringcore_loom)))]
+pub(crate) use std::sync::{Condvar, Mutex};
+
 /// Defines a constructor that is `const` in normal builds (so rings and pools can be
 /// `static`s) and a plain `fn` under loom (loom's atomics and cells are not `const`); the
 /// body is written once.

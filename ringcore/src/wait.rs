@@ -2,9 +2,11 @@
 //!
 //! The waiting half of [`broadcast::Writer::publish_wait`](crate::broadcast::Writer::publish_wait),
 //! [`broadcast::Reader::read_wait`](crate::broadcast::Reader::read_wait) and the pool's
-//! `*_wait` methods: a [`WaitStrategy`] hands out one [`Waiter`] per wait and is
-//! [notified](Notify) by the other side. This module knows nothing about rings; it is
-//! also reachable as `ringcore::broadcast::wait`.
+//! `*_wait` methods: a [`WaitStrategy`] hands out one [`Waiter`] per wait, on the
+//! [`Signal`] of the condition waited for, and the other side [notifies](Notify) that
+//! signal when the condition may have changed. This module knows nothing about rings: a
+//! ring owns its signals and says when to notify them. It is also reachable as
+//! `ringcore::broadcast::wait`.
 //!
 //! [`BusySpin`] is always available; `SpinThenYield` (the default to use:
 //! it keeps throughput when there are more threads than cores) and `Blocking` need the
@@ -28,13 +30,40 @@
 //! assert_eq!(consumer.join().unwrap(), 999 * 1000 / 2);
 //! # }
 //! ```
-#[cfg(all(feature = "std", not(test)))]
-extern crate std;
+//!
+//! # Sleeping without losing a wake-up
+//!
+//! A sleeper must not sleep through the change it waits for: it checks the condition
+//! (say, `published`), finds nothing, and sleeps; a notifier changes the condition and
+//! wakes sleepers. If the sleeper's check misses the change and the notifier's look for
+//! sleepers misses the sleeper (a store→load race on each side), the wake-up is lost.
+//! [`Signal`] closes the race with read-modify-writes on one word, which are totally
+//! ordered (fences with `SeqCst` would also do, but loom cannot check them):
+//!
+//! * a sleeper *registers* (an `AcqRel` read-modify-write that counts it and reads the
+//!   signal's epoch), then checks the condition once more, and sleeps only while the
+//!   epoch is still the one it read;
+//! * a notifier changes the condition, then *bumps* the epoch (an `AcqRel`
+//!   read-modify-write), and wakes the sleepers if the count it read is not zero.
+//!
+//! Either the bump comes after the registration in the word's order, and the notifier
+//! sees the sleeper and wakes it (or the sleeper sees the new epoch and does not sleep),
+//! or the registration comes after the bump and acquires it, so the sleeper's check sees
+//! the change. A sleeper that wakes re-reads the epoch with another read-modify-write
+//! before its next check, for the same reason. The sleeping itself (a mutex and a
+//! condition variable next to the word, with `std`) only has to keep the epoch check and
+//! the wait atomic, which a condition variable does. A waker registered by an `async`
+//! reader would follow the same handshake: register, check, then wait for the epoch to
+//! move.
+use crate::sync::{AtomicUsize, Ordering, const_unless_loom};
+#[cfg(any(test, feature = "std"))]
+use crate::sync::{Condvar, Mutex};
 
 /// Wakes threads that wait with a strategy (a no-op for spinning strategies).
 pub trait Notify {
-    /// Called after a writer published or a gated reader released slots.
-    fn notify(&self);
+    /// Called after a writer published or a gated reader released slots, with the signal
+    /// of the condition that changed.
+    fn notify(&self, signal: &Signal);
 }
 
 /// The per-wait state of a [`WaitStrategy`].
@@ -47,8 +76,9 @@ pub trait Waiter {
 /// A way to wait for the other side of a ring.
 ///
 /// ```
-/// use ringcore::wait::{BusySpin, WaitStrategy, Waiter};
-/// let mut w = BusySpin.waiter();
+/// use ringcore::wait::{BusySpin, Signal, WaitStrategy, Waiter};
+/// let signal = Signal::new();
+/// let mut w = BusySpin.waiter(&signal);
 /// w.idle();
 /// ```
 pub trait WaitStrategy: Notify {
@@ -56,8 +86,153 @@ pub trait WaitStrategy: Notify {
     type Waiter<'s>: Waiter
     where
         Self: 's;
-    /// Starts a wait.
-    fn waiter(&self) -> Self::Waiter<'_>;
+    /// Starts a wait for the condition that `signal` is notified about.
+    fn waiter<'s>(&'s self, signal: &'s Signal) -> Self::Waiter<'s>;
+}
+
+/// Where sleepers wait for one condition of a ring (events to read, room to write) and
+/// how the other side wakes them: the handshake of the module docs, on one word, plus
+/// (with `std`) the lock and condition variable a sleeping thread parks on. Rings and
+/// pools own their signals; a [`WaitStrategy`] gets the one to wait on.
+///
+/// ```
+/// use ringcore::wait::Signal;
+/// static SIGNAL: Signal = Signal::new();
+/// SIGNAL.notify(); // nobody sleeps: one read-modify-write, nothing else
+/// ```
+pub struct Signal {
+    /// The epoch (bumped by every notification) above [`Signal::COUNT_BITS`] bits of the
+    /// number of registered sleepers.
+    state: AtomicUsize,
+    #[cfg(any(test, feature = "std"))]
+    lock: Mutex<()>,
+    #[cfg(any(test, feature = "std"))]
+    wake: Condvar,
+}
+
+impl core::fmt::Debug for Signal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let state = self.state.load(Ordering::Relaxed);
+        f.debug_struct("Signal")
+            .field("epoch", &(state >> Self::COUNT_BITS))
+            .field("sleepers", &(state & Self::COUNT_MASK))
+            .finish()
+    }
+}
+
+impl Signal {
+    /// Bits of the state that count registered sleepers (at most `R + 1` per ring).
+    const COUNT_BITS: u32 = 16;
+    const COUNT_MASK: usize = (1 << Self::COUNT_BITS) - 1;
+    const EPOCH_ONE: usize = 1 << Self::COUNT_BITS;
+
+    const_unless_loom! {
+        /// A signal nobody waits on (`const`, so that rings holding it can be `static`s).
+        pub fn new() -> Self {
+            Self {
+                state: crate::sync::atomic_usize(0),
+                #[cfg(any(test, feature = "std"))]
+                lock: Mutex::new(()),
+                #[cfg(any(test, feature = "std"))]
+                wake: Condvar::new(),
+            }
+        }
+    }
+
+    /// Tells the sleepers that their condition may have changed: bumps the epoch and
+    /// wakes them if there are any. Call it after the change (a publication, a release,
+    /// closing, leaving).
+    ///
+    /// ```
+    /// let signal = ringcore::wait::Signal::new();
+    /// signal.notify();
+    /// ```
+    pub fn notify(&self) {
+        // AcqRel: Release so that a sleeper registering after this sees the change made
+        // before; Acquire (with the read-modify-write itself) so that a registration
+        // earlier in the word's order is seen here. (loom-mutant: wait)
+        let old = self.state.fetch_add(Self::EPOCH_ONE, Ordering::AcqRel);
+        if old & Self::COUNT_MASK != 0 {
+            self.wake_sleepers();
+        }
+    }
+
+    #[cfg(any(test, feature = "std"))]
+    #[cold]
+    fn wake_sleepers(&self) {
+        // Under the lock: a sleeper checks the epoch and starts waiting while holding it,
+        // so it either saw the bump or is waiting when this wakes it.
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.wake.notify_all();
+    }
+
+    #[cfg(not(any(test, feature = "std")))]
+    #[cold]
+    fn wake_sleepers(&self) {
+        // Without `std` nothing sleeps on a signal.
+    }
+
+    /// Counts the caller as a sleeper and returns the current epoch; the caller checks
+    /// its condition after this and before [`Signal::sleep`].
+    #[cfg(any(test, feature = "std"))]
+    fn register(&self) -> usize {
+        // AcqRel: Acquire so that the check after this sees any change whose notification
+        // came earlier in the word's order; Release so that a later notification sees
+        // this registration. (loom-mutant: wait)
+        let old = self.state.fetch_add(1, Ordering::AcqRel);
+        debug_assert!(
+            old & Self::COUNT_MASK < Self::COUNT_MASK,
+            "too many sleepers"
+        );
+        old >> Self::COUNT_BITS
+    }
+
+    /// The current epoch, read with a read-modify-write for the reason of
+    /// [`Signal::register`] (a registered sleeper re-checking after it woke).
+    #[cfg(any(test, feature = "std"))]
+    fn epoch_for_check(&self) -> usize {
+        // AcqRel, as in `register`. (loom-mutant: wait)
+        self.state.fetch_add(0, Ordering::AcqRel) >> Self::COUNT_BITS
+    }
+
+    /// Undoes [`Signal::register`].
+    #[cfg(any(test, feature = "std"))]
+    fn unregister(&self) {
+        // Relaxed: a stale count only costs a notifier a wake-up nobody needed.
+        self.state.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Sleeps while the epoch is `epoch` (returns at once if it moved already). Returns
+    /// `false` if it gave up after `timeout` with the epoch unchanged.
+    #[cfg(any(test, feature = "std"))]
+    fn sleep(&self, epoch: usize, timeout: std::time::Duration) -> bool {
+        let mut guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Relaxed: read under the lock, which a notifier takes after its bump.
+        while self.state.load(Ordering::Relaxed) >> Self::COUNT_BITS == epoch {
+            let (g, result) = self
+                .wake
+                .wait_timeout(guard, timeout)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            guard = g;
+            if result.timed_out() {
+                return self.state.load(Ordering::Relaxed) >> Self::COUNT_BITS != epoch;
+            }
+        }
+        true
+    }
+}
+
+#[cfg(not(ringcore_loom))]
+impl Default for Signal {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Spins with a CPU hint between attempts. Lowest latency when every thread has its
@@ -65,8 +240,8 @@ pub trait WaitStrategy: Notify {
 /// [`SpinThenYield`](crate::wait) there). `no_std`.
 ///
 /// ```
-/// use ringcore::wait::{BusySpin, Notify};
-/// BusySpin.notify();
+/// use ringcore::wait::{BusySpin, Notify, Signal};
+/// BusySpin.notify(&Signal::new());
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BusySpin;
@@ -84,12 +259,12 @@ impl Waiter for Spinning {
 
 impl Notify for BusySpin {
     #[inline]
-    fn notify(&self) {}
+    fn notify(&self, _: &Signal) {}
 }
 
 impl WaitStrategy for BusySpin {
     type Waiter<'s> = Spinning;
-    fn waiter(&self) -> Spinning {
+    fn waiter(&self, _: &Signal) -> Spinning {
         Spinning
     }
 }
@@ -150,22 +325,27 @@ impl Waiter for Yielding {
 #[cfg(any(test, feature = "std"))]
 impl Notify for SpinThenYield {
     #[inline]
-    fn notify(&self) {}
+    fn notify(&self, _: &Signal) {}
 }
 
 #[cfg(any(test, feature = "std"))]
 impl WaitStrategy for SpinThenYield {
     type Waiter<'s> = Yielding;
-    fn waiter(&self) -> Yielding {
+    fn waiter(&self, _: &Signal) -> Yielding {
         Yielding { left: self.spins }
     }
 }
 
-/// Spins briefly, then sleeps on a condition variable until notified: no CPU use
-/// while idle, microseconds of wake-up latency. Share one `Blocking` between the
-/// writer and the readers (each side notifies it). A wait also ends after 1 ms
-/// without a notification, so events that do not notify (a writer dropped, a reader
-/// leaving) are noticed. Needs `std`.
+/// Spins briefly, then sleeps until the other side notifies: no CPU use while idle,
+/// microseconds of wake-up latency. Needs `std`.
+///
+/// A sleeping reader is woken by the writer's `*_wait` publications and by the writer
+/// closing the ring; a sleeping writer (a full gated ring) by readers' `*_wait` reads and
+/// by a reader leaving. So both sides of a ring should wait (and so notify) through a
+/// `Blocking`: a writer that publishes with `try_publish` wakes nobody. The handshake is
+/// in the module docs. As a safety net, a sleep also ends after a second without a
+/// notification ([`Blocking::safety_net_wakeups`] counts those; the tests show that
+/// with both sides waiting it stays 0).
 ///
 /// ```
 /// use ringcore::broadcast::{GatedRing, wait::Blocking};
@@ -179,70 +359,62 @@ impl WaitStrategy for SpinThenYield {
 ///     while r.read_batch_wait(&blocking, 8, |_| n += 1).is_ok() {}
 ///     assert_eq!(n, 100);
 /// });
+/// assert_eq!(blocking.safety_net_wakeups(), 0);
 /// ```
 #[cfg(any(test, feature = "std"))]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Blocking {
-    /// Bumped (under `lock`) by every notification that finds a sleeper.
-    epoch: crate::sync::AtomicUsize,
-    /// Waiters registered to be woken.
-    sleepers: crate::sync::AtomicUsize,
-    lock: std::sync::Mutex<()>,
-    wake: std::sync::Condvar,
+    /// Sleeps that ended by the safety-net timeout with no notification.
+    safety_net_wakeups: AtomicUsize,
 }
 
 #[cfg(any(test, feature = "std"))]
 impl Blocking {
-    /// Spins this many times before sleeping.
-    const SPINS: u32 = 64;
-    /// Longest sleep without a notification.
-    const TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1);
+    /// Spins this many times before sleeping (none under loom, where a spin is a yield
+    /// that only multiplies the interleavings).
+    const SPINS: u32 = if cfg!(ringcore_loom) { 0 } else { 64 };
+    /// Longest sleep without a notification: a safety net, never the way a waiter learns
+    /// of a change.
+    const SAFETY_NET: std::time::Duration = std::time::Duration::from_secs(1);
 
-    /// A new blocking strategy (`const`, so it can be a `static`).
-    ///
-    /// ```
-    /// static WAIT: ringcore::wait::Blocking = ringcore::wait::Blocking::new();
-    /// # let _ = &WAIT;
-    /// ```
-    #[cfg(not(ringcore_loom))]
-    pub const fn new() -> Self {
-        Self {
-            epoch: crate::sync::atomic_usize(0),
-            sleepers: crate::sync::atomic_usize(0),
-            lock: std::sync::Mutex::new(()),
-            wake: std::sync::Condvar::new(),
+    const_unless_loom! {
+        /// A new blocking strategy (`const`, so it can be a `static`).
+        ///
+        /// ```
+        /// static WAIT: ringcore::wait::Blocking = ringcore::wait::Blocking::new();
+        /// # let _ = &WAIT;
+        /// ```
+        pub fn new() -> Self {
+            Self {
+                safety_net_wakeups: crate::sync::atomic_usize(0),
+            }
         }
     }
 
-    /// A new blocking strategy (loom build: not `const`).
-    #[cfg(ringcore_loom)]
-    pub fn new() -> Self {
-        Self {
-            epoch: crate::sync::atomic_usize(0),
-            sleepers: crate::sync::atomic_usize(0),
-            lock: std::sync::Mutex::new(()),
-            wake: std::sync::Condvar::new(),
-        }
+    /// How many sleeps ended by the one-second safety net rather than a notification: 0
+    /// unless a side of the ring changed it without notifying (such as a writer that
+    /// publishes with `try_publish` while readers sleep).
+    ///
+    /// ```
+    /// assert_eq!(ringcore::wait::Blocking::new().safety_net_wakeups(), 0);
+    /// ```
+    pub fn safety_net_wakeups(&self) -> usize {
+        self.safety_net_wakeups.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(all(any(test, feature = "std"), not(ringcore_loom)))]
+impl Default for Blocking {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 #[cfg(any(test, feature = "std"))]
 impl Notify for Blocking {
     #[inline]
-    fn notify(&self) {
-        use crate::sync::Ordering::SeqCst;
-        // SeqCst fence: either a sleeper's registration is visible below, or the
-        // sleeper's own SeqCst fence comes later and its next attempt sees what we
-        // published before this call (the eventcount pattern).
-        crate::sync::fence(SeqCst);
-        if self.sleepers.load(SeqCst) != 0 {
-            let _guard = self
-                .lock
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            self.epoch.fetch_add(1, SeqCst);
-            self.wake.notify_all();
-        }
+    fn notify(&self, signal: &Signal) {
+        signal.notify();
     }
 }
 
@@ -251,57 +423,42 @@ impl Notify for Blocking {
 #[derive(Debug)]
 pub struct Sleeping<'s> {
     strategy: &'s Blocking,
+    signal: &'s Signal,
     spins_left: u32,
-    /// The epoch read after registering as a sleeper (before the next attempt).
-    registered: Option<usize>,
+    /// The epoch read by the last read-modify-write, once registered as a sleeper.
+    epoch: Option<usize>,
 }
 
 #[cfg(any(test, feature = "std"))]
 impl Waiter for Sleeping<'_> {
     fn idle(&mut self) {
-        use crate::sync::Ordering::SeqCst;
-        let b = self.strategy;
         if self.spins_left > 0 {
             self.spins_left -= 1;
             crate::sync::spin_hint();
             return;
         }
-        match self.registered {
-            None => {
-                // Register, then let the caller try once more before sleeping.
-                b.sleepers.fetch_add(1, SeqCst);
-                crate::sync::fence(SeqCst);
-                self.registered = Some(b.epoch.load(SeqCst));
-            }
+        self.epoch = Some(match self.epoch {
+            // Register; the caller checks once more before the next idle sleeps.
+            None => self.signal.register(),
             Some(epoch) => {
-                let mut guard = b
-                    .lock
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                while b.epoch.load(SeqCst) == epoch {
-                    let (g, timeout) = b
-                        .wake
-                        .wait_timeout(guard, Blocking::TIMEOUT)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    guard = g;
-                    if timeout.timed_out() {
-                        break;
-                    }
+                if !self.signal.sleep(epoch, Blocking::SAFETY_NET) {
+                    // Relaxed: a statistic.
+                    self.strategy
+                        .safety_net_wakeups
+                        .fetch_add(1, Ordering::Relaxed);
                 }
-                drop(guard);
-                self.registered = Some(b.epoch.load(SeqCst));
+                // Still registered; the caller checks again after this.
+                self.signal.epoch_for_check()
             }
-        }
+        });
     }
 }
 
 #[cfg(any(test, feature = "std"))]
 impl Drop for Sleeping<'_> {
     fn drop(&mut self) {
-        if self.registered.is_some() {
-            self.strategy
-                .sleepers
-                .fetch_sub(1, crate::sync::Ordering::SeqCst);
+        if self.epoch.is_some() {
+            self.signal.unregister();
         }
     }
 }
@@ -309,11 +466,12 @@ impl Drop for Sleeping<'_> {
 #[cfg(any(test, feature = "std"))]
 impl WaitStrategy for Blocking {
     type Waiter<'s> = Sleeping<'s>;
-    fn waiter(&self) -> Sleeping<'_> {
+    fn waiter<'s>(&'s self, signal: &'s Signal) -> Sleeping<'s> {
         Sleeping {
             strategy: self,
+            signal,
             spins_left: Self::SPINS,
-            registered: None,
+            epoch: None,
         }
     }
 }

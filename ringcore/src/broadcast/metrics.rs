@@ -3,7 +3,7 @@
 //! pressure. Every value here is a snapshot taken with `Relaxed` loads: metrics never
 //! order anything.
 
-use super::positions::{active_word, cursor_of, is_active, lag_behind, snapshot_lag};
+use super::positions::{is_active, lag_behind, snapshot_lag};
 use super::ring::{Policy, Ring};
 use crate::sync::Ordering;
 
@@ -224,7 +224,9 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N,
     }
 
     /// A snapshot of reader `id`'s counters, or `None` if no reader holds registration
-    /// `id` now. Callable from any thread while the ring runs.
+    /// `id` now. Callable from any thread while the ring runs. The lag is exact up to
+    /// `usize::MAX / 4` events (the ring's range, 2^30 on 32-bit targets); `seen` and
+    /// `lost` are the reader's own counters as of its last read.
     ///
     /// ```
     /// let ring = ringcore::broadcast::GatedRing::<8, 8, 2>::new();
@@ -241,14 +243,11 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N,
         if !is_active(word) {
             return None;
         }
-        let start = reg.start.load(Ordering::Relaxed);
-        let lost = reg.lost.load(Ordering::Relaxed);
-        let advanced = snapshot_lag(lag_behind(cursor_of(word), active_word(start)));
         Some(ReaderStats {
             id,
             lag: snapshot_lag(lag_behind(head, word)),
-            seen: advanced.saturating_sub(lost),
-            lost,
+            seen: reg.seen.load(Ordering::Relaxed),
+            lost: reg.lost.load(Ordering::Relaxed),
         })
     }
 

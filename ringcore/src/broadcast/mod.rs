@@ -67,7 +67,10 @@
 //!   Release, when it leaves).
 //! * *Gated*: the writer writes position `q` only when `q < c + N` for every active
 //!   cursor `c` it has loaded with Acquire (`horizon`, refreshed only when the cached
-//!   value says the ring is full: one pass over the registrations per lap at most).
+//!   value says the ring is full: one pass over the registrations per lap at most), and
+//!   only when `q < published + N` as of that refresh, the oldest start a reader joining
+//!   then can get (a refresh publishes first what a forgotten [`Claim`] had pushed, so
+//!   that the writer's next position and `published` agree).
 //! * *Overwrite*: before writing positions `< e` the writer stores `claim = e` and issues
 //!   a Release fence; a reader copies position `p`, issues an Acquire fence, loads
 //!   `claim`, and keeps the copy only if `claim - p <= N` (no write to `p`'s slot for a
@@ -90,6 +93,20 @@
 //! writer's stale horizon lets it write, minus `N`). A reader that leaves clears its
 //! active bit; the next horizon refresh no longer counts it, so it stops gating the
 //! writer.
+//!
+//! A registration is also the writer's permission to reuse the slots its previous
+//! holder read: the leaver's Release store covers its reads, but the writer acquires
+//! whatever word it finds, which may be the next holder's. So a joiner takes a free
+//! registration with an Acquire compare-and-swap (it acquires the leaver's reads) and
+//! stores its start with Release (it passes them on); the writer's Acquire load of either
+//! word then orders its reuse after the leaver's reads.
+//!
+//! # Waiting
+//!
+//! The `*_wait` methods wait with a [`wait::WaitStrategy`] on one of the ring's two
+//! [`wait::Signal`]s: readers for events (notified by the writer's `*_wait`
+//! publications and when it closes the ring), the writer for room (notified by readers'
+//! `*_wait` reads and when one leaves). The handshake is in the [`wait`] module.
 //!
 //! # Targets and features
 //!

@@ -24,6 +24,7 @@ pub(super) const fn is_active(word: usize) -> bool {
 }
 
 /// The cursor stored in a registration word (one bit shorter than a position).
+#[cfg(test)]
 #[inline(always)]
 pub(super) const fn cursor_of(word: usize) -> usize {
     word >> 1
@@ -50,10 +51,39 @@ pub(super) const fn distance(to: usize, from: usize) -> usize {
 }
 
 /// A lag read from another thread may be taken from a cursor newer than the head it is
-/// compared with; such a (wrapped, enormous) lag is 0.
+/// compared with, which [`lag_behind`] wraps to a value in the upper half of its range
+/// (`2^(usize::BITS - 2)` and above); such a lag is 0. Every lag below that is exact: a
+/// reader up to `usize::MAX / 4` events behind, the bound of the module's invariants.
 #[inline(always)]
 pub(super) const fn snapshot_lag(lag: usize) -> usize {
-    if lag > usize::MAX >> 3 { 0 } else { lag }
+    if lag > usize::MAX >> 2 { 0 } else { lag }
+}
+
+/// `usize` words that hold a `u64` sequence: 1 on 64-bit targets, 2 on 32-bit ones.
+pub(super) const SEQ_WORDS: usize = 8usize.div_ceil(core::mem::size_of::<usize>());
+
+/// `seq` split into [`SEQ_WORDS`] words, least significant first.
+#[inline(always)]
+pub(super) const fn seq_to_words(seq: u64) -> [usize; SEQ_WORDS] {
+    let mut words = [0; SEQ_WORDS];
+    let mut i = 0;
+    while i < SEQ_WORDS {
+        words[i] = (seq >> (i * usize::BITS as usize)) as usize;
+        i += 1;
+    }
+    words
+}
+
+/// The sequence [`seq_to_words`] split.
+#[inline(always)]
+pub(super) const fn seq_from_words(words: [usize; SEQ_WORDS]) -> u64 {
+    let mut seq = 0;
+    let mut i = 0;
+    while i < SEQ_WORDS {
+        seq |= (words[i] as u64) << (i * usize::BITS as usize);
+        i += 1;
+    }
+    seq
 }
 
 #[cfg(test)]
@@ -80,9 +110,25 @@ mod tests {
         assert_eq!(lag_behind(3, active_word(usize::MAX - 2)), 6);
         // A cursor newer than the head is a (wrapped) huge lag, which a snapshot zeroes.
         let ahead = lag_behind(5, active_word(6));
-        assert!(ahead > usize::MAX >> 3);
+        assert!(ahead > usize::MAX >> 2);
         assert_eq!(snapshot_lag(ahead), 0);
         assert_eq!(snapshot_lag(6), 6);
+        // Every lag up to a quarter of the position space is exact (finding 5: lags above
+        // `usize::MAX >> 3`, 2^29 on 32-bit targets, read 0).
+        for lag in [usize::MAX >> 3, (usize::MAX >> 3) + 1, usize::MAX >> 2] {
+            assert_eq!(
+                snapshot_lag(lag_behind(lag.wrapping_add(9), active_word(9))),
+                lag
+            );
+        }
+    }
+
+    #[test]
+    fn sequences_survive_the_split_into_words() {
+        for seq in [0, 1, u32::MAX as u64, (1 << 32) + 5, u64::MAX - 1, u64::MAX] {
+            assert_eq!(seq_from_words(seq_to_words(seq)), seq);
+        }
+        assert_eq!(SEQ_WORDS * core::mem::size_of::<usize>(), 8);
     }
 
     #[test]

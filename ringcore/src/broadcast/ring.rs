@@ -8,13 +8,14 @@ use core::marker::PhantomData;
 use super::error::{JoinError, WriterError};
 #[cfg(ringcore_cas)]
 use super::positions::is_active;
-use super::positions::{active_word, left_word};
+use super::positions::{SEQ_WORDS, active_word, left_word};
 use super::reader::Reader;
 use super::slots::SlotArray;
 use super::writer::Writer;
 use crate::sync::{
     AtomicBool, AtomicUsize, CachePadded, Ordering, atomic_bool, atomic_usize, const_unless_loom,
 };
+use crate::wait::Signal;
 
 mod sealed {
     pub trait Sealed {}
@@ -79,6 +80,9 @@ pub(super) struct Head {
     pub(super) published: AtomicUsize,
     /// Overwrite rings: the writer may be writing any position before this.
     pub(super) claim: AtomicUsize,
+    /// Where readers wait for events ([`wait`](crate::wait)); notified by the writer's
+    /// `*_wait` publications and when it closes the ring.
+    pub(super) readable: Signal,
 }
 
 /// Written by the writer (and, rarely, by joiners); readers never touch it.
@@ -87,6 +91,12 @@ pub(super) struct WriterLine {
     #[cfg_attr(not(ringcore_cas), allow(dead_code))]
     pub(super) handshake: AtomicUsize,
     pub(super) full_rejections: AtomicUsize,
+    /// The sequence the next event gets, as of the last publication (split into words:
+    /// no `AtomicU64`), so that a writer handed out again continues the numbering.
+    pub(super) next_seq: [AtomicUsize; SEQ_WORDS],
+    /// Gated rings: where the writer waits for room; notified by readers' `*_wait` reads
+    /// and when a reader leaves.
+    pub(super) writable: Signal,
 }
 
 /// Read-mostly flags and settings.
@@ -105,8 +115,8 @@ pub(super) struct Settings {
 pub(super) struct Registration {
     /// [`active_word`] of its cursor while a reader holds it, [`left_word`] when free.
     pub(super) word: AtomicUsize,
-    /// Position at which the current reader joined (metrics only).
-    pub(super) start: AtomicUsize,
+    /// Events the current reader has read, as of its last release (metrics only).
+    pub(super) seen: AtomicUsize,
     /// Events the current reader lost to overwrite (metrics only).
     pub(super) lost: AtomicUsize,
 }
@@ -116,10 +126,21 @@ impl Registration {
         fn new() -> Self {
             Self {
                 word: atomic_usize(0),
-                start: atomic_usize(0),
+                seen: atomic_usize(0),
                 lost: atomic_usize(0),
             }
         }
+    }
+}
+
+const_unless_loom! {
+    /// The words of sequence 0.
+    fn seq_words() -> [AtomicUsize; SEQ_WORDS] {
+        #[cfg(not(ringcore_loom))]
+        let words = [const { atomic_usize(0) }; SEQ_WORDS];
+        #[cfg(ringcore_loom)]
+        let words = core::array::from_fn(|_| atomic_usize(0));
+        words
     }
 }
 
@@ -227,10 +248,13 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N,
                 head: CachePadded::new(Head {
                     published: atomic_usize(0),
                     claim: atomic_usize(0),
+                    readable: Signal::new(),
                 }),
                 writer: CachePadded::new(WriterLine {
                     handshake: atomic_usize(0),
                     full_rejections: atomic_usize(0),
+                    next_seq: seq_words(),
+                    writable: Signal::new(),
                 }),
                 settings: CachePadded::new(Settings {
                     writer_taken: atomic_bool(false),
@@ -303,13 +327,15 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N,
         'search: for (index, reg) in self.readers.iter().enumerate() {
             let mut word = reg.word.load(Ordering::Relaxed);
             while !is_active(word) {
-                // Relaxed: taking a free registration hands over no data; the CAS alone
-                // keeps two joiners apart, and it is ordered after the previous reader's
-                // last store to this word because it is a read-modify-write of it.
+                // Acquire: the registration is the writer's permission to reuse the slots
+                // the previous holder read. It released them with its leaving store; the
+                // writer will acquire whatever this joiner stores here, so this joiner
+                // must first acquire the leaver's reads to pass them on (the Release
+                // stores below). The CAS keeps two joiners apart. (loom-mutant: join)
                 match reg.word.compare_exchange_weak(
                     word,
                     active_word(first),
-                    Ordering::Relaxed,
+                    Ordering::Acquire,
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
@@ -331,14 +357,18 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N,
             // The handshake (module docs). Release: the registration above is visible to
             // a writer whose horizon refresh comes later. Acquire: if the writer's refresh
             // came first, `published` as of that refresh is visible to the load below.
+            // (loom-mutant: join)
             self.writer.handshake.fetch_add(1, Ordering::AcqRel);
             let start = self.head.published.load(Ordering::Relaxed);
             if start != first {
-                reg.word.store(active_word(start), Ordering::Relaxed);
+                // Release: a writer that loads this word with Acquire instead of the one
+                // the CAS wrote still sees the leaver's reads (acquired by the CAS).
+                // (loom-mutant: join)
+                reg.word.store(active_word(start), Ordering::Release);
             }
             start
         };
-        reg.start.store(start, Ordering::Relaxed);
+        reg.seen.store(0, Ordering::Relaxed);
         reg.lost.store(0, Ordering::Relaxed);
         Ok(Reader::new(self, index, start))
     }
@@ -386,11 +416,23 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N,
                 left_word(start)
             };
             reg.word.store(word, Ordering::Relaxed);
-            reg.start.store(start, Ordering::Relaxed);
+            reg.seen.store(0, Ordering::Relaxed);
             reg.lost.store(0, Ordering::Relaxed);
         }
         let readers = core::array::from_fn(|index| Reader::new(this, index, start));
         (Writer::new(this), readers)
+    }
+}
+
+/// Test support: what would take a writer billions of events.
+#[cfg(test)]
+impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Ring<P, N, PAYLOAD, R> {
+    /// Moves the head of a ring that has no writer to `position`, as if a writer had
+    /// published that many events (a writer taken later continues from there). Readers
+    /// already registered stay where they are, far behind.
+    pub(crate) fn fast_forward_for_test(&self, position: usize) {
+        self.head.published.store(position, Ordering::Relaxed);
+        self.head.claim.store(position, Ordering::Relaxed);
     }
 }
 

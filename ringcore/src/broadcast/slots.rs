@@ -183,8 +183,8 @@ impl<const N: usize, const PAYLOAD: usize> SlotArray<N, PAYLOAD> {
     /// Copies slot `index` into `copy` with `Relaxed` word atomics: the header first, then
     /// as many payload words as the copied header's length asks for (clamped to
     /// `PAYLOAD`, since a header copied while the writer stores it may be torn). Returns
-    /// the decoded header and the payload length that was copied. The result may be torn:
-    /// the caller validates it before use (the seqlock pattern).
+    /// the decoded header; `copy` holds the payload. The result may be torn: the caller
+    /// validates it before use (the seqlock pattern).
     ///
     /// # Safety
     /// `index < N`; this array is never accessed with plain copies.
@@ -193,51 +193,45 @@ impl<const N: usize, const PAYLOAD: usize> SlotArray<N, PAYLOAD> {
         &self,
         index: usize,
         copy: &mut SlotCopy<PAYLOAD>,
-    ) -> (FrameHeader, usize) {
+    ) -> FrameHeader {
         // SAFETY: forwarded contract.
-        let header = unsafe { self.load_header(index, copy) };
+        let header = unsafe { self.load_header(index) };
         let len = (header.len as usize).min(PAYLOAD);
         let dst = copy.raw.as_mut_ptr().cast::<usize>();
         for i in 0..len.div_ceil(WORD) {
             let value = self
                 .word(index, Self::HEADER_WORDS + i)
                 .load(Ordering::Relaxed);
-            // SAFETY: HEADER_WORDS + i < size_of::<RawSlot<PAYLOAD>>() / WORD because
-            // len <= PAYLOAD; `to_le` as in load_header.
+            // SAFETY: `dst` points to a RawSlot-sized, 8-aligned buffer, and
+            // HEADER_WORDS + i < size_of::<RawSlot<PAYLOAD>>() / WORD because
+            // len <= PAYLOAD. `to_le` undoes `from_le_bytes` in `store_bytes`, so the
+            // buffer holds the stored bytes in order on every target.
             unsafe { dst.add(Self::HEADER_WORDS + i).write(value.to_le()) };
         }
         copy.len = len;
-        (header, len)
+        header
     }
 
-    /// Copies only slot `index`'s header into `copy` with `Relaxed` word atomics and
-    /// decodes it (possibly torn: the caller validates, as for [`SlotArray::load_record`]).
+    /// Copies only slot `index`'s header with `Relaxed` word atomics and decodes it
+    /// (possibly torn: the caller validates, as for [`SlotArray::load_record`]). Needs
+    /// 24 bytes of stack, whatever `PAYLOAD` is.
     ///
     /// # Safety
     /// `index < N`; this array is never accessed with plain copies.
     #[inline(always)]
-    pub(super) unsafe fn load_header(
-        &self,
-        index: usize,
-        copy: &mut SlotCopy<PAYLOAD>,
-    ) -> FrameHeader {
-        let dst = copy.raw.as_mut_ptr().cast::<usize>();
-        for i in 0..Self::HEADER_WORDS {
+    pub(super) unsafe fn load_header(&self, index: usize) -> FrameHeader {
+        let mut bytes = [0u8; HEADER_LEN];
+        for (i, chunk) in bytes.chunks_exact_mut(WORD).enumerate() {
             let value = self.word(index, i).load(Ordering::Relaxed);
-            // SAFETY: `dst` points to a RawSlot-sized, 8-aligned buffer; word `i` of the
-            // header lies inside it. `to_le` undoes `from_le_bytes` in `store_bytes`, so
-            // the buffer holds the stored bytes in order on every target.
-            unsafe { dst.add(i).write(value.to_le()) };
+            chunk.copy_from_slice(&value.to_le_bytes());
         }
-        copy.len = 0;
-        // SAFETY: the header words were all written just above.
-        let header_bytes = unsafe { &(*copy.raw.as_ptr()).header };
-        FrameHeader::decode(header_bytes).unwrap_or_default()
+        FrameHeader::decode(&bytes).unwrap_or_default()
     }
 }
 
-/// A private copy of one slot, filled by [`SlotArray::load_record`]; its bytes are
-/// uninitialised until then (no zeroing cost for large slots).
+/// A private copy of one slot's payload, filled by [`SlotArray::load_record`]; its bytes
+/// are uninitialised until then (no zeroing cost for large slots). It is the one large
+/// value an overwrite read puts on the stack (see the reader's `COPY_BYTES`).
 pub(super) struct SlotCopy<const PAYLOAD: usize> {
     raw: core::mem::MaybeUninit<RawSlot<PAYLOAD>>,
     /// Payload bytes initialised by the last `load_record`.
@@ -245,13 +239,13 @@ pub(super) struct SlotCopy<const PAYLOAD: usize> {
 }
 
 impl<const PAYLOAD: usize> SlotCopy<PAYLOAD> {
-    #[inline(always)]
-    pub(super) fn new() -> Self {
-        Self {
-            raw: core::mem::MaybeUninit::uninit(),
-            len: 0,
-        }
-    }
+    /// An empty copy. A constant rather than a `new()`, so that even an unoptimised build
+    /// creates it in place instead of building it in a callee's frame and copying it out
+    /// (two slot-sized buffers on the stack).
+    pub(super) const EMPTY: Self = Self {
+        raw: core::mem::MaybeUninit::uninit(),
+        len: 0,
+    };
 
     /// The payload bytes copied by the last [`SlotArray::load_record`].
     #[inline(always)]

@@ -8,7 +8,9 @@ use core::cell::Cell;
 use core::marker::PhantomData;
 
 use super::error::PublishError;
-use super::positions::{distance, is_active, lag_behind, slot_index};
+use super::positions::{
+    SEQ_WORDS, distance, is_active, lag_behind, seq_from_words, seq_to_words, slot_index,
+};
 use super::ring::{Policy, Ring};
 use crate::frame::FrameHeader;
 use crate::sync::{Ordering, fence};
@@ -58,7 +60,12 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
             } else {
                 published
             },
-            next_seq: published as u64,
+            next_seq: seq_from_words(
+                ring.writer
+                    .next_seq
+                    .each_ref()
+                    .map(|word| word.load(Ordering::Relaxed)),
+            ),
             full_rejections: ring.writer.full_rejections.load(Ordering::Relaxed),
             _not_sync: PhantomData,
         }
@@ -83,6 +90,7 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
                 self.ring.head.claim.store(end, Ordering::Relaxed);
                 // Release fence: a reader whose Acquire fence follows a load of any slot
                 // word stored below also sees this claim, and discards its copy.
+                // (loom-mutant: claim)
                 fence(Ordering::Release);
                 self.horizon = end;
             }
@@ -99,15 +107,21 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
     /// Gated: rescans the registrations; returns how many positions are free.
     #[inline(never)]
     fn refresh_horizon(&mut self) -> usize {
+        // A claim that was forgotten (`mem::forget`) left `next` ahead of `published`. A
+        // reader joining now starts at `published`, and the horizon below is counted from
+        // `next`: publish first, so that the two agree. (Its events were pushed whole;
+        // publishing them is what dropping the claim would have done.)
+        self.publish();
         // The join handshake (module docs). Release: a joiner whose read-modify-write
         // comes later sees `published` as of now. Acquire: the registration of a joiner
         // whose read-modify-write came first is visible to the loads below.
+        // (loom-mutant: join)
         #[cfg(ringcore_cas)]
         self.ring.writer.handshake.fetch_add(0, Ordering::AcqRel);
         let mut max_lag = 0;
         for reg in self.ring.readers.iter() {
             // Acquire: the reader's reads of the slots it released (or read before it
-            // left) happen before our writes to them.
+            // left) happen before our writes to them. (loom-mutant: leave)
             let word = reg.word.load(Ordering::Acquire);
             if is_active(word) {
                 max_lag = max_lag.max(lag_behind(self.next, word));
@@ -139,10 +153,39 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
     #[inline(always)]
     fn publish(&mut self) {
         if self.published != self.next {
-            // Release: the slots' contents are written before a reader can see them.
+            // Release: the slots' contents are written before a reader can see them (one
+            // store for a whole claim). (loom-mutant: claim)
             self.ring.head.published.store(self.next, Ordering::Release);
             self.published = self.next;
+            self.store_next_seq();
         }
+    }
+
+    /// Keeps the numbering in the ring for a writer handed out later. Relaxed: the next
+    /// writer comes after this one (`split_mut` borrows the ring exclusively).
+    #[inline(always)]
+    fn store_next_seq(&self) {
+        let words: [usize; SEQ_WORDS] = seq_to_words(self.next_seq);
+        for (word, value) in self.ring.writer.next_seq.iter().zip(words) {
+            word.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives the writer back unused: the ring is not closed and [`Ring::try_writer`] can
+    /// hand it out again. For a pool whose other class writers were taken elsewhere.
+    #[cfg(ringcore_cas)]
+    pub(crate) fn give_back(self) {
+        debug_assert_eq!(
+            self.next, self.published,
+            "a given-back writer wrote nothing"
+        );
+        // Relaxed: this writer stored nothing, so there is nothing to hand over.
+        self.ring
+            .settings
+            .writer_taken
+            .store(false, Ordering::Relaxed);
+        // Not dropped: dropping closes the ring.
+        core::mem::forget(self);
     }
 
     #[cold]
@@ -265,7 +308,7 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
         Self::check_len(payload.len())?;
         self.wait_for_room(wait, 1);
         let seq = self.try_publish(kind, timestamp_ns, payload)?;
-        wait.notify();
+        wait.notify(&self.ring.head.readable);
         Ok(seq)
     }
 
@@ -300,7 +343,7 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
             return n;
         }
         self.count_full();
-        let mut waiter = wait.waiter();
+        let mut waiter = wait.waiter(&self.ring.writer.writable);
         loop {
             waiter.idle();
             let n = self.reserve(want);
@@ -351,8 +394,13 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Drop
 {
     fn drop(&mut self) {
         self.publish();
+        // Also a `set_next_seq` with nothing published since.
+        self.store_next_seq();
         // Release: a reader that sees the ring closed also sees every event published.
         self.ring.settings.closed.store(true, Ordering::Release);
+        // Readers sleeping for events wake to find the ring closed, whatever strategy
+        // they wait with.
+        self.ring.head.readable.notify();
     }
 }
 
@@ -505,7 +553,7 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Drop
     fn drop(&mut self) {
         self.writer.publish();
         if let Some(n) = self.notify {
-            n.notify();
+            n.notify(&self.writer.ring.head.readable);
         }
     }
 }

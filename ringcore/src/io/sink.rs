@@ -2,6 +2,7 @@
 //! resuming a frame cut short by a short write, a writer that is not ready, or an error.
 
 use core::fmt;
+use core::mem::ManuallyDrop;
 
 use embedded_io::{Write, WriteReady};
 
@@ -254,13 +255,16 @@ impl FrameSink {
                 done.stopped = Stopped::Empty;
                 return Ok(done);
             };
+            // Released only by the explicit drop below, once the whole frame is out: a
+            // `Write` impl that panics unwinds past a record that stays in the ring, and
+            // the sink resumes its frame at the first unwritten byte.
+            let record = ManuallyDrop::new(record);
             let view = record.view();
             let cur = match &mut self.current {
                 Some(cur) if cur.header == view.header => cur,
                 Some(cur) => {
                     let seq = cur.header.seq;
                     self.current = None;
-                    keep_unreleased(record);
                     return Err(SinkError::Abandoned { seq });
                 }
                 slot @ None => {
@@ -308,13 +312,13 @@ impl FrameSink {
                     } else {
                         self.stats.interrupted = self.stats.interrupted.saturating_add(1);
                     }
-                    keep_unreleased(record);
+                    // Not released: the next call resumes this frame.
                     return result.map(|stopped| Drained { stopped, ..done });
                 }
             }
             self.current = None;
             // The whole frame is out: dropping the record releases its ring bytes.
-            drop(record);
+            drop(ManuallyDrop::into_inner(record));
             done.frames += 1;
             self.stats.frames = self.stats.frames.saturating_add(1);
         }
@@ -367,10 +371,4 @@ impl FrameSink {
     pub fn stats(&self) -> SinkStats {
         self.stats
     }
-}
-
-/// Ends the borrow of a record without releasing it: the consumer's next `read` returns
-/// the same record.
-fn keep_unreleased<const N: usize>(record: spsc::Record<'_, '_, N>) {
-    record.keep();
 }

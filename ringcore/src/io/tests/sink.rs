@@ -274,3 +274,70 @@ fn sink_abandons_a_frame_whose_record_is_gone() {
     );
     assert_eq!(sink.in_progress(), None);
 }
+
+/// A writer that accepts `budget` bytes (up to 7 per call), then panics in `write`.
+struct PanicsAfter {
+    out: Vec<u8>,
+    budget: usize,
+}
+
+impl ErrorType for PanicsAfter {
+    type Error = ErrorKind;
+}
+
+impl Write for PanicsAfter {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
+        assert!(self.budget > 0, "the writer panics mid-frame");
+        let n = buf.len().min(self.budget).min(7);
+        self.out.extend_from_slice(&buf[..n]);
+        self.budget -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> Result<(), ErrorKind> {
+        Ok(())
+    }
+}
+
+#[test]
+fn sink_keeps_the_record_when_the_writer_panics() {
+    // Finding 7: a `Write` impl that panics mid-frame must not cost the record: unwinding
+    // leaves it unreleased, and the sink resumes the frame at its first unwritten byte.
+    let ring = Ring::<1024>::new();
+    let (mut p, mut c) = ring.try_split(0).unwrap();
+    assert!(push_record(&mut p, 40));
+    assert!(push_record(&mut p, 3));
+    let pending = c.pending_bytes();
+    for (round, budget) in [1, 20, 40, 75].into_iter().enumerate() {
+        let first = 2 * round as u64;
+        let expect = [frame(first, 40), frame(first + 1, 3)].concat();
+        let mut sink = FrameSink::new();
+        let mut w = PanicsAfter {
+            out: Vec::new(),
+            budget,
+        };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sink.drain(&mut c, &mut w, usize::MAX)
+        }));
+        assert!(result.is_err(), "budget {budget}: the writer panicked");
+        assert_eq!(
+            c.pending_bytes(),
+            pending,
+            "budget {budget}: nothing released"
+        );
+        assert_eq!(
+            sink.in_progress(),
+            Some(PartialFrame {
+                seq: first,
+                written: budget,
+                total: wire_len(40)
+            })
+        );
+        let mut rest = TestWriter::new(budget as u64, 5);
+        let d = sink.drain(&mut c, &mut rest, usize::MAX).unwrap();
+        assert_eq!((d.frames, d.stopped), (2, Stopped::Empty));
+        assert_eq!([w.out, rest.out].concat(), expect, "budget {budget}");
+        assert_eq!(c.pending_bytes(), 0);
+        assert!(push_record(&mut p, 40));
+        assert!(push_record(&mut p, 3));
+    }
+}
