@@ -40,6 +40,32 @@ impl WriteCursor {
         self.reserve_slow(ring, rec)
     }
 
+    /// [`WriteCursor::reserve`] for a cursor copied into a loop (a batch): the slow path
+    /// takes and returns it by value, so its address never escapes and it stays in
+    /// registers.
+    #[inline(always)]
+    fn reserve_local<S: Storage>(&mut self, ring: &S, rec: usize) -> Result<usize, PushError> {
+        if rec < self.stop.wrapping_sub(self.pos) {
+            let off = self.pos & (ring.capacity() - 1);
+            ring.track_write(off, rec);
+            return Ok(off);
+        }
+        let (cursor, placed) = Self::reserve_slow_by_value(*self, ring, rec);
+        *self = cursor;
+        placed
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reserve_slow_by_value<S: Storage>(
+        mut cursor: Self,
+        ring: &S,
+        rec: usize,
+    ) -> (Self, Result<usize, PushError>) {
+        let placed = cursor.reserve_slow(ring, rec);
+        (cursor, placed)
+    }
+
     /// The rare cases of `reserve`: the cached free space is used up, or the record
     /// reaches the end of the lap (it ends exactly there, or it skips to the next lap).
     #[cold]
@@ -50,28 +76,27 @@ impl WriteCursor {
         // Acquire: the consumer's reads of the bytes it released happen before our
         // writes to them.
         let read = cursors.read.load(Ordering::Acquire);
-        self.stop = place::stop(self.pos, read, cap);
-        let Placement::At { skip, crosses } = place::place(self.pos, read, cap, rec) else {
-            return Err(PushError::Full);
-        };
-        if crosses {
-            // Where this lap's data ends: the gap's start, or the lap's end when the record
-            // ends exactly there. Relaxed: the Release store of `write` that publishes past
-            // the lap's end orders it for the consumer, which reads it only then.
-            let data_end = if skip > 0 {
-                self.pos
-            } else {
-                self.pos.wrapping_add(rec)
-            };
-            cursors.producer.data_end.store(data_end, Ordering::Relaxed);
-        }
-        if skip > 0 {
+        let placed = place::place(self.pos, read, cap, rec);
+        if let Placement::At { skip, crosses } = placed {
+            if crosses {
+                // Where this lap's data ends: the gap's start, or the lap's end when the
+                // record ends exactly there. Relaxed: the Release store of `write` that
+                // publishes past the lap's end orders it for the consumer, which reads it
+                // only then.
+                let data_end = self.pos.wrapping_add(if skip > 0 { 0 } else { rec });
+                cursors.producer.data_end.store(data_end, Ordering::Relaxed);
+            }
             self.pos = self.pos.wrapping_add(skip);
-            self.stop = place::stop(self.pos, read, cap);
         }
-        let off = self.pos & (cap - 1);
-        ring.track_write(off, rec);
-        Ok(off)
+        self.stop = place::stop(self.pos, read, cap);
+        match placed {
+            Placement::Full => Err(PushError::Full),
+            Placement::At { .. } => {
+                let off = self.pos & (cap - 1);
+                ring.track_write(off, rec);
+                Ok(off)
+            }
+        }
     }
 
     #[inline(always)]
@@ -590,7 +615,7 @@ impl<R: RingRef> BatchOf<'_, R> {
         }
         let ring = self.producer.ring.ring();
         let rec = place::framed_len(len);
-        let off = self.cursor.reserve(ring, rec)?;
+        let off = self.cursor.reserve_local(ring, rec)?;
         Ok(GrantOf {
             ring,
             cursor: &mut self.cursor,

@@ -6,7 +6,9 @@ use core::marker::PhantomData;
 
 use super::consumer::{ConsumerOf, ReadCursor};
 use super::producer::{ProducerOf, WriteCursor};
-use super::{Consumer, Producer, SplitError};
+#[cfg(ringcore_cas)]
+use super::SplitError;
+use super::{Consumer, Producer};
 use crate::frame::HEADER_LEN;
 use crate::sync::{
     AtomicBool, AtomicUsize, ByteBuffer, CachePadded, Ordering, atomic_bool, atomic_usize,
