@@ -116,8 +116,8 @@ fn second_split_never_aliases() {
 fn grant_dropped_after_a_wrap_skip() {
     // 64 + 40 bytes leave 24 before the end; a 64-byte grant skips them (recording where
     // the lap's data ends), is dropped, and a 32-byte record follows at offset 0. The gap
-    // is published only with that record: the consumer must find the lap's data end, skip
-    // the gap and never read it as a record.
+    // is published first on its own, then with that record: the consumer must find the
+    // lap's data end, skip the gap, find nothing, and later read the record, never the gap.
     let n = explore(|| {
         let (mut p, mut c) = leak_ring().try_split(0).unwrap();
         let producer = thread::spawn(move || {
@@ -131,6 +131,9 @@ fn grant_dropped_after_a_wrap_skip() {
                 match p.grant(40) {
                     Ok(g) => {
                         drop(g);
+                        // The gap alone is published: the consumer steps over it and
+                        // finds nothing yet.
+                        p.publish();
                         break;
                     }
                     Err(PushError::Full) => thread::yield_now(),

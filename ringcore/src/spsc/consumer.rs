@@ -60,6 +60,8 @@ impl ReadCursor {
                 // where a crossed lap's data ends, happen before our reads of them.
                 self.limit = producer.write.load(Ordering::Acquire);
                 if self.pos == self.limit {
+                    // `pos` may have stepped over a gap: the known range is empty here.
+                    self.end = self.pos;
                     return false;
                 }
             }

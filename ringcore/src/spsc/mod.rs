@@ -65,7 +65,8 @@
 //! ```
 
 mod consumer;
-#[cfg(feature = "alloc")]
+// Always in test builds, so the default `cargo test` and Miri runs cover it.
+#[cfg(any(feature = "alloc", test))]
 mod heap;
 mod place;
 mod producer;
@@ -74,9 +75,9 @@ mod ring;
 mod tests;
 
 pub use self::consumer::{ConsumerOf, RawRange, ReadBatchOf, RecordOf};
-#[cfg(feature = "alloc")]
+#[cfg(any(feature = "alloc", test))]
 pub use self::heap::{CapacityError, HeapRing};
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+#[cfg(all(any(feature = "alloc", test), target_has_atomic = "ptr"))]
 pub use self::heap::{BoxedConsumer, BoxedProducer, HeapConsumer, HeapProducer};
 pub use self::producer::{BatchOf, GrantOf, ProducerOf, RawGrantOf};
 pub use self::ring::{Ring, RingRef, Storage};

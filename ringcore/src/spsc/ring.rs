@@ -273,6 +273,14 @@ impl<const N: usize> Ring<N> {
     }
 }
 
+#[cfg(test)]
+impl<const N: usize> Ring<N> {
+    /// The first byte of the buffer, for tests that check the bytes in place.
+    pub(super) fn buf_ptr(&self) -> *const u8 {
+        self.buf.as_ptr()
+    }
+}
+
 #[cfg(not(ringcore_loom))]
 impl<const N: usize> Default for Ring<N> {
     fn default() -> Self {
