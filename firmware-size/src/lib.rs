@@ -25,7 +25,9 @@ unsafe impl critical_section::Impl for SingleCore {
         {
             let mstatus: usize;
             // SAFETY: clears MIE and returns the previous mstatus.
-            unsafe { core::arch::asm!("csrrci {}, mstatus, 8", out(reg) mstatus, options(nostack)) };
+            unsafe {
+                core::arch::asm!("csrrci {}, mstatus, 8", out(reg) mstatus, options(nostack))
+            };
             mstatus & 8 != 0
         }
     }
@@ -48,7 +50,10 @@ unsafe impl critical_section::Impl for SingleCore {
 
 /// Runs `push` and `pop` forever on volatile data, so neither can be optimised away.
 #[inline(always)]
-pub fn run(mut push: impl FnMut(&[u8; PAYLOAD]) -> bool, mut pop: impl FnMut(&mut [u8; PAYLOAD]) -> bool) -> ! {
+pub fn run(
+    mut push: impl FnMut(&[u8; PAYLOAD]) -> bool,
+    mut pop: impl FnMut(&mut [u8; PAYLOAD]) -> bool,
+) -> ! {
     let mut data = [0u8; PAYLOAD];
     let mut out = [0u8; PAYLOAD];
     loop {

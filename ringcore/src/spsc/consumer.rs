@@ -3,10 +3,10 @@
 use core::cell::Cell;
 use core::marker::PhantomData;
 
+use super::RecordView;
 use super::place::{self, Readable};
 use super::ring::private::RingStorage;
 use super::ring::{RingRef, Storage};
-use super::RecordView;
 use crate::frame::{FrameHeader, HEADER_LEN, LEN_OFFSET};
 use crate::sync::Ordering;
 
@@ -99,12 +99,7 @@ impl ReadCursor {
         ring.track_read(off, HEADER_LEN);
         // SAFETY: off..off + HEADER_LEN lies in pos..end, published bytes of one lap; the
         // length field is 4-aligned (records start at multiples of 8).
-        let len = u32::from_le(unsafe {
-            ring.base()
-                .add(off + LEN_OFFSET)
-                .cast::<u32>()
-                .read()
-        });
+        let len = u32::from_le(unsafe { ring.base().add(off + LEN_OFFSET).cast::<u32>().read() });
         let rec = if len == self.last_len {
             self.last_rec
         } else {
@@ -187,7 +182,11 @@ impl<R: RingRef> ConsumerOf<R> {
     fn release_to(&mut self, pos: usize) {
         self.released = pos;
         // Release: our reads of the released bytes happen before the producer reuses them.
-        self.ring.ring().cursors().read.store(pos, Ordering::Release);
+        self.ring
+            .ring()
+            .cursors()
+            .read
+            .store(pos, Ordering::Release);
     }
 
     /// Reads the next framed record, if any. Its bytes go back to the producer when the

@@ -75,15 +75,15 @@ mod ring;
 mod tests;
 
 pub use self::consumer::{ConsumerOf, RawRange, ReadBatchOf, RecordOf};
-#[cfg(any(feature = "alloc", test))]
-pub use self::heap::{CapacityError, HeapRing};
 #[cfg(all(any(feature = "alloc", test), target_has_atomic = "ptr"))]
 pub use self::heap::{BoxedConsumer, BoxedProducer, HeapConsumer, HeapProducer};
+#[cfg(any(feature = "alloc", test))]
+pub use self::heap::{CapacityError, HeapRing};
 pub use self::producer::{BatchOf, GrantOf, ProducerOf, RawGrantOf};
 pub use self::ring::{Ring, RingRef, Storage};
-pub use crate::frame::{Clock, RecordView};
 #[allow(unused_imports)] // used in docs
 use crate::frame::FrameHeader;
+pub use crate::frame::{Clock, RecordView};
 
 /// The producer of a [`Ring<N>`] it borrows.
 pub type Producer<'a, const N: usize> = ProducerOf<&'a Ring<N>>;

@@ -118,7 +118,11 @@ pub(super) fn readable(
             next: pos.wrapping_add(to_lap_end),
         };
     }
-    let in_lap = if in_lap < to_lap_end { in_lap } else { to_lap_end };
+    let in_lap = if in_lap < to_lap_end {
+        in_lap
+    } else {
+        to_lap_end
+    };
     Readable::Until {
         end: pos.wrapping_add(in_lap),
     }
@@ -211,7 +215,10 @@ mod tests {
         // Exactly to the lap end, no gap.
         assert_eq!(readable(64, 128, 128, || 128), Readable::Until { end: 128 });
         // A nonsense data end never widens the range past the lap.
-        assert_eq!(readable(64, 200, 128, || 5000), Readable::Until { end: 128 });
+        assert_eq!(
+            readable(64, 200, 128, || 5000),
+            Readable::Until { end: 128 }
+        );
         assert_eq!(readable(64, 200, 128, || 3), Readable::Until { end: 128 });
     }
 }

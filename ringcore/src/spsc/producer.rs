@@ -128,6 +128,7 @@ unsafe fn write_header<S: Storage>(ring: &S, off: usize, header: FrameHeader) {
 /// `off..off + len` lies inside the buffer and inside the producer's reserved range, and no
 /// other reference to those bytes is live while the slice is.
 #[inline(always)]
+#[allow(clippy::mut_from_ref)] // exclusivity comes from the reservation; callers tie the borrow to `&mut self`
 unsafe fn bytes_mut<S: Storage>(ring: &S, off: usize, len: usize) -> &mut [u8] {
     debug_assert!(off + len <= ring.capacity());
     // SAFETY: in bounds per the caller's contract; the pointer comes from the ring's

@@ -4,10 +4,10 @@
 
 use core::marker::PhantomData;
 
-use super::consumer::{ConsumerOf, ReadCursor};
-use super::producer::{ProducerOf, WriteCursor};
 #[cfg(ringcore_cas)]
 use super::SplitError;
+use super::consumer::{ConsumerOf, ReadCursor};
+use super::producer::{ProducerOf, WriteCursor};
 use super::{Consumer, Producer};
 use crate::frame::HEADER_LEN;
 use crate::sync::{
@@ -99,7 +99,7 @@ pub trait Storage: RingStorage + Sync {}
 /// feature) an `Arc` of either, which makes the handles own the ring. Sealed.
 pub trait RingRef: RingPointer {}
 
-impl<'a, S: Storage> RingPointer for &'a S {
+impl<S: Storage> RingPointer for &S {
     type Ring = S;
     #[inline(always)]
     fn ring(&self) -> &S {
