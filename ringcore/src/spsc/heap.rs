@@ -11,14 +11,14 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::ptr::NonNull;
 
+#[cfg(ringcore_cas)]
+use super::SplitError;
 #[cfg(target_has_atomic = "ptr")]
 use super::ring::RingRef;
 #[cfg(target_has_atomic = "ptr")]
 use super::ring::private::RingPointer;
 use super::ring::private::{Cursors, RingStorage};
 use super::ring::{Storage, capacity_ok, debug_cursors, handles};
-#[cfg(ringcore_cas)]
-use super::SplitError;
 use super::{ConsumerOf, ProducerOf, Ring};
 use crate::frame::{HEADER_LEN, RECORD_ALIGN};
 use crate::sync::AccessTracker;

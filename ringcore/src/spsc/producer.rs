@@ -403,11 +403,18 @@ impl<R: RingRef> ProducerOf<R> {
 #[inline(always)]
 fn publish<S: Storage>(ring: &S, published: &mut usize, pos: usize) {
     if *published != pos {
-        // Release: the records' bytes (and the data end of a lap they cross into) are
-        // written before the consumer can see them.
-        ring.cursors().producer.write.store(pos, Ordering::Release);
-        *published = pos;
+        publish_now(ring, published, pos);
     }
+}
+
+/// Stores `pos` to the ring's `write` (a commit has always moved it: a record takes at
+/// least 8 bytes).
+#[inline(always)]
+fn publish_now<S: Storage>(ring: &S, published: &mut usize, pos: usize) {
+    // Release: the records' bytes (and the data end of a lap they cross into) are written
+    // before the consumer can see them.
+    ring.cursors().producer.write.store(pos, Ordering::Release);
+    *published = pos;
 }
 
 impl<R: RingRef> Drop for ProducerOf<R> {
@@ -549,7 +556,7 @@ impl<S: Storage> GrantOf<'_, S> {
         } = self;
         let seq = stage_record(ring, cursor, off, rec, header);
         if let Some(published) = published {
-            publish(ring, published, cursor.pos);
+            publish_now(ring, published, cursor.pos);
         }
         seq
     }
@@ -737,6 +744,6 @@ impl<S: Storage> RawGrantOf<'_, S> {
     #[inline]
     pub fn commit(self) {
         self.cursor.advance(self.rec);
-        publish(self.ring, self.published, self.cursor.pos);
+        publish_now(self.ring, self.published, self.cursor.pos);
     }
 }
