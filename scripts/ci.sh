@@ -89,7 +89,21 @@ step_loom() (
 
 step_benches() { cargo bench --workspace --no-run; }
 
-ALL_STEPS=(setup fmt layout clippy test doc nostd miri loom benches)
+# The firmware harness (firmware-size/, its own workspace): ringcore with `alloc` for each
+# embedded target, then SPSC push+pop of 64 B built for each target with a panic handler
+# that does not link, so a panic path left in them fails the step; prints the code size
+# and RAM against bbqueue's framed grants (reported, not asserted).
+step_firmware() {
+    for t in "${EMBEDDED_TARGETS[@]}"; do
+        cargo build -p ringcore --target "$t" --no-default-features --features alloc
+    done
+    if ! command -v llvm-nm >/dev/null && ! ls /usr/bin/llvm-nm-* >/dev/null 2>&1; then
+        apt-get install -y llvm >/dev/null
+    fi
+    ./firmware-size/size.py
+}
+
+ALL_STEPS=(setup fmt layout clippy test doc nostd firmware miri loom benches)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL_STEPS[@]}")
 

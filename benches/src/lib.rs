@@ -172,28 +172,16 @@ where
     }
 }
 
-/// A ringcore ring on the heap, so rings of megabytes never pass through the stack.
+/// A ringcore ring on the heap, so rings of megabytes never pass through the stack
+/// (ringcore's own [`Ring::boxed`]).
 ///
 /// ```
 /// let ring = benches::boxed_ring::<{ 1 << 20 }>();
 /// assert_eq!(ring.capacity(), 1 << 20);
 /// assert!(ring.try_split(0).is_ok());
 /// ```
-#[cfg(not(ringcore_loom))]
 pub fn boxed_ring<const N: usize>() -> Box<Ring<N>> {
-    let zeroed = Box::<Ring<N>>::new_zeroed();
-    // SAFETY: outside loom builds a `Ring<N>` is two zero cursors, an unset split flag
-    // (false is 0) and a byte buffer, so all-zero bytes are a valid empty, unsplit ring:
-    // the same value `Ring::new()` builds (ringcore documents this for its buffer, and
-    // portable-atomic's atomics have the layout of the plain integers).
-    unsafe { zeroed.assume_init() }
-}
-
-/// A ringcore ring on the heap (loom build: loom's atomics are not plain bytes, so the
-/// ring is built normally).
-#[cfg(ringcore_loom)]
-pub fn boxed_ring<const N: usize>() -> Box<Ring<N>> {
-    Box::new(Ring::new())
+    Ring::boxed()
 }
 
 /// The median of `values` (the mean of the two middle values for an even count); NaN for

@@ -125,8 +125,15 @@ pub fn variants<const P: usize, const N: usize>() -> Vec<Variant> {
             run: mpsc_single::<P>,
         },
         Variant {
+            queue: "bbqueue framed",
+            api: "grant+commit / read+release",
+            mode: Mode::Single,
+            capacity: format!("{} KiB buffer", N / 1024),
+            run: bbqueue_framed::<P, N>,
+        },
+        Variant {
             queue: "ringcore",
-            api: "grant+stage, publish / read_batch",
+            api: "batch grant+commit / read_batch",
             mode: Mode::Batched,
             capacity: ring,
             run: ringcore_batched::<P, N>,
@@ -166,7 +173,7 @@ pub fn ringcore_single<const P: usize, const N: usize>(events: u64, _batch: usiz
             while i < events {
                 match tx.grant(P) {
                     Ok(mut g) => {
-                        g.payload_mut().copy_from_slice(&item::<P>(i));
+                        put::<P>(g.payload_mut(), i);
                         g.commit();
                         i += 1;
                         backoff.reset();
@@ -194,12 +201,22 @@ pub fn ringcore_single<const P: usize, const N: usize>(events: u64, _batch: usiz
     )
 }
 
-/// ringcore, records staged with `grant` + `stage` and published once per `batch` (or
-/// when the ring is full); read with `read_batch(batch)`, released with one store.
+/// Writes event `i`'s item into a granted payload of `P` bytes (a fixed-size copy, as
+/// the fixed-size queues get).
+#[inline(always)]
+fn put<const P: usize>(payload: &mut [u8], i: u64) {
+    if let Ok(dst) = <&mut [u8; P]>::try_from(payload) {
+        *dst = item::<P>(i);
+    }
+}
+
+/// ringcore, up to `batch` records per multi-record grant (`Producer::batch`: the free
+/// space is checked once per stretch that fits, one cursor store when the batch ends);
+/// read with `read_batch(batch)`, released with one store.
 pub fn ringcore_batched<const P: usize, const N: usize>(events: u64, batch: usize) -> Sample {
     let ring = boxed_ring::<N>();
     let (mut tx, mut rx) = ring.try_split(0).expect("a fresh ring splits");
-    let batch = batch.max(1);
+    let batch = batch.max(1) as u64;
     run_pair(
         events,
         P,
@@ -207,23 +224,25 @@ pub fn ringcore_batched<const P: usize, const N: usize>(events: u64, batch: usiz
             let mut backoff = Backoff::new();
             let mut i = 0;
             while i < events {
-                let end = events.min(i + batch as u64);
+                let end = events.min(i + batch);
+                let mut records = tx.batch();
                 while i < end {
-                    match tx.grant(P) {
+                    match records.grant(P) {
                         Ok(mut g) => {
-                            g.payload_mut().copy_from_slice(&item::<P>(i));
-                            g.stage();
+                            put::<P>(g.payload_mut(), i);
+                            g.commit();
                             i += 1;
-                            backoff.reset();
                         }
-                        Err(PushError::Full) => {
-                            tx.publish();
-                            backoff.snooze();
-                        }
+                        Err(PushError::Full) => break,
                         Err(e) => panic!("ringcore grant: {e}"),
                     }
                 }
-                tx.publish();
+                drop(records);
+                if i < end {
+                    backoff.snooze();
+                } else {
+                    backoff.reset();
+                }
             }
         },
         move || {
@@ -231,7 +250,7 @@ pub fn ringcore_batched<const P: usize, const N: usize>(events: u64, batch: usiz
             let mut got = Received::default();
             while got.events < events {
                 let before = got.events;
-                let mut records = rx.read_batch(batch);
+                let mut records = rx.read_batch(batch as usize);
                 while let Some(r) = records.next() {
                     got.bad += u64::from(!payload_ok(r.payload, got.events, P));
                     got.events += 1;
@@ -241,6 +260,52 @@ pub fn ringcore_batched<const P: usize, const N: usize>(events: u64, batch: usiz
                     backoff.snooze();
                 } else {
                     backoff.reset();
+                }
+            }
+            got
+        },
+    )
+}
+
+/// bbqueue 0.7 framed grants (heap buffer of `N` bytes, atomics, polling): `grant(P)`,
+/// fill, `commit(P)`; `read()`, check, `release()`. Each frame carries bbqueue's 2-byte
+/// length header.
+pub fn bbqueue_framed<const P: usize, const N: usize>(events: u64, _batch: usize) -> Sample {
+    use bbqueue::nicknames::GogiGui;
+    use bbqueue::traits::storage::BoxedSlice;
+    let queue = GogiGui::new_with_storage(BoxedSlice::new(N));
+    let (tx, rx) = (queue.framed_producer(), queue.framed_consumer());
+    let len = u16::try_from(P).expect("payloads are at most 64 KiB");
+    run_pair(
+        events,
+        P,
+        move || {
+            let mut backoff = Backoff::new();
+            let mut i = 0;
+            while i < events {
+                match tx.grant(len) {
+                    Ok(mut g) => {
+                        put::<P>(&mut g[..P], i);
+                        g.commit(len);
+                        i += 1;
+                        backoff.reset();
+                    }
+                    Err(_) => backoff.snooze(),
+                }
+            }
+        },
+        move || {
+            let mut backoff = Backoff::new();
+            let mut got = Received::default();
+            while got.events < events {
+                match rx.read() {
+                    Ok(r) => {
+                        got.bad += u64::from(!payload_ok(&r, got.events, P));
+                        got.events += 1;
+                        r.release();
+                        backoff.reset();
+                    }
+                    Err(_) => backoff.snooze(),
                 }
             }
             got

@@ -46,18 +46,42 @@ macro_rules! const_unless_loom {
 }
 pub(crate) use const_unless_loom;
 
-/// Pads and aligns a value to 128 bytes, so two values written by different cores never
-/// share a cache line (128 rather than 64 because adjacent-line prefetch pairs lines on
-/// x86, as crossbeam's `CachePadded` notes).
+/// Pads and aligns a value to the cache line of the target, so two values written by
+/// different cores never share a line.
+///
+/// * 128 bytes on x86_64, aarch64 and powerpc64: adjacent-line prefetch pairs 64-byte lines
+///   on x86, and several Arm and POWER cores have 128-byte lines (crossbeam's `CachePadded`
+///   makes the same choice);
+/// * no padding at all on bare-metal targets (`target_os = "none"`, such as thumbv6m,
+///   thumbv7em and riscv32imc): a single core has no line to share with another, so
+///   padding would only cost RAM (a 1 KiB SPSC ring stays within 1040 bytes there);
+/// * 64 bytes everywhere else.
 ///
 /// ```
 /// use ringcore::sync::CachePadded;
 /// let padded = CachePadded::new(7_u32);
 /// assert_eq!(*padded, 7);
+/// # #[cfg(target_arch = "x86_64")]
 /// assert_eq!(core::mem::align_of::<CachePadded<u32>>(), 128);
 /// ```
 #[derive(Debug, Default)]
-#[repr(align(128))]
+#[cfg_attr(
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "powerpc64"
+    ),
+    repr(align(128))
+)]
+#[cfg_attr(
+    not(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "powerpc64",
+        target_os = "none"
+    )),
+    repr(align(64))
+)]
 pub struct CachePadded<T> {
     value: T,
 }
@@ -223,7 +247,9 @@ impl AtomicWords {
 /// reuse of it is a detected race.
 ///
 /// Zero bytes are a valid value of this type in normal builds (it is plain bytes), which
-/// lets callers allocate large rings zeroed on the heap.
+/// lets callers allocate large rings zeroed on the heap. The bytes start at an address
+/// aligned to 8, so a ring can read an 8-aligned record header in place.
+#[repr(C, align(8))]
 pub(crate) struct ByteBuffer<const N: usize> {
     bytes: core::cell::UnsafeCell<[u8; N]>,
     tracker: AccessTracker,

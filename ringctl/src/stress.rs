@@ -41,14 +41,6 @@ pub const MIN_CAPACITY: usize = 4 << 10;
 /// See [`MIN_CAPACITY`].
 pub const MAX_CAPACITY: usize = 64 << 20;
 
-/// Allocates an empty ring on the heap without building it on the stack first (a 64 MiB
-/// ring would overflow a thread's stack).
-pub fn alloc_ring<const N: usize>() -> Box<Ring<N>> {
-    // SAFETY: ringcore documents that all-zero bytes are a valid empty, unsplit `Ring<N>`
-    // (its fields are atomics holding 0/false and a byte array).
-    unsafe { Box::<Ring<N>>::new_zeroed().assume_init() }
-}
-
 /// Runs the SPSC stress with a ring of the configured capacity.
 pub fn run_spsc(cfg: &SpscStress, progress: &Progress) -> Result<Summary, String> {
     macro_rules! by_capacity {
@@ -86,8 +78,9 @@ fn run_with<const N: usize>(cfg: &SpscStress, progress: &Progress) -> Result<Sum
             Ring::<N>::MAX_PAYLOAD
         ));
     }
-    let ring: &'static Ring<N> = Box::leak(alloc_ring::<N>());
-    let (mut producer, mut consumer) = ring.try_split(0).map_err(|e| e.to_string())?;
+    // On the heap (a 64 MiB ring would overflow a thread's stack), owned by the two
+    // handles and freed when both are gone.
+    let (mut producer, mut consumer) = Ring::<N>::split_owned(0);
     let done = Arc::new(AtomicBool::new(false));
     let consumed = Arc::new(AtomicU64::new(0));
     let batch = cfg.batch.max(1);

@@ -1,0 +1,158 @@
+//! A single-producer single-consumer ring of variable-length records.
+//!
+//! The ring is a buffer of `capacity` bytes (a power of two) and two cursors. Records come
+//! in two kinds, one kind per ring:
+//!
+//! * *framed*: a 24-byte [`FrameHeader`] followed by the payload, padded to 8. Writing is
+//!   a zero-copy [`Grant`]: ask for `len` bytes, fill the slice, commit; a [`Batch`]
+//!   stages many records and publishes them with one cursor store. Reading is a zero-copy
+//!   [`Record`] that borrows the payload and gives its bytes back when dropped; a
+//!   [`ReadBatch`] gives many back with one cursor store.
+//! * *raw*: bytes whose layout the caller defines ([`ProducerOf::grant_raw`]), read back as
+//!   contiguous ranges of whole records ([`ConsumerOf::take_raw`]) that stay held until
+//!   released, so a log can hand ring memory straight to the disk.
+//!
+//! The ring's capacity is a const generic ([`Ring<N>`], `static`-friendly) or, with the
+//! `alloc` feature, chosen at run time (`HeapRing`); the handles are the same types,
+//! generic over how they reach their ring ([`ProducerOf<R>`], [`ConsumerOf<R>`]).
+//!
+//! # Cursor invariants
+//!
+//! `write` and `read` are byte positions that only grow (wrapping at `usize::MAX`, which
+//! the capacity `C`, a power of two, divides); a *lap* is the span between two multiples
+//! of `C`. At every moment:
+//!
+//! * `read <= write <= read + C` (in wrapping arithmetic): the bytes at positions
+//!   `read..write` are committed records that the consumer owns; the bytes at
+//!   `write..read + C` belong to the producer.
+//! * The producer writes a range only after loading `read` with `Acquire` and seeing that
+//!   the consumer released it; it publishes a range with a `Release` store of `write`
+//!   after writing it.
+//! * The consumer reads a range only after loading `write` with `Acquire`; it releases a
+//!   range with a `Release` store of `read` after its last access.
+//! * A record never wraps: when the bytes left in the lap are too few, the producer skips
+//!   them (the *wrap gap*) and places the record at the start of the next lap. Since a
+//!   record is at most `C / 2` bytes, the gap plus the record is less than `C`, so any
+//!   record that passes the [`PushError::TooLarge`] check fits in an empty ring wherever
+//!   the cursors stand (no dead zone).
+//! * Before publishing past the end of a lap, the producer stores where that lap's data
+//!   ends (`data_end`: the gap's start, or the lap's end) with `Relaxed`; the consumer
+//!   loads it only when the range it loaded with `Acquire` reaches the lap's end. The
+//!   producer cannot reach the next lap's end before the consumer has released this one's,
+//!   so the value the consumer sees is this lap's. Gaps live only in this word, never in
+//!   the ring's bytes, so raw records need no marker of the ring's own.
+//!
+//! The producer keeps `stop`, the nearer of the free space's end (as last seen) and the
+//! lap's end: a record that ends strictly before it needs one comparison and no atomic.
+//! The consumer keeps the end of the contiguous range it may read: one comparison per
+//! record until it is used up.
+//!
+//! # Example
+//!
+//! ```
+//! use ringcore::spsc::Ring;
+//!
+//! static RING: Ring<1024> = Ring::new();
+//!
+//! let (mut producer, mut consumer) = RING.try_split(100).unwrap();
+//! let mut grant = producer.grant(5).unwrap();
+//! grant.payload_mut().copy_from_slice(b"hello");
+//! grant.set_kind(7);
+//! assert_eq!(grant.commit(), 100);
+//!
+//! let record = consumer.read().unwrap();
+//! assert_eq!((record.seq(), record.header().kind, record.payload()), (100, 7, &b"hello"[..]));
+//! ```
+
+mod consumer;
+// Always in test builds, so the default `cargo test` and Miri runs cover it.
+#[cfg(any(feature = "alloc", test))]
+mod heap;
+mod place;
+mod producer;
+mod ring;
+#[cfg(test)]
+mod tests;
+
+pub use self::consumer::{ConsumerOf, RawRange, ReadBatchOf, RecordOf};
+#[cfg(all(any(feature = "alloc", test), target_has_atomic = "ptr"))]
+pub use self::heap::{BoxedConsumer, BoxedProducer, HeapConsumer, HeapProducer};
+#[cfg(any(feature = "alloc", test))]
+pub use self::heap::{CapacityError, HeapRing};
+pub use self::producer::{BatchOf, GrantOf, ProducerOf, RawGrantOf};
+pub use self::ring::{Ring, RingRef, Storage};
+#[allow(unused_imports)] // used in docs
+use crate::frame::FrameHeader;
+pub use crate::frame::{Clock, RecordView};
+
+/// The producer of a [`Ring<N>`] it borrows.
+pub type Producer<'a, const N: usize> = ProducerOf<&'a Ring<N>>;
+/// The consumer of a [`Ring<N>`] it borrows.
+pub type Consumer<'a, const N: usize> = ConsumerOf<&'a Ring<N>>;
+/// A framed record read from a [`Ring<N>`] through a [`Consumer<'a, N>`].
+pub type Record<'c, 'a, const N: usize> = RecordOf<'c, &'a Ring<N>>;
+/// A batch of framed reads from a [`Ring<N>`] through a [`Consumer<'a, N>`].
+pub type ReadBatch<'c, 'a, const N: usize> = ReadBatchOf<'c, &'a Ring<N>>;
+/// A grant of one framed record in a [`Ring<N>`].
+pub type Grant<'p, const N: usize> = GrantOf<'p, Ring<N>>;
+/// A batch of framed records written to a [`Ring<N>`] through a [`Producer<'a, N>`].
+pub type Batch<'p, 'a, const N: usize> = BatchOf<'p, &'a Ring<N>>;
+/// A grant of one raw record in a [`Ring<N>`].
+pub type RawGrant<'p, const N: usize> = RawGrantOf<'p, Ring<N>>;
+
+/// Why a record could not be written.
+///
+/// ```
+/// use ringcore::spsc::{PushError, Ring};
+/// let ring = Ring::<64>::new();
+/// let (mut p, _c) = ring.try_split(0).unwrap();
+/// assert_eq!(p.grant(9).err(), Some(PushError::TooLarge { len: 9, max: 8 }));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// There is no room now; retry after the consumer has read.
+    Full,
+    /// The record exceeds half the ring (header included for a framed record; a raw
+    /// record must also not be empty): it can never fit in this ring.
+    TooLarge {
+        /// The requested length.
+        len: usize,
+        /// The largest length this ring accepts.
+        max: usize,
+    },
+}
+
+impl core::fmt::Display for PushError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Full => f.write_str("ring is full"),
+            Self::TooLarge { len, max } => {
+                write!(f, "record of {len} bytes can never fit (largest is {max})")
+            }
+        }
+    }
+}
+
+impl core::error::Error for PushError {}
+
+/// A second split of a ring that was already split.
+///
+/// ```
+/// use ringcore::spsc::{Ring, SplitError};
+/// let ring = Ring::<64>::new();
+/// let _handles = ring.try_split(0).unwrap();
+/// assert_eq!(ring.try_split(0).err(), Some(SplitError::AlreadySplit));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitError {
+    /// `try_split` was already called on this ring.
+    AlreadySplit,
+}
+
+impl core::fmt::Display for SplitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ring was already split")
+    }
+}
+
+impl core::error::Error for SplitError {}
