@@ -467,7 +467,11 @@ mod heap {
 
     #[test]
     fn runtime_capacity_rings_behave_like_const_ones() {
-        let caps: &[usize] = if cfg!(miri) { &[64, 256] } else { &[64, 256, 4096] };
+        let caps: &[usize] = if cfg!(miri) {
+            &[64, 256]
+        } else {
+            &[64, 256, 4096]
+        };
         for &cap in caps {
             let ring = HeapRing::new(cap).unwrap();
             let (mut p, mut c) = ring.try_split(0).unwrap();
