@@ -1001,7 +1001,7 @@ mod tests {
         let a = vec![2u8; 60];
         let b = vec![3u8; 40];
         let bufs: [&[u8]; 3] = [&a, &[], &b];
-        let mut whole = vec![9u8; 120];
+        let mut whole = [9u8; 120];
         fill_group(&mut whole[..100], 0, &bufs);
         assert!(whole[..60].iter().all(|&x| x == 2));
         assert!(whole[60..100].iter().all(|&x| x == 3));

@@ -441,7 +441,7 @@ fn survey_segment(
     let header = src
         .bytes_at(0, SEGMENT_HEADER_LEN)
         .map_err(read_err("read", &name))
-        .map(|b| SegmentHeader::decode_versioned(b))?
+        .map(SegmentHeader::decode_versioned)?
         .and_then(|(h, v)| {
             if h.base_seq == base {
                 Ok((h, v))
