@@ -271,7 +271,11 @@ pub fn failures_while_rolling_segments_stop_the_writer<const N: usize, R: FaultR
     ] {
         let what = format!("{what}: {call:?} {nth}");
         let rig = rig();
-        rig.inject(call, nth, Failure::Errno(EIO), false);
+        // A failed write of the advisory `DURABLE` file is ignored by design (readers
+        // elsewhere stay behind, never ahead), and which write is the `nth` depends on the
+        // backend: a write failure stays, so the next segment write fails too.
+        let sticky = call == Call::Write;
+        rig.inject(call, nth, Failure::Errno(EIO), sticky);
         let w = Writer::<N>::open_with(rig.backend(), rig.opts(Durability::Sync)).unwrap();
         let (last_ok, err) = append_until_stopped(&w, 0);
         assert!(rig.fired().contains(&(call, nth)), "{what}: fired");
