@@ -72,55 +72,63 @@ struct StressArgs {
     /// Send for this many seconds instead of a fixed count.
     #[arg(long)]
     seconds: Option<f64>,
-    /// Fixed payload size in bytes.
-    #[arg(long, conflicts_with_all = ["payload_min", "payload_max"])]
+    /// Fixed payload size in bytes (`64`, `1KiB`).
+    #[arg(long, value_parser = report::parse_bytes_usize, conflicts_with_all = ["payload_min", "payload_max"])]
     payload_size: Option<usize>,
     /// Smallest payload size (with --payload-max: sizes vary by sequence).
-    #[arg(long, requires = "payload_max")]
+    #[arg(long, value_parser = report::parse_bytes_usize, requires = "payload_max")]
     payload_min: Option<usize>,
     /// Largest payload size.
-    #[arg(long, requires = "payload_min")]
+    #[arg(long, value_parser = report::parse_bytes_usize, requires = "payload_min")]
     payload_max: Option<usize>,
-    /// Ring capacity in bytes: a power of two from 4 KiB to 64 MiB.
-    #[arg(long, default_value_t = 1 << 20)]
-    capacity: usize,
-    /// Records per publish and per release (1 = publish every record).
-    #[arg(long, default_value_t = 32)]
-    batch: usize,
-    /// Print the summary as one line of JSON.
+    /// SPSC mode: ring capacity, a power of two from 4KiB to 64MiB (default 1MiB; K, M
+    /// and G are powers of 1024: `1M` = `1MiB`).
+    #[arg(long, value_parser = report::parse_bytes_usize)]
+    capacity: Option<usize>,
+    /// SPSC, broadcast and pool modes: records per publish and per release, at least 1
+    /// (1 = publish every record; default 32).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: Option<u64>,
+    /// Stdout is JSON only, one object a line, each with a `type`: with --log every
+    /// durable advance (`durable`), then the summary (`summary`, with `version`).
     #[arg(long)]
     json: bool,
-    /// What to stress: an SPSC ring, a broadcast ring (one writer, --readers readers), or a
-    /// pool of broadcast rings by size class (mixed sizes, 16 B to 16 KiB by default).
-    #[arg(long, value_enum, default_value_t = Mode::Spsc)]
-    mode: Mode,
-    /// Broadcast and pool modes: number of reader threads (1 to 16).
-    #[arg(long, default_value_t = 2)]
-    readers: usize,
-    /// Broadcast and pool modes: gated (nothing lost) or overwrite (lapped readers lose
-    /// events and are told exactly how many).
-    #[arg(long, value_enum, default_value_t = fanout::PolicyArg::Gated)]
-    policy: fanout::PolicyArg,
+    /// Text mode: no `durable S` lines, only the summary.
+    #[arg(long, short, conflicts_with = "json")]
+    quiet: bool,
+    /// What to stress: an SPSC ring (default), a broadcast ring (one writer, --readers
+    /// readers), or a pool of broadcast rings by size class (mixed sizes, 16 B to 16 KiB
+    /// by default).
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+    /// Broadcast and pool modes: number of reader threads (1 to 16, default 2).
+    #[arg(long)]
+    readers: Option<usize>,
+    /// Broadcast and pool modes: gated (default; nothing lost) or overwrite (lapped
+    /// readers lose events and are told exactly how many).
+    #[arg(long, value_enum)]
+    policy: Option<fanout::PolicyArg>,
     /// Testing aid: the producer damages the payload of every Nth event after filling
     /// it, to prove the consumer's checks catch it (exit 1).
     #[arg(long, hide = true)]
     corrupt_every: Option<u64>,
     /// Log mode: producer → storage-std writer → segments in DIR (created if needed;
-    /// an existing log is recovered and continued). Prints `durable S` lines.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["capacity", "batch", "corrupt_every"])]
+    /// an existing log is recovered and continued). Prints `durable S` lines (at most
+    /// about 10 a second, and the last one) or, with --json, every durable advance.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["capacity", "batch", "corrupt_every", "mode", "readers", "policy"])]
     log: Option<std::path::PathBuf>,
     /// With --log: none (page cache, synced at rolls and exit), group (default), sync.
     #[arg(long, requires = "log", value_enum)]
     durability: Option<log::DurabilityArg>,
-    /// With --log: roll segments at this size (default 64 MiB, at least 4096).
-    #[arg(long, requires = "log")]
+    /// With --log: roll segments at this size (default 64MiB, at least 4KiB).
+    #[arg(long, requires = "log", value_parser = report::parse_bytes)]
     segment_bytes: Option<u64>,
     /// With --log: the writer backend (auto = the best available).
     #[arg(long, requires = "log", value_enum)]
     backend: Option<log::BackendArg>,
-    /// With --log and group durability: close a group at this many bytes (default 1 MiB,
-    /// at most 256 MiB); also the torn window of the segments it writes.
-    #[arg(long, requires = "log")]
+    /// With --log and group durability: close a group at this size (default 1MiB, at
+    /// most 256MiB); also the torn window of the segments it writes.
+    #[arg(long, requires = "log", value_parser = report::parse_bytes_usize)]
     group_bytes: Option<usize>,
 }
 
@@ -158,7 +166,44 @@ fn limit(a: &StressArgs) -> Result<Limit, String> {
     }
 }
 
+/// Default SPSC ring capacity.
+const DEFAULT_CAPACITY: usize = 1 << 20;
+/// Default records per publish.
+const DEFAULT_BATCH: u64 = 32;
+/// Default reader threads of the broadcast and pool modes.
+const DEFAULT_READERS: usize = 2;
+
+/// Options that clap cannot tell do not apply to the chosen mode: an error each, never
+/// silently ignored. (`--log` against the ring options is clap's `conflicts_with`.)
+fn check_applies(a: &StressArgs) -> Result<(), String> {
+    if a.log.is_some() {
+        return Ok(());
+    }
+    let mode = a.mode.unwrap_or(Mode::Spsc);
+    let name = match mode {
+        Mode::Spsc => "spsc",
+        Mode::Broadcast => "broadcast",
+        Mode::Pool => "pool",
+    };
+    if mode == Mode::Spsc {
+        if a.readers.is_some() {
+            return Err("--readers applies to --mode broadcast and pool, not spsc".into());
+        }
+        if a.policy.is_some() {
+            return Err("--policy applies to --mode broadcast and pool, not spsc".into());
+        }
+    } else if a.capacity.is_some() {
+        return Err(format!(
+            "--capacity applies to --mode spsc, not {name} (its rings are fixed at build time)"
+        ));
+    }
+    Ok(())
+}
+
 fn stress(a: &StressArgs) -> Result<report::Summary, String> {
+    check_applies(a)?;
+    let batch = a.batch.unwrap_or(DEFAULT_BATCH);
+    let batch = usize::try_from(batch).map_err(|_| format!("--batch {batch}: too large"))?;
     if let Some(dir) = &a.log {
         let cfg = log::LogStress {
             dir: dir.clone(),
@@ -172,11 +217,13 @@ fn stress(a: &StressArgs) -> Result<report::Summary, String> {
             },
             sizes: payload_sizes(a)?,
             json: a.json,
+            quiet: a.quiet,
         };
         return log::stress(&cfg, &Progress::new(true));
     }
-    if a.mode != Mode::Spsc {
-        let sizes = match (a.mode, a.payload_size, a.payload_min) {
+    let mode = a.mode.unwrap_or(Mode::Spsc);
+    if mode != Mode::Spsc {
+        let sizes = match (mode, a.payload_size, a.payload_min) {
             (Mode::Pool, None, None) => PayloadSizes {
                 min: 16,
                 max: 16 << 10,
@@ -186,13 +233,13 @@ fn stress(a: &StressArgs) -> Result<report::Summary, String> {
         let cfg = fanout::FanoutStress {
             limit: limit(a)?,
             sizes,
-            readers: a.readers,
-            policy: a.policy,
-            batch: a.batch.max(1),
+            readers: a.readers.unwrap_or(DEFAULT_READERS),
+            policy: a.policy.unwrap_or(fanout::PolicyArg::Gated),
+            batch,
             corrupt_every: a.corrupt_every,
         };
         let progress = Progress::new(true);
-        return match a.mode {
+        return match mode {
             Mode::Pool => fanout::run_pool(&cfg, &progress),
             _ => fanout::run_broadcast(&cfg, &progress),
         };
@@ -200,8 +247,8 @@ fn stress(a: &StressArgs) -> Result<report::Summary, String> {
     let cfg = SpscStress {
         limit: limit(a)?,
         sizes: payload_sizes(a)?,
-        capacity: a.capacity,
-        batch: a.batch,
+        capacity: a.capacity.unwrap_or(DEFAULT_CAPACITY),
+        batch,
         corrupt_every: a.corrupt_every,
     };
     stress::run_spsc(&cfg, &Progress::new(true))

@@ -39,14 +39,30 @@ fn stress_log(dir: &Path, extra: &[&str]) -> (serde_json::Value, Vec<u64>) {
     args.extend(extra.iter().map(|x| x.to_string()));
     let r = ringctl(&args);
     assert_eq!(r.code, 0, "{args:?}\nstdout: {}\nstderr: {}", r.out, r.err);
-    let lines: Vec<&str> = r.out.lines().collect();
-    for l in &lines[..lines.len() - 1] {
-        assert!(
-            l.starts_with("durable "),
-            "unexpected line before the summary: {l}"
-        );
+    let summary = last_json(&r.out);
+    assert_eq!(summary["type"], "summary", "{summary}");
+    (summary, json_durable(&r.out))
+}
+
+/// The `{"type":"durable","seq":S}` lines of a `stress --log --json` run, in order;
+/// asserts stdout is JSON only, one object a line, durable lines then the summary.
+fn json_durable(stdout: &str) -> Vec<u64> {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let mut seqs = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        let want = if i + 1 == lines.len() {
+            "summary"
+        } else {
+            "durable"
+        };
+        assert_eq!(v["type"], want, "line {i}: {l}");
+        if want == "durable" {
+            seqs.push(v["seq"].as_u64().expect("seq"));
+        }
     }
-    (last_json(&r.out), durable_lines(&r.out))
+    seqs
 }
 
 /// `replay DIR --check --json --quiet` plus `extra`: (exit code, summary, stderr).
@@ -664,7 +680,10 @@ fn a_second_writer_and_recover_are_refused_while_a_writer_runs() {
     let mut out = BufReader::new(writer.0.stdout.take().unwrap());
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
-    assert!(first.starts_with("durable "), "{first}");
+    assert!(
+        first.starts_with("{\"type\":\"durable\",\"seq\":"),
+        "{first}"
+    );
     // recover: 5, locked by a writer (retryable); a second writer's stress: 2.
     for (args, code) in [
         (vec!["recover", dir.to_str().unwrap()], 5),
@@ -711,7 +730,7 @@ fn a_write_error_stops_the_writer_and_exits_2_with_the_cause() {
     assert_eq!(v["events"], d + 1);
     assert_eq!(v["verified"], d + 1, "{v}");
     assert!(v["stopped"].as_str().unwrap().contains("too large"), "{v}");
-    let lines = durable_lines(&stdout);
+    let lines = json_durable(&stdout);
     assert_strictly_increasing(&lines);
     assert_eq!(lines.last(), Some(&d));
     // Everything reported durable is there.
