@@ -79,6 +79,16 @@ fn replay_check(dir: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) 
     (r.code, last_json(&r.out), r.err)
 }
 
+/// A JSON record's `ts_ns`: a decimal string (a JSON number would lose precision
+/// above 2^53 in jq).
+fn ts_ns(rec: &serde_json::Value) -> u64 {
+    rec["ts_ns"]
+        .as_str()
+        .unwrap_or_else(|| panic!("ts_ns is a string: {rec}"))
+        .parse()
+        .unwrap()
+}
+
 fn verify_json(dir: &Path) -> (i32, serde_json::Value) {
     let r = ringctl(&["verify", &s(dir), "--json"]);
     (r.code, last_json(&r.out))
@@ -133,7 +143,7 @@ fn each_durability_mode_writes_a_log_that_verifies_and_replays() {
 
         let (code, sum, err) = replay_check(&dir, &[]);
         assert_eq!(code, 0, "{mode}: {err}");
-        assert_eq!(sum["count"], events, "{mode}");
+        assert_eq!(sum["records"], events, "{mode}");
         assert_eq!(sum["first_seq"], 0);
         assert_eq!(sum["last_seq"], events - 1);
 
@@ -188,7 +198,7 @@ fn a_second_run_continues_the_sequence() {
     let (code, sum, err) = replay_check(&dir, &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
-        (sum["count"].as_u64(), sum["last_seq"].as_u64()),
+        (sum["records"].as_u64(), sum["last_seq"].as_u64()),
         (Some(8000), Some(7999))
     );
     assert_eq!(verify_json(&dir).0, 0);
@@ -273,7 +283,7 @@ fn a_damaged_sealed_segment_fails_verify_and_replay_until_forced() {
 
     let (code, sum, err) = replay_check(&dir, &[]);
     assert_eq!(code, 1, "{sum} {err}");
-    assert_eq!(sum["count"], base + 2, "{sum}");
+    assert_eq!(sum["records"], base + 2, "{sum}");
     assert!(sum["error"].as_str().unwrap().contains(name), "{sum}");
     // Without --check the CRC still catches it.
     let r = ringctl(&["replay", &s(&dir), "--quiet"]);
@@ -300,7 +310,7 @@ fn a_damaged_sealed_segment_fails_verify_and_replay_until_forced() {
     assert_eq!(verify_json(&dir).0, 0);
     let (code, sum, _) = replay_check(&dir, &[]);
     assert_eq!(code, 0);
-    assert_eq!(sum["count"], 4999);
+    assert_eq!(sum["records"], 4999);
     assert_eq!(sum["lost"], 1);
     let (v, _) = stress_log(&dir, &["--events", "10"]);
     assert_eq!(v["first_seq"], 5000);
@@ -325,7 +335,7 @@ fn a_truncated_tail_is_torn_and_recover_repairs_it() {
     // Replay reads the good prefix and says it stopped at a torn tail.
     let (code, sum, err) = replay_check(&dir, &[]);
     assert_eq!(code, 3, "{err}");
-    assert_eq!(sum["count"], 999);
+    assert_eq!(sum["records"], 999);
     assert_eq!(sum["end"], "torn_tail");
 
     let r = ringctl(&["recover", &s(&dir)]);
@@ -388,7 +398,7 @@ fn mid_log_damage_in_the_active_segment_needs_force_which_lists_lost_sequences()
     assert_eq!(v["next_seq"], 4000);
     assert_eq!(verify_json(&dir).0, 0);
     let (code, sum, _) = replay_check(&dir, &[]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(3999)));
+    assert_eq!((code, sum["records"].as_u64()), (0, Some(3999)));
     assert_eq!(sum["lost"], 1);
 }
 
@@ -420,9 +430,9 @@ fn replay_streams_ranges_by_sequence_and_time() {
         assert_eq!(rec["len"], 33);
         assert_eq!(rec["kind"], 0);
         assert_eq!(rec["flags"], 0);
-        assert!(rec["ts_ns"].as_u64().unwrap() > 1_600_000_000_000_000_000);
+        assert!(ts_ns(rec) > 1_600_000_000_000_000_000);
     }
-    assert_eq!(all[3000]["count"], 3000);
+    assert_eq!(all[3000]["records"], 3000);
 
     let r = ringctl(&[
         "replay",
@@ -437,15 +447,20 @@ fn replay_streams_ranges_by_sequence_and_time() {
     assert_eq!(r.code, 0, "{}", r.err);
     let lines: Vec<&str> = r.out.lines().collect();
     assert_eq!(lines.len(), 101);
-    assert!(lines[0].starts_with("{\"seq\":100,"), "{}", lines[0]);
+    let rec0: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(
+        (&rec0["type"], &rec0["seq"]),
+        (&"record".into(), &100.into()),
+        "{rec0}"
+    );
     let sum = last_json(&r.out);
     assert_eq!(
-        (&sum["count"], &sum["first_seq"], &sum["last_seq"]),
+        (&sum["records"], &sum["first_seq"], &sum["last_seq"]),
         (&100.into(), &100.into(), &199.into())
     );
 
     // By time: the first record at or after T.
-    let t = all[1500]["ts_ns"].as_u64().unwrap();
+    let t = ts_ns(&all[1500]);
     let r = ringctl(&[
         "replay",
         &s(&dir),
@@ -459,8 +474,8 @@ fn replay_streams_ranges_by_sequence_and_time() {
     let sum = last_json(&r.out);
     let first = sum["first_seq"].as_u64().unwrap() as usize;
     assert!(first <= 1500);
-    assert!(all[first]["ts_ns"].as_u64().unwrap() >= t);
-    assert!(first == 0 || all[first - 1]["ts_ns"].as_u64().unwrap() < t);
+    assert!(ts_ns(&all[first]) >= t);
+    assert!(first == 0 || ts_ns(&all[first - 1]) < t);
     assert_eq!(sum["last_seq"], 2000);
 
     // Text lines and summary.
@@ -471,11 +486,11 @@ fn replay_streams_ranges_by_sequence_and_time() {
     assert!(
         lines[0].starts_with("seq 2998 ts_ns ") && lines[0].ends_with(" kind 0 flags 0 len 33")
     );
-    assert_eq!(lines[2], "count 2 first_seq 2998 last_seq 2999");
+    assert_eq!(lines[2], "records 2 first_seq 2998 last_seq 2999");
     // Past the end: nothing, and no error.
     let r = ringctl(&["replay", &s(&dir), "--from-seq", "5000", "--json"]);
     assert_eq!(r.code, 0, "{}", r.err);
-    assert_eq!(last_json(&r.out)["count"], 0);
+    assert_eq!(last_json(&r.out)["records"], 0);
 }
 
 #[test]
@@ -497,19 +512,19 @@ fn replay_check_stops_at_the_first_record_without_the_pattern() {
     assert_eq!(verify_json(&dir).0, 0, "the log itself is sound");
     let (code, sum, err) = replay_check(&dir, &[]);
     assert_eq!(code, 1);
-    assert_eq!(sum["count"], 8);
+    assert_eq!(sum["records"], 8);
     assert_eq!(sum["last_seq"], 7);
     assert!(
         err.contains("sequence 7") && err.contains("pattern"),
         "{err}"
     );
     let (code, sum, _) = replay_check(&dir, &["--to-seq", "6"]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(7)));
+    assert_eq!((code, sum["records"].as_u64()), (0, Some(7)));
     let r = ringctl(&["replay", &s(&dir), "--check"]);
     assert_eq!(r.code, 1);
     assert_eq!(
         r.out.lines().last(),
-        Some("count 8 first_seq 0 last_seq 7 FAILED")
+        Some("records 8 first_seq 0 last_seq 7 FAILED")
     );
 }
 
@@ -541,10 +556,14 @@ fn inspect_prints_a_table() {
         "{}",
         r.out
     );
-    // An empty directory is an empty log.
+    // An empty directory is not a log to read; `recover` makes it an empty log.
     let empty = tempfile::tempdir().unwrap();
     let r = ringctl(&["inspect", &s(empty.path()), "--json"]);
-    assert_eq!(r.code, 0);
+    assert_eq!(r.code, 2, "{}{}", r.out, r.err);
+    assert!(r.err.contains("not a log directory"), "{}", r.err);
+    assert_eq!(ringctl(&["recover", &s(empty.path())]).code, 0);
+    let r = ringctl(&["inspect", &s(empty.path()), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
     assert_eq!(last_json(&r.out)["records"], 0);
 }
 
@@ -591,7 +610,7 @@ fn usage_and_io_errors_exit_2() {
     }
     // Nothing above touched the log.
     let (code, sum, _) = replay_check(&dir, &[]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(10)));
+    assert_eq!((code, sum["records"].as_u64()), (0, Some(10)));
 }
 
 /// Kills the child if the test fails before it ends.
@@ -656,11 +675,17 @@ fn follow_sees_records_appended_by_a_concurrent_stress_run() {
     let lines = lines.join().unwrap();
     assert!(st.success(), "follower: {st:?}");
     assert_eq!(lines.len(), 2501);
-    assert!(lines[0].starts_with("{\"seq\":500,"));
-    assert!(lines[2499].starts_with("{\"seq\":2999,"));
+    for (i, want) in [(0, 500), (2499, 2999)] {
+        let rec: serde_json::Value = serde_json::from_str(&lines[i]).unwrap();
+        assert_eq!(
+            (&rec["type"], &rec["seq"]),
+            (&"record".into(), &want.into()),
+            "{rec}"
+        );
+    }
     let sum: serde_json::Value = serde_json::from_str(&lines[2500]).unwrap();
     assert_eq!(
-        (&sum["count"], &sum["first_seq"], &sum["last_seq"]),
+        (&sum["records"], &sum["first_seq"], &sum["last_seq"]),
         (&2500.into(), &500.into(), &2999.into())
     );
 }
@@ -699,7 +724,7 @@ fn a_second_writer_and_recover_are_refused_while_a_writer_runs() {
     // Readers need no lock: they read up to the writer's durable point.
     let (code, sum, err) = replay_check(&dir, &[]);
     assert_eq!(code, 0, "{err}");
-    assert!(sum["count"].as_u64().unwrap() > 0);
+    assert!(sum["records"].as_u64().unwrap() > 0);
     // "live" while the writer holds the log; "end" if it closed meanwhile (`stress`
     // reads its records back after closing).
     assert!(sum["end"] == "live" || sum["end"] == "end", "{sum}");
@@ -738,7 +763,7 @@ fn a_write_error_stops_the_writer_and_exits_2_with_the_cause() {
     assert!(code == 0 || code == 3, "verify: {code}");
     let (code, sum, err) = replay_check(&dir, &[]);
     assert_eq!(code, 0, "{err}");
-    assert!(sum["count"].as_u64().unwrap() > d);
+    assert!(sum["records"].as_u64().unwrap() > d);
 }
 
 #[test]
@@ -753,13 +778,13 @@ fn a_log_that_ends_at_a_sealed_segment_replays_to_its_end() {
     std::fs::remove_file(last.with_extension("idx")).unwrap();
     assert_eq!(verify_json(&dir).0, 0);
     let (code, sum, err) = replay_check(&dir, &[]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(base)), "{err}");
+    assert_eq!((code, sum["records"].as_u64()), (0, Some(base)), "{err}");
     let (code, sum, _) = replay_check(&dir, &["--from-seq", &(base + 3).to_string()]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(0)));
+    assert_eq!((code, sum["records"].as_u64()), (0, Some(0)));
     let (v, _) = stress_log(&dir, &["--events", "5"]);
     assert_eq!(v["first_seq"], base);
     let (code, sum, _) = replay_check(&dir, &[]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(base + 5)));
+    assert_eq!((code, sum["records"].as_u64()), (0, Some(base + 5)));
 }
 
 #[test]
@@ -780,8 +805,55 @@ fn every_backend_writes_the_same_log_that_the_other_reads() {
         let (code, v, err) = replay_check(&dir, &[]);
         assert_eq!(code, 0, "{err}");
         assert_eq!(
-            (v["count"].as_u64(), v["last_seq"].as_u64()),
+            (v["records"].as_u64(), v["last_seq"].as_u64()),
             (Some(6000), Some(5999))
         );
     }
+}
+
+/// `inspect`, `verify`, `replay` on a folder that is not a log exit 2 "not a log
+/// directory" (they used to say `clean`, exit 0); an empty folder is not a log to read,
+/// though `recover` makes it an empty one (what a crash right after creating the
+/// directory leaves); a fresh log with no records is a log.
+#[test]
+fn a_folder_that_is_not_a_log_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let txt = tmp.path().join("notes");
+    std::fs::create_dir(&txt).unwrap();
+    std::fs::write(txt.join("a.txt"), b"hello\n").unwrap();
+    std::fs::write(txt.join("b.txt"), b"world\n").unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (dir, what) in [(&txt, "other files"), (&empty, "empty")] {
+        for cmd in ["inspect", "verify", "replay"] {
+            for json in [false, true] {
+                let mut args = vec![cmd.to_string(), s(dir)];
+                if json {
+                    args.push("--json".into());
+                }
+                let r = ringctl(&args);
+                assert_eq!(r.code, 2, "{args:?}: {}{}", r.out, r.err);
+                assert!(r.err.contains("not a log directory"), "{args:?}: {}", r.err);
+                assert!(r.err.contains(what), "{args:?}: {}", r.err);
+            }
+        }
+    }
+    // recover refuses the folder of notes and leaves it as it was.
+    let r = ringctl(&["recover", &s(&txt)]);
+    assert_eq!(r.code, 2, "{}{}", r.out, r.err);
+    assert!(r.err.contains("not a log directory"), "{}", r.err);
+    assert_eq!(std::fs::read_dir(&txt).unwrap().count(), 2);
+    // recover makes the empty folder an empty log, which then verifies clean.
+    let r = ringctl(&["recover", &s(&empty)]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert_eq!(verify_json(&empty).0, 0);
+    // A writer's fresh log without records is a log.
+    let fresh = tmp.path().join("fresh");
+    let (sum, _) = stress_log(&fresh, &["--events", "0"]);
+    assert_eq!(sum["events"], 0);
+    let (code, v) = verify_json(&fresh);
+    assert_eq!((code, &v["records"]), (0, &0.into()), "{v}");
+    assert_eq!(ringctl(&["inspect", &s(&fresh)]).code, 0);
+    let (code, sum, err) = replay_check(&fresh, &[]);
+    assert_eq!((code, &sum["records"]), (0, &0.into()), "{err} {sum}");
 }
