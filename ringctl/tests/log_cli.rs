@@ -857,3 +857,220 @@ fn a_folder_that_is_not_a_log_exits_2() {
     let (code, sum, err) = replay_check(&fresh, &[]);
     assert_eq!((code, &sum["records"]), (0, &0.into()), "{err} {sum}");
 }
+
+/// The stress pattern of `seq` in `len` bytes (what `stress --log` appended).
+fn pattern(seq: u64, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    ringlog_pattern::fill(seq, &mut v);
+    v
+}
+
+#[test]
+fn replay_prints_payloads_in_hex_base64_and_utf8() {
+    use base64::Engine as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(&dir, &["--events", "20", "--payload-size", "24"]);
+    for (enc, decode) in [
+        (
+            "hex",
+            (|p: &str| hex::decode(p).unwrap()) as fn(&str) -> Vec<u8>,
+        ),
+        ("base64", |p: &str| {
+            base64::engine::general_purpose::STANDARD.decode(p).unwrap()
+        }),
+    ] {
+        let r = ringctl(&["replay", &s(&dir), "--payload", enc, "--json"]);
+        assert_eq!(r.code, 0, "{}", r.err);
+        let lines: Vec<serde_json::Value> = r
+            .out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 21);
+        for (seq, rec) in lines[..20].iter().enumerate() {
+            let p = rec["payload"].as_str().expect("payload");
+            assert_eq!(decode(p), pattern(seq as u64, 24), "{enc} {rec}");
+        }
+        // Text: the same payload at the end of each record line.
+        let r = ringctl(&["replay", &s(&dir), "--payload", enc, "--to-seq", "3"]);
+        assert_eq!(r.code, 0, "{}", r.err);
+        let line = r.out.lines().nth(3).unwrap();
+        let (_, p) = line.split_once(" payload ").expect(line);
+        assert_eq!(decode(p), pattern(3, 24), "{line}");
+    }
+    // utf8: lossy text, quoted in text mode so that a record stays on one line.
+    let r = ringctl(&[
+        "replay",
+        &s(&dir),
+        "--payload",
+        "utf8",
+        "--json",
+        "--to-seq",
+        "0",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let rec: serde_json::Value = serde_json::from_str(r.out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        rec["payload"].as_str().unwrap(),
+        String::from_utf8_lossy(&pattern(0, 24))
+    );
+    let r = ringctl(&["replay", &s(&dir), "--payload", "utf8"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(r.out.lines().count(), 21, "{}", r.out);
+    let r = ringctl(&["replay", &s(&dir), "--payload", "rot13"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn replay_times_are_rfc3339_or_ns_and_json_ts_ns_is_a_string() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(&dir, &["--events", "3000", "--segment-bytes", "32768"]);
+    let r = ringctl(&["replay", &s(&dir), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let all: Vec<serde_json::Value> = r
+        .out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (sum, recs) = all.split_last().unwrap();
+    assert_eq!(sum["type"], "summary");
+    assert_eq!(sum["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(sum["records"], 3000);
+    assert!(sum.get("count").is_none(), "one vocabulary: {sum}");
+    for rec in recs {
+        assert_eq!(rec["type"], "record");
+        let ns = ts_ns(rec);
+        let time = rec["time"].as_str().unwrap();
+        // The RFC 3339 time is the same instant, to the nanosecond.
+        let t = humantime::parse_rfc3339(time).unwrap();
+        let back = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        assert_eq!(back, u128::from(ns), "{rec}");
+    }
+    // --from-time / --to-time take what `replay --json` and `inspect` print, or ns.
+    let from = &recs[1000];
+    let to = &recs[2000];
+    let expect_first = recs.iter().position(|r| ts_ns(r) >= ts_ns(from)).unwrap();
+    let expect_last = recs.iter().rposition(|r| ts_ns(r) <= ts_ns(to)).unwrap();
+    for (f, t) in [
+        (
+            from["time"].as_str().unwrap().to_owned(),
+            to["time"].as_str().unwrap().to_owned(),
+        ),
+        (ts_ns(from).to_string(), ts_ns(to).to_string()),
+    ] {
+        let r = ringctl(&[
+            "replay",
+            &s(&dir),
+            "--json",
+            "--quiet",
+            "--from-time",
+            &f,
+            "--to-time",
+            &t,
+        ]);
+        assert_eq!(r.code, 0, "{f} {t}: {}", r.err);
+        let v = last_json(&r.out);
+        assert_eq!(v["first_seq"], expect_first as u64, "{f}: {v}");
+        assert_eq!(v["last_seq"], expect_last as u64, "{t}: {v}");
+    }
+    let ins = last_json(&ringctl(&["inspect", &s(&dir), "--json"]).out);
+    let seg = &ins["segments"][1];
+    let r = ringctl(&[
+        "replay",
+        &s(&dir),
+        "--json",
+        "--quiet",
+        "--from-time",
+        seg["first_time"].as_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(last_json(&r.out)["first_seq"].as_u64().unwrap() <= seg["base_seq"].as_u64().unwrap());
+    // Empty ranges and unreadable times are usage errors.
+    for args in [
+        vec!["--from-seq", "5", "--to-seq", "2"],
+        vec![
+            "--from-time",
+            "2024-05-02T00:00:00Z",
+            "--to-time",
+            "2024-05-01T00:00:00Z",
+        ],
+        vec!["--from-time", "yesterday"],
+        vec!["--to-time", "2024-13-01T00:00:00Z"],
+    ] {
+        let mut full = vec!["replay".to_string(), s(&dir)];
+        full.extend(args.iter().map(|x| x.to_string()));
+        let r = ringctl(&full);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.out, r.err);
+        assert!(r.out.is_empty(), "{args:?}: {}", r.out);
+    }
+}
+
+#[test]
+fn every_json_report_shares_one_vocabulary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(&dir, &["--events", "100"]);
+    for (cmd, kind) in [
+        ("inspect", "inspect"),
+        ("verify", "verify"),
+        ("recover", "recover"),
+    ] {
+        let r = ringctl(&[cmd, &s(&dir), "--json"]);
+        assert_eq!(r.code, 0, "{cmd}: {}", r.err);
+        let v = last_json(&r.out);
+        assert_eq!(v["type"], kind, "{v}");
+        assert_eq!(v["version"], env!("CARGO_PKG_VERSION"), "{v}");
+        assert!(!r.out.contains("record_count"), "{cmd}: {}", r.out);
+        for seg in v["segments"].as_array().into_iter().flatten() {
+            assert_eq!(seg["records"], 100, "{cmd}: {seg}");
+            assert!(seg["first_ts_ns"].is_string(), "{cmd}: {seg}");
+            assert!(
+                seg["first_time"].as_str().unwrap().ends_with('Z'),
+                "{cmd}: {seg}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_and_sigterm_end_follow_with_the_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(&dir, &["--events", "50"]);
+    for signal in ["INT", "TERM"] {
+        let mut follower = Reap(
+            Command::new(BIN)
+                .args(["replay", &s(&dir), "--follow", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let mut out = BufReader::new(follower.0.stdout.take().unwrap());
+        // All 50 records arrive; then it waits for more.
+        for _ in 0..50 {
+            let mut l = String::new();
+            out.read_line(&mut l).unwrap();
+            assert!(l.contains("\"type\":\"record\""), "{l}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(follower.0.try_wait().unwrap().is_none(), "still following");
+        let st = Command::new("kill")
+            .args([format!("-{signal}"), follower.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let status = wait_with_deadline(&mut follower.0, Duration::from_secs(10));
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        assert_eq!(status.code(), Some(0), "SIG{signal}: {status:?} {rest}");
+        let sum = last_json(&rest);
+        assert_eq!(
+            (&sum["type"], &sum["records"], &sum["end"]),
+            (&"summary".into(), &50.into(), &"interrupted".into()),
+            "SIG{signal}: {sum}"
+        );
+    }
+}
