@@ -4,10 +4,11 @@
 //! or I/O error. `verify`, `recover` and `replay` share one table (see `logtools`): also
 //! 3 torn tail only, 4 repairable only, 5 locked by a writer.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod fanout;
 mod log;
@@ -51,6 +52,15 @@ enum Command {
     /// Stream a log's records (or quarantine/'s); --check verifies the stress pattern.
     /// Exit 0 all delivered, 3 stopped at a torn tail, 1 corruption or a failed check.
     Replay(logtools::ReplayArgs),
+    /// Print a shell completion script on stdout (e.g. `ringctl completions bash >
+    /// /etc/bash_completion.d/ringctl`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout (e.g. `ringctl man > ringctl.1`).
+    Man,
 }
 
 /// What `ringctl stress` runs.
@@ -254,6 +264,18 @@ fn stress(a: &StressArgs) -> Result<report::Summary, String> {
     stress::run_spsc(&cfg, &Progress::new(true))
 }
 
+/// Exit 0 once generated text is written; a closed pipe is fine, other errors exit 2.
+fn finish_output(r: std::io::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            crate::warn!("ringctl: cannot write the output: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -278,5 +300,22 @@ fn main() -> ExitCode {
         Command::Verify(a) => logtools::verify(&a),
         Command::Recover(a) => logtools::recover(&a),
         Command::Replay(a) => logtools::replay(&a),
+        Command::Completions { shell } => {
+            // Into memory first: `generate` panics on a write error (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ringctl", &mut script);
+            let mut out = std::io::stdout().lock();
+            finish_output(out.write_all(&script).and_then(|()| out.flush()))
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            let rendered = clap_mangen::Man::new(Cli::command()).render(&mut page);
+            let mut out = std::io::stdout().lock();
+            finish_output(
+                rendered
+                    .and_then(|()| out.write_all(&page))
+                    .and_then(|()| out.flush()),
+            )
+        }
     }
 }
