@@ -17,9 +17,9 @@ fn completions_cover_every_subcommand_and_option() {
             "stress",
             "replay",
             "verify",
-            "--from-time",
-            "--payload",
-            "--segment-bytes",
+            "from-time",
+            "payload",
+            "segment-bytes",
         ] {
             assert!(r.out.contains(word), "{shell} completions lack {word}");
         }
