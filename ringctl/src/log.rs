@@ -27,7 +27,7 @@ use storage_std::{Durability, LogReader, RecordMeta, Start, Writer, WriterOption
 use storage_uring::{BackendChoice, UringOptions, open_backend};
 
 use crate::pattern::{self, PayloadSizes};
-use crate::report::{Progress, Summary};
+use crate::report::{Failure, Progress, Summary};
 use crate::stress::Limit;
 
 /// Default event count of a log stress run (the SPSC stress default would write GBs).
@@ -86,7 +86,7 @@ impl BackendArg {
     /// Opens (creating or recovering) the log in `dir` for writing with the chosen
     /// backend; returns the writer and the name of the backend that actually runs. With
     /// `auto`, a fallback to the portable backend is reported on stderr.
-    pub fn open(self, dir: &Path, opts: WriterOptions) -> Result<(Writer, &'static str), String> {
+    pub fn open(self, dir: &Path, opts: WriterOptions) -> Result<(Writer, &'static str), Failure> {
         let opened = open_backend(dir, self.choice(), &UringOptions::default())
             .map_err(|e| format!("--backend {}: {e}", self.choice()))?;
         if let Some(w) = opened.warning() {
@@ -97,8 +97,13 @@ impl BackendArg {
         // The io_uring backend preallocates (and recycles) segment files only when the
         // writer asks for it; measured faster there (storage-uring's docs).
         opts.preallocate = opened.uring.is_some();
-        let writer = Writer::open_with(opened.backend, opts)
-            .map_err(|e| format!("cannot open the log in {}: {e}", dir.display()))?;
+        let writer = Writer::open_with(opened.backend, opts).map_err(|e| Failure {
+            code: match e {
+                storage_std::Error::Locked(_) => crate::report::EXIT_LOCKED,
+                _ => crate::report::EXIT_USAGE,
+            },
+            message: format!("cannot open the log in {}: {e}", dir.display()),
+        })?;
         Ok((writer, name))
     }
 }
@@ -305,7 +310,7 @@ fn read_back(dir: &Path, sizes: PayloadSizes, first: u64, last: u64) -> Readback
 
 /// Runs `ringctl stress --log`. `Err` is a usage or I/O error, or a fail-stop (whose
 /// summary has been printed already): exit 2.
-pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
+pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, Failure> {
     let backend = cfg.backend.unwrap_or_default();
     let durability = match (cfg.durability.unwrap_or_default(), cfg.group_bytes) {
         (DurabilityArg::Group, Some(max_bytes)) => Durability::Group {
@@ -339,7 +344,8 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
             "payload of {} bytes exceeds the largest the log's queue accepts, {}",
             cfg.sizes.max,
             w.max_payload()
-        ));
+        )
+        .into());
     }
     let first_seq = w.next_seq();
     let stop = AtomicBool::new(false);
@@ -406,7 +412,7 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
             if let Err(e) = summary.print(cfg.json) {
                 crate::warn!("ringctl: cannot write the summary: {e}");
             }
-            Err(cause)
+            Err(cause.into())
         }
     }
 }

@@ -1,8 +1,9 @@
 //! `ringctl`: the command-line tool of the project.
 //!
 //! Exit codes, for every subcommand: 0 success, 1 a check failed or corruption, 2 usage
-//! or I/O error. `verify`, `recover` and `replay` share one table (see `logtools`): also
-//! 3 torn tail only, 4 repairable only, 5 locked by a writer.
+//! or I/O error (an option that does not apply, a folder that is not a log), 5 the log is
+//! locked by a writer (retryable: `stress --log`, `recover`). `verify`, `recover` and
+//! `replay` share one table (see `logtools`): also 3 torn tail only, 4 repairable only.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -39,7 +40,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Producer thread → ring → consumer thread; the consumer checks every record.
+    /// Producer thread → ring → consumer thread; the consumer checks every record. Exit 0
+    /// all checked, 1 a check failed, 2 usage or I/O error, 5 (--log) locked by a writer.
     Stress(StressArgs),
     /// List a log's segments: sequence and time ranges, sizes, sealed or active.
     Inspect(logtools::InspectArgs),
@@ -210,7 +212,7 @@ fn check_applies(a: &StressArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn stress(a: &StressArgs) -> Result<report::Summary, String> {
+fn stress(a: &StressArgs) -> Result<report::Summary, report::Failure> {
     check_applies(a)?;
     let batch = a.batch.unwrap_or(DEFAULT_BATCH);
     let batch = usize::try_from(batch).map_err(|_| format!("--batch {batch}: too large"))?;
@@ -252,7 +254,8 @@ fn stress(a: &StressArgs) -> Result<report::Summary, String> {
         return match mode {
             Mode::Pool => fanout::run_pool(&cfg, &progress),
             _ => fanout::run_broadcast(&cfg, &progress),
-        };
+        }
+        .map_err(Into::into);
     }
     let cfg = SpscStress {
         limit: limit(a)?,
@@ -261,7 +264,7 @@ fn stress(a: &StressArgs) -> Result<report::Summary, String> {
         batch,
         corrupt_every: a.corrupt_every,
     };
-    stress::run_spsc(&cfg, &Progress::new(true))
+    Ok(stress::run_spsc(&cfg, &Progress::new(true))?)
 }
 
 /// Exit 0 once generated text is written; a closed pipe is fine, other errors exit 2.
@@ -292,8 +295,8 @@ fn main() -> ExitCode {
                 }
             }
             Err(e) => {
-                crate::warn!("ringctl stress: {e}");
-                ExitCode::from(EXIT_USAGE)
+                crate::warn!("ringctl stress: {}", e.message);
+                ExitCode::from(e.code)
             }
         },
         Command::Inspect(a) => logtools::inspect(&a),

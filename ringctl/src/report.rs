@@ -25,6 +25,35 @@ macro_rules! warn {
     };
 }
 
+/// Why a stress run could not run or stopped early, with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// 2 usage or I/O error, 5 the log is locked by another writer (retryable).
+    pub code: u8,
+    /// For humans, on stderr.
+    pub message: String,
+}
+
+/// Exit code: usage or I/O error.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: the log is locked by another writer (retryable).
+pub const EXIT_LOCKED: u8 = 5;
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self {
+            code: EXIT_USAGE,
+            message,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        message.to_owned().into()
+    }
+}
+
 /// The version every JSON summary and report carries (`"version"`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
