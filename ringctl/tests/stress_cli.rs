@@ -292,3 +292,34 @@ fn text_durable_lines_are_throttled_and_quiet_silences_them() {
     assert!(!out.lines().any(|l| l.starts_with("durable ")), "{out}");
     assert_eq!(out.lines().last(), Some("errors:      0"));
 }
+
+/// On a terminal, a `--seconds` run's progress bar counts seconds against the run's
+/// seconds (with the events so far), not events against a made-up total. `script`
+/// (util-linux, essential on Debian) gives the run a terminal.
+#[test]
+fn seconds_progress_counts_seconds_on_a_terminal() {
+    let cmd = format!(
+        "{} stress --seconds 0.5 >/dev/null",
+        env!("CARGO_BIN_EXE_ringctl")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("script(1) runs the stress on a terminal");
+    assert!(out.status.success(), "{out:?}");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(tty.contains("/0.5 s, "), "progress: {tty}");
+    assert!(!tty.contains("/0 events"), "progress: {tty}");
+    // An event-count run still counts events against the count.
+    let cmd = format!(
+        "{} stress --events 1000000 >/dev/null",
+        env!("CARGO_BIN_EXE_ringctl")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(tty.contains("/1,000,000 events"), "progress: {tty}");
+}
