@@ -288,7 +288,7 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
                 s.name,
                 if s.sealed { "sealed" } else { "active" },
                 s.record_count,
-                s.bytes
+                crate::report::human_bytes(s.bytes)
             )?;
         }
         for c in &consumers {
@@ -306,8 +306,9 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
         };
         writeln!(
             o,
-            "{} segments, {records} records, {range}, {bytes} bytes",
-            segments.len()
+            "{} segments, {records} records, {range}, {} ({bytes} bytes)",
+            segments.len(),
+            crate::report::human_bytes(bytes)
         )
     })
 }
@@ -356,7 +357,12 @@ fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
         String::new()
     };
     writeln!(o, "records:  {} (sequences {range}{lost})", r.records)?;
-    writeln!(o, "bytes:    {}", r.bytes)?;
+    writeln!(
+        o,
+        "bytes:    {} ({} bytes)",
+        crate::report::human_bytes(r.bytes),
+        r.bytes
+    )?;
     for f in &r.findings {
         let at = f.offset.map(|x| format!(" @{x}")).unwrap_or_default();
         let sev = serde_json::to_value(f.severity)

@@ -556,6 +556,21 @@ fn inspect_prints_a_table() {
         "{}",
         r.out
     );
+    // Sizes for humans, with the exact count beside the total.
+    assert!(
+        r.out.lines().last().unwrap().contains(" KiB ("),
+        "{}",
+        r.out
+    );
+    assert!(lines[1].contains(" KiB "), "{}", lines[1]);
+    let v = ringctl(&["verify", &s(&dir)]);
+    assert!(
+        v.out
+            .lines()
+            .any(|l| l.starts_with("bytes:") && l.contains(" KiB (")),
+        "{}",
+        v.out
+    );
     // An empty directory is not a log to read; `recover` makes it an empty log.
     let empty = tempfile::tempdir().unwrap();
     let r = ringctl(&["inspect", &s(empty.path()), "--json"]);
