@@ -296,7 +296,7 @@ fn cases(p: &Pristine) -> Vec<Case> {
         .map(|&i| &p.recs[i])
         .find(|r| {
             let len = u32::from_le_bytes(r.bytes[16..20].try_into().unwrap()) as usize;
-            len % 8 != 0
+            !len.is_multiple_of(8)
         })
         .expect("a record with padding");
     let s1_last = rec(s1, s1.recs.len() - 1);
