@@ -8,7 +8,7 @@
 //! |---|---|
 //! | 0 | clean (`recover`: clean after it ran; `replay`: delivered everything asked for) |
 //! | 1 | corruption, or a failed check (`recover`: refused without `--force`, nothing changed) |
-//! | 2 | usage, I/O error, or not a log this build reads |
+//! | 2 | usage, I/O error, a folder that is not a log directory, or a log this build does not read |
 //! | 3 | torn tail only (`replay`: stopped at the torn tail of an unrecovered log) |
 //! | 4 | repairable only (derived files, an unfinished trim) |
 //! | 5 | locked by a writer (retryable) |
@@ -216,7 +216,7 @@ fn json_vocabulary(v: &mut serde_json::Value, kind: &str) {
 pub struct InspectArgs {
     /// The log directory.
     dir: PathBuf,
-    /// One JSON object instead of a table.
+    /// One JSON object instead of a table (`"type":"inspect"`, with `version`).
     #[arg(long)]
     json: bool,
 }
@@ -320,7 +320,7 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
 pub struct VerifyArgs {
     /// The log directory.
     dir: PathBuf,
-    /// The verifier's report as one line of JSON.
+    /// The verifier's report as one line of JSON (`"type":"verify"`, with `version`).
     #[arg(long)]
     json: bool,
 }
@@ -415,7 +415,7 @@ pub struct RecoverArgs {
     /// DIR/quarantine/ with a report (`ringctl replay DIR --quarantine` reads it).
     #[arg(long)]
     force: bool,
-    /// What recovery did as one line of JSON.
+    /// What recovery did as one line of JSON (`"type":"recover"`, with `version`).
     #[arg(long)]
     json: bool,
 }

@@ -52,7 +52,8 @@ enum Command {
     /// out (lost ranges, quarantine/). Exit 0 clean after, 1 refused, 5 locked, 2 errors.
     Recover(logtools::RecoverArgs),
     /// Stream a log's records (or quarantine/'s); --check verifies the stress pattern.
-    /// Exit 0 all delivered, 3 stopped at a torn tail, 1 corruption or a failed check.
+    /// Exit 0 all delivered (or --follow ended by Ctrl-C / SIGTERM), 3 stopped at a torn
+    /// tail, 1 corruption or a failed check, 2 usage (an empty range, not a log directory).
     Replay(logtools::ReplayArgs),
     /// Print a shell completion script on stdout (e.g. `ringctl completions bash >
     /// /etc/bash_completion.d/ringctl`).
