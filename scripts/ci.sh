@@ -89,6 +89,18 @@ step_loom() (
 
 step_benches() { cargo bench --workspace --no-run; }
 
+# Publishing ringcore (with ringlog-pattern, its dev-dependency, packaged beside it), and
+# the packaged crate's doctests, which include the README it ships.
+step_package() {
+    cargo package -p ringlog-pattern -p ringcore
+    cargo publish --dry-run -p ringlog-pattern -p ringcore
+    local t; t=$(mktemp -d)
+    tar xzf target/package/ringcore-*.crate -C "$t" && tar xzf target/package/ringlog-pattern-*.crate -C "$t"
+    (cd "$t"/ringcore-* && CARGO_TARGET_DIR="$t/target" cargo test --doc --features std,alloc \
+        --config "patch.crates-io.ringlog-pattern.path=\"$(echo "$t"/ringlog-pattern-*)\"")
+    rm -rf "$t"
+}
+
 # The firmware harness (firmware-size/, its own workspace): ringcore with `alloc` for each
 # embedded target, then SPSC push+pop of 64 B built for each target with a panic handler
 # that does not link, so a panic path left in them fails the step; prints the code size
@@ -103,7 +115,7 @@ step_firmware() {
     ./firmware-size/size.py
 }
 
-ALL_STEPS=(setup fmt layout clippy test doc nostd firmware miri loom benches)
+ALL_STEPS=(setup fmt layout clippy test doc package nostd firmware miri loom benches)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL_STEPS[@]}")
 

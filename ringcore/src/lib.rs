@@ -33,15 +33,20 @@
 //! feature is enabled; both are forwarded to `portable-atomic`. Without them, use
 //! [`spsc::Ring::split_mut`].
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Feature badges on docs.rs; the loom build is a test configuration, not one to show.
+#![cfg_attr(docsrs, doc(auto_cfg(hide(ringcore_loom))))]
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(any(test, ringcore_loom, feature = "std"))]
 extern crate std;
 
-/// The README's Rust examples, compiled and run as doctests.
+/// The README's Rust examples, compiled and run as doctests. `ringcore/README.md` links
+/// to the workspace's README, and `cargo package` copies it into the package, so the
+/// same path works in the workspace and in the published crate.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
 pub mod broadcast;

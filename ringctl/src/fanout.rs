@@ -233,11 +233,7 @@ fn run_threads<R: FanoutReader>(
             })
             .collect();
         let w = s.spawn(move || writer(start));
-        let total = match cfg.limit {
-            Limit::Events(n) => Some(n),
-            Limit::Time(_) => None,
-        };
-        progress.watch(&counter, total, || {
+        progress.watch(&counter, cfg.limit, || {
             w.is_finished() && handles.iter().all(|h| h.is_finished())
         });
         let w = w.join().expect("writer thread panicked");

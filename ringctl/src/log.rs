@@ -5,11 +5,18 @@
 //! verify any record of the log, whichever run wrote it. A new log starts at sequence 0;
 //! an existing one is recovered and continued at its next sequence.
 //!
-//! Stdout carries `durable S` lines (every sequence up to and including `S` is durable),
-//! printed and flushed whenever the durable watermark advances — polled every 10 ms, so
-//! at most one line per 10 ms and at least one per 10 ms while it moves — and once at
-//! exit with the watermark the clean shutdown reached; then the summary, which counts
-//! events that became durable (and were read back and checked), not events enqueued.
+//! Stdout reports the durable watermark (every sequence up to and including `S` is
+//! durable), polled every 10 ms, then the summary, which counts events that became
+//! durable (and were read back and checked), not events enqueued:
+//!
+//! * with `--json`, every advance the poll sees is `{"type":"durable","seq":S}` (never
+//!   throttled), the summary `{"type":"summary",...}` last: JSON only, one object a line;
+//! * in text mode, `durable S` lines, at most one per [`TEXT_DURABLE_GAP`] while the
+//!   run appends, plus one at exit with the watermark the clean shutdown reached (the
+//!   last line before the summary); `-q` silences them.
+//!
+//! Every line is flushed at once: a process killed at any moment has told its reader
+//! only what was durable.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,14 +27,17 @@ use storage_std::{Durability, LogReader, RecordMeta, Start, Writer, WriterOption
 use storage_uring::{BackendChoice, UringOptions, open_backend};
 
 use crate::pattern::{self, PayloadSizes};
-use crate::report::{Progress, Summary};
+use crate::report::{Failure, Progress, Summary};
 use crate::stress::Limit;
 
 /// Default event count of a log stress run (the SPSC stress default would write GBs).
 pub const DEFAULT_EVENTS: u64 = 1_000_000;
 
-/// How often the durable watermark is polled (and the most often a line is printed).
+/// How often the durable watermark is polled (and the most often a JSON line is printed).
 const DURABLE_POLL: Duration = Duration::from_millis(10);
+
+/// The least time between two `durable S` lines in text mode (about 10 a second).
+pub const TEXT_DURABLE_GAP: Duration = Duration::from_millis(100);
 
 /// `--durability`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -76,7 +86,7 @@ impl BackendArg {
     /// Opens (creating or recovering) the log in `dir` for writing with the chosen
     /// backend; returns the writer and the name of the backend that actually runs. With
     /// `auto`, a fallback to the portable backend is reported on stderr.
-    pub fn open(self, dir: &Path, opts: WriterOptions) -> Result<(Writer, &'static str), String> {
+    pub fn open(self, dir: &Path, opts: WriterOptions) -> Result<(Writer, &'static str), Failure> {
         let opened = open_backend(dir, self.choice(), &UringOptions::default())
             .map_err(|e| format!("--backend {}: {e}", self.choice()))?;
         if let Some(w) = opened.warning() {
@@ -87,8 +97,13 @@ impl BackendArg {
         // The io_uring backend preallocates (and recycles) segment files only when the
         // writer asks for it; measured faster there (storage-uring's docs).
         opts.preallocate = opened.uring.is_some();
-        let writer = Writer::open_with(opened.backend, opts)
-            .map_err(|e| format!("cannot open the log in {}: {e}", dir.display()))?;
+        let writer = Writer::open_with(opened.backend, opts).map_err(|e| Failure {
+            code: match e {
+                storage_std::Error::Locked(_) => crate::report::EXIT_LOCKED,
+                _ => crate::report::EXIT_USAGE,
+            },
+            message: format!("cannot open the log in {}: {e}", dir.display()),
+        })?;
         Ok((writer, name))
     }
 }
@@ -112,14 +127,32 @@ pub struct LogStress {
     pub sizes: PayloadSizes,
     /// `--json` (the summary of a fail-stopped run is printed here).
     pub json: bool,
+    /// `-q`: no `durable S` lines in text mode.
+    pub quiet: bool,
 }
 
-/// Prints `durable S` on stdout and flushes. A closed stdout is not an error worth
-/// stopping the writer for.
-fn print_durable(seq: u64) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "durable {seq}");
-    let _ = out.flush();
+impl LogStress {
+    /// Prints a durable watermark on stdout (`{"type":"durable","seq":S}` or `durable S`)
+    /// and flushes. A closed stdout is not an error worth stopping the writer for.
+    fn print_durable(&self, seq: u64) {
+        let mut out = std::io::stdout().lock();
+        let _ = if self.json {
+            writeln!(out, "{{\"type\":\"durable\",\"seq\":{seq}}}")
+        } else {
+            writeln!(out, "durable {seq}")
+        };
+        let _ = out.flush();
+    }
+
+    /// The least time between two watermark lines while the run appends; `None`: none
+    /// are printed.
+    fn durable_gap(&self) -> Option<Duration> {
+        match (self.json, self.quiet) {
+            (true, _) => Some(Duration::ZERO),
+            (false, true) => None,
+            (false, false) => Some(TEXT_DURABLE_GAP),
+        }
+    }
 }
 
 /// What the watermark printer has printed.
@@ -129,9 +162,11 @@ struct Printed {
     at: Option<Instant>,
 }
 
-/// Polls the durable watermark every [`DURABLE_POLL`] until `stop`, printing each
-/// advance; keeps `durable_events` (events of this run that are durable) current.
+/// Polls the durable watermark every [`DURABLE_POLL`] until `stop`, printing advances
+/// (each one in JSON, at most one per [`TEXT_DURABLE_GAP`] in text, none with `-q`);
+/// keeps `durable_events` (events of this run that are durable) current.
 fn watch_durable(
+    cfg: &LogStress,
     w: &Writer,
     first_seq: u64,
     stop: &AtomicBool,
@@ -139,6 +174,7 @@ fn watch_durable(
 ) -> Printed {
     // The watermark recovery left is not news: only advances are printed.
     let mut seen = w.durable_seq();
+    let gap = cfg.durable_gap();
     let mut printed = Printed {
         last: None,
         at: None,
@@ -149,13 +185,20 @@ fn watch_durable(
         if d > seen
             && let Some(s) = d
         {
-            print_durable(s);
-            printed = Printed {
-                last: Some(s),
-                at: Some(Instant::now()),
-            };
             seen = d;
             durable_events.store((s + 1).saturating_sub(first_seq), Ordering::Relaxed);
+            let due = match (gap, printed.at) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(g), Some(at)) => at.elapsed() >= g,
+            };
+            if due {
+                cfg.print_durable(s);
+                printed = Printed {
+                    last: Some(s),
+                    at: Some(Instant::now()),
+                };
+            }
         }
         if stopping {
             return printed;
@@ -267,7 +310,7 @@ fn read_back(dir: &Path, sizes: PayloadSizes, first: u64, last: u64) -> Readback
 
 /// Runs `ringctl stress --log`. `Err` is a usage or I/O error, or a fail-stop (whose
 /// summary has been printed already): exit 2.
-pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
+pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, Failure> {
     let backend = cfg.backend.unwrap_or_default();
     let durability = match (cfg.durability.unwrap_or_default(), cfg.group_bytes) {
         (DurabilityArg::Group, Some(max_bytes)) => Durability::Group {
@@ -301,20 +344,17 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
             "payload of {} bytes exceeds the largest the log's queue accepts, {}",
             cfg.sizes.max,
             w.max_payload()
-        ));
+        )
+        .into());
     }
     let first_seq = w.next_seq();
     let stop = AtomicBool::new(false);
     let durable_events = AtomicU64::new(0);
-    let total = match cfg.limit {
-        Limit::Events(n) => Some(n),
-        Limit::Time(_) => None,
-    };
     let start = Instant::now();
     let (appended, produce_error, printed) = std::thread::scope(|s| {
-        let watcher = s.spawn(|| watch_durable(&w, first_seq, &stop, &durable_events));
+        let watcher = s.spawn(|| watch_durable(cfg, &w, first_seq, &stop, &durable_events));
         let bar =
-            s.spawn(|| progress.watch(&durable_events, total, || stop.load(Ordering::Acquire)));
+            s.spawn(|| progress.watch(&durable_events, cfg.limit, || stop.load(Ordering::Acquire)));
         let (appended, err) = produce(&w, cfg, first_seq, start);
         stop.store(true, Ordering::Release);
         let printed = watcher.join().unwrap_or(Printed {
@@ -336,14 +376,9 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
     let elapsed = start.elapsed();
     if durable_seq > printed.last
         && let Some(s) = durable_seq
+        && cfg.durable_gap().is_some()
     {
-        if let Some(left) = printed
-            .at
-            .and_then(|t| DURABLE_POLL.checked_sub(t.elapsed()))
-        {
-            std::thread::sleep(left);
-        }
-        print_durable(s);
+        cfg.print_durable(s);
     }
     let events = durable_seq.map_or(0, |d| (d + 1).saturating_sub(first_seq));
     let rb = if events > 0 {
@@ -377,7 +412,7 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, String> {
             if let Err(e) = summary.print(cfg.json) {
                 crate::warn!("ringctl: cannot write the summary: {e}");
             }
-            Err(cause)
+            Err(cause.into())
         }
     }
 }

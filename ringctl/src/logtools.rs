@@ -8,7 +8,7 @@
 //! |---|---|
 //! | 0 | clean (`recover`: clean after it ran; `replay`: delivered everything asked for) |
 //! | 1 | corruption, or a failed check (`recover`: refused without `--force`, nothing changed) |
-//! | 2 | usage, I/O error, or not a log this build reads |
+//! | 2 | usage, I/O error, a folder that is not a log directory, or a log this build does not read |
 //! | 3 | torn tail only (`replay`: stopped at the torn tail of an unrecovered log) |
 //! | 4 | repairable only (derived files, an unfinished trim) |
 //! | 5 | locked by a writer (retryable) |
@@ -16,6 +16,7 @@
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use storage_std::backend::FileBackend;
@@ -50,6 +51,72 @@ fn error_code(e: &Error) -> u8 {
 
 fn class_code(c: LogClass) -> u8 {
     c.exit_code() as u8
+}
+
+/// Whether `name` is one of the files (or the directory) a log is made of: a segment,
+/// an index, a consumer offset, `LOCK`, `DURABLE`, `quarantine/`, or the temporary file
+/// of one of them.
+fn is_log_file_name(name: &str) -> bool {
+    use storage_std::format::{
+        DURABLE_FILE, LOCK_FILE, QUARANTINE_DIR, TMP_SUFFIX, parse_index_name, parse_offset_name,
+        parse_segment_name,
+    };
+    let name = name.strip_suffix(TMP_SUFFIX).unwrap_or(name);
+    name == LOCK_FILE
+        || name == DURABLE_FILE
+        || name == QUARANTINE_DIR
+        || parse_segment_name(name).is_some()
+        || parse_index_name(name).is_some()
+        || parse_offset_name(name).is_some()
+}
+
+/// What a directory holds, as far as telling a log from anything else goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DirKind {
+    /// At least one file of a log: a log (a writer's open creates `LOCK` and the first
+    /// segment at once, so a fresh log with no records is one).
+    Log,
+    /// Nothing at all: what a crash between creating a log's directory and its first
+    /// file leaves. Not a log to read (`inspect`, `verify`, `replay` refuse it); `recover`
+    /// makes it an empty log, as a writer's open would.
+    Empty,
+    /// Files, none of them a log's (a folder of `.txt` files): not a log.
+    Other,
+}
+
+fn dir_kind(dir: &Path) -> io::Result<DirKind> {
+    let mut any = false;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        any = true;
+        if e.file_name().to_str().is_some_and(is_log_file_name) {
+            return Ok(DirKind::Log);
+        }
+    }
+    Ok(if any { DirKind::Other } else { DirKind::Empty })
+}
+
+/// A log directory, or exit 2: a missing path, a file, a folder without any of a log's
+/// files ("not a log directory"), and, unless `empty_ok` (for `recover`), an empty one.
+fn log_dir(cmd: &str, dir: &Path, empty_ok: bool) -> Result<(), ExitCode> {
+    existing_dir(cmd, dir)?;
+    let not_a_log = |why: &str| {
+        fail(
+            cmd,
+            EXIT_USAGE,
+            format!(
+                "{} is not a log directory ({why}: no segment, index, LOCK or DURABLE file)",
+                dir.display()
+            ),
+        )
+    };
+    match dir_kind(dir) {
+        Ok(DirKind::Log) => Ok(()),
+        Ok(DirKind::Empty) if empty_ok => Ok(()),
+        Ok(DirKind::Empty) => Err(not_a_log("empty")),
+        Ok(DirKind::Other) => Err(not_a_log("it holds other files")),
+        Err(e) => Err(fail(cmd, EXIT_USAGE, format!("{}: {e}", dir.display()))),
+    }
 }
 
 /// An existing directory, or exit 2 (the read-only commands must not create one).
@@ -99,6 +166,49 @@ pub fn format_ts(ns: u64) -> String {
     )
 }
 
+/// Makes a report's JSON speak the vocabulary every `ringctl` JSON object shares: a
+/// `type` and the `version`; `records` for a record count (never `record_count`);
+/// every time as an RFC 3339 string (`X_time`) beside its ns as a decimal string
+/// (`X_ts_ns` for a record time `X_ts`, `X_ns` kept as a string), since doubles (jq)
+/// round integers above 2^53.
+fn json_vocabulary(v: &mut serde_json::Value, kind: &str) {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(map) => {
+                if let Some(n) = map.remove("record_count") {
+                    map.insert("records".into(), n);
+                }
+                let keys: Vec<String> = map.keys().cloned().collect();
+                for k in keys {
+                    let Some(ns) = map.get(&k).and_then(serde_json::Value::as_u64) else {
+                        if let Some(x) = map.get_mut(&k) {
+                            walk(x);
+                        }
+                        continue;
+                    };
+                    let (stem, ns_key) = if let Some(stem) = k.strip_suffix("_ts") {
+                        (stem.to_owned(), format!("{stem}_ts_ns"))
+                    } else if let Some(stem) = k.strip_suffix("_ns") {
+                        (stem.to_owned(), k.clone())
+                    } else {
+                        continue;
+                    };
+                    map.remove(&k);
+                    map.insert(format!("{stem}_time"), format_ts(ns).into());
+                    map.insert(ns_key, ns.to_string().into());
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(v);
+    if let Some(map) = v.as_object_mut() {
+        map.insert("type".into(), kind.into());
+        map.insert("version".into(), crate::report::VERSION.into());
+    }
+}
+
 // ---------------------------------------------------------------------------- inspect
 
 /// `ringctl inspect DIR`.
@@ -106,14 +216,14 @@ pub fn format_ts(ns: u64) -> String {
 pub struct InspectArgs {
     /// The log directory.
     dir: PathBuf,
-    /// One JSON object instead of a table.
+    /// One JSON object instead of a table (`"type":"inspect"`, with `version`).
     #[arg(long)]
     json: bool,
 }
 
 /// Lists the segments of a log: sequence and time ranges, sizes, sealed or active.
 pub fn inspect(a: &InspectArgs) -> ExitCode {
-    if let Err(c) = existing_dir("inspect", &a.dir) {
+    if let Err(c) = log_dir("inspect", &a.dir, false) {
         return c;
     }
     let reader = match LogReader::open(&a.dir) {
@@ -152,6 +262,8 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
             "last_seq": last_seq,
             "consumers": consumers,
         });
+        let mut v = v;
+        json_vocabulary(&mut v, "inspect");
         return emit(|o| writeln!(o, "{v}"));
     }
     emit(|o| {
@@ -176,7 +288,7 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
                 s.name,
                 if s.sealed { "sealed" } else { "active" },
                 s.record_count,
-                s.bytes
+                crate::report::human_bytes(s.bytes)
             )?;
         }
         for c in &consumers {
@@ -194,8 +306,9 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
         };
         writeln!(
             o,
-            "{} segments, {records} records, {range}, {bytes} bytes",
-            segments.len()
+            "{} segments, {records} records, {range}, {} ({bytes} bytes)",
+            segments.len(),
+            crate::report::human_bytes(bytes)
         )
     })
 }
@@ -207,7 +320,7 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
 pub struct VerifyArgs {
     /// The log directory.
     dir: PathBuf,
-    /// The verifier's report as one line of JSON.
+    /// The verifier's report as one line of JSON (`"type":"verify"`, with `version`).
     #[arg(long)]
     json: bool,
 }
@@ -244,7 +357,12 @@ fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
         String::new()
     };
     writeln!(o, "records:  {} (sequences {range}{lost})", r.records)?;
-    writeln!(o, "bytes:    {}", r.bytes)?;
+    writeln!(
+        o,
+        "bytes:    {} ({} bytes)",
+        crate::report::human_bytes(r.bytes),
+        r.bytes
+    )?;
     for f in &r.findings {
         let at = f.offset.map(|x| format!(" @{x}")).unwrap_or_default();
         let sev = serde_json::to_value(f.severity)
@@ -260,7 +378,7 @@ fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
 /// finds: 0 clean, 3 only a torn tail, 4 only repairable, 1 corruption; 2 usage or I/O
 /// error. On a live log it checks up to the writer's durable point.
 pub fn verify(a: &VerifyArgs) -> ExitCode {
-    if let Err(c) = existing_dir("verify", &a.dir) {
+    if let Err(c) = log_dir("verify", &a.dir, false) {
         return c;
     }
     let report = match storage_std::verify_dir(&a.dir) {
@@ -268,8 +386,11 @@ pub fn verify(a: &VerifyArgs) -> ExitCode {
         Err(e) => return fail("verify", EXIT_USAGE, e),
     };
     let printed = if a.json {
-        match serde_json::to_string(&report) {
-            Ok(s) => emit(|o| writeln!(o, "{s}")),
+        match serde_json::to_value(&report) {
+            Ok(mut v) => {
+                json_vocabulary(&mut v, "verify");
+                emit(|o| writeln!(o, "{v}"))
+            }
             Err(e) => return fail("verify", EXIT_USAGE, e),
         }
     } else {
@@ -294,7 +415,7 @@ pub struct RecoverArgs {
     /// DIR/quarantine/ with a report (`ringctl replay DIR --quarantine` reads it).
     #[arg(long)]
     force: bool,
-    /// What recovery did as one line of JSON.
+    /// What recovery did as one line of JSON (`"type":"recover"`, with `version`).
     #[arg(long)]
     json: bool,
 }
@@ -306,7 +427,7 @@ pub struct RecoverArgs {
 /// after it ran; 1 corruption found and refused without `--force` (nothing changed); 5
 /// locked by a running writer; 2 usage or I/O error, or not a log this build reads.
 pub fn recover(a: &RecoverArgs) -> ExitCode {
-    if let Err(c) = existing_dir("recover", &a.dir) {
+    if let Err(c) = log_dir("recover", &a.dir, true) {
         return c;
     }
     let report = match storage_std::recover(&a.dir, a.force) {
@@ -321,6 +442,8 @@ pub fn recover(a: &RecoverArgs) -> ExitCode {
                     "locked": code == EXIT_LOCKED,
                     "error": e.to_string(),
                 });
+                let mut v = v;
+                json_vocabulary(&mut v, "recover");
                 let _ = emit(|o| writeln!(o, "{v}"));
             }
             let hint = match code {
@@ -337,6 +460,7 @@ pub fn recover(a: &RecoverArgs) -> ExitCode {
         let mut v = serde_json::to_value(&report).unwrap_or_default();
         v["lost"] = serde_json::to_value(report.lost()).unwrap_or_default();
         v["changed"] = report.changed_anything().into();
+        json_vocabulary(&mut v, "recover");
         emit(|o| writeln!(o, "{v}"))
     } else {
         emit(|o| print_recovery(o, &report))
@@ -408,22 +532,34 @@ pub struct ReplayArgs {
     /// Start at this sequence (default: the oldest record).
     #[arg(long, conflicts_with = "from_time")]
     from_seq: Option<u64>,
-    /// Start at the first record whose timestamp is at or after T (ns since the Unix
-    /// epoch, as `ts_ns` prints it).
-    #[arg(long, value_name = "T")]
+    /// Start at the first record whose timestamp is at or after T: an RFC 3339 UTC time
+    /// as `inspect` prints it (`2024-05-01T12:00:00.5Z`) or ns since the Unix epoch (as
+    /// `ts_ns` prints it).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
     from_time: Option<u64>,
     /// Stop after this sequence (inclusive); also ends `--follow`.
     #[arg(long, value_name = "E")]
     to_seq: Option<u64>,
-    /// Keep reading as a writer appends, until interrupted or `--to-seq` is reached.
+    /// Stop at the first record whose timestamp is after T (RFC 3339 or ns, as
+    /// --from-time); also ends `--follow`.
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    to_time: Option<u64>,
+    /// Keep reading as a writer appends, until Ctrl-C / SIGTERM (which end it with the
+    /// summary) or `--to-seq` / `--to-time` is reached.
     #[arg(long, conflicts_with = "quarantine")]
     follow: bool,
     /// Check every record's payload against the stress pattern of its sequence (and its
     /// length against the header's); exit 1 at the first bad one.
     #[arg(long)]
     check: bool,
-    /// One JSON object per record (`seq`, `ts_ns`, `kind`, `flags`, `len`), per lost range
-    /// (`{"lost":{"from":F,"to":T}}`), and a JSON summary.
+    /// Print each record's payload too: hex, base64, or utf8 (invalid bytes as U+FFFD;
+    /// quoted and escaped in text mode so a record stays one line).
+    #[arg(long, value_enum, value_name = "ENCODING")]
+    payload: Option<PayloadEncoding>,
+    /// JSON only, one object a line, each with a `type`: `record` (`seq`, `time` as RFC
+    /// 3339, `ts_ns` as a decimal string, `kind`, `flags`, `len`, and `payload` with
+    /// --payload), `lost` (`from`, `to`: a range recorded as lost), `quarantined` (with
+    /// --quarantine), and the `summary` last (`records`, `version`, ...).
     #[arg(long)]
     json: bool,
     /// Print only the summary line.
@@ -432,9 +568,49 @@ pub struct ReplayArgs {
     /// Read what `recover --force` put in DIR/quarantine/ instead of the log: every
     /// record still whole in each file kept there, in file order (same output), after a
     /// line per file naming where it came from, why, and what the log lost with it.
-    #[arg(long, conflicts_with_all = ["from_seq", "from_time", "to_seq"])]
+    #[arg(long, conflicts_with_all = ["from_seq", "from_time", "to_seq", "to_time"])]
     quarantine: bool,
 }
+
+/// `--payload`: how payloads are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PayloadEncoding {
+    /// Lower-case hex, two digits a byte.
+    Hex,
+    /// Standard base64 with padding.
+    Base64,
+    /// The bytes as UTF-8 text; invalid sequences become U+FFFD.
+    Utf8,
+}
+
+impl PayloadEncoding {
+    fn encode(self, payload: &[u8]) -> String {
+        use base64::Engine as _;
+        match self {
+            Self::Hex => hex::encode(payload),
+            Self::Base64 => base64::engine::general_purpose::STANDARD.encode(payload),
+            Self::Utf8 => String::from_utf8_lossy(payload).into_owned(),
+        }
+    }
+}
+
+/// A time on the command line: ns since the Unix epoch, or an RFC 3339 UTC time.
+pub fn parse_time(s: &str) -> Result<u64, String> {
+    if let Ok(ns) = s.parse::<u64>() {
+        return Ok(ns);
+    }
+    let t = humantime::parse_rfc3339_weak(s).map_err(|e| {
+        format!("{s:?}: not a time ({e}); give ns since the Unix epoch or RFC 3339 UTC, e.g. 2024-05-01T12:00:00.5Z")
+    })?;
+    let ns = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| format!("{s}: before the Unix epoch"))?
+        .as_nanos();
+    u64::try_from(ns).map_err(|_| format!("{s}: past the year 2554"))
+}
+
+/// Set by the Ctrl-C / SIGTERM handler of `replay --follow`.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Records seen by a replay.
 #[derive(Debug, Default)]
@@ -455,7 +631,9 @@ fn print_replay_summary(
 ) -> io::Result<()> {
     if a.json {
         let mut v = serde_json::json!({
-            "count": r.count,
+            "type": "summary",
+            "version": crate::report::VERSION,
+            "records": r.count,
             "first_seq": r.first_seq,
             "last_seq": r.last_seq,
             "lost": r.lost,
@@ -476,11 +654,12 @@ fn print_replay_summary(
         let end = match end {
             "torn_tail" => " (ends in a torn tail)",
             "live" => " (live: up to the writer's durable point)",
+            "interrupted" => " (interrupted)",
             _ => "",
         };
         writeln!(
             o,
-            "count {} first_seq {} last_seq {}{lost}{end}{}",
+            "records {} first_seq {} last_seq {}{lost}{end}{}",
             r.count,
             s(r.first_seq),
             s(r.last_seq),
@@ -540,22 +719,37 @@ fn print_record(
     out: &mut dyn Write,
     a: &ReplayArgs,
     h: &ringcore::frame::FrameHeader,
+    payload: &[u8],
 ) -> io::Result<()> {
     if a.quiet {
         return Ok(());
     }
+    let encoded = a.payload.map(|p| p.encode(payload));
     if a.json {
-        writeln!(
-            out,
-            "{{\"seq\":{},\"ts_ns\":{},\"kind\":{},\"flags\":{},\"len\":{}}}",
-            h.seq, h.timestamp_ns, h.kind, h.flags, h.len
-        )
+        let mut v = serde_json::json!({
+            "type": "record",
+            "seq": h.seq,
+            "time": format_ts(h.timestamp_ns),
+            "ts_ns": h.timestamp_ns.to_string(),
+            "kind": h.kind,
+            "flags": h.flags,
+            "len": h.len,
+        });
+        if let Some(p) = encoded {
+            v["payload"] = p.into();
+        }
+        writeln!(out, "{v}")
     } else {
-        writeln!(
+        write!(
             out,
             "seq {} ts_ns {} kind {} flags {} len {}",
             h.seq, h.timestamp_ns, h.kind, h.flags, h.len
-        )
+        )?;
+        match (encoded, a.payload) {
+            (Some(p), Some(PayloadEncoding::Utf8)) => writeln!(out, " payload {p:?}"),
+            (Some(p), _) => writeln!(out, " payload {p}"),
+            (None, _) => writeln!(out),
+        }
     }
 }
 
@@ -564,7 +758,7 @@ fn print_lost(out: &mut dyn Write, a: &ReplayArgs, from: u64, to: u64) -> io::Re
         return Ok(());
     }
     if a.json {
-        writeln!(out, "{{\"lost\":{{\"from\":{from},\"to\":{to}}}}}")
+        writeln!(out, "{{\"type\":\"lost\",\"from\":{from},\"to\":{to}}}")
     } else {
         writeln!(out, "lost {from}..={to}")
     }
@@ -574,10 +768,42 @@ fn print_lost(out: &mut dyn Write, a: &ReplayArgs, from: u64, to: u64) -> io::Re
 /// delivered everything asked for; 3 stopped at the torn tail of an unrecovered log
 /// (after delivering everything before it); 1 corruption in what it read or a failed
 /// check; 2 errors. Lost ranges recorded by `recover --force` are printed and counted,
-/// and the replay goes on after them.
+/// and the replay goes on after them. `--follow` ends at `--to-seq` / `--to-time`, or on
+/// Ctrl-C / SIGTERM / SIGHUP, with the summary (`end` "interrupted", exit 0).
 pub fn replay(a: &ReplayArgs) -> ExitCode {
-    if let Err(c) = existing_dir("replay", &a.dir) {
+    if let (Some(f), Some(t)) = (a.from_seq, a.to_seq)
+        && f > t
+    {
+        return fail(
+            "replay",
+            EXIT_USAGE,
+            format!("--from-seq {f} is after --to-seq {t}: an empty range"),
+        );
+    }
+    if let (Some(f), Some(t)) = (a.from_time, a.to_time)
+        && f > t
+    {
+        return fail(
+            "replay",
+            EXIT_USAGE,
+            format!(
+                "--from-time {} is after --to-time {}: an empty range",
+                format_ts(f),
+                format_ts(t)
+            ),
+        );
+    }
+    if let Err(c) = log_dir("replay", &a.dir, false) {
         return c;
+    }
+    if a.follow
+        && let Err(e) = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed))
+    {
+        return fail(
+            "replay",
+            EXIT_USAGE,
+            format!("cannot catch Ctrl-C for --follow: {e}"),
+        );
     }
     if a.quarantine {
         return replay_quarantine(a);
@@ -600,6 +826,9 @@ pub fn replay(a: &ReplayArgs) -> ExitCode {
     let mut out = BufWriter::with_capacity(64 << 10, stdout.lock());
     let mut seen = Replayed::default();
     let ending = loop {
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            break Ending::Done("interrupted");
+        }
         let got = if a.follow {
             cursor.next_item_wait(Duration::from_millis(100))
         } else {
@@ -641,12 +870,15 @@ pub fn replay(a: &ReplayArgs) -> ExitCode {
                 }
             }
             LogItem::Record(r) => {
+                if a.to_time.is_some_and(|t| r.header.timestamp_ns > t) {
+                    break Ending::Done("end");
+                }
                 let seq = r.seq();
                 seen.count += 1;
                 seen.first_seq.get_or_insert(seq);
                 seen.last_seq = Some(seq);
                 let bad = check_record(a, seq, &r);
-                if let Err(e) = print_record(&mut out, a, &r.header) {
+                if let Err(e) = print_record(&mut out, a, &r.header, r.payload) {
                     break write_error(e);
                 }
                 if let Some(b) = bad {
@@ -710,6 +942,7 @@ fn replay_quarantine(a: &ReplayArgs) -> ExitCode {
         if !a.quiet {
             let w = if a.json {
                 let v = serde_json::json!({
+                    "type": "quarantined",
                     "quarantined": f,
                     "from": entry.map(|e| e.file.clone()),
                     "reason": entry.map(|e| e.reason.clone()),
@@ -739,7 +972,7 @@ fn replay_quarantine(a: &ReplayArgs) -> ExitCode {
             seen.first_seq.get_or_insert(seq);
             seen.last_seq = Some(seq);
             let bad = check_record(a, seq, &r);
-            if let Err(e) = print_record(&mut out, a, &r.header) {
+            if let Err(e) = print_record(&mut out, a, &r.header, r.payload) {
                 stop = Some(write_error(e));
                 return false;
             }

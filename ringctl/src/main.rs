@@ -1,13 +1,15 @@
 //! `ringctl`: the command-line tool of the project.
 //!
 //! Exit codes, for every subcommand: 0 success, 1 a check failed or corruption, 2 usage
-//! or I/O error. `verify`, `recover` and `replay` share one table (see `logtools`): also
-//! 3 torn tail only, 4 repairable only, 5 locked by a writer.
+//! or I/O error (an option that does not apply, a folder that is not a log), 5 the log is
+//! locked by a writer (retryable: `stress --log`, `recover`). `verify`, `recover` and
+//! `replay` share one table (see `logtools`): also 3 torn tail only, 4 repairable only.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod fanout;
 mod log;
@@ -38,7 +40,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Producer thread → ring → consumer thread; the consumer checks every record.
+    /// Producer thread → ring → consumer thread; the consumer checks every record. Exit 0
+    /// all checked, 1 a check failed, 2 usage or I/O error, 5 (--log) locked by a writer.
     Stress(StressArgs),
     /// List a log's segments: sequence and time ranges, sizes, sealed or active.
     Inspect(logtools::InspectArgs),
@@ -49,8 +52,18 @@ enum Command {
     /// out (lost ranges, quarantine/). Exit 0 clean after, 1 refused, 5 locked, 2 errors.
     Recover(logtools::RecoverArgs),
     /// Stream a log's records (or quarantine/'s); --check verifies the stress pattern.
-    /// Exit 0 all delivered, 3 stopped at a torn tail, 1 corruption or a failed check.
+    /// Exit 0 all delivered (or --follow ended by Ctrl-C / SIGTERM), 3 stopped at a torn
+    /// tail, 1 corruption or a failed check, 2 usage (an empty range, not a log directory).
     Replay(logtools::ReplayArgs),
+    /// Print a shell completion script on stdout (e.g. `ringctl completions bash >
+    /// /etc/bash_completion.d/ringctl`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout (e.g. `ringctl man > ringctl.1`).
+    Man,
 }
 
 /// What `ringctl stress` runs.
@@ -72,55 +85,63 @@ struct StressArgs {
     /// Send for this many seconds instead of a fixed count.
     #[arg(long)]
     seconds: Option<f64>,
-    /// Fixed payload size in bytes.
-    #[arg(long, conflicts_with_all = ["payload_min", "payload_max"])]
+    /// Fixed payload size in bytes (`64`, `1KiB`).
+    #[arg(long, value_parser = report::parse_bytes_usize, conflicts_with_all = ["payload_min", "payload_max"])]
     payload_size: Option<usize>,
     /// Smallest payload size (with --payload-max: sizes vary by sequence).
-    #[arg(long, requires = "payload_max")]
+    #[arg(long, value_parser = report::parse_bytes_usize, requires = "payload_max")]
     payload_min: Option<usize>,
     /// Largest payload size.
-    #[arg(long, requires = "payload_min")]
+    #[arg(long, value_parser = report::parse_bytes_usize, requires = "payload_min")]
     payload_max: Option<usize>,
-    /// Ring capacity in bytes: a power of two from 4 KiB to 64 MiB.
-    #[arg(long, default_value_t = 1 << 20)]
-    capacity: usize,
-    /// Records per publish and per release (1 = publish every record).
-    #[arg(long, default_value_t = 32)]
-    batch: usize,
-    /// Print the summary as one line of JSON.
+    /// SPSC mode: ring capacity, a power of two from 4KiB to 64MiB (default 1MiB; K, M
+    /// and G are powers of 1024: `1M` = `1MiB`).
+    #[arg(long, value_parser = report::parse_bytes_usize)]
+    capacity: Option<usize>,
+    /// SPSC, broadcast and pool modes: records per publish and per release, at least 1
+    /// (1 = publish every record; default 32).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: Option<u64>,
+    /// Stdout is JSON only, one object a line, each with a `type`: with --log every
+    /// durable advance (`durable`), then the summary (`summary`, with `version`).
     #[arg(long)]
     json: bool,
-    /// What to stress: an SPSC ring, a broadcast ring (one writer, --readers readers), or a
-    /// pool of broadcast rings by size class (mixed sizes, 16 B to 16 KiB by default).
-    #[arg(long, value_enum, default_value_t = Mode::Spsc)]
-    mode: Mode,
-    /// Broadcast and pool modes: number of reader threads (1 to 16).
-    #[arg(long, default_value_t = 2)]
-    readers: usize,
-    /// Broadcast and pool modes: gated (nothing lost) or overwrite (lapped readers lose
-    /// events and are told exactly how many).
-    #[arg(long, value_enum, default_value_t = fanout::PolicyArg::Gated)]
-    policy: fanout::PolicyArg,
+    /// Text mode: no `durable S` lines, only the summary.
+    #[arg(long, short, conflicts_with = "json")]
+    quiet: bool,
+    /// What to stress: an SPSC ring (default), a broadcast ring (one writer, --readers
+    /// readers), or a pool of broadcast rings by size class (mixed sizes, 16 B to 16 KiB
+    /// by default).
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+    /// Broadcast and pool modes: number of reader threads (1 to 16, default 2).
+    #[arg(long)]
+    readers: Option<usize>,
+    /// Broadcast and pool modes: gated (default; nothing lost) or overwrite (lapped
+    /// readers lose events and are told exactly how many).
+    #[arg(long, value_enum)]
+    policy: Option<fanout::PolicyArg>,
     /// Testing aid: the producer damages the payload of every Nth event after filling
     /// it, to prove the consumer's checks catch it (exit 1).
     #[arg(long, hide = true)]
     corrupt_every: Option<u64>,
     /// Log mode: producer → storage-std writer → segments in DIR (created if needed;
-    /// an existing log is recovered and continued). Prints `durable S` lines.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["capacity", "batch", "corrupt_every"])]
+    /// an existing log is recovered and continued). Prints `durable S` lines (at most
+    /// about 10 a second, and the last one) or, with --json, every durable advance.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["capacity", "batch", "corrupt_every", "mode", "readers", "policy"])]
     log: Option<std::path::PathBuf>,
     /// With --log: none (page cache, synced at rolls and exit), group (default), sync.
     #[arg(long, requires = "log", value_enum)]
     durability: Option<log::DurabilityArg>,
-    /// With --log: roll segments at this size (default 64 MiB, at least 4096).
-    #[arg(long, requires = "log")]
+    /// With --log: roll segments at this size (default 64MiB, at least 4KiB).
+    #[arg(long, requires = "log", value_parser = report::parse_bytes)]
     segment_bytes: Option<u64>,
     /// With --log: the writer backend (auto = the best available).
     #[arg(long, requires = "log", value_enum)]
     backend: Option<log::BackendArg>,
-    /// With --log and group durability: close a group at this many bytes (default 1 MiB,
-    /// at most 256 MiB); also the torn window of the segments it writes.
-    #[arg(long, requires = "log")]
+    /// With --log and group durability: close a group at this size (default 1MiB, at
+    /// most 256MiB); also the torn window of the segments it writes.
+    #[arg(long, requires = "log", value_parser = report::parse_bytes_usize)]
     group_bytes: Option<usize>,
 }
 
@@ -158,7 +179,44 @@ fn limit(a: &StressArgs) -> Result<Limit, String> {
     }
 }
 
-fn stress(a: &StressArgs) -> Result<report::Summary, String> {
+/// Default SPSC ring capacity.
+const DEFAULT_CAPACITY: usize = 1 << 20;
+/// Default records per publish.
+const DEFAULT_BATCH: u64 = 32;
+/// Default reader threads of the broadcast and pool modes.
+const DEFAULT_READERS: usize = 2;
+
+/// Options that clap cannot tell do not apply to the chosen mode: an error each, never
+/// silently ignored. (`--log` against the ring options is clap's `conflicts_with`.)
+fn check_applies(a: &StressArgs) -> Result<(), String> {
+    if a.log.is_some() {
+        return Ok(());
+    }
+    let mode = a.mode.unwrap_or(Mode::Spsc);
+    let name = match mode {
+        Mode::Spsc => "spsc",
+        Mode::Broadcast => "broadcast",
+        Mode::Pool => "pool",
+    };
+    if mode == Mode::Spsc {
+        if a.readers.is_some() {
+            return Err("--readers applies to --mode broadcast and pool, not spsc".into());
+        }
+        if a.policy.is_some() {
+            return Err("--policy applies to --mode broadcast and pool, not spsc".into());
+        }
+    } else if a.capacity.is_some() {
+        return Err(format!(
+            "--capacity applies to --mode spsc, not {name} (its rings are fixed at build time)"
+        ));
+    }
+    Ok(())
+}
+
+fn stress(a: &StressArgs) -> Result<report::Summary, report::Failure> {
+    check_applies(a)?;
+    let batch = a.batch.unwrap_or(DEFAULT_BATCH);
+    let batch = usize::try_from(batch).map_err(|_| format!("--batch {batch}: too large"))?;
     if let Some(dir) = &a.log {
         let cfg = log::LogStress {
             dir: dir.clone(),
@@ -172,11 +230,13 @@ fn stress(a: &StressArgs) -> Result<report::Summary, String> {
             },
             sizes: payload_sizes(a)?,
             json: a.json,
+            quiet: a.quiet,
         };
         return log::stress(&cfg, &Progress::new(true));
     }
-    if a.mode != Mode::Spsc {
-        let sizes = match (a.mode, a.payload_size, a.payload_min) {
+    let mode = a.mode.unwrap_or(Mode::Spsc);
+    if mode != Mode::Spsc {
+        let sizes = match (mode, a.payload_size, a.payload_min) {
             (Mode::Pool, None, None) => PayloadSizes {
                 min: 16,
                 max: 16 << 10,
@@ -186,25 +246,38 @@ fn stress(a: &StressArgs) -> Result<report::Summary, String> {
         let cfg = fanout::FanoutStress {
             limit: limit(a)?,
             sizes,
-            readers: a.readers,
-            policy: a.policy,
-            batch: a.batch.max(1),
+            readers: a.readers.unwrap_or(DEFAULT_READERS),
+            policy: a.policy.unwrap_or(fanout::PolicyArg::Gated),
+            batch,
             corrupt_every: a.corrupt_every,
         };
         let progress = Progress::new(true);
-        return match a.mode {
+        return match mode {
             Mode::Pool => fanout::run_pool(&cfg, &progress),
             _ => fanout::run_broadcast(&cfg, &progress),
-        };
+        }
+        .map_err(Into::into);
     }
     let cfg = SpscStress {
         limit: limit(a)?,
         sizes: payload_sizes(a)?,
-        capacity: a.capacity,
-        batch: a.batch,
+        capacity: a.capacity.unwrap_or(DEFAULT_CAPACITY),
+        batch,
         corrupt_every: a.corrupt_every,
     };
-    stress::run_spsc(&cfg, &Progress::new(true))
+    Ok(stress::run_spsc(&cfg, &Progress::new(true))?)
+}
+
+/// Exit 0 once generated text is written; a closed pipe is fine, other errors exit 2.
+fn finish_output(r: std::io::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            crate::warn!("ringctl: cannot write the output: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -223,13 +296,30 @@ fn main() -> ExitCode {
                 }
             }
             Err(e) => {
-                crate::warn!("ringctl stress: {e}");
-                ExitCode::from(EXIT_USAGE)
+                crate::warn!("ringctl stress: {}", e.message);
+                ExitCode::from(e.code)
             }
         },
         Command::Inspect(a) => logtools::inspect(&a),
         Command::Verify(a) => logtools::verify(&a),
         Command::Recover(a) => logtools::recover(&a),
         Command::Replay(a) => logtools::replay(&a),
+        Command::Completions { shell } => {
+            // Into memory first: `generate` panics on a write error (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ringctl", &mut script);
+            let mut out = std::io::stdout().lock();
+            finish_output(out.write_all(&script).and_then(|()| out.flush()))
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            let rendered = clap_mangen::Man::new(Cli::command()).render(&mut page);
+            let mut out = std::io::stdout().lock();
+            finish_output(
+                rendered
+                    .and_then(|()| out.write_all(&page))
+                    .and_then(|()| out.flush()),
+            )
+        }
     }
 }

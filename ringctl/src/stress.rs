@@ -48,7 +48,10 @@ pub fn run_spsc(cfg: &SpscStress, progress: &Progress) -> Result<Summary, String
             match cfg.capacity {
                 $(c if c == 1 << $shift => run_with::<{ 1 << $shift }>(cfg, progress),)*
                 c => Err(format!(
-                    "--capacity {c}: must be a power of two from {MIN_CAPACITY} to {MAX_CAPACITY}"
+                    "--capacity {} ({c} bytes): must be a power of two from {} to {}",
+                    crate::report::human_bytes(c as u64),
+                    crate::report::human_bytes(MIN_CAPACITY as u64),
+                    crate::report::human_bytes(MAX_CAPACITY as u64),
                 )),
             }
         };
@@ -184,11 +187,7 @@ fn run_with<const N: usize>(cfg: &SpscStress, progress: &Progress) -> Result<Sum
         out
     });
 
-    let total_hint = match cfg.limit {
-        Limit::Events(n) => Some(n),
-        Limit::Time(_) => None,
-    };
-    progress.watch(&consumed, total_hint, || {
+    progress.watch(&consumed, cfg.limit, || {
         producer.is_finished() && consumer.is_finished()
     });
     let sent = producer

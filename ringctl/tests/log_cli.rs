@@ -39,14 +39,30 @@ fn stress_log(dir: &Path, extra: &[&str]) -> (serde_json::Value, Vec<u64>) {
     args.extend(extra.iter().map(|x| x.to_string()));
     let r = ringctl(&args);
     assert_eq!(r.code, 0, "{args:?}\nstdout: {}\nstderr: {}", r.out, r.err);
-    let lines: Vec<&str> = r.out.lines().collect();
-    for l in &lines[..lines.len() - 1] {
-        assert!(
-            l.starts_with("durable "),
-            "unexpected line before the summary: {l}"
-        );
+    let summary = last_json(&r.out);
+    assert_eq!(summary["type"], "summary", "{summary}");
+    (summary, json_durable(&r.out))
+}
+
+/// The `{"type":"durable","seq":S}` lines of a `stress --log --json` run, in order;
+/// asserts stdout is JSON only, one object a line, durable lines then the summary.
+fn json_durable(stdout: &str) -> Vec<u64> {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let mut seqs = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        let want = if i + 1 == lines.len() {
+            "summary"
+        } else {
+            "durable"
+        };
+        assert_eq!(v["type"], want, "line {i}: {l}");
+        if want == "durable" {
+            seqs.push(v["seq"].as_u64().expect("seq"));
+        }
     }
-    (last_json(&r.out), durable_lines(&r.out))
+    seqs
 }
 
 /// `replay DIR --check --json --quiet` plus `extra`: (exit code, summary, stderr).
@@ -61,6 +77,16 @@ fn replay_check(dir: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) 
     args.extend(extra.iter().map(|x| x.to_string()));
     let r = ringctl(&args);
     (r.code, last_json(&r.out), r.err)
+}
+
+/// A JSON record's `ts_ns`: a decimal string (a JSON number would lose precision
+/// above 2^53 in jq).
+fn ts_ns(rec: &serde_json::Value) -> u64 {
+    rec["ts_ns"]
+        .as_str()
+        .unwrap_or_else(|| panic!("ts_ns is a string: {rec}"))
+        .parse()
+        .unwrap()
 }
 
 fn verify_json(dir: &Path) -> (i32, serde_json::Value) {
@@ -117,7 +143,7 @@ fn each_durability_mode_writes_a_log_that_verifies_and_replays() {
 
         let (code, sum, err) = replay_check(&dir, &[]);
         assert_eq!(code, 0, "{mode}: {err}");
-        assert_eq!(sum["count"], events, "{mode}");
+        assert_eq!(sum["records"], events, "{mode}");
         assert_eq!(sum["first_seq"], 0);
         assert_eq!(sum["last_seq"], events - 1);
 
@@ -172,7 +198,7 @@ fn a_second_run_continues_the_sequence() {
     let (code, sum, err) = replay_check(&dir, &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
-        (sum["count"].as_u64(), sum["last_seq"].as_u64()),
+        (sum["records"].as_u64(), sum["last_seq"].as_u64()),
         (Some(8000), Some(7999))
     );
     assert_eq!(verify_json(&dir).0, 0);
@@ -257,7 +283,7 @@ fn a_damaged_sealed_segment_fails_verify_and_replay_until_forced() {
 
     let (code, sum, err) = replay_check(&dir, &[]);
     assert_eq!(code, 1, "{sum} {err}");
-    assert_eq!(sum["count"], base + 2, "{sum}");
+    assert_eq!(sum["records"], base + 2, "{sum}");
     assert!(sum["error"].as_str().unwrap().contains(name), "{sum}");
     // Without --check the CRC still catches it.
     let r = ringctl(&["replay", &s(&dir), "--quiet"]);
@@ -284,7 +310,7 @@ fn a_damaged_sealed_segment_fails_verify_and_replay_until_forced() {
     assert_eq!(verify_json(&dir).0, 0);
     let (code, sum, _) = replay_check(&dir, &[]);
     assert_eq!(code, 0);
-    assert_eq!(sum["count"], 4999);
+    assert_eq!(sum["records"], 4999);
     assert_eq!(sum["lost"], 1);
     let (v, _) = stress_log(&dir, &["--events", "10"]);
     assert_eq!(v["first_seq"], 5000);
@@ -309,7 +335,7 @@ fn a_truncated_tail_is_torn_and_recover_repairs_it() {
     // Replay reads the good prefix and says it stopped at a torn tail.
     let (code, sum, err) = replay_check(&dir, &[]);
     assert_eq!(code, 3, "{err}");
-    assert_eq!(sum["count"], 999);
+    assert_eq!(sum["records"], 999);
     assert_eq!(sum["end"], "torn_tail");
 
     let r = ringctl(&["recover", &s(&dir)]);
@@ -372,7 +398,7 @@ fn mid_log_damage_in_the_active_segment_needs_force_which_lists_lost_sequences()
     assert_eq!(v["next_seq"], 4000);
     assert_eq!(verify_json(&dir).0, 0);
     let (code, sum, _) = replay_check(&dir, &[]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(3999)));
+    assert_eq!((code, sum["records"].as_u64()), (0, Some(3999)));
     assert_eq!(sum["lost"], 1);
 }
 
@@ -404,9 +430,9 @@ fn replay_streams_ranges_by_sequence_and_time() {
         assert_eq!(rec["len"], 33);
         assert_eq!(rec["kind"], 0);
         assert_eq!(rec["flags"], 0);
-        assert!(rec["ts_ns"].as_u64().unwrap() > 1_600_000_000_000_000_000);
+        assert!(ts_ns(rec) > 1_600_000_000_000_000_000);
     }
-    assert_eq!(all[3000]["count"], 3000);
+    assert_eq!(all[3000]["records"], 3000);
 
     let r = ringctl(&[
         "replay",
@@ -421,15 +447,20 @@ fn replay_streams_ranges_by_sequence_and_time() {
     assert_eq!(r.code, 0, "{}", r.err);
     let lines: Vec<&str> = r.out.lines().collect();
     assert_eq!(lines.len(), 101);
-    assert!(lines[0].starts_with("{\"seq\":100,"), "{}", lines[0]);
+    let rec0: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(
+        (&rec0["type"], &rec0["seq"]),
+        (&"record".into(), &100.into()),
+        "{rec0}"
+    );
     let sum = last_json(&r.out);
     assert_eq!(
-        (&sum["count"], &sum["first_seq"], &sum["last_seq"]),
+        (&sum["records"], &sum["first_seq"], &sum["last_seq"]),
         (&100.into(), &100.into(), &199.into())
     );
 
     // By time: the first record at or after T.
-    let t = all[1500]["ts_ns"].as_u64().unwrap();
+    let t = ts_ns(&all[1500]);
     let r = ringctl(&[
         "replay",
         &s(&dir),
@@ -443,8 +474,8 @@ fn replay_streams_ranges_by_sequence_and_time() {
     let sum = last_json(&r.out);
     let first = sum["first_seq"].as_u64().unwrap() as usize;
     assert!(first <= 1500);
-    assert!(all[first]["ts_ns"].as_u64().unwrap() >= t);
-    assert!(first == 0 || all[first - 1]["ts_ns"].as_u64().unwrap() < t);
+    assert!(ts_ns(&all[first]) >= t);
+    assert!(first == 0 || ts_ns(&all[first - 1]) < t);
     assert_eq!(sum["last_seq"], 2000);
 
     // Text lines and summary.
@@ -455,11 +486,11 @@ fn replay_streams_ranges_by_sequence_and_time() {
     assert!(
         lines[0].starts_with("seq 2998 ts_ns ") && lines[0].ends_with(" kind 0 flags 0 len 33")
     );
-    assert_eq!(lines[2], "count 2 first_seq 2998 last_seq 2999");
+    assert_eq!(lines[2], "records 2 first_seq 2998 last_seq 2999");
     // Past the end: nothing, and no error.
     let r = ringctl(&["replay", &s(&dir), "--from-seq", "5000", "--json"]);
     assert_eq!(r.code, 0, "{}", r.err);
-    assert_eq!(last_json(&r.out)["count"], 0);
+    assert_eq!(last_json(&r.out)["records"], 0);
 }
 
 #[test]
@@ -481,19 +512,19 @@ fn replay_check_stops_at_the_first_record_without_the_pattern() {
     assert_eq!(verify_json(&dir).0, 0, "the log itself is sound");
     let (code, sum, err) = replay_check(&dir, &[]);
     assert_eq!(code, 1);
-    assert_eq!(sum["count"], 8);
+    assert_eq!(sum["records"], 8);
     assert_eq!(sum["last_seq"], 7);
     assert!(
         err.contains("sequence 7") && err.contains("pattern"),
         "{err}"
     );
     let (code, sum, _) = replay_check(&dir, &["--to-seq", "6"]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(7)));
+    assert_eq!((code, sum["records"].as_u64()), (0, Some(7)));
     let r = ringctl(&["replay", &s(&dir), "--check"]);
     assert_eq!(r.code, 1);
     assert_eq!(
         r.out.lines().last(),
-        Some("count 8 first_seq 0 last_seq 7 FAILED")
+        Some("records 8 first_seq 0 last_seq 7 FAILED")
     );
 }
 
@@ -525,10 +556,29 @@ fn inspect_prints_a_table() {
         "{}",
         r.out
     );
-    // An empty directory is an empty log.
+    // Sizes for humans, with the exact count beside the total.
+    assert!(
+        r.out.lines().last().unwrap().contains(" KiB ("),
+        "{}",
+        r.out
+    );
+    assert!(lines[1].contains(" KiB "), "{}", lines[1]);
+    let v = ringctl(&["verify", &s(&dir)]);
+    assert!(
+        v.out
+            .lines()
+            .any(|l| l.starts_with("bytes:") && l.contains(" KiB (")),
+        "{}",
+        v.out
+    );
+    // An empty directory is not a log to read; `recover` makes it an empty log.
     let empty = tempfile::tempdir().unwrap();
     let r = ringctl(&["inspect", &s(empty.path()), "--json"]);
-    assert_eq!(r.code, 0);
+    assert_eq!(r.code, 2, "{}{}", r.out, r.err);
+    assert!(r.err.contains("not a log directory"), "{}", r.err);
+    assert_eq!(ringctl(&["recover", &s(empty.path())]).code, 0);
+    let r = ringctl(&["inspect", &s(empty.path()), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
     assert_eq!(last_json(&r.out)["records"], 0);
 }
 
@@ -575,7 +625,7 @@ fn usage_and_io_errors_exit_2() {
     }
     // Nothing above touched the log.
     let (code, sum, _) = replay_check(&dir, &[]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(10)));
+    assert_eq!((code, sum["records"].as_u64()), (0, Some(10)));
 }
 
 /// Kills the child if the test fails before it ends.
@@ -640,11 +690,17 @@ fn follow_sees_records_appended_by_a_concurrent_stress_run() {
     let lines = lines.join().unwrap();
     assert!(st.success(), "follower: {st:?}");
     assert_eq!(lines.len(), 2501);
-    assert!(lines[0].starts_with("{\"seq\":500,"));
-    assert!(lines[2499].starts_with("{\"seq\":2999,"));
+    for (i, want) in [(0, 500), (2499, 2999)] {
+        let rec: serde_json::Value = serde_json::from_str(&lines[i]).unwrap();
+        assert_eq!(
+            (&rec["type"], &rec["seq"]),
+            (&"record".into(), &want.into()),
+            "{rec}"
+        );
+    }
     let sum: serde_json::Value = serde_json::from_str(&lines[2500]).unwrap();
     assert_eq!(
-        (&sum["count"], &sum["first_seq"], &sum["last_seq"]),
+        (&sum["records"], &sum["first_seq"], &sum["last_seq"]),
         (&2500.into(), &500.into(), &2999.into())
     );
 }
@@ -664,13 +720,17 @@ fn a_second_writer_and_recover_are_refused_while_a_writer_runs() {
     let mut out = BufReader::new(writer.0.stdout.take().unwrap());
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
-    assert!(first.starts_with("durable "), "{first}");
-    // recover: 5, locked by a writer (retryable); a second writer's stress: 2.
+    assert!(
+        first.starts_with("{\"type\":\"durable\",\"seq\":"),
+        "{first}"
+    );
+    // recover and a second writer's stress: 5, locked by a writer (retryable), not 2
+    // as a usage error.
     for (args, code) in [
         (vec!["recover", dir.to_str().unwrap()], 5),
         (
             vec!["stress", "--log", dir.to_str().unwrap(), "--events", "1"],
-            2,
+            5,
         ),
     ] {
         let r = ringctl(&args);
@@ -680,7 +740,7 @@ fn a_second_writer_and_recover_are_refused_while_a_writer_runs() {
     // Readers need no lock: they read up to the writer's durable point.
     let (code, sum, err) = replay_check(&dir, &[]);
     assert_eq!(code, 0, "{err}");
-    assert!(sum["count"].as_u64().unwrap() > 0);
+    assert!(sum["records"].as_u64().unwrap() > 0);
     // "live" while the writer holds the log; "end" if it closed meanwhile (`stress`
     // reads its records back after closing).
     assert!(sum["end"] == "live" || sum["end"] == "end", "{sum}");
@@ -711,7 +771,7 @@ fn a_write_error_stops_the_writer_and_exits_2_with_the_cause() {
     assert_eq!(v["events"], d + 1);
     assert_eq!(v["verified"], d + 1, "{v}");
     assert!(v["stopped"].as_str().unwrap().contains("too large"), "{v}");
-    let lines = durable_lines(&stdout);
+    let lines = json_durable(&stdout);
     assert_strictly_increasing(&lines);
     assert_eq!(lines.last(), Some(&d));
     // Everything reported durable is there.
@@ -719,7 +779,7 @@ fn a_write_error_stops_the_writer_and_exits_2_with_the_cause() {
     assert!(code == 0 || code == 3, "verify: {code}");
     let (code, sum, err) = replay_check(&dir, &[]);
     assert_eq!(code, 0, "{err}");
-    assert!(sum["count"].as_u64().unwrap() > d);
+    assert!(sum["records"].as_u64().unwrap() > d);
 }
 
 #[test]
@@ -734,13 +794,13 @@ fn a_log_that_ends_at_a_sealed_segment_replays_to_its_end() {
     std::fs::remove_file(last.with_extension("idx")).unwrap();
     assert_eq!(verify_json(&dir).0, 0);
     let (code, sum, err) = replay_check(&dir, &[]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(base)), "{err}");
+    assert_eq!((code, sum["records"].as_u64()), (0, Some(base)), "{err}");
     let (code, sum, _) = replay_check(&dir, &["--from-seq", &(base + 3).to_string()]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(0)));
+    assert_eq!((code, sum["records"].as_u64()), (0, Some(0)));
     let (v, _) = stress_log(&dir, &["--events", "5"]);
     assert_eq!(v["first_seq"], base);
     let (code, sum, _) = replay_check(&dir, &[]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(base + 5)));
+    assert_eq!((code, sum["records"].as_u64()), (0, Some(base + 5)));
 }
 
 #[test]
@@ -761,8 +821,272 @@ fn every_backend_writes_the_same_log_that_the_other_reads() {
         let (code, v, err) = replay_check(&dir, &[]);
         assert_eq!(code, 0, "{err}");
         assert_eq!(
-            (v["count"].as_u64(), v["last_seq"].as_u64()),
+            (v["records"].as_u64(), v["last_seq"].as_u64()),
             (Some(6000), Some(5999))
+        );
+    }
+}
+
+/// `inspect`, `verify`, `replay` on a folder that is not a log exit 2 "not a log
+/// directory" (they used to say `clean`, exit 0); an empty folder is not a log to read,
+/// though `recover` makes it an empty one (what a crash right after creating the
+/// directory leaves); a fresh log with no records is a log.
+#[test]
+fn a_folder_that_is_not_a_log_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let txt = tmp.path().join("notes");
+    std::fs::create_dir(&txt).unwrap();
+    std::fs::write(txt.join("a.txt"), b"hello\n").unwrap();
+    std::fs::write(txt.join("b.txt"), b"world\n").unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (dir, what) in [(&txt, "other files"), (&empty, "empty")] {
+        for cmd in ["inspect", "verify", "replay"] {
+            for json in [false, true] {
+                let mut args = vec![cmd.to_string(), s(dir)];
+                if json {
+                    args.push("--json".into());
+                }
+                let r = ringctl(&args);
+                assert_eq!(r.code, 2, "{args:?}: {}{}", r.out, r.err);
+                assert!(r.err.contains("not a log directory"), "{args:?}: {}", r.err);
+                assert!(r.err.contains(what), "{args:?}: {}", r.err);
+            }
+        }
+    }
+    // recover refuses the folder of notes and leaves it as it was.
+    let r = ringctl(&["recover", &s(&txt)]);
+    assert_eq!(r.code, 2, "{}{}", r.out, r.err);
+    assert!(r.err.contains("not a log directory"), "{}", r.err);
+    assert_eq!(std::fs::read_dir(&txt).unwrap().count(), 2);
+    // recover makes the empty folder an empty log, which then verifies clean.
+    let r = ringctl(&["recover", &s(&empty)]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert_eq!(verify_json(&empty).0, 0);
+    // A writer's fresh log without records is a log.
+    let fresh = tmp.path().join("fresh");
+    let (sum, _) = stress_log(&fresh, &["--events", "0"]);
+    assert_eq!(sum["events"], 0);
+    let (code, v) = verify_json(&fresh);
+    assert_eq!((code, &v["records"]), (0, &0.into()), "{v}");
+    assert_eq!(ringctl(&["inspect", &s(&fresh)]).code, 0);
+    let (code, sum, err) = replay_check(&fresh, &[]);
+    assert_eq!((code, &sum["records"]), (0, &0.into()), "{err} {sum}");
+}
+
+/// The stress pattern of `seq` in `len` bytes (what `stress --log` appended).
+fn pattern(seq: u64, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    ringlog_pattern::fill(seq, &mut v);
+    v
+}
+
+#[test]
+fn replay_prints_payloads_in_hex_base64_and_utf8() {
+    use base64::Engine as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(&dir, &["--events", "20", "--payload-size", "24"]);
+    for (enc, decode) in [
+        (
+            "hex",
+            (|p: &str| hex::decode(p).unwrap()) as fn(&str) -> Vec<u8>,
+        ),
+        ("base64", |p: &str| {
+            base64::engine::general_purpose::STANDARD.decode(p).unwrap()
+        }),
+    ] {
+        let r = ringctl(&["replay", &s(&dir), "--payload", enc, "--json"]);
+        assert_eq!(r.code, 0, "{}", r.err);
+        let lines: Vec<serde_json::Value> = r
+            .out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 21);
+        for (seq, rec) in lines[..20].iter().enumerate() {
+            let p = rec["payload"].as_str().expect("payload");
+            assert_eq!(decode(p), pattern(seq as u64, 24), "{enc} {rec}");
+        }
+        // Text: the same payload at the end of each record line.
+        let r = ringctl(&["replay", &s(&dir), "--payload", enc, "--to-seq", "3"]);
+        assert_eq!(r.code, 0, "{}", r.err);
+        let line = r.out.lines().nth(3).unwrap();
+        let (_, p) = line.split_once(" payload ").expect(line);
+        assert_eq!(decode(p), pattern(3, 24), "{line}");
+    }
+    // utf8: lossy text, quoted in text mode so that a record stays on one line.
+    let r = ringctl(&[
+        "replay",
+        &s(&dir),
+        "--payload",
+        "utf8",
+        "--json",
+        "--to-seq",
+        "0",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let rec: serde_json::Value = serde_json::from_str(r.out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        rec["payload"].as_str().unwrap(),
+        String::from_utf8_lossy(&pattern(0, 24))
+    );
+    let r = ringctl(&["replay", &s(&dir), "--payload", "utf8"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(r.out.lines().count(), 21, "{}", r.out);
+    let r = ringctl(&["replay", &s(&dir), "--payload", "rot13"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn replay_times_are_rfc3339_or_ns_and_json_ts_ns_is_a_string() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(&dir, &["--events", "3000", "--segment-bytes", "32768"]);
+    let r = ringctl(&["replay", &s(&dir), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let all: Vec<serde_json::Value> = r
+        .out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (sum, recs) = all.split_last().unwrap();
+    assert_eq!(sum["type"], "summary");
+    assert_eq!(sum["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(sum["records"], 3000);
+    assert!(sum.get("count").is_none(), "one vocabulary: {sum}");
+    for rec in recs {
+        assert_eq!(rec["type"], "record");
+        let ns = ts_ns(rec);
+        let time = rec["time"].as_str().unwrap();
+        // The RFC 3339 time is the same instant, to the nanosecond.
+        let t = humantime::parse_rfc3339(time).unwrap();
+        let back = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        assert_eq!(back, u128::from(ns), "{rec}");
+    }
+    // --from-time / --to-time take what `replay --json` and `inspect` print, or ns.
+    let from = &recs[1000];
+    let to = &recs[2000];
+    let expect_first = recs.iter().position(|r| ts_ns(r) >= ts_ns(from)).unwrap();
+    let expect_last = recs.iter().rposition(|r| ts_ns(r) <= ts_ns(to)).unwrap();
+    for (f, t) in [
+        (
+            from["time"].as_str().unwrap().to_owned(),
+            to["time"].as_str().unwrap().to_owned(),
+        ),
+        (ts_ns(from).to_string(), ts_ns(to).to_string()),
+    ] {
+        let r = ringctl(&[
+            "replay",
+            &s(&dir),
+            "--json",
+            "--quiet",
+            "--from-time",
+            &f,
+            "--to-time",
+            &t,
+        ]);
+        assert_eq!(r.code, 0, "{f} {t}: {}", r.err);
+        let v = last_json(&r.out);
+        assert_eq!(v["first_seq"], expect_first as u64, "{f}: {v}");
+        assert_eq!(v["last_seq"], expect_last as u64, "{t}: {v}");
+    }
+    let ins = last_json(&ringctl(&["inspect", &s(&dir), "--json"]).out);
+    let seg = &ins["segments"][1];
+    let r = ringctl(&[
+        "replay",
+        &s(&dir),
+        "--json",
+        "--quiet",
+        "--from-time",
+        seg["first_time"].as_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(last_json(&r.out)["first_seq"].as_u64().unwrap() <= seg["base_seq"].as_u64().unwrap());
+    // Empty ranges and unreadable times are usage errors.
+    for args in [
+        vec!["--from-seq", "5", "--to-seq", "2"],
+        vec![
+            "--from-time",
+            "2024-05-02T00:00:00Z",
+            "--to-time",
+            "2024-05-01T00:00:00Z",
+        ],
+        vec!["--from-time", "yesterday"],
+        vec!["--to-time", "2024-13-01T00:00:00Z"],
+    ] {
+        let mut full = vec!["replay".to_string(), s(&dir)];
+        full.extend(args.iter().map(|x| x.to_string()));
+        let r = ringctl(&full);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.out, r.err);
+        assert!(r.out.is_empty(), "{args:?}: {}", r.out);
+    }
+}
+
+#[test]
+fn every_json_report_shares_one_vocabulary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(&dir, &["--events", "100"]);
+    for (cmd, kind) in [
+        ("inspect", "inspect"),
+        ("verify", "verify"),
+        ("recover", "recover"),
+    ] {
+        let r = ringctl(&[cmd, &s(&dir), "--json"]);
+        assert_eq!(r.code, 0, "{cmd}: {}", r.err);
+        let v = last_json(&r.out);
+        assert_eq!(v["type"], kind, "{v}");
+        assert_eq!(v["version"], env!("CARGO_PKG_VERSION"), "{v}");
+        assert!(!r.out.contains("record_count"), "{cmd}: {}", r.out);
+        for seg in v["segments"].as_array().into_iter().flatten() {
+            assert_eq!(seg["records"], 100, "{cmd}: {seg}");
+            assert!(seg["first_ts_ns"].is_string(), "{cmd}: {seg}");
+            assert!(
+                seg["first_time"].as_str().unwrap().ends_with('Z'),
+                "{cmd}: {seg}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_and_sigterm_end_follow_with_the_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    stress_log(&dir, &["--events", "50"]);
+    for signal in ["INT", "TERM"] {
+        let mut follower = Reap(
+            Command::new(BIN)
+                .args(["replay", &s(&dir), "--follow", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let mut out = BufReader::new(follower.0.stdout.take().unwrap());
+        // All 50 records arrive; then it waits for more.
+        for _ in 0..50 {
+            let mut l = String::new();
+            out.read_line(&mut l).unwrap();
+            assert!(l.contains("\"type\":\"record\""), "{l}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(follower.0.try_wait().unwrap().is_none(), "still following");
+        let st = Command::new("kill")
+            .args([format!("-{signal}"), follower.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let status = wait_with_deadline(&mut follower.0, Duration::from_secs(10));
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        assert_eq!(status.code(), Some(0), "SIG{signal}: {status:?} {rest}");
+        let sum = last_json(&rest);
+        assert_eq!(
+            (&sum["type"], &sum["records"], &sum["end"]),
+            (&"summary".into(), &50.into(), &"interrupted".into()),
+            "SIG{signal}: {sum}"
         );
     }
 }

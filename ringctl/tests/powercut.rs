@@ -614,7 +614,7 @@ fn check_after_reboot(dir: &Path, durable: Option<u64>) -> Result<u64, String> {
         problems.push(format!("verify after recover: {}", ver.brief()));
     }
     let v = rep.json();
-    let count = v["count"].as_u64();
+    let count = v["records"].as_u64();
     let next = v["last_seq"].as_u64().map_or(0, |l| l + 1);
     if rep.code != 0 {
         problems.push(format!("replay --check: {}", rep.brief()));

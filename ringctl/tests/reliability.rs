@@ -115,12 +115,16 @@ fn item_2_replay_ends_on_a_sealed_last_segment_that_fails_the_sealed_check() {
     std::fs::write(victim, &bytes).unwrap();
     let (code, sum, err) = replay(&dir, &[]);
     assert_eq!(code, 0, "every record was delivered: {sum} {err}");
-    assert_eq!(sum["count"].as_u64(), Some(last + 1), "{sum}");
+    assert_eq!(sum["records"].as_u64(), Some(last + 1), "{sum}");
     let (code, v) = verify(&dir);
     assert_eq!((code, &v["class"]), (4, &"repairable".into()), "{v}");
     // Following stops at --to-seq without spinning on the segment.
     let (code, sum, err) = replay(&dir, &["--follow", "--to-seq", &last.to_string()]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(last + 1)), "{err}");
+    assert_eq!(
+        (code, sum["records"].as_u64()),
+        (0, Some(last + 1)),
+        "{err}"
+    );
 
     // A damaged header: reported, never a loop.
     let mut bytes = good;
@@ -128,7 +132,7 @@ fn item_2_replay_ends_on_a_sealed_last_segment_that_fails_the_sealed_check() {
     std::fs::write(victim, &bytes).unwrap();
     let (code, sum, err) = replay(&dir, &[]);
     assert_eq!(code, 1, "{sum} {err}");
-    assert!(sum["count"].as_u64().unwrap() <= last, "{sum}");
+    assert!(sum["records"].as_u64().unwrap() <= last, "{sum}");
     let (code, v) = verify(&dir);
     assert_eq!(code, 1, "{v}");
 }
@@ -154,7 +158,7 @@ fn item_3_a_zeroed_tail_of_the_active_index_is_a_torn_tail() {
     assert_eq!(last_json(&r.out)["found"], "torn_tail", "{}", r.out);
     assert_eq!(verify(&dir).0, 0);
     let (code, sum, _) = replay(&dir, &[]);
-    assert_eq!((code, sum["count"].as_u64()), (0, Some(3000)));
+    assert_eq!((code, sum["records"].as_u64()), (0, Some(3000)));
 }
 
 /// Item 4: a segment started by a `--durability none` writer kept an unbounded torn
@@ -217,7 +221,7 @@ fn item_5_replay_reports_mid_log_damage_in_the_active_segment() {
     flip_byte(&segs[0], payload_at(10, 1000) + 5);
     let (code, sum, err) = replay(&dir, &[]);
     assert_eq!(code, 1, "damage is not the end of the log: {sum} {err}");
-    assert_eq!(sum["count"].as_u64(), Some(10), "{sum}");
+    assert_eq!(sum["records"].as_u64(), Some(10), "{sum}");
     let (code, sum, err) = replay(&dir, &["--follow"]);
     assert_eq!(code, 1, "{sum} {err}");
 }
@@ -287,7 +291,7 @@ fn item_7_recover_force_keeps_every_intact_record() {
         let (code, sum, err) = replay(dir, &[]);
         assert_eq!(code, 0, "{what}: {sum} {err}");
         assert_eq!(
-            sum["count"].as_u64(),
+            sum["records"].as_u64(),
             Some(n),
             "{what}: every record kept: {sum}"
         );
@@ -327,7 +331,11 @@ fn item_7_recover_force_keeps_every_intact_record() {
     assert_eq!(verify(&dir).0, 0);
     let (code, sum, err) = replay(&dir, &[]);
     assert_eq!(code, 0, "{sum} {err}");
-    assert_eq!(sum["count"].as_u64(), Some(n - 1), "one record lost: {sum}");
+    assert_eq!(
+        sum["records"].as_u64(),
+        Some(n - 1),
+        "one record lost: {sum}"
+    );
     assert_eq!(sum["lost"].as_u64(), Some(1), "{sum}");
     let r = ringctl(&[
         "replay",
@@ -342,7 +350,7 @@ fn item_7_recover_force_keeps_every_intact_record() {
     let lines: Vec<&str> = r.out.lines().collect();
     assert!(
         lines[1].contains(&format!(
-            "\"lost\":{{\"from\":{},\"to\":{}}}",
+            "{{\"type\":\"lost\",\"from\":{},\"to\":{}}}",
             base + 4,
             base + 4
         )),

@@ -112,3 +112,214 @@ fn usage_errors_exit_2() {
         assert!(!err.is_empty(), "{args:?} says why");
     }
 }
+
+#[test]
+fn options_that_do_not_apply_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("log");
+    let d = d.to_str().unwrap();
+    for (args, says) in [
+        (
+            &[
+                "stress",
+                "--log",
+                d,
+                "--mode",
+                "broadcast",
+                "--readers",
+                "4",
+            ][..],
+            "--mode",
+        ),
+        (&["stress", "--log", d, "--policy", "overwrite"], "--policy"),
+        (&["stress", "--readers", "4", "--events", "10"], "--readers"),
+        (
+            &[
+                "stress", "--mode", "spsc", "--policy", "gated", "--events", "10",
+            ],
+            "--policy",
+        ),
+        (
+            &[
+                "stress",
+                "--mode",
+                "pool",
+                "--capacity",
+                "4K",
+                "--events",
+                "10",
+            ],
+            "--capacity",
+        ),
+        (&["stress", "--batch", "0", "--events", "10"], "--batch"),
+        (
+            &[
+                "stress",
+                "--mode",
+                "broadcast",
+                "--batch",
+                "0",
+                "--events",
+                "10",
+            ],
+            "--batch",
+        ),
+        (
+            &["stress", "--segment-bytes", "1M", "--events", "10"],
+            "--log",
+        ),
+        (&["stress", "--json", "-q", "--events", "10"], "--quiet"),
+        (&["stress", "--log", d, "--segment-bytes", "lots"], "lots"),
+    ] {
+        let (code, out, err) = ringctl(args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(says), "{args:?} names {says}: {err}");
+        assert!(out.is_empty(), "{args:?}: nothing ran: {out}");
+    }
+    assert!(!tmp.path().join("log").exists(), "no log was created");
+}
+
+#[test]
+fn sizes_are_human_in_and_out() {
+    // K/M/G are powers of 1024: a ring capacity is a power of two.
+    let (code, out, err) = ringctl(&["stress", "--capacity", "1M", "--events", "1000", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(last_json(&out)["capacity"], 1 << 20);
+    let (code, out, err) = ringctl(&["stress", "--capacity", "64KiB", "--events", "1000"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("capacity:    64.0 KiB\n"), "{out}");
+    assert!(
+        out.contains("bytes:       62.5 KiB (payload, 64000 bytes)\n"),
+        "{out}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("log");
+    let d = d.to_str().unwrap();
+    let (code, out, err) = ringctl(&[
+        "stress",
+        "--log",
+        d,
+        "--segment-bytes",
+        "64KiB",
+        "--group-bytes",
+        "16 KiB",
+        "--payload-size",
+        "1k",
+        "--events",
+        "200",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(last_json(&out)["payload_bytes"], 200 * 1024);
+    // 200 KiB of records in 64 KiB segments: the segment size was taken as given.
+    let segments = std::fs::read_dir(d)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("seg".as_ref()))
+        .count();
+    assert!(segments >= 4, "{segments} segments");
+}
+
+/// `stress --log` output with `--json`: JSON only, one object a line, each with a
+/// `type`; every durable advance, then the summary (with `version`) last.
+#[test]
+fn log_stress_json_is_json_only_with_the_summary_last() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("log");
+    let d = d.to_str().unwrap();
+    let (code, out, err) = ringctl(&["stress", "--log", d, "--events", "100000", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let (summary, durable) = lines.split_last().expect("a summary");
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["events"], 100_000);
+    assert_eq!(summary["version"], env!("CARGO_PKG_VERSION"));
+    assert!(!durable.is_empty());
+    let mut last = None;
+    for v in durable {
+        assert_eq!(v["type"], "durable", "{v}");
+        let s = v["seq"].as_u64().expect("seq");
+        assert!(last < Some(s), "increasing: {last:?} then {s}");
+        last = Some(s);
+    }
+    assert_eq!(last, Some(99_999));
+    // The other modes' summaries carry the same fields.
+    let (_, out, _) = ringctl(&["stress", "--events", "100", "--json"]);
+    let v = last_json(&out);
+    assert_eq!(
+        (&v["type"], &v["version"]),
+        (&"summary".into(), &env!("CARGO_PKG_VERSION").into())
+    );
+}
+
+/// Text mode throttles `durable S` lines to about 10 a second (plus the last); `-q`
+/// silences them.
+#[test]
+fn text_durable_lines_are_throttled_and_quiet_silences_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("log");
+    let d = d.to_str().unwrap();
+    let args = [
+        "stress",
+        "--log",
+        d,
+        "--durability",
+        "sync",
+        "--seconds",
+        "1.5",
+    ];
+    let (code, out, err) = ringctl(&args);
+    assert_eq!(code, 0, "{err}");
+    let durable = test_support::cli::durable_lines(&out);
+    // 1.5 s at one line per 100 ms, the final one, and slack for a slow close.
+    assert!(
+        (2..=20).contains(&durable.len()),
+        "{} durable lines in 1.5 s: {durable:?}",
+        durable.len()
+    );
+    let summary_seq = out
+        .lines()
+        .find_map(|l| l.strip_prefix("durable_seq:"))
+        .map(|x| x.trim().parse::<u64>().unwrap());
+    assert_eq!(durable.last().copied(), summary_seq, "{out}");
+    let mut q = args.to_vec();
+    q.push("-q");
+    let (code, out, err) = ringctl(&q);
+    assert_eq!(code, 0, "{err}");
+    assert!(test_support::cli::durable_lines(&out).is_empty(), "{out}");
+    assert!(!out.lines().any(|l| l.starts_with("durable ")), "{out}");
+    assert_eq!(out.lines().last(), Some("errors:      0"));
+}
+
+/// On a terminal, a `--seconds` run's progress bar counts seconds against the run's
+/// seconds (with the events so far), not events against a made-up total. `script`
+/// (util-linux, essential on Debian) gives the run a terminal.
+#[test]
+fn seconds_progress_counts_seconds_on_a_terminal() {
+    let cmd = format!(
+        "{} stress --seconds 0.5 >/dev/null",
+        env!("CARGO_BIN_EXE_ringctl")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("script(1) runs the stress on a terminal");
+    assert!(out.status.success(), "{out:?}");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(tty.contains("/0.5 s, "), "progress: {tty}");
+    assert!(!tty.contains("/0 events"), "progress: {tty}");
+    // An event-count run still counts events against the count.
+    let cmd = format!(
+        "{} stress --events 1000000 >/dev/null",
+        env!("CARGO_BIN_EXE_ringctl")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(tty.contains("/1,000,000 events"), "progress: {tty}");
+}
