@@ -151,7 +151,13 @@ impl Signal {
         // AcqRel: Release so that a sleeper registering after this sees the change made
         // before; Acquire (with the read-modify-write itself) so that a registration
         // earlier in the word's order is seen here. (loom-mutant: wait)
+        #[cfg(ringcore_cas)]
         let old = self.state.fetch_add(Self::EPOCH_ONE, Ordering::AcqRel);
+        // Without compare-and-swap (thumbv6m, riscv32imc without a forwarded feature)
+        // there is no `std` and nothing registers on a signal, so nobody can be waiting:
+        // the count read here is always zero.
+        #[cfg(not(ringcore_cas))]
+        let old = self.state.load(Ordering::Relaxed);
         if old & Self::COUNT_MASK != 0 {
             self.wake_sleepers();
         }
