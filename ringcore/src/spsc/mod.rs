@@ -64,6 +64,8 @@
 //! assert_eq!((record.seq(), record.header().kind, record.payload()), (100, 7, &b"hello"[..]));
 //! ```
 
+#[cfg(all(feature = "async", ringcore_cas))]
+mod asynch;
 mod consumer;
 // Always in test builds, so the default `cargo test` and Miri runs cover it.
 #[cfg(any(feature = "alloc", test))]
@@ -74,6 +76,8 @@ mod ring;
 #[cfg(test)]
 mod tests;
 
+#[cfg(all(feature = "async", ringcore_cas))]
+pub use self::asynch::{Closed, Readable, RoomError, Writable};
 pub use self::consumer::{ConsumerOf, RawRange, ReadBatchOf, RecordOf};
 #[cfg(all(any(feature = "alloc", test), target_has_atomic = "ptr"))]
 pub use self::heap::{BoxedConsumer, BoxedProducer, HeapConsumer, HeapProducer};
