@@ -51,7 +51,7 @@ step_doc() { RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps; }
 
 step_nostd() {
     for t in "${EMBEDDED_TARGETS[@]}"; do
-        for features in "" "critical-section" "unsafe-assume-single-core"; do
+        for features in "" "critical-section" "unsafe-assume-single-core" "async" "async critical-section"; do
             echo "--- ringcore for $t, features: ${features:-none}"
             cargo build -p ringcore --target "$t" --no-default-features ${features:+--features "$features"}
         done
@@ -61,6 +61,8 @@ step_nostd() {
 step_miri() {
     export MIRIFLAGS="-Zmiri-strict-provenance"
     cargo +nightly miri test -p ringcore
+    # The `async` feature's wakers (its tokio tests carry cfg_attr(miri, ignore)).
+    cargo +nightly miri test -p ringcore --features async --lib
     # The soundness regression tests that race threads on slot memory: a data race shows
     # on some schedules only (issue 11's leave-then-rejoin race on 8 of 32 seeds), so
     # they run under 32 seeds.

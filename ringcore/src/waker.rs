@@ -47,8 +47,7 @@ use core::mem::MaybeUninit;
 use core::task::{Context, Poll, Waker};
 
 use crate::sync::{
-    AccessTracker, AtomicBool, AtomicUsize, Ordering, atomic_bool, atomic_usize,
-    const_unless_loom,
+    AccessTracker, AtomicBool, AtomicUsize, Ordering, atomic_bool, atomic_usize, const_unless_loom,
 };
 
 /// Nobody is registering or waking.
@@ -113,7 +112,12 @@ impl WakerSlot {
                 // Acquire, on failure, takes it back from a waker that set WAKING meanwhile.
                 if self
                     .state
-                    .compare_exchange(IDLE | REGISTERING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+                    .compare_exchange(
+                        IDLE | REGISTERING,
+                        IDLE,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
                     .is_err()
                 {
                     // A notifier came while we stored and left the waking to us.

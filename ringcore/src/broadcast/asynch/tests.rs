@@ -50,10 +50,16 @@ fn every_waiting_reader_is_woken_and_more_than_the_slots_still_finish() {
     let mut w = ring.try_writer().unwrap();
     let mut readers: std::vec::Vec<_> = (0..10).map(|_| ring.join().unwrap()).collect();
     let wakers: std::vec::Vec<_> = (0..10).map(|_| counting()).collect();
-    let mut futures: std::vec::Vec<_> =
-        readers.iter_mut().map(|r| std::boxed::Box::pin(r.ready())).collect();
+    let mut futures: std::vec::Vec<_> = readers
+        .iter_mut()
+        .map(|r| std::boxed::Box::pin(r.ready()))
+        .collect();
     for (f, (_, waker)) in futures.iter_mut().zip(&wakers) {
-        assert!(f.as_mut().poll(&mut Context::from_waker(waker)).is_pending());
+        assert!(
+            f.as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_pending()
+        );
     }
     let spun = wakers.iter().filter(|(c, _)| c.wakes() == 1).count();
     assert_eq!(spun, 2, "readers beyond the slots ask to be polled again");
