@@ -16,45 +16,41 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::sync::Notify;
 use loom::thread;
 use loom_tests::{explore, leak};
 use ringcore::broadcast::{GatedRing, ReadError, Ring as BroadcastRing};
 use ringcore::spsc::{Closed, Ring, RoomError};
 
-/// Wakes a parked loom thread: sets its flag, then unparks it.
-struct Unpark {
-    woken: AtomicBool,
-    thread: thread::Thread,
-}
+/// Wakes a task's loom thread through a loom `Notify`, which keeps one permit for a
+/// thread that is not waiting yet, so a wake-up between a poll and the wait is not lost.
+/// (Not `unpark`: a late wake-up of a completed future would unpark a thread blocked in
+/// `join`, which loom does not allow.)
+struct NotifyWaker(Notify);
 
-impl Wake for Unpark {
+impl Wake for NotifyWaker {
     fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
+        self.0.notify();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.thread.unpark();
+        self.0.notify();
     }
 }
 
-/// Polls `future` on this loom thread until it is ready, parking while it is pending and
-/// not woken since the last poll.
+/// Polls `future` on this loom thread until it is ready, waiting for a wake-up after each
+/// pending poll. A wait nobody ends is a deadlock loom reports; the yield lets the other
+/// threads run when a future asked to be polled again at once (a waker slot busy).
 fn block_on<F: Future>(future: F) -> F::Output {
-    let unpark = Arc::new(Unpark {
-        woken: AtomicBool::new(false),
-        thread: thread::current(),
-    });
-    let waker = Waker::from(unpark.clone());
+    let wake = Arc::new(NotifyWaker(Notify::new()));
+    let waker = Waker::from(wake.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return out;
         }
-        while !unpark.woken.swap(false, Ordering::Acquire) {
-            thread::park();
-        }
+        wake.0.wait();
+        thread::yield_now();
     }
 }
 
@@ -103,10 +99,9 @@ fn spsc_producer_drop_wakes_the_consumer_task() {
 }
 
 /// A producer task waits for room in a full ring; the consumer reads two records, each
-/// followed by `wake_producer`, then the producer's third push fits; the consumer's drop
-/// then wakes the producer's last wait with `Closed`.
+/// followed by `wake_producer`, and keeps its handle, so only those wake-ups free it.
 #[test]
-fn spsc_producer_task_wakes_for_room_and_for_close() {
+fn spsc_producer_task_wakes_for_room() {
     let n = explore(|| {
         let ring: &'static Ring<64> = leak(Ring::new());
         let (mut p, mut c) = ring.try_split(0).unwrap();
@@ -117,12 +112,26 @@ fn spsc_producer_task_wakes_for_room_and_for_close() {
                 drop(c.read().unwrap());
                 c.wake_producer();
             }
+            c
         });
         assert_eq!(block_on(p.push_async(&[2; 8], 0, 0)), Ok(2));
         assert_eq!(block_on(p.push_async(&[3; 8], 0, 0)), Ok(3));
-        consumer.join().unwrap();
-        // The ring is full again and the consumer gone.
+        drop(consumer.join().unwrap());
+    });
+    assert!(n > 1);
+}
+
+/// The consumer's drop alone wakes a producer task waiting for room in a full ring.
+#[test]
+fn spsc_consumer_drop_wakes_the_producer_task() {
+    let n = explore(|| {
+        let ring: &'static Ring<64> = leak(Ring::new());
+        let (mut p, c) = ring.try_split(0).unwrap();
+        p.push(&[0; 8], 0, 0).unwrap();
+        p.push(&[1; 8], 0, 0).unwrap();
+        let consumer = thread::spawn(move || drop(c));
         assert_eq!(block_on(p.writable(8)), Err(RoomError::Closed));
+        consumer.join().unwrap();
     });
     assert!(n > 1);
 }
