@@ -318,6 +318,19 @@ impl<const K: usize> AsyncSignal<K> {
         Poll::Pending
     }
 
+    /// Forgets every registration: for a ring whose handles (and so every future that
+    /// borrowed them) are gone, such as a future forgotten rather than dropped, so that
+    /// new handles find their slots free.
+    pub(crate) fn reset(&self) {
+        for (claimed, slot) in self.claimed.iter().zip(&self.slots) {
+            drop(slot.take());
+            // Relaxed: no handle runs concurrently (the caller's contract).
+            claimed.store(false, Ordering::Relaxed);
+        }
+        // Relaxed, as above.
+        self.state.fetch_and(!COUNT_MASK, Ordering::Relaxed);
+    }
+
     /// Ends a wait: uncounts it and gives its slot (and waker) back.
     pub(crate) fn finish(&self, wait: &mut Registration) {
         if core::mem::take(&mut wait.counted) {

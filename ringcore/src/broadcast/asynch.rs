@@ -44,7 +44,18 @@ use super::{Policy, ReadError, Reader, Writer};
 use crate::sync::Ordering;
 use crate::waker::Registration;
 
-/// The future of [`Reader::ready`].
+/// The future of [`Reader::ready`]: ready with `Ok(())` once the reader has an event (or
+/// a loss) to read, with `Err(ReadError::Closed)` once the writer is gone and every event
+/// was read.
+///
+/// ```
+/// # use core::{future::Future, pin::pin, task::{Context, Poll, Waker}};
+/// let ring = ringcore::broadcast::GatedRing::<4, 8, 1>::new();
+/// let _w = ring.try_writer().unwrap();
+/// let mut r = ring.join().unwrap();
+/// let ready: ringcore::broadcast::Ready<'_, '_, _, 4, 8, 1> = r.ready();
+/// assert!(pin!(ready).poll(&mut Context::from_waker(Waker::noop())).is_pending());
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Ready<'r, 'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> {
     reader: &'r mut Reader<'a, P, N, PAYLOAD, R>,

@@ -71,6 +71,9 @@ impl Tasks {
         // Relaxed: no handle runs concurrently; whatever stored them happened before.
         self.producer_gone.store(false, Ordering::Relaxed);
         self.consumer_gone.store(false, Ordering::Relaxed);
+        // A future forgotten with the previous handles keeps no slot.
+        self.readable.reset();
+        self.writable.reset();
     }
 
     /// The producer is dropped (after its last publication).
@@ -153,6 +156,14 @@ impl core::error::Error for RoomError {}
 /// The future of [`ConsumerOf::readable`]: ready with `Ok(())` once a record (or a raw
 /// range) can be read, with `Err(Closed)` once the producer is gone and everything was
 /// read.
+///
+/// ```
+/// # use core::{future::Future, pin::pin, task::{Context, Poll, Waker}};
+/// let ring = ringcore::spsc::Ring::<64>::new();
+/// let (_p, mut c) = ring.try_split(0).unwrap();
+/// let readable: ringcore::spsc::Readable<'_, _> = c.readable();
+/// assert!(pin!(readable).poll(&mut Context::from_waker(Waker::noop())).is_pending());
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Readable<'c, R: RingRef> {
     consumer: &'c mut ConsumerOf<R>,
@@ -202,6 +213,14 @@ impl<R: RingRef> Drop for Readable<'_, R> {
 /// The future of [`ProducerOf::writable`] and [`ProducerOf::writable_raw`]: ready with
 /// `Ok(())` once the record fits (the next grant of that length succeeds), with an error
 /// if it never will.
+///
+/// ```
+/// # use core::{future::Future, pin::pin, task::{Context, Poll, Waker}};
+/// let ring = ringcore::spsc::Ring::<64>::new();
+/// let (mut p, _c) = ring.try_split(0).unwrap();
+/// let room: ringcore::spsc::Writable<'_, _> = p.writable(8);
+/// assert_eq!(pin!(room).poll(&mut Context::from_waker(Waker::noop())), Poll::Ready(Ok(())));
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Writable<'p, R: RingRef> {
     producer: &'p mut ProducerOf<R>,

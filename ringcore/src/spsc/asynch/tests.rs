@@ -133,6 +133,32 @@ fn too_large_and_empty_raw_records_are_errors_at_once() {
 }
 
 #[test]
+fn a_resplit_ring_frees_the_slot_of_a_forgotten_future() {
+    let mut ring = Ring::<64>::new();
+    let (count, waker) = counting();
+    let mut cx = Context::from_waker(&waker);
+    {
+        let (_p, mut c) = ring.split_mut(0);
+        let mut fut = core::mem::ManuallyDrop::new(c.readable());
+        assert!(core::pin::Pin::new(&mut *fut).poll(&mut cx).is_pending());
+    }
+    // The producer's drop woke the forgotten future, which keeps its slot claimed.
+    assert_eq!(count.wakes(), 1);
+    let (mut p, mut c) = ring.split_mut(0);
+    let mut readable = pin!(c.readable());
+    assert!(readable.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(
+        count.wakes(),
+        1,
+        "the slot was free again: no poll-again wake-up"
+    );
+    p.push(b"x", 0, 0).unwrap();
+    p.wake_consumer();
+    assert_eq!(count.wakes(), 2);
+    assert_eq!(readable.poll(&mut cx), Poll::Ready(Ok(())));
+}
+
+#[test]
 fn a_resplit_ring_is_open_again() {
     let mut ring = Ring::<64>::new();
     {
