@@ -15,8 +15,8 @@
 //! * [`wait`]: how a broadcast or pool handle waits for the other side (busy spin, spin
 //!   then yield, blocking).
 //! * `waker` (feature `async`): how an `async` task waits for an SPSC ring
-//!   ([`spsc::ConsumerOf::readable`], [`spsc::ProducerOf::writable`]) or a broadcast
-//!   ring ([`broadcast::Reader::ready`]), with any executor.
+//!   (`spsc::ConsumerOf::readable`, `spsc::ProducerOf::writable`) or a broadcast
+//!   ring (`broadcast::Reader::ready`), with any executor.
 //! * [`sync`]: the one facade for atomics (loom under `cfg(ringcore_loom)`,
 //!   `portable-atomic` otherwise) and cache-line padding.
 //!

@@ -119,8 +119,16 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
 {
     /// Waits until this reader has something to read: an event, or (overwrite rings) a
     /// loss to report, which the next read returns as [`ReadError::Lagged`]. Resolves to
-    /// `Err(ReadError::Closed)` once the writer is gone and every event was read. See the
-    /// module docs for which writer calls wake it.
+    /// `Err(ReadError::Closed)` once the writer is gone and every event was read.
+    ///
+    /// The task registers its waker on the readers' signal where a `Blocking` thread
+    /// would sleep, so it is woken exactly where such a thread is: by
+    /// [`Writer::publish_wait`] and [`Writer::claim_wait`] with a strategy that notifies
+    /// (`Blocking`; `BusySpin` and `SpinThenYield` notify nobody), by
+    /// [`Writer::wake_readers`] (call it after `try_publish` or `try_claim`, which never
+    /// notify), and by the writer's drop, which closes the ring. Up to 8 reader tasks per
+    /// ring wait with a waker slot each; more are polled again at once by their executor
+    /// instead (they spin, they do not hang).
     ///
     /// ```
     /// # use core::{future::Future, pin::pin, task::{Context, Poll, Waker}};

@@ -47,6 +47,19 @@
 //! The consumer keeps the end of the contiguous range it may read: one comparison per
 //! record until it is used up.
 //!
+//! # Async waiting (feature `async`)
+//!
+//! A consumer task awaits `ConsumerOf::readable`, a producer task
+//! `ProducerOf::writable` (or pushes with `ProducerOf::push_async`), with any executor.
+//! The fast paths (`grant`/`commit`, `push`, batches, `publish`, dropping a record or a
+//! read batch) never notify: that would cost them a read-modify-write per call. After
+//! publishing, a producer whose consumer may be waiting calls
+//! `ProducerOf::wake_consumer` (`push_async` does); after releasing, a consumer whose
+//! producer may be waiting calls `ConsumerOf::wake_producer`. Dropping either handle
+//! always wakes the other side, which then finds the ring closed. A woken task re-checks
+//! its condition, so a wake-up too many is harmless; a missing `wake_*` call is the only
+//! way to leave a task waiting.
+//!
 //! # Example
 //!
 //! ```
