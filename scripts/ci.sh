@@ -51,7 +51,7 @@ step_doc() { RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps; }
 
 step_nostd() {
     for t in "${EMBEDDED_TARGETS[@]}"; do
-        for features in "" "critical-section" "unsafe-assume-single-core"; do
+        for features in "" "critical-section" "unsafe-assume-single-core" "async" "async critical-section"; do
             echo "--- ringcore for $t, features: ${features:-none}"
             cargo build -p ringcore --target "$t" --no-default-features ${features:+--features "$features"}
         done
@@ -61,6 +61,8 @@ step_nostd() {
 step_miri() {
     export MIRIFLAGS="-Zmiri-strict-provenance"
     cargo +nightly miri test -p ringcore
+    # The `async` feature's wakers (its tokio tests carry cfg_attr(miri, ignore)).
+    cargo +nightly miri test -p ringcore --features async --lib -- asynch waker
     # The soundness regression tests that race threads on slot memory: a data race shows
     # on some schedules only (issue 11's leave-then-rejoin race on 8 of 32 seeds), so
     # they run under 32 seeds.
@@ -82,9 +84,9 @@ step_loom() (
     export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
         CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_INCREMENTAL=true
     cargo test -p loom-tests --release -- --nocapture --test-threads=1
-    # Each ordering of the join, leave and claim protocols and of the blocking wait's
-    # handshake, weakened to Relaxed, must make one of the models just run fail.
-    ./scripts/loom-mutants.sh --no-baseline --marked join,leave,claim,wait
+    # Each ordering of the join, leave and claim protocols, of the blocking wait's
+    # handshake and of the async wakers, weakened to Relaxed, must make one of the models just run fail.
+    ./scripts/loom-mutants.sh --no-baseline --marked join,leave,claim,wait,async
 )
 
 step_benches() { cargo bench --workspace --no-run; }

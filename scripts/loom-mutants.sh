@@ -28,6 +28,7 @@ models_for() {
         leave) echo "broadcast:reader_leaves_and_stops_gating broadcast:reader_leaves_then_another_thread_rejoins" ;;
         claim) echo "broadcast:gated_hand_over_fills_and_reuses_slots broadcast:overwrite_lap_is_detected_never_torn broadcast:overwrite_multi_slot_claims broadcast:overwrite_peek_then_try_read" ;;
         wait) echo "wait:blocking_writer_sleeps_until_released wait:blocking_reader_sleeps_until_published" ;;
+        async) echo "asynch:spsc_consumer_task_wakes_for_each_record asynch:spsc_producer_task_wakes_for_room asynch:broadcast_reader_task_wakes_for_each_event asynch:spsc_producer_drop_wakes_the_consumer_task asynch:spsc_consumer_drop_wakes_the_producer_task" ;;
         *) echo "no models for marker '$1'" >&2; return 1 ;;
     esac
 }

@@ -14,6 +14,9 @@
 //!   frames, and a source that reads them back, resynchronising after damage.
 //! * [`wait`]: how a broadcast or pool handle waits for the other side (busy spin, spin
 //!   then yield, blocking).
+//! * `waker` (feature `async`): how an `async` task waits for an SPSC ring
+//!   (`spsc::ConsumerOf::readable`, `spsc::ProducerOf::writable`) or a broadcast
+//!   ring (`broadcast::Reader::ready`), with any executor.
 //! * [`sync`]: the one facade for atomics (loom under `cfg(ringcore_loom)`,
 //!   `portable-atomic` otherwise) and cache-line padding.
 //!
@@ -21,6 +24,9 @@
 //!
 //! * `std`: the broadcast wait strategies that need a thread scheduler
 //!   (`SpinThenYield`, `Blocking`). The crate stays `#![no_std]` without it.
+//! * `async`: futures that wait for the other side of a ring (module `waker`): no
+//!   runtime, no `std`, no dependency. Needs compare-and-swap (on thumbv6m and
+//!   riscv32imc, with `critical-section` or `unsafe-assume-single-core`).
 //! * `critical-section`, `unsafe-assume-single-core`: forwarded to `portable-atomic`, see
 //!   below.
 //!
@@ -57,3 +63,5 @@ pub mod pool;
 pub mod spsc;
 pub mod sync;
 pub mod wait;
+#[cfg(all(feature = "async", ringcore_cas))]
+pub mod waker;

@@ -52,9 +52,9 @@
 //! the change. A sleeper that wakes re-reads the epoch with another read-modify-write
 //! before its next check, for the same reason. The sleeping itself (a mutex and a
 //! condition variable next to the word, with `std`) only has to keep the epoch check and
-//! the wait atomic, which a condition variable does. A waker registered by an `async`
-//! reader would follow the same handshake: register, check, then wait for the epoch to
-//! move.
+//! the wait atomic, which a condition variable does. With the `async` feature a task
+//! follows the same handshake with its waker (register, check, then wait for a wake-up);
+//! see `ringcore::waker`.
 use crate::sync::{AtomicUsize, Ordering, const_unless_loom};
 #[cfg(any(test, feature = "std"))]
 use crate::sync::{Condvar, Mutex};
@@ -108,6 +108,10 @@ pub struct Signal {
     lock: Mutex<()>,
     #[cfg(any(test, feature = "std"))]
     wake: Condvar,
+    /// Async tasks waiting on this signal (feature `async`): the same handshake, on a word
+    /// of its own, with waker slots; [`Signal::notify`] wakes them too.
+    #[cfg(all(feature = "async", ringcore_cas))]
+    pub(crate) tasks: crate::waker::AsyncSignal<{ Signal::ASYNC_TASKS }>,
 }
 
 impl core::fmt::Debug for Signal {
@@ -125,6 +129,10 @@ impl Signal {
     const COUNT_BITS: u32 = 16;
     const COUNT_MASK: usize = (1 << Self::COUNT_BITS) - 1;
     const EPOCH_ONE: usize = 1 << Self::COUNT_BITS;
+    /// Async tasks that can wait on one signal with a waker slot each; more poll again at
+    /// once rather than hang.
+    #[cfg(all(feature = "async", ringcore_cas))]
+    const ASYNC_TASKS: usize = 8;
 
     const_unless_loom! {
         /// A signal nobody waits on (`const`, so that rings holding it can be `static`s).
@@ -135,6 +143,8 @@ impl Signal {
                 lock: Mutex::new(()),
                 #[cfg(any(test, feature = "std"))]
                 wake: Condvar::new(),
+                #[cfg(all(feature = "async", ringcore_cas))]
+                tasks: crate::waker::AsyncSignal::new(),
             }
         }
     }
@@ -161,6 +171,8 @@ impl Signal {
         if old & Self::COUNT_MASK != 0 {
             self.wake_sleepers();
         }
+        #[cfg(all(feature = "async", ringcore_cas))]
+        self.tasks.notify();
     }
 
     #[cfg(any(test, feature = "std"))]

@@ -106,7 +106,9 @@
 //! The `*_wait` methods wait with a [`wait::WaitStrategy`] on one of the ring's two
 //! [`wait::Signal`]s: readers for events (notified by the writer's `*_wait`
 //! publications and when it closes the ring), the writer for room (notified by readers'
-//! `*_wait` reads and when one leaves). The handshake is in the [`wait`] module.
+//! `*_wait` reads and when one leaves). The handshake is in the [`wait`] module. With the
+//! `async` feature a reader task awaits `Reader::ready` on the same signal (see
+//! `Reader::ready` for which writer calls wake it).
 //!
 //! # Targets and features
 //!
@@ -130,6 +132,8 @@
 //!   protocol, each touching only the atomics and slots its side owns;
 //! * `error` and `metrics`: the values the handles return.
 
+#[cfg(all(feature = "async", ringcore_cas))]
+mod asynch;
 mod error;
 mod metrics;
 mod positions;
@@ -141,6 +145,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+#[cfg(all(feature = "async", ringcore_cas))]
+pub use self::asynch::Ready;
 pub use self::error::{JoinError, PublishError, ReadError, WriterError};
 pub use self::metrics::{Backpressure, ReaderStats, Thresholds, WriterStats};
 pub use self::reader::Reader;

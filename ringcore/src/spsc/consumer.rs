@@ -39,6 +39,12 @@ struct Located {
 }
 
 impl ReadCursor {
+    /// Next byte position to read.
+    #[cfg(all(feature = "async", ringcore_cas))]
+    pub(super) fn pos(&self) -> usize {
+        self.pos
+    }
+
     pub(super) fn new(read: usize, write: usize) -> Self {
         Self {
             pos: read,

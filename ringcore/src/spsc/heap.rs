@@ -254,7 +254,8 @@ impl<const N: usize> Ring<N> {
             let () = Self::SIZE_OK;
             // SAFETY: outside loom builds all-zero bytes are a valid empty, unsplit ring:
             // the same value `Ring::new()` builds (atomics holding 0/false, portable-atomic's
-            // atomics having the layout of the plain integers, and a byte array).
+            // atomics having the layout of the plain integers, and a byte array; with the
+            // `async` feature, waker slots whose all-zero value is empty).
             unsafe { Box::<Self>::new_zeroed().assume_init() }
         }
         #[cfg(ringcore_loom)]

@@ -47,6 +47,19 @@
 //! The consumer keeps the end of the contiguous range it may read: one comparison per
 //! record until it is used up.
 //!
+//! # Async waiting (feature `async`)
+//!
+//! A consumer task awaits `ConsumerOf::readable`, a producer task
+//! `ProducerOf::writable` (or pushes with `ProducerOf::push_async`), with any executor.
+//! The fast paths (`grant`/`commit`, `push`, batches, `publish`, dropping a record or a
+//! read batch) never notify: that would cost them a read-modify-write per call. After
+//! publishing, a producer whose consumer may be waiting calls
+//! `ProducerOf::wake_consumer` (`push_async` does); after releasing, a consumer whose
+//! producer may be waiting calls `ConsumerOf::wake_producer`. Dropping either handle
+//! always wakes the other side, which then finds the ring closed. A woken task re-checks
+//! its condition, so a wake-up too many is harmless; a missing `wake_*` call is the only
+//! way to leave a task waiting.
+//!
 //! # Example
 //!
 //! ```
@@ -64,6 +77,8 @@
 //! assert_eq!((record.seq(), record.header().kind, record.payload()), (100, 7, &b"hello"[..]));
 //! ```
 
+#[cfg(all(feature = "async", ringcore_cas))]
+mod asynch;
 mod consumer;
 // Always in test builds, so the default `cargo test` and Miri runs cover it.
 #[cfg(any(feature = "alloc", test))]
@@ -74,6 +89,8 @@ mod ring;
 #[cfg(test)]
 mod tests;
 
+#[cfg(all(feature = "async", ringcore_cas))]
+pub use self::asynch::{Closed, Readable, RoomError, Writable};
 pub use self::consumer::{ConsumerOf, RawRange, ReadBatchOf, RecordOf};
 #[cfg(all(any(feature = "alloc", test), target_has_atomic = "ptr"))]
 pub use self::heap::{BoxedConsumer, BoxedProducer, HeapConsumer, HeapProducer};

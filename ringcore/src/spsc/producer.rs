@@ -420,6 +420,9 @@ fn publish_now<S: Storage>(ring: &S, published: &mut usize, pos: usize) {
 impl<R: RingRef> Drop for ProducerOf<R> {
     fn drop(&mut self) {
         self.publish();
+        // A consumer task waiting for records wakes to find the ring closed.
+        #[cfg(all(feature = "async", ringcore_cas))]
+        self.ring.ring().cursors().tasks.producer_gone();
     }
 }
 

@@ -38,6 +38,9 @@ pub(super) mod private {
         // Only try_split reads it, and try_split needs compare-and-swap.
         #[cfg_attr(not(ringcore_cas), allow(dead_code))]
         pub(crate) split: AtomicBool,
+        /// Where async handles wait for each other (feature `async`).
+        #[cfg(all(feature = "async", ringcore_cas))]
+        pub(crate) tasks: crate::spsc::asynch::Tasks,
     }
 
     impl Cursors {
@@ -50,6 +53,8 @@ pub(super) mod private {
                     }),
                     read: CachePadded::new(atomic_usize(0)),
                     split: atomic_bool(false),
+                    #[cfg(all(feature = "async", ringcore_cas))]
+                    tasks: crate::spsc::asynch::Tasks::new(),
                 }
             }
         }
@@ -143,8 +148,13 @@ pub struct Ring<const N: usize> {
 }
 
 // The RAM target of the embedded build: a 1 KiB ring costs at most 16 bytes more than its
-// buffer where no cache padding applies.
-#[cfg(all(target_os = "none", target_pointer_width = "32", not(ringcore_loom)))]
+// buffer where no cache padding applies (the `async` feature adds its two waker slots).
+#[cfg(all(
+    target_os = "none",
+    target_pointer_width = "32",
+    not(ringcore_loom),
+    not(feature = "async")
+))]
 const _: () = assert!(core::mem::size_of::<Ring<1024>>() <= 1040);
 
 // SAFETY: the buffer is shared, but the cursor protocol (module docs) gives each byte range
@@ -295,6 +305,8 @@ pub(super) fn handles<R: RingRef>(ring: R, first_seq: u64) -> (ProducerOf<R>, Co
     // so whatever stored these cursors happened before this call.
     let write = cursors.producer.write.load(Ordering::Relaxed);
     let read = cursors.read.load(Ordering::Relaxed);
+    #[cfg(all(feature = "async", ringcore_cas))]
+    cursors.tasks.reopen();
     let consumer_ring = ring.clone();
     (
         ProducerOf {
