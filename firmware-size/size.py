@@ -19,7 +19,8 @@ SHARED = re.compile(r"^(.*compiler_builtins.*|memcpy|memset|memmove|memcmp|__aea
 def tool(name):
     import glob, shutil
     for cand in [f"llvm-{name}"] + sorted(glob.glob(f"/usr/bin/llvm-{name}-*")) + glob.glob(
-            os.path.expanduser(f"~/.rustup/toolchains/*/lib/rustlib/*/bin/llvm-{name}")):
+            os.path.join(os.environ.get("RUSTUP_HOME", os.path.expanduser("~/.rustup")),
+                         f"toolchains/*/lib/rustlib/*/bin/llvm-{name}")):
         if shutil.which(cand):
             return cand
     sys.exit(f"llvm-{name} not found (apt-get install llvm)")

@@ -112,7 +112,10 @@ step_firmware() {
         cargo build -p ringcore --target "$t" --no-default-features --features alloc
     done
     if ! command -v llvm-nm >/dev/null && ! ls /usr/bin/llvm-nm-* >/dev/null 2>&1; then
-        apt-get install -y llvm >/dev/null
+        # llvm-nm and llvm-objdump for the size count: rustup's llvm-tools component
+        # (size.py looks in the toolchains), else Debian's llvm.
+        rustup component add llvm-tools ||
+            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq llvm; }
     fi
     ./firmware-size/size.py
 }
