@@ -7,6 +7,7 @@ use crate::wait::{Blocking, BusySpin, SpinThenYield, WaitStrategy};
 use std::boxed::Box;
 use std::vec::Vec;
 
+mod lap_resume;
 mod soundness;
 
 /// Length of the event with sequence `seq` in a ring of `max`-byte slots.
