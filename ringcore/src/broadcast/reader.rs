@@ -144,8 +144,9 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
     fn skip_lost(&mut self, claim: usize) -> ReadError {
         // Acquire: the resumed position is read without another load of `published`
         // while it is below `cached_end`, so the writes of the slots below this value
-        // must be visible. A value at least as new as any loaded before (coherence):
-        // `cached_end` never moves back.
+        // must be visible (or a stale slot of an earlier lap passes the seqlock check).
+        // A value at least as new as any loaded before (coherence): `cached_end` never
+        // moves back. (loom-mutant: claim)
         self.cached_end = self.ring.head.published.load(Ordering::Acquire);
         let resume = lap_resume::<N>(claim, self.cached_end);
         let lost = resume.wrapping_sub(self.position);
