@@ -1103,7 +1103,9 @@ impl<P: Policy, const R: usize, C: PoolClasses> PoolReader<'_, P, R, C> {
     /// Reads the next event in sequence order across all classes: calls `f` with it and
     /// returns what `f` returns. Errors: [`ReadError::Empty`], [`ReadError::Closed`] (the
     /// publisher was dropped and everything was read), and in an overwrite pool
-    /// [`ReadError::Lagged`] with the events lost in the class that lapped this reader.
+    /// [`ReadError::Lagged`] with the events lost in the class that lapped this reader
+    /// (whose reader then resumes half that class's ring behind its head, the broadcast
+    /// ring's rule: see [`ReadError::Lagged`]).
     ///
     /// ```
     /// static POOL: ringcore::pool::GatedPool<1> = ringcore::pool::GatedPool::new();
