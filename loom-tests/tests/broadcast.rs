@@ -1,6 +1,6 @@
 //! loom models of the broadcast ring's protocols: gated hand-over, overwrite with a lap
-//! (the seqlock copy), a reader joining while the writer runs, a reader leaving, and
-//! batch publish.
+//! (the seqlock copy), where a lapped reader resumes (half a ring behind the head), a
+//! reader joining while the writer runs, a reader leaving, and batch publish.
 //!
 //! Run with `RUSTFLAGS="--cfg ringcore_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p loom-tests --release --test broadcast`.
 //! Every participant is a spawned loom thread (the model's main closure only builds the
@@ -536,5 +536,78 @@ fn overwrite_multi_slot_claims() {
     assert!(
         LAPPED.load(Ordering::Relaxed) > 0,
         "the model must explore a lap"
+    );
+}
+
+#[test]
+fn lapped_reader_resumes_half_a_ring_behind() {
+    // The lap-resume path (module docs, "Lap resume"): a two-slot ring, three events, the
+    // second a claim of two slots of which only one is used, so `claim` (3) runs ahead of
+    // what is published. A lapped reader moves to `published - 1` (half a ring behind
+    // the head), or to `claim - 2` (the oldest intact slot) if that is later: with a
+    // `published` of 1 or 2 that check is what moves it forward at all. The writer keeps
+    // writing meanwhile (event 2 overwrites event 0's slot). Every event kept must be
+    // intact and the next one, every lap must skip at least one position (a resume that
+    // does not move forward, or moves back, reports `Lagged(0)` or repeats an event),
+    // and the losses must add up exactly. (Four events, which also overwrite the resumed
+    // slot, take minutes; the seqlock models above cover that check.)
+    const EVENTS: u64 = 3;
+    static LAPPED: AtomicUsize = AtomicUsize::new(0);
+    static RESUMED_THEN_READ: AtomicUsize = AtomicUsize::new(0);
+    let n = explore(|| {
+        let ring: &'static OverwriteRing<2, 8, 1> = leak(Ring::new());
+        let mut w = ring.try_writer().unwrap();
+        let mut r = ring.join().unwrap();
+        let writer = thread::spawn(move || {
+            assert_eq!(w.try_publish(0, 1, &payload(0)), Ok(0));
+            {
+                let mut c = w.try_claim(2).unwrap();
+                assert_eq!(c.push(1, 4, &payload(1)), Ok(1));
+            } // publishes event 1; `claim` stays at 3
+            publish_all_from(w, 2, EVENTS);
+        });
+        let reader = thread::spawn(move || {
+            let (mut next, mut seen, mut lost) = (0u64, 0u64, 0u64);
+            let mut after_lap = false;
+            loop {
+                match r.try_read(|e| check(e, next)) {
+                    Ok(()) => {
+                        next += 1;
+                        seen += 1;
+                        if after_lap {
+                            RESUMED_THEN_READ.fetch_add(1, Ordering::Relaxed);
+                            after_lap = false;
+                        }
+                    }
+                    Err(ReadError::Lagged(n)) => {
+                        assert!(n > 0, "a lap moves the reader forward");
+                        next += n as u64;
+                        lost += n as u64;
+                        after_lap = true;
+                    }
+                    Err(ReadError::Empty) => thread::yield_now(),
+                    Err(ReadError::Closed) => break,
+                }
+            }
+            assert_eq!((r.seen() as u64, r.lost() as u64), (seen, lost));
+            (seen, lost)
+        });
+        writer.join().unwrap();
+        let (seen, lost) = reader.join().unwrap();
+        assert_eq!(seen + lost, EVENTS, "seen {seen} lost {lost}");
+        assert!(seen >= 1, "the last event is never lost");
+        if lost > 0 {
+            LAPPED.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    assert!(n > 1);
+    let (lapped, resumed) = (
+        LAPPED.load(Ordering::Relaxed),
+        RESUMED_THEN_READ.load(Ordering::Relaxed),
+    );
+    println!("interleavings lapped: {lapped}; reads right after a resume: {resumed}");
+    assert!(
+        lapped > 0 && resumed > 0,
+        "the model must explore a lap and a resume"
     );
 }

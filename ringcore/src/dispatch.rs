@@ -65,7 +65,7 @@ use crate::spsc::{self, RecordView};
 ///
 /// An `Err` means that *no* record was handed to `f` in that call (for example, a
 /// broadcast reader that was lapped reports how many events it lost, and the next call
-/// hands out the oldest intact event). A source that discovers a problem in the middle of
+/// resumes half a ring behind the head, see [`broadcast::ReadError::Lagged`]). A source that discovers a problem in the middle of
 /// a batch ends the batch with `Ok` and reports the problem on the next call.
 ///
 /// ```
@@ -117,7 +117,7 @@ impl<P: broadcast::Policy, const N: usize, const PAYLOAD: usize, const R: usize>
 
     /// Drains through [`broadcast::Reader::read_batch_until`]: one cursor store per batch.
     /// An empty ring is `Ok(0)`; a lap is `Err(Lagged(n))` with nothing handed out, and the
-    /// next call starts at the oldest intact event; `Err(Closed)` once the writer is gone
+    /// next call starts half a ring behind the head; `Err(Closed)` once the writer is gone
     /// and everything was read.
     ///
     /// ```
@@ -130,8 +130,8 @@ impl<P: broadcast::Policy, const N: usize, const PAYLOAD: usize, const R: usize>
     /// let mut r = ring.join().unwrap();
     /// assert_eq!(r.drain(8, |_| ControlFlow::Continue(())), Ok(0));
     /// for i in 0..6u8 { w.try_publish(0, 0, &[i]).unwrap(); }
-    /// assert_eq!(r.drain(8, |_| ControlFlow::Continue(())), Err(ReadError::Lagged(2)));
-    /// assert_eq!(r.drain(8, |_| ControlFlow::Continue(())), Ok(4));
+    /// assert_eq!(r.drain(8, |_| ControlFlow::Continue(())), Err(ReadError::Lagged(4)));
+    /// assert_eq!(r.drain(8, |_| ControlFlow::Continue(())), Ok(2));
     /// ```
     #[inline]
     fn drain<F>(&mut self, max: usize, f: F) -> Result<usize, broadcast::ReadError>
@@ -641,7 +641,7 @@ mod tests {
     }
 
     #[test]
-    fn broadcast_source_reports_a_lap_then_resumes_at_oldest_intact() {
+    fn broadcast_source_reports_a_lap_then_resumes_half_a_ring_behind() {
         let ring = crate::broadcast::OverwriteRing::<4, 8, 1>::new();
         let mut w = ring.try_writer().unwrap();
         let mut r = ring.join().unwrap();
@@ -655,11 +655,11 @@ mod tests {
         };
         assert_eq!(
             r.drain(16, &mut take),
-            Err(crate::broadcast::ReadError::Lagged(7))
+            Err(crate::broadcast::ReadError::Lagged(9))
         );
-        assert_eq!(r.drain(16, &mut take), Ok(4));
+        assert_eq!(r.drain(16, &mut take), Ok(2));
         assert_eq!(r.drain(16, &mut take), Ok(0));
-        assert_eq!(got, [7, 8, 9, 10]);
+        assert_eq!(got, [9, 10]);
     }
 
     #[test]

@@ -48,10 +48,11 @@ impl core::error::Error for PublishError {}
 /// let mut r = ring.join().unwrap();
 /// assert_eq!(r.try_read(|_| ()), Err(ReadError::Empty));
 /// for i in 0..10u8 { w.try_publish(0, 0, &[i]).unwrap(); }
-/// assert_eq!(r.try_read(|_| ()), Err(ReadError::Lagged(6)));
-/// assert_eq!(r.try_read(|e| e.payload[0]), Ok(6));
+/// // Lapped: it resumes half a ring (2 of 4 slots) behind the head, at event 8.
+/// assert_eq!(r.try_read(|_| ()), Err(ReadError::Lagged(8)));
+/// assert_eq!(r.try_read(|e| e.payload[0]), Ok(8));
 /// drop(w);
-/// assert_eq!(r.read_batch(10, |_| ()), Ok(3));
+/// assert_eq!(r.read_batch(10, |_| ()), Ok(1));
 /// assert_eq!(r.try_read(|_| ()), Err(ReadError::Closed));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +60,13 @@ pub enum ReadError {
     /// Nothing new has been published; retry later.
     Empty,
     /// Overwrite ring: the writer lapped this reader, which lost exactly this many events
-    /// and now stands at the oldest event still intact. The next read returns it.
+    /// (every position it skipped) and now stands half a ring behind the head: at the
+    /// newest published position minus `N.div_ceil(2)` (`N` slots), or at the oldest event
+    /// still intact if that is later (a claim reserved ahead of what is published). Half
+    /// a ring, not the oldest intact slot, because that slot is the next one the writer
+    /// overwrites: a reader resuming there against a writer at full speed is lapped again
+    /// at once, while from half a ring behind it reads a contiguous run first. The next
+    /// read returns the event there (once it is published).
     Lagged(usize),
     /// The writer was dropped and every event it published has been read.
     Closed,

@@ -50,6 +50,35 @@ pub(super) const fn distance(to: usize, from: usize) -> usize {
     if (d as isize) < 0 { 0 } else { d }
 }
 
+/// How far behind the head (the end of what is published) a lapped overwrite reader
+/// resumes: half the ring, rounded up (1 for a ring of 1 or 2 slots).
+#[inline(always)]
+pub(super) const fn resume_behind<const N: usize>() -> usize {
+    N.div_ceil(2)
+}
+
+/// Where an overwrite reader that was lapped resumes, given the writer's `claim` (every
+/// position before `claim - N` is gone) and a value of `published` loaded after it: half a
+/// ring behind `published` ([`resume_behind`]), so that the writer, at full speed, must
+/// write another half ring before it laps the reader again, but never before the oldest
+/// slot still intact, `claim - N` (which a reserved but unused claim, or a `published`
+/// loaded stale, can put ahead of the half-way point). The result is ahead of `published`
+/// only when it is `claim - N`, a position the writer has already claimed (as the old
+/// rule, "resume at the oldest intact slot", did), and it is always ahead of a lapped
+/// reader's position `p` (`claim - p > N`), so its distance from `p` is exactly the loss.
+#[inline(always)]
+pub(super) const fn lap_resume<const N: usize>(claim: usize, published: usize) -> usize {
+    let oldest_intact = claim.wrapping_sub(N);
+    let half_behind = published.wrapping_sub(resume_behind::<N>());
+    // The check that keeps the resumed position valid: a position before `oldest_intact`
+    // is overwritten, or may be a position the reader already passed.
+    if distance(half_behind, oldest_intact) > 0 {
+        half_behind
+    } else {
+        oldest_intact
+    }
+}
+
 /// A lag read from another thread may be taken from a cursor newer than the head it is
 /// compared with, which [`lag_behind`] wraps to a value in the upper half of its range
 /// (`2^(usize::BITS - 2)` and above); such a lag is 0. Every lag below that is exact: a
@@ -137,6 +166,34 @@ mod tests {
         assert_eq!(distance(4, 9), 0);
         assert_eq!(distance(2, usize::MAX - 1), 4);
         assert_eq!(distance(usize::MAX - 1, 2), 0);
+    }
+
+    #[test]
+    fn lapped_reader_resumes_half_a_ring_behind_the_head() {
+        assert_eq!(resume_behind::<1>(), 1);
+        assert_eq!(resume_behind::<2>(), 1);
+        assert_eq!(resume_behind::<1024>(), 512);
+        // Writer at full speed: claim one ahead of published, or equal.
+        assert_eq!(lap_resume::<1024>(10_001, 10_000), 10_000 - 512);
+        assert_eq!(lap_resume::<1024>(10_000, 10_000), 10_000 - 512);
+        // A ring of one slot: the only intact event, as before.
+        assert_eq!(lap_resume::<1>(7, 7), 6);
+        // A claim reserved far ahead of `published` (or a stale `published`): the oldest
+        // intact slot, not half a ring behind a head that slot is already past.
+        assert_eq!(lap_resume::<8>(20, 13), 12);
+        assert_eq!(lap_resume::<8>(20, 3), 12);
+        assert_eq!(lap_resume::<8>(20, 17), 13);
+        // `published` loaded after a newer publication than `claim` says.
+        assert_eq!(lap_resume::<8>(20, 22), 18);
+        // Across the wrap of the position counter.
+        assert_eq!(lap_resume::<8>(2, 2), usize::MAX - 1);
+        assert_eq!(lap_resume::<8>(2, usize::MAX - 2), usize::MAX - 5);
+        for (claim, published) in [(5usize, 4usize), (1, 0), (usize::MAX, usize::MAX - 9)] {
+            let resume = lap_resume::<16>(claim, published);
+            // Never before the oldest intact position, never past the head.
+            assert!(claim.wrapping_sub(resume) <= 16);
+            assert_eq!(distance(resume, published), 0);
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use core::ops::ControlFlow;
 
 use super::error::ReadError;
 use super::metrics::{Backpressure, ReaderStats};
-use super::positions::{active_word, distance, left_word, slot_index};
+use super::positions::{active_word, distance, lap_resume, left_word, slot_index};
 use super::ring::{Policy, Ring};
 use super::slots::SlotCopy;
 use crate::frame::{FrameHeader, RecordView};
@@ -136,12 +136,21 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
         }
     }
 
-    /// Moves past everything the writer overwrote (everything before `claim - N`).
+    /// After a lap (the writer claimed `claim`, so everything before `claim - N` is gone):
+    /// moves to [`lap_resume`], half a ring behind the head, counting every position it
+    /// skips as lost. Only this reader pays for it: the writer does nothing for a lapped
+    /// reader.
     #[cold]
     fn skip_lost(&mut self, claim: usize) -> ReadError {
-        let oldest = claim.wrapping_sub(N);
-        let lost = oldest.wrapping_sub(self.position);
-        self.position = oldest;
+        // Acquire: the resumed position is read without another load of `published`
+        // while it is below `cached_end`, so the writes of the slots below this value
+        // must be visible (or a stale slot of an earlier lap passes the seqlock check).
+        // A value at least as new as any loaded before (coherence): `cached_end` never
+        // moves back. (loom-mutant: claim)
+        self.cached_end = self.ring.head.published.load(Ordering::Acquire);
+        let resume = lap_resume::<N>(claim, self.cached_end);
+        let lost = resume.wrapping_sub(self.position);
+        self.position = resume;
         self.lost = self.lost.wrapping_add(lost);
         let reg = &self.ring.readers[self.index];
         reg.lost.store(self.lost, Ordering::Relaxed);
@@ -212,8 +221,8 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
 
     /// Reads the next event: calls `f` with it (a view valid during the call) and returns
     /// what `f` returns. Errors: [`ReadError::Empty`], [`ReadError::Closed`], and for an
-    /// overwrite ring [`ReadError::Lagged`] (after which the reader stands at the oldest
-    /// intact event).
+    /// overwrite ring [`ReadError::Lagged`] (after which the reader stands half a ring
+    /// behind the head, as [`ReadError::Lagged`] says).
     ///
     /// ```
     /// let ring = ringcore::broadcast::GatedRing::<4, 8, 1>::new();

@@ -38,7 +38,9 @@ pub trait Policy: sealed::Sealed + core::fmt::Debug + Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Gated;
 
-/// The writer never waits; lapped readers are told how many events they lost.
+/// The writer never waits; lapped readers are told how many events they lost and resume
+/// half a ring behind the head (see [`ReadError::Lagged`](super::ReadError::Lagged)), so
+/// that they read a run of events before the writer can lap them again.
 ///
 /// ```
 /// use ringcore::broadcast::{Overwrite, Policy};
