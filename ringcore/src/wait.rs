@@ -128,6 +128,7 @@ impl Signal {
     /// Bits of the state that count registered sleepers (at most `R + 1` per ring).
     const COUNT_BITS: u32 = 16;
     const COUNT_MASK: usize = (1 << Self::COUNT_BITS) - 1;
+    #[cfg_attr(not(ringcore_cas), allow(dead_code))]
     const EPOCH_ONE: usize = 1 << Self::COUNT_BITS;
     /// Async tasks that can wait on one signal with a waker slot each; more poll again at
     /// once rather than hang.
