@@ -47,6 +47,25 @@ step_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
 
 step_test() { cargo test --workspace; }
 
+# Every example of ringcore and storage-std, run as a user runs it (`cargo run
+# --example`); each asserts what it shows, so a failing one fails the step. ringcore's
+# run with `std` (broadcast_fanout's reader threads block), the others need none.
+step_examples() {
+    cargo build -q -p ringcore --examples # those without required-features need none
+    cargo build -q -p ringcore --examples --features std
+    cargo build -q -p storage-std --examples
+    local crate example features
+    for crate in ringcore storage-std; do
+        features=""
+        [ "$crate" = ringcore ] && features="std"
+        for example in "$crate"/examples/*.rs; do
+            example=$(basename "$example" .rs)
+            echo "--- $crate example $example"
+            cargo run -q -p "$crate" --example "$example" ${features:+--features "$features"}
+        done
+    done
+}
+
 step_doc() { RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps; }
 
 step_nostd() {
@@ -120,7 +139,7 @@ step_firmware() {
     ./firmware-size/size.py
 }
 
-ALL_STEPS=(setup fmt layout clippy test doc package nostd firmware miri loom benches)
+ALL_STEPS=(setup fmt layout clippy test examples doc package nostd firmware miri loom benches)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL_STEPS[@]}")
 
