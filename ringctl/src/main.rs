@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod fanout;
+mod import;
 mod log;
 mod logtools;
 mod pattern;
@@ -55,6 +56,10 @@ enum Command {
     /// Exit 0 all delivered (or --follow ended by Ctrl-C / SIGTERM), 3 stopped at a torn
     /// tail, 1 corruption or a failed check, 2 usage (an empty range, not a log directory).
     Replay(logtools::ReplayArgs),
+    /// Append a capture of ringcore::io frames (e.g. saved from a device's UART) to a
+    /// log, skipping damage. Exit 0 clean capture, 1 damage skipped (the good frames are
+    /// imported and durable), 2 usage or I/O error, 5 locked.
+    Import(import::ImportArgs),
     /// Print a shell completion script on stdout (e.g. `ringctl completions bash >
     /// /etc/bash_completion.d/ringctl`).
     Completions {
@@ -304,6 +309,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => logtools::verify(&a),
         Command::Recover(a) => logtools::recover(&a),
         Command::Replay(a) => logtools::replay(&a),
+        Command::Import(a) => import::import(&a),
         Command::Completions { shell } => {
             // Into memory first: `generate` panics on a write error (`| head`).
             let mut script = Vec::new();
