@@ -11,7 +11,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why the writer stopped (fail-stop). Cloned into every error that waiting and later
 /// appends return.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StopCause {
     /// A backend call failed.
@@ -77,7 +77,7 @@ impl fmt::Display for StopCause {
 }
 
 /// A range of sequences, both ends included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SeqRange {
     /// First sequence.
     pub first: u64,

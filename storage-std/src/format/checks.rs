@@ -3,7 +3,7 @@
 //! version, CRC. Nothing here panics on any input.
 
 /// Why bytes are not a valid header, footer, index or offset record.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StructError {
     /// Fewer bytes than the structure.

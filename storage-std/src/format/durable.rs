@@ -45,7 +45,7 @@ const _: () = assert!(LEN == 64);
 
 /// A running writer's durable point: every record of segment `segment` before
 /// `records_end`, and every sequence below `next_seq`, is durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DurablePoint {
     /// Base sequence of the segment the writer appends to.
     pub segment: u64,

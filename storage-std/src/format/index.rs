@@ -62,7 +62,7 @@ pub mod entry {
 }
 
 /// The header of an index file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IndexHeader {
     /// Base sequence of the segment the index belongs to.
     pub base_seq: u64,
@@ -110,7 +110,7 @@ impl IndexHeader {
 /// One sparse index entry: a record's sequence, its position in the segment file, and
 /// the largest timestamp of the segment's records before it (so a search by time is a
 /// binary search even when timestamps are not monotonic).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IndexEntry {
     /// Sequence of the record.
     pub seq: u64,

@@ -35,7 +35,7 @@ pub const CRC_OFFSET: usize = RESERVED_OFFSET + 4;
 pub const FILE_LEN: usize = CRC_OFFSET + 4;
 
 /// A committed consumer offset.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConsumerOffset {
     /// The consumer's name (`[A-Za-z0-9_-]{1,64}`).
     pub name: String,

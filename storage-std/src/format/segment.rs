@@ -95,7 +95,7 @@ pub mod footer {
 }
 
 /// The fixed header at the start of every segment file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SegmentHeader {
     /// First sequence the segment holds (also its file name).
     pub base_seq: u64,
@@ -160,7 +160,7 @@ impl SegmentHeader {
 }
 
 /// The footer that seals a segment: the file ends right after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SegmentFooter {
     /// First sequence (equals the header's).
     pub base_seq: u64,
@@ -180,9 +180,14 @@ pub struct SegmentFooter {
     pub sealed_ns: u64,
     /// Digest kind (0 = none in version 1).
     pub digest_kind: u32,
-    /// Digest-chain area (zero while `digest_kind` is 0).
-    #[serde(skip)]
+    /// Digest-chain area (zero while `digest_kind` is 0). Not in the serde form, which
+    /// reads back as zero.
+    #[serde(skip, default = "no_digest")]
     pub digest: [u8; footer::DIGEST_LEN],
+}
+
+fn no_digest() -> [u8; footer::DIGEST_LEN] {
+    [0; footer::DIGEST_LEN]
 }
 
 impl SegmentFooter {

@@ -29,7 +29,7 @@ mod active;
 mod force;
 
 /// Why bytes were cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CutKind {
     /// The unsynced end of the last segment (what a crash leaves).
@@ -39,7 +39,7 @@ pub enum CutKind {
 }
 
 /// One cut made by recovery.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cut {
     /// The segment file.
     pub file: String,
@@ -95,7 +95,7 @@ pub struct Cut {
 /// assert_eq!(report.next_seq, 10);
 /// assert_eq!(w.next_seq(), 10);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecoveryReport {
     /// The class of what recovery found: the verifier's class of the same directory.
     pub found: LogClass,

@@ -19,7 +19,7 @@ use crate::state::{self, SurveyOpts, Verdict};
 pub use crate::state::{Finding, LogClass, Problem, Severity};
 
 /// The overall result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VerifyStatus {
     /// No damage (info findings may exist).
@@ -60,7 +60,7 @@ impl VerifyStatus {
 }
 
 /// What the verifier found in one segment.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SegmentCheck {
     /// File name.
     pub name: String,
@@ -87,7 +87,7 @@ pub struct SegmentCheck {
 }
 
 /// A live log: a writer held the lock while the verifier ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LiveCheck {
     /// The writer's published durable point (absent if it published none yet).
     pub durable: Option<DurablePoint>,
@@ -96,7 +96,7 @@ pub struct LiveCheck {
 }
 
 /// The verifier's report; serialize it for JSON.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyReport {
     /// Clean, torn tail, repairable or corrupt.
     pub status: VerifyStatus,
