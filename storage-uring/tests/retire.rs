@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use storage_std::backend::{Access, Backend, SyncKind, WriteGroup, read_full_at};
+use storage_std::backend::{Access, SyncKind, WriteGroup, read_full_at};
 use storage_uring::UringOptions;
 
 #[test]

@@ -293,11 +293,12 @@ impl<B: Backend> SpareBackend<B> {
         for n in names {
             let Some(id) = spare_id(&n) else { continue };
             max_id = max_id.max(Some(id));
-            if n.ends_with(READY) && ready.len() < self.shared.opts.spares {
-                if let Ok(len) = self.inner.open(&n, Access::Read).and_then(|f| f.len()) {
-                    ready.push((n, len));
-                    continue;
-                }
+            if n.ends_with(READY)
+                && ready.len() < self.shared.opts.spares
+                && let Ok(len) = self.inner.open(&n, Access::Read).and_then(|f| f.len())
+            {
+                ready.push((n, len));
+                continue;
             }
             match self.inner.remove(&n) {
                 Ok(()) => removed += 1,
