@@ -17,6 +17,15 @@
 //!
 //! Every line is flushed at once: a process killed at any moment has told its reader
 //! only what was durable.
+//!
+//! `--events-per-sec N` offers events on a fixed schedule (event `i` at `i / N` seconds)
+//! instead of as fast as the writer takes them. The summary's `commit_latency_us` gives
+//! the time from just before an append to when a thread waiting on the writer
+//! (`wait_durable`) saw it durable, in microseconds: `p50`, `p99`, `p99_9`, `max`,
+//! `mean` and `samples` (every event with a rate, every 1024th without; `null` with
+//! durability none, where records become durable only at rolls and exit). An append
+//! that ran late because the writer pushed back is timed from when it ran, not from its
+//! slot in the schedule. The samples go into an HDR histogram (3 significant digits).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -86,18 +95,40 @@ impl BackendArg {
     /// Opens (creating or recovering) the log in `dir` for writing with the chosen
     /// backend; returns the writer and the name of the backend that actually runs. With
     /// `auto`, a fallback to the portable backend is reported on stderr.
-    pub fn open(self, dir: &Path, opts: WriterOptions) -> Result<(Writer, &'static str), Failure> {
-        let opened = open_backend(dir, self.choice(), &UringOptions::default())
-            .map_err(|e| format!("--backend {}: {e}", self.choice()))?;
-        if let Some(w) = opened.warning() {
-            crate::warn!("ringctl stress: {w}");
-        }
-        let name = opened.kind.name();
+    pub fn open(
+        self,
+        dir: &Path,
+        opts: WriterOptions,
+        spares: Option<usize>,
+    ) -> Result<(Writer, &'static str), Failure> {
         let mut opts = opts;
-        // The io_uring backend preallocates (and recycles) segment files only when the
-        // writer asks for it; measured faster there (storage-uring's docs).
-        opts.preallocate = opened.uring.is_some();
-        let writer = Writer::open_with(opened.backend, opts).map_err(|e| Failure {
+        let (backend, name): (std::sync::Arc<dyn storage_std::backend::Backend>, _) =
+            if let Some(n) = spares {
+                if self != Self::Std {
+                    return Err("--spares needs --backend std (io_uring zero-fills its own)".into());
+                }
+                let b = storage_std::backend::FileBackend::new(dir)
+                    .map_err(|e| format!("cannot use {}: {e}", dir.display()))?
+                    .with_spares(storage_std::backend::SpareOptions {
+                        spares: n,
+                        ..Default::default()
+                    });
+                // Spares take the size the writer preallocates.
+                opts.preallocate = true;
+                (std::sync::Arc::new(b), "std")
+            } else {
+                let opened = open_backend(dir, self.choice(), &UringOptions::default())
+                    .map_err(|e| format!("--backend {}: {e}", self.choice()))?;
+                if let Some(w) = opened.warning() {
+                    crate::warn!("ringctl stress: {w}");
+                }
+                // The io_uring backend preallocates (and recycles) segment files only
+                // when the writer asks for it; measured faster there (storage-uring's
+                // docs).
+                opts.preallocate = opened.uring.is_some();
+                (opened.backend, opened.kind.name())
+            };
+        let writer = Writer::open_with(backend, opts).map_err(|e| Failure {
             code: match e {
                 storage_std::Error::Locked(_) => crate::report::EXIT_LOCKED,
                 _ => crate::report::EXIT_USAGE,
@@ -129,6 +160,10 @@ pub struct LogStress {
     pub json: bool,
     /// `-q`: no `durable S` lines in text mode.
     pub quiet: bool,
+    /// `--events-per-sec`: the offered rate (`None`: as fast as possible).
+    pub events_per_sec: Option<u64>,
+    /// `--spares`: pre-written segment files kept ready (portable backend).
+    pub spares: Option<usize>,
 }
 
 impl LogStress {
@@ -207,9 +242,78 @@ fn watch_durable(
     }
 }
 
-/// Appends until the limit; returns how many were appended, and the error that stopped
-/// the producer early, if any.
-fn produce(w: &Writer, cfg: &LogStress, first_seq: u64, start: Instant) -> (u64, Option<String>) {
+/// One event whose commit latency is measured: its sequence and when its append began.
+type Sample = (u64, Instant);
+
+/// Every how many events one is timed without `--events-per-sec`.
+const UNTHROTTLED_SAMPLE_EVERY: u64 = 1024;
+
+/// Waits until the offered schedule (`rate` events a second from `start`) reaches event
+/// `n`: sleeps most of a long wait, spins the last part.
+fn pace(start: Instant, rate: u64, n: u64) {
+    let due_ns = u128::from(n) * 1_000_000_000 / u128::from(rate);
+    let due = start + Duration::from_nanos(u64::try_from(due_ns).unwrap_or(u64::MAX));
+    loop {
+        let now = Instant::now();
+        if now >= due {
+            return;
+        }
+        let left = due - now;
+        if left > Duration::from_micros(200) {
+            std::thread::sleep(left - Duration::from_micros(100));
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Times each sample from its append to the moment `wait_durable` returns for it.
+fn measure_commits(
+    w: &Writer,
+    samples: std::sync::mpsc::Receiver<Sample>,
+) -> hdrhistogram::Histogram<u64> {
+    let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)
+        .expect("valid histogram bounds");
+    for (seq, at) in samples {
+        if w.wait_durable(seq, Some(Duration::from_secs(60))).is_ok() {
+            h.saturating_record(u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        }
+    }
+    h
+}
+
+/// The `commit_latency_us` object of the summary.
+fn latency_json(h: &hdrhistogram::Histogram<u64>) -> serde_json::Value {
+    if h.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let us = |ns: u64| ns as f64 / 1000.0;
+    serde_json::json!({
+        "samples": h.len(),
+        "p50": us(h.value_at_quantile(0.5)),
+        "p99": us(h.value_at_quantile(0.99)),
+        "p99_9": us(h.value_at_quantile(0.999)),
+        "max": us(h.max()),
+        "mean": h.mean() / 1000.0,
+    })
+}
+
+/// Appends until the limit (at the offered rate, if one is set), sending the events to
+/// time to `samples`; returns how many were appended, and the error that stopped the
+/// producer early, if any.
+fn produce(
+    w: &Writer,
+    cfg: &LogStress,
+    first_seq: u64,
+    start: Instant,
+    samples: Option<std::sync::mpsc::Sender<Sample>>,
+) -> (u64, Option<String>) {
+    let rate = cfg.events_per_sec;
+    let sample_every = if rate.is_some() {
+        1
+    } else {
+        UNTHROTTLED_SAMPLE_EVERY
+    };
     let deadline = match cfg.limit {
         Limit::Time(d) => Some(start + d),
         Limit::Events(_) => None,
@@ -221,7 +325,10 @@ fn produce(w: &Writer, cfg: &LogStress, first_seq: u64, start: Instant) -> (u64,
     let mut meta = RecordMeta::default();
     let mut n = 0u64;
     while n < max {
-        if n.is_multiple_of(16) {
+        if let Some(r) = rate {
+            pace(start, r, n);
+        }
+        if n.is_multiple_of(16) || rate.is_some() {
             meta.timestamp_ns = Some(storage_std::now_ns());
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
@@ -229,8 +336,17 @@ fn produce(w: &Writer, cfg: &LogStress, first_seq: u64, start: Instant) -> (u64,
         }
         let seq = first_seq + n;
         let len = cfg.sizes.len_for(seq);
+        let timed = samples
+            .as_ref()
+            .filter(|_| n.is_multiple_of(sample_every))
+            .map(|tx| (tx, Instant::now()));
         match w.append_in_place(len, meta, |b| pattern::fill(seq, b)) {
-            Ok(got) if got == seq => n += 1,
+            Ok(got) if got == seq => {
+                if let Some((tx, at)) = timed {
+                    let _ = tx.send((seq, at));
+                }
+                n += 1
+            }
             Ok(got) => {
                 return (
                     n + 1,
@@ -325,7 +441,7 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, Failure> 
         opts.segment_bytes = b;
     }
     let dir = &cfg.dir;
-    let (w, backend_name) = backend.open(dir, opts)?;
+    let (w, backend_name) = backend.open(dir, opts, cfg.spares)?;
     for c in &w.recovery().cuts {
         crate::warn!(
             "ringctl stress: recovery cut {} bytes of {} at offset {} ({:?}: {}){}",
@@ -351,18 +467,26 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, Failure> 
     let stop = AtomicBool::new(false);
     let durable_events = AtomicU64::new(0);
     let start = Instant::now();
-    let (appended, produce_error, printed) = std::thread::scope(|s| {
+    let timed = durability != Durability::None;
+    let (appended, produce_error, printed, latency) = std::thread::scope(|s| {
         let watcher = s.spawn(|| watch_durable(cfg, &w, first_seq, &stop, &durable_events));
         let bar =
             s.spawn(|| progress.watch(&durable_events, cfg.limit, || stop.load(Ordering::Acquire)));
-        let (appended, err) = produce(&w, cfg, first_seq, start);
+        let (tx, rx) = std::sync::mpsc::channel::<Sample>();
+        let timer = timed.then(|| s.spawn(|| measure_commits(&w, rx)));
+        let (appended, err) = produce(&w, cfg, first_seq, start, timed.then_some(tx));
+        // The last events timed become durable with this sync (the channel is closed).
+        if timed && err.is_none() {
+            let _ = w.sync();
+        }
+        let latency = timer.and_then(|t| t.join().ok());
         stop.store(true, Ordering::Release);
         let printed = watcher.join().unwrap_or(Printed {
             last: None,
             at: None,
         });
         let _ = bar.join();
-        (appended, err, printed)
+        (appended, err, printed, latency)
     });
     // Closing writes and syncs everything queued, in every mode.
     let before_close = w.durable_seq();
@@ -392,6 +516,8 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, Failure> 
         "durable_seq": durable_seq,
         "first_seq": first_seq,
         "appended": appended,
+        "events_per_sec_offered": cfg.events_per_sec,
+        "commit_latency_us": latency.as_ref().map_or(serde_json::Value::Null, latency_json),
     });
     if let Some(c) = &stop_cause {
         extra["stopped"] = c.clone().into();

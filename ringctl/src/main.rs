@@ -148,6 +148,16 @@ struct StressArgs {
     /// most 256MiB); also the torn window of the segments it writes.
     #[arg(long, requires = "log", value_parser = report::parse_bytes_usize)]
     group_bytes: Option<usize>,
+    /// With --log: offer events at this rate (events a second, at least 1) instead of as
+    /// fast as the writer takes them; the summary's `commit_latency_us` then measures
+    /// append → durable at that load.
+    #[arg(long, requires = "log", value_parser = clap::value_parser!(u64).range(1..))]
+    events_per_sec: Option<u64>,
+    /// With --log: keep this many pre-written (zeroed) segment files ready, prepared in
+    /// the background, so that new segments overwrite written blocks (1 to 8; the
+    /// portable backend only; enables preallocation).
+    #[arg(long, requires = "log", value_parser = clap::value_parser!(u64).range(1..=8))]
+    spares: Option<u64>,
 }
 
 /// Default event count: a few seconds at worst on a small machine.
@@ -236,6 +246,8 @@ fn stress(a: &StressArgs) -> Result<report::Summary, report::Failure> {
             sizes: payload_sizes(a)?,
             json: a.json,
             quiet: a.quiet,
+            events_per_sec: a.events_per_sec,
+            spares: a.spares.map(|n| n as usize),
         };
         return log::stress(&cfg, &Progress::new(true));
     }

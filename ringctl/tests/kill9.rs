@@ -3,7 +3,8 @@
 //!
 //! Each iteration starts `ringctl stress --log DIR --seconds 30` (durability `group`
 //! mostly, some `sync` and some `none`; small segments so that they roll; a random
-//! payload size), reads the `durable S` lines it prints, kills it after a random delay
+//! payload size; a quarter of the runs with pre-written spare segment files,
+//! `--backend std --spares 2`), reads the `durable S` lines it prints, kills it after a random delay
 //! (2 to 150 ms: some kills land before the log is even open, most while it writes,
 //! some during segment rolls), and then asserts through the binary:
 //!
@@ -66,7 +67,13 @@ fn run_and_kill(
     segment: u64,
     payload: u64,
     delay: Duration,
+    spares: bool,
 ) -> Killed {
+    let spare_args: &[&str] = if spares {
+        &["--backend", "std", "--spares", "2"]
+    } else {
+        &[]
+    };
     let mut child = Command::new(BIN)
         .args([
             "stress",
@@ -81,6 +88,7 @@ fn run_and_kill(
             "--seconds",
             "30",
         ])
+        .args(spare_args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -207,11 +215,14 @@ fn kill_minus_9_at_random_moments_loses_nothing_durable() {
         let segment = [16u64 << 10, 64 << 10, 256 << 10, 1 << 20][rng.range(0, 3) as usize];
         let payload = rng.range(8, 96);
         let delay = Duration::from_millis(rng.range(2, 150));
+        // Some runs keep pre-written spare segment files (kills land mid-preparation,
+        // mid-take); the next open removes what a kill left half done.
+        let spares = rng.below(4) == 0;
         let ctx = format!(
             "iteration {i} (dir {dir_no}, {durability}, segment {segment}, payload {payload}, \
-             kill after {delay:?}, seed {seed})"
+             kill after {delay:?}, spares {spares}, seed {seed})"
         );
-        let k = run_and_kill(&dir, durability, segment, payload, delay);
+        let k = run_and_kill(&dir, durability, segment, payload, delay, spares);
         let ctx = format!("{ctx}\nstress stderr: {}", k.stderr);
         t.iterations += 1;
         t.durable_reports += k.durable.len() as u64;

@@ -29,6 +29,12 @@
 //! index fdatasync through its footer write and trim to its segment's fdatasync; "during
 //! a roll" when it falls after that and before the next segment's directory sync.
 //!
+//! `POWERCUT_SPARES=1` adds `std` with pre-written spare segment files (`--spares 2`).
+//! Not by default: a cut after a spare's rename into a segment and before the segment's
+//! header is synced leaves a durable all-zero segment (a torn creation), which recovery
+//! keeps in `quarantine/` through a hard link, and faultfs has no `link` (EPERM); real
+//! file systems have it, and storage-std's in-memory power cuts cover that state.
+//!
 //! `POWERCUT_CUTS` (default 81: nine per durability × backend) sets the number of cuts,
 //! `POWERCUT_SEED` the seed (printed; it reproduces every choice, though not the
 //! writer's timing), `POWERCUT_ONLY=group-uring-direct` (a substring of the
@@ -115,6 +121,10 @@ fn io_uring_usable(test: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Backend {
     Std,
+    /// The portable backend with pre-written spare segment files (`--spares 2`): cuts
+    /// land in a spare's zero pass, its rename into a segment, and a segment's writes
+    /// over zeros.
+    StdSpares,
     /// io_uring with O_DIRECT accepted by the file system.
     UringDirect,
     /// io_uring with O_DIRECT refused (EINVAL): the backend's buffered fallback.
@@ -124,7 +134,7 @@ enum Backend {
 impl Backend {
     fn arg(self) -> &'static str {
         match self {
-            Self::Std => "std",
+            Self::Std | Self::StdSpares => "std",
             Self::UringDirect | Self::UringBuffered => "uring",
         }
     }
@@ -132,6 +142,7 @@ impl Backend {
     fn name(self) -> &'static str {
         match self {
             Self::Std => "std",
+            Self::StdSpares => "std-spares",
             Self::UringDirect => "uring-direct",
             Self::UringBuffered => "uring-buffered",
         }
@@ -145,7 +156,15 @@ impl Backend {
     }
 
     fn is_uring(self) -> bool {
-        self != Self::Std
+        !matches!(self, Self::Std | Self::StdSpares)
+    }
+
+    /// Options after `--backend`.
+    fn extra_args(self) -> &'static [&'static str] {
+        match self {
+            Self::StdSpares => &["--spares", "2"],
+            _ => &[],
+        }
     }
 }
 
@@ -165,7 +184,16 @@ fn combos(uring: bool) -> Vec<Combo> {
     let only = std::env::var("POWERCUT_ONLY").unwrap_or_default();
     let mut out = Vec::new();
     for durability in ["group", "sync", "none"] {
-        for backend in [Backend::Std, Backend::UringDirect, Backend::UringBuffered] {
+        let spares = std::env::var("POWERCUT_SPARES").is_ok_and(|v| v == "1");
+        for backend in [
+            Backend::Std,
+            Backend::StdSpares,
+            Backend::UringDirect,
+            Backend::UringBuffered,
+        ] {
+            if backend == Backend::StdSpares && !spares {
+                continue;
+            }
             let c = Combo {
                 durability,
                 backend,
@@ -544,6 +572,7 @@ fn stress_until_cut(fs: &Handle, dir: &Path, combo: Combo, s: Sizing) -> Stresse
             "--events",
             &s.events.to_string(),
         ])
+        .args(combo.backend.extra_args())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -323,3 +323,91 @@ fn seconds_progress_counts_seconds_on_a_terminal() {
     let tty = String::from_utf8_lossy(&out.stdout);
     assert!(tty.contains("/1,000,000 events"), "progress: {tty}");
 }
+
+/// `--events-per-sec` paces the producer, and the JSON summary carries the commit
+/// latency percentiles, ordered, one sample per event; with durability none there is
+/// nothing to time.
+#[test]
+fn offered_rate_paces_the_run_and_reports_commit_latency() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("log");
+    let d = d.to_str().unwrap();
+    let started = std::time::Instant::now();
+    let (code, out, err) = ringctl(&[
+        "stress",
+        "--log",
+        d,
+        "--events",
+        "4000",
+        "--events-per-sec",
+        "10000",
+        "--backend",
+        "std",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // 4000 events at 10 k/s take at least 0.4 s.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(390));
+    let v = last_json(&out);
+    assert_eq!(v["verified"], 4000);
+    assert_eq!(v["events_per_sec_offered"], 10_000);
+    let l = &v["commit_latency_us"];
+    assert_eq!(l["samples"], 4000, "{l}");
+    let get = |k: &str| {
+        l[k].as_f64()
+            .unwrap_or_else(|| panic!("commit_latency_us.{k}: {l}"))
+    };
+    let (p50, p99, p999, max) = (get("p50"), get("p99"), get("p99_9"), get("max"));
+    assert!(p50 > 0.0, "{l}");
+    assert!(p50 <= p99 && p99 <= p999 && p999 <= max, "{l}");
+    assert!(get("mean") <= max, "{l}");
+    // Pre-written spares change nothing in what is reported.
+    let d2 = tmp.path().join("log2");
+    let (code, out, err) = ringctl(&[
+        "stress",
+        "--log",
+        d2.to_str().unwrap(),
+        "--events",
+        "3000",
+        "--segment-bytes",
+        "64KiB",
+        "--backend",
+        "std",
+        "--spares",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v = last_json(&out);
+    assert_eq!(v["verified"], 3000);
+    assert!(v["commit_latency_us"]["samples"].as_u64().unwrap() >= 2);
+    // Durability none: no commit to time.
+    let (code, out, err) = ringctl(&[
+        "stress",
+        "--log",
+        d,
+        "--events",
+        "1000",
+        "--durability",
+        "none",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(last_json(&out)["commit_latency_us"].is_null());
+    // A rate of 0 and spares with io_uring are usage errors.
+    let (code, _, _) = ringctl(&["stress", "--log", d, "--events-per-sec", "0"]);
+    assert_eq!(code, 2);
+    let (code, _, err) = ringctl(&[
+        "stress",
+        "--log",
+        d,
+        "--events",
+        "10",
+        "--spares",
+        "1",
+        "--backend",
+        "uring",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--spares"), "{err}");
+}

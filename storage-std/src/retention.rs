@@ -8,7 +8,7 @@ use crate::backend::Backend;
 use crate::error::{Error, OpCtx, Result};
 use crate::format;
 use crate::offsets::OffsetStore;
-use crate::segment::{self, SegmentInfo, remove_segment_files};
+use crate::segment::{self, SegmentInfo, retire_segment_files};
 
 /// Which consumers' unread records retention keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -141,7 +141,7 @@ pub(crate) fn apply_retention(
             report.held_by = Some(name.clone());
             break;
         }
-        remove_segment_files(backend, oldest.base_seq)?;
+        retire_segment_files(backend, oldest.base_seq)?;
         count -= 1;
         total = total.saturating_sub(oldest.bytes);
         report.bytes_freed += oldest.bytes;

@@ -387,6 +387,18 @@ pub(crate) fn create_segment(backend: &dyn Backend, s: NewSegment) -> Result<Act
 pub(crate) fn remove_segment_files(backend: &dyn Backend, base: u64) -> Result<(), OpError> {
     let name = format::segment_name(base);
     backend.remove(&name).op("remove", &name)?;
+    remove_index_file(backend, base)
+}
+
+/// Retention's removal of a sealed segment and its index: the segment goes through
+/// [`Backend::retire`], which may keep the file for reuse (zeroed before it is).
+pub(crate) fn retire_segment_files(backend: &dyn Backend, base: u64) -> Result<(), OpError> {
+    let name = format::segment_name(base);
+    backend.retire(&name).op("remove", &name)?;
+    remove_index_file(backend, base)
+}
+
+fn remove_index_file(backend: &dyn Backend, base: u64) -> Result<(), OpError> {
     let idx = format::index_name(base);
     match backend.remove(&idx) {
         Ok(()) => Ok(()),

@@ -333,6 +333,16 @@ impl Backend for UringBackend {
         if name.contains('/') {
             return self.inner.files.remove(name);
         }
+        // Only retention's retirements recycle (`retire`): a segment removed otherwise
+        // (recovery's) may be linked into quarantine/, and reusing its inode would
+        // overwrite the kept bytes.
+        std::fs::remove_file(self.path(name)?)
+    }
+
+    fn retire(&self, name: &str) -> io::Result<()> {
+        if name.contains('/') {
+            return self.inner.files.remove(name);
+        }
         let path = self.path(name)?;
         if name.ends_with(".seg") {
             let mut pool = lock(&self.inner.pool);

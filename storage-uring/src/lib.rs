@@ -75,8 +75,32 @@
 //!   and in `None`. Use it for small groups or with retention (recycled files are
 //!   zero-filled once). `FALLOC_FL_WRITE_ZEROES` (tried first) would make it cheap;
 //!   this disk refuses it.
-//! * **Not kept (option, off): registered buffers.** No consistent difference from the
-//!   default (0.7-1.4x across runs).
+//! * **Kept, on by default since the raw measurements below: registered buffers** (with
+//!   O_DIRECT the group is copied into the staging buffer anyway; registering it saves
+//!   the page pinning of every write). Through the whole writer it measured 0.7-1.4x
+//!   across runs, within this disk's swing.
+//!
+//! ## Raw durable-write options
+//!
+//! `cargo run --release -p benches --bin uring_options -- DIR`: groups written back to
+//! back into a pre-written 64 MiB file (so no write allocates), each made durable on
+//! its own, 3 interleaved rounds, medians; MB/s over the sum of group times. Same
+//! machine, ext4 on virtio, two runs a few minutes apart (run 1 / run 2), MB/s and p99:
+//!
+//! | group | linked fdatasync, direct | + registered | `RWF_DSYNC` direct + registered | `O_DSYNC` direct + registered | linked fdatasync, buffered |
+//! | --- | ---: | ---: | ---: | ---: | ---: |
+//! | 4 KiB | 9.2 / 9.1 MB/s, p99 8.0 / 4.0 ms | 13.4 / 11.2, 4.1 / 4.0 ms | 28.3 / 11.7, 0.55 / 4.0 ms | 21.1 / 24.7, 2.3 / 0.40 ms | 5.7 / 3.8, 4.4 / 7.0 ms |
+//! | 16 KiB | 91 / 56, 0.66 / 4.0 ms | 89 / 91, 0.67 / 0.49 ms | 96 / 103, 0.86 / 1.3 ms | 87 / 88, 3.4 / 0.45 ms | 91 / 49, 0.41 / 3.7 ms |
+//! | 256 KiB | 774 / 841, 1.1 / 0.68 ms | 806 / 949, 1.3 / 0.48 ms | 850 / 885, 0.87 / 0.46 ms | 851 / 743, 0.57 / 1.4 ms | 760 / 568, 0.93 / 1.1 ms |
+//! | 1 MiB | 943 / 886, 3.2 / 7.5 ms | 1123 / 1265, 5.9 / 1.3 ms | 1108 / 1188, 3.4 / 2.7 ms | 1272 / 1018, 1.2 / 4.5 ms | 865 / 939, 2.7 / 1.5 ms |
+//!
+//! * Registered buffers with O_DIRECT were at or near the top at every group size and
+//!   beat plain O_DIRECT in 7 of 8 pairs (0.97-1.62x): the default for every group size.
+//! * `RWF_DSYNC` and `O_DSYNC` writes instead of a linked `fdatasync`: no consistent
+//!   winner; the run-to-run swing (for example `RWF_DSYNC` at 4 KiB: 28.3 then 11.7
+//!   MB/s) is larger than any difference between the methods. The backend keeps the
+//!   linked `fdatasync` (one submission, the sync's own completion says durable);
+//!   `O_DSYNC` would also make the unsynced groups of `None` synchronous.
 //! * **Not kept (option, off): SQPOLL.** Worse here: every group still waits for its
 //!   sync in `io_uring_enter`, and the polling thread takes a core from the writer.
 #![deny(unsafe_code)]
@@ -98,6 +122,8 @@ mod probe;
 
 #[cfg(target_os = "linux")]
 mod backend;
+#[cfg(target_os = "linux")]
+pub mod measure;
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 mod sys;

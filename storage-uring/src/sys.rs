@@ -62,6 +62,18 @@ pub(crate) enum Op<'a> {
         offset: u64,
         range: Range<usize>,
     },
+    /// `pwrite` of one buffer with `RWF_DSYNC`: completes once its data is durable.
+    WriteDsync {
+        fd: RawFd,
+        offset: u64,
+        buf: &'a [u8],
+    },
+    /// [`Op::Staged`] with `RWF_DSYNC`.
+    StagedDsync {
+        fd: RawFd,
+        offset: u64,
+        range: Range<usize>,
+    },
     /// `fdatasync` (`data`) or `fsync`.
     Sync { fd: RawFd, data: bool },
     /// No operation (the probe's round trip).
@@ -243,6 +255,39 @@ impl Ring {
         }
     }
 
+    /// A write of a range of the staging buffer (`WRITE_FIXED` when it is registered)
+    /// with these `RWF_*` flags.
+    fn staged_entry(
+        &self,
+        fd: RawFd,
+        offset: u64,
+        range: &Range<usize>,
+        rw_flags: i32,
+    ) -> io::Result<squeue::Entry> {
+        let too_big = || io::Error::new(io::ErrorKind::InvalidInput, "operation over 4 GiB");
+        let stage = self
+            .stage
+            .as_ref()
+            .filter(|s| range.start <= range.end && range.end <= s.len)
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "range outside the stage")
+            })?;
+        let len = u32::try_from(range.len()).map_err(|_| too_big())?;
+        // In bounds: checked just above.
+        let ptr = stage.ptr.as_ptr().wrapping_add(range.start).cast_const();
+        Ok(if self.registered {
+            opcode::WriteFixed::new(types::Fd(fd), ptr, len, 0)
+                .offset(offset)
+                .rw_flags(rw_flags)
+                .build()
+        } else {
+            opcode::Write::new(types::Fd(fd), ptr, len)
+                .offset(offset)
+                .rw_flags(rw_flags)
+                .build()
+        })
+    }
+
     fn entry(&self, op: &Op<'_>) -> io::Result<squeue::Entry> {
         let too_big = || io::Error::new(io::ErrorKind::InvalidInput, "operation over 4 GiB");
         Ok(match op {
@@ -259,27 +304,17 @@ impl Ring {
                     .offset(*offset)
                     .build()
             }
-            Op::Staged { fd, offset, range } => {
-                let stage = self
-                    .stage
-                    .as_ref()
-                    .filter(|s| range.start <= range.end && range.end <= s.len)
-                    .ok_or_else(|| {
-                        io::Error::new(io::ErrorKind::InvalidInput, "range outside the stage")
-                    })?;
-                let len = u32::try_from(range.len()).map_err(|_| too_big())?;
-                // In bounds: checked just above.
-                let ptr = stage.ptr.as_ptr().wrapping_add(range.start).cast_const();
-                if self.registered {
-                    opcode::WriteFixed::new(types::Fd(*fd), ptr, len, 0)
-                        .offset(*offset)
-                        .build()
-                } else {
-                    opcode::Write::new(types::Fd(*fd), ptr, len)
-                        .offset(*offset)
-                        .build()
-                }
+            Op::WriteDsync { fd, offset, buf } => {
+                let len = u32::try_from(buf.len()).map_err(|_| too_big())?;
+                opcode::Write::new(types::Fd(*fd), buf.as_ptr(), len)
+                    .offset(*offset)
+                    .rw_flags(libc::RWF_DSYNC)
+                    .build()
             }
+            Op::StagedDsync { fd, offset, range } => {
+                self.staged_entry(*fd, *offset, range, libc::RWF_DSYNC)?
+            }
+            Op::Staged { fd, offset, range } => self.staged_entry(*fd, *offset, range, 0)?,
             Op::Sync { fd, data } => {
                 let flags = if *data {
                     types::FsyncFlags::DATASYNC

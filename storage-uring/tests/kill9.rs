@@ -38,7 +38,7 @@ fn configs() -> Vec<Config> {
     vec![
         Config {
             name: "group, buffered writev",
-            uring: || UringOptions::default().direct(false),
+            uring: || UringOptions::default().direct(false).fixed_buffers(false),
             writer: || small_opts(small_group()),
             retention: false,
         },

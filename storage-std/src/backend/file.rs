@@ -57,6 +57,14 @@ impl FileBackend {
         self
     }
 
+    /// This backend handing out pre-written (zeroed) segment files, kept ready in the
+    /// background, and with `opts.recycle` reusing the files retention deletes: see
+    /// [`SpareBackend`](super::SpareBackend). Spares follow the writer's preallocated
+    /// segment size (`WriterOptions::preallocate`).
+    pub fn with_spares(self, opts: super::SpareOptions) -> super::SpareBackend<Self> {
+        super::SpareBackend::new(self, opts)
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -45,12 +45,14 @@ mod faulty;
 mod file;
 mod mem;
 mod mmap;
+mod spare;
 
 pub use faulty::{EIO, ENOSPC, Fault, FaultAction, FaultyBackend, OpKind};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use file::give_back_preallocation;
 pub use file::{FileBackend, RealFile};
 pub use mem::{CrashMode, MemBackend};
+pub use spare::{MAX_SPARES, SpareBackend, SpareOptions, SpareStats};
 
 /// What a sync makes durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -158,6 +160,13 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn rename(&self, from: &str, to: &str) -> io::Result<()>;
     /// Removes a file.
     fn remove(&self, name: &str) -> io::Result<()>;
+    /// Removes a sealed segment file that retention deleted: its records all have
+    /// sequences below every later segment's, and nothing else (no `quarantine/` link)
+    /// refers to it, so a backend may keep the file for reuse under a name the log
+    /// ignores (see [`SpareBackend`]). The default removes it.
+    fn retire(&self, name: &str) -> io::Result<()> {
+        self.remove(name)
+    }
     /// Makes the directory's entries (creations, renames, removals) durable.
     fn sync_dir(&self) -> io::Result<()>;
     /// Takes the exclusive writer lock of the directory without blocking; an error of

@@ -43,9 +43,10 @@ pub fn uring_backend(dir: &Path, o: UringOptions) -> (UringBackend, Arc<dyn Back
 /// The option sets every format test runs with.
 pub fn option_sets() -> Vec<(&'static str, UringOptions)> {
     let d = UringOptions::default();
-    let b = d.clone().direct(false);
+    let b = d.clone().direct(false).fixed_buffers(false);
     vec![
-        ("default (O_DIRECT)", d.clone()),
+        ("default (O_DIRECT, registered stage)", d.clone()),
+        ("direct, unregistered stage", d.clone().fixed_buffers(false)),
         ("direct+zero-fill", d.clone().prealloc(Prealloc::ZeroFill)),
         (
             "direct+fixed+zero-fill",
