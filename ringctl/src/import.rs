@@ -284,7 +284,7 @@ pub fn import(a: &ImportArgs) -> ExitCode {
     };
     let durability = a.durability.unwrap_or_default().durability();
     let opts = storage_std::WriterOptions::new(durability);
-    let writer = match a.backend.open(&a.log, opts) {
+    let writer = match a.backend.open(&a.log, opts, None) {
         Ok((w, _)) => w,
         Err(e) => return fail(e.code, e.message),
     };
