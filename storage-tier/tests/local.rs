@@ -718,3 +718,183 @@ fn a_damaged_local_segment_is_never_tiered() {
     assert_eq!(segment_files(log.path())[0], segs[2]);
     check_cold(&cold_reader(log.path(), &store), P);
 }
+
+/// Every record of `reader`'s whole log from `start`, checked; returns (first, count).
+fn replay_whole(reader: &storage_std::LogReader, start: Start, p: Payload) -> (u64, u64) {
+    let mut c = reader.cursor(start).unwrap();
+    let mut first = None;
+    let mut n = 0u64;
+    while let Some(r) = c.next().unwrap() {
+        let want = *first.get_or_insert(r.seq()) + n;
+        assert_eq!(r.seq(), want);
+        assert_eq!(r.timestamp_ns(), ts_of(want));
+        assert_eq!(r.payload, payload(p, want), "payload of {want}");
+        n += 1;
+    }
+    assert_eq!(c.read_end(), storage_std::ReadEnd::End);
+    (first.unwrap_or(0), n)
+}
+
+#[test]
+fn storage_std_reads_cold_and_local_as_one_log() {
+    const N: u64 = 20_000;
+    let p = Payload::Pattern(200);
+    let log = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    let files = write_log(log.path(), N, p, 1 << 20);
+    assert!(files >= 4, "{files} segments");
+    let store = file_store(bucket.path());
+    tier_once(
+        log.path(),
+        TierConfig::new(store.clone()).frame_bytes(32 << 10),
+        &TierPolicy::keep_local_segments(1),
+    );
+    let local = segment_files(log.path());
+    assert_eq!(
+        local.len(),
+        2,
+        "one sealed segment kept, and the active one"
+    );
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cold = ColdReader::open(
+        log.path(),
+        &store,
+        Some(CacheOptions::in_dir(cache_dir.path())),
+    )
+    .unwrap();
+    let segs = cold.cold_segments().unwrap();
+    assert_eq!(segs.len(), files - 2);
+    for s in &segs {
+        assert!(
+            !local.contains(&s.base_seq),
+            "tiered {} is gone",
+            s.base_seq
+        );
+    }
+    assert_eq!(cold.read_stats().cache_bytes, 0, "the cache starts empty");
+    let plain = storage_std::LogReader::open(log.path()).unwrap();
+    let reader = plain.clone().with_cold(Arc::new(cold.clone()));
+
+    // From the middle of a cold segment: its index and at most two frames.
+    let s = &segs[1];
+    let mid = s.base_seq + s.record_count / 2;
+    let mut c = reader.cursor(Start::Seq(mid)).unwrap();
+    for i in 0..50 {
+        let r = c.next().unwrap().unwrap();
+        assert_eq!((r.seq(), r.payload), (mid + i, &payload(p, mid + i)[..]));
+    }
+    drop(c);
+    let st = cold.read_stats();
+    assert_eq!(st.index_fetches, 1, "{st:?}");
+    assert!((1..=2).contains(&st.frame_fetches), "{st:?}");
+    let sc = cold.store_counters();
+    assert_eq!(
+        (sc.gets, sc.range_gets),
+        (0, st.index_fetches + st.frame_fetches)
+    );
+
+    // Whole replays, by sequence and by time, across the cold and local segments.
+    assert_eq!(replay_whole(&reader, Start::Oldest, p), (0, N));
+    assert_eq!(replay_whole(&reader, Start::Seq(mid), p), (mid, N - mid));
+    for at in [
+        0,
+        mid,
+        s.last_seq,
+        s.last_seq + 1,
+        local[0],
+        local[1] + 3,
+        N - 1,
+    ] {
+        assert_eq!(
+            replay_whole(&reader, Start::Time(ts_of(at)), p),
+            (at, N - at)
+        );
+        assert_eq!(
+            replay_whole(&reader, Start::Time(ts_of(at) - 500), p).0,
+            at,
+            "between records: the next one"
+        );
+    }
+    let (_, none) = replay_whole(&reader, Start::Time(ts_of(N)), p);
+    assert_eq!(none, 0, "past the end");
+    // Without the cold tier the log starts at the first local segment.
+    assert!(matches!(
+        plain.cursor(Start::Seq(mid)).unwrap_err(),
+        storage_std::Error::NotRetained { first, .. } if first == local[0]
+    ));
+    assert!(matches!(reader.cursor(Start::Seq(0)).map(|_| ()), Ok(())));
+
+    // The segment list is the whole log, contiguous.
+    let all = reader.segments().unwrap();
+    assert_eq!(all.len(), files);
+    assert_eq!(reader.cold_segments().unwrap().len(), files - 2);
+    let mut next = 0;
+    for seg in &all {
+        assert_eq!(seg.base_seq, next);
+        next = seg.last_seq.unwrap() + 1;
+    }
+    assert_eq!(next, N);
+
+    // A cursor that follows sees records a writer appends after the cold ones.
+    let mut c = reader.cursor(Start::Seq(N - 1)).unwrap();
+    assert_eq!(c.next().unwrap().unwrap().seq(), N - 1);
+    assert!(c.next().unwrap().is_none());
+}
+
+#[test]
+fn a_local_copy_wins_over_its_cold_copy_and_cold_damage_is_an_error() {
+    let log = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    write_log(log.path(), 3000, P, 128 << 10);
+    let first = segment_files(log.path())[0];
+    let name = storage_std::format::segment_name(first);
+    let saved = std::fs::read(log.path().join(&name)).unwrap();
+    let store = file_store(bucket.path());
+    tier_once(
+        log.path(),
+        TierConfig::new(store.clone()).frame_bytes(8 << 10),
+        &TierPolicy::keep_local_segments(0),
+    );
+    let m = storage_tier::read_local_manifest(log.path())
+        .unwrap()
+        .unwrap();
+    let e = m.segments[0].clone();
+    assert_eq!(e.base_seq, first);
+    let obj_path = bucket.path().join(&e.key);
+    let obj = std::fs::read(&obj_path).unwrap();
+    let d = storage_tier::object::decode_object(&obj, e.object_crc32c).unwrap();
+    let bad = d.frames[1];
+    flip_byte(&obj_path, bad.comp_offset + u64::from(bad.comp_len) / 2);
+
+    let reader = storage_std::LogReader::open(log.path())
+        .unwrap()
+        .with_cold(Arc::new(cold_reader(log.path(), &store)));
+    let mut c = reader.cursor(Start::Oldest).unwrap();
+    let mut seen = 0;
+    let err = loop {
+        match c.next() {
+            Ok(Some(r)) => {
+                assert_eq!(r.payload, payload(P, r.seq()));
+                seen += 1;
+            }
+            Ok(None) => panic!("read past a damaged cold frame"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, storage_std::Error::Corrupt { .. }), "{err}");
+    assert!(seen < e.record_count, "stopped in the damaged segment");
+
+    // The segment back on local disk: it is read from there, the damaged object is not.
+    std::fs::write(log.path().join(&name), &saved).unwrap();
+    let (first_seq, n) = replay_whole(&reader, Start::Oldest, P);
+    assert_eq!((first_seq, n), (0, 3000));
+    assert_eq!(
+        reader
+            .segments()
+            .unwrap()
+            .iter()
+            .filter(|s| s.base_seq == first)
+            .count(),
+        1
+    );
+}
