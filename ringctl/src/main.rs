@@ -17,6 +17,7 @@ mod logtools;
 mod pattern;
 mod report;
 mod stress;
+mod tier;
 
 use pattern::PayloadSizes;
 use report::Progress;
@@ -55,6 +56,16 @@ enum Command {
     /// Exit 0 all delivered (or --follow ended by Ctrl-C / SIGTERM), 3 stopped at a torn
     /// tail, 1 corruption or a failed check, 2 usage (an empty range, not a log directory).
     Replay(logtools::ReplayArgs),
+    /// Move sealed, verified segments to an object store (`file:///path` or
+    /// `s3://bucket[/prefix]`), compressed; `--store URL` on inspect, verify and replay
+    /// reads them back. Exit 0 done, 1 corruption or conflict, 2 usage, I/O or store
+    /// errors, 5 another `ringctl tier` holds the directory.
+    #[cfg(feature = "tier")]
+    Tier(tier::TierArgs),
+    /// Rebuild a log directory from the bucket alone (its manifest; --hydrate downloads
+    /// every segment too). Exit 0 done, 1 a damaged object, 2 usage, I/O or store errors.
+    #[cfg(feature = "tier")]
+    Restore(tier::RestoreArgs),
     /// Print a shell completion script on stdout (e.g. `ringctl completions bash >
     /// /etc/bash_completion.d/ringctl`).
     Completions {
@@ -304,6 +315,10 @@ fn main() -> ExitCode {
         Command::Verify(a) => logtools::verify(&a),
         Command::Recover(a) => logtools::recover(&a),
         Command::Replay(a) => logtools::replay(&a),
+        #[cfg(feature = "tier")]
+        Command::Tier(a) => tier::tier(&a),
+        #[cfg(feature = "tier")]
+        Command::Restore(a) => tier::restore(&a),
         Command::Completions { shell } => {
             // Into memory first: `generate` panics on a write error (`| head`).
             let mut script = Vec::new();
