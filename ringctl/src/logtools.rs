@@ -261,13 +261,18 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail("inspect", error_code(&e), e),
     };
-    let cold: std::collections::HashMap<u64, storage_std::ColdSegment> = match reader.cold_segments() {
-        Ok(c) => c.into_iter().map(|c| (c.base_seq, c)).collect(),
-        Err(e) => return fail("inspect", error_code(&e), e),
-    };
+    let cold: std::collections::HashMap<u64, storage_std::ColdSegment> =
+        match reader.cold_segments() {
+            Ok(c) => c.into_iter().map(|c| (c.base_seq, c)).collect(),
+            Err(e) => return fail("inspect", error_code(&e), e),
+        };
     // (tier, stored bytes, ratio) of a segment.
     let tier_of = |s: &storage_std::SegmentInfo| match cold.get(&s.base_seq) {
-        Some(c) => ("cold", c.stored_bytes, s.bytes as f64 / c.stored_bytes.max(1) as f64),
+        Some(c) => (
+            "cold",
+            c.stored_bytes,
+            s.bytes as f64 / c.stored_bytes.max(1) as f64,
+        ),
         None => ("local", s.bytes, 1.0),
     };
     let consumers = OffsetStore::new(reader.backend().clone())
@@ -478,7 +483,11 @@ pub fn verify(a: &VerifyArgs) -> ExitCode {
                     c.records,
                     crate::report::human_bytes(c.stored_bytes),
                     c.store,
-                    if c.findings.is_empty() { ", all clean" } else { "" }
+                    if c.findings.is_empty() {
+                        ", all clean"
+                    } else {
+                        ""
+                    }
                 )?;
                 for f in &c.findings {
                     writeln!(o, "corruption: {f}")?;

@@ -204,7 +204,8 @@ mod enabled {
     }
 
     fn policy(a: &TierArgs) -> TierPolicy {
-        let any = a.keep_local_segments.is_some() || a.max_local_bytes.is_some() || a.min_age.is_some();
+        let any =
+            a.keep_local_segments.is_some() || a.max_local_bytes.is_some() || a.min_age.is_some();
         let mut p = TierPolicy::default();
         p.keep_local_segments = a.keep_local_segments.or((!any).then_some(2));
         p.max_local_bytes = a.max_local_bytes;
@@ -261,9 +262,14 @@ mod enabled {
     impl Progress {
         fn on(&mut self, e: &TierEvent) {
             match e {
-                TierEvent::SegmentStarted { base_seq, bytes } if std::io::stderr().is_terminal() => {
-                    let bar = ProgressBar::with_draw_target(Some(*bytes), ProgressDrawTarget::stderr());
-                    if let Ok(s) = ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}") {
+                TierEvent::SegmentStarted { base_seq, bytes }
+                    if std::io::stderr().is_terminal() =>
+                {
+                    let bar =
+                        ProgressBar::with_draw_target(Some(*bytes), ProgressDrawTarget::stderr());
+                    if let Ok(s) = ProgressStyle::with_template(
+                        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                    ) {
                         bar.set_style(s);
                     }
                     bar.set_message(storage_std::format::segment_name(*base_seq));
@@ -324,14 +330,24 @@ mod enabled {
             };
         }
         if let Err(e) = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed)) {
-            return fail("tier", EXIT_USAGE, format!("cannot catch Ctrl-C for --watch: {e}"));
+            return fail(
+                "tier",
+                EXIT_USAGE,
+                format!("cannot catch Ctrl-C for --watch: {e}"),
+            );
         }
         let interval = Duration::from_secs_f64(a.interval.max(0.1));
         let mut printed = ExitCode::SUCCESS;
-        let r = t.watch(&policy, interval, &STOP, &mut |e| progress.on(e), &mut |pass| match pass {
-            Ok(r) => printed = print_report(a, r),
-            Err(e) => eprintln!("tier: pass failed, retrying at the next one: {}", chain(e)),
-        });
+        let r = t.watch(
+            &policy,
+            interval,
+            &STOP,
+            &mut |e| progress.on(e),
+            &mut |pass| match pass {
+                Ok(r) => printed = print_report(a, r),
+                Err(e) => eprintln!("tier: pass failed, retrying at the next one: {}", chain(e)),
+            },
+        );
         match r {
             Ok(()) => printed,
             Err(e) => fail("tier", e.exit_code() as u8, chain(&e)),
