@@ -640,6 +640,20 @@ impl Tierer {
                 format::segment_name(next.base_seq)
             ));
         }
+        let mut moves = moves;
+        if !moves.is_empty() && moves.len() == segs.len() {
+            // Every local segment moves: first let a writer's open create the (empty)
+            // active segment after the last one, so the directory never lacks a segment
+            // to continue the sequence from, even after a crash mid-pass.
+            let next = segs.last().map_or(0, |s| s.base_seq);
+            if !crate::restore::continue_sequence(&self.dir, next)? {
+                let last = moves.pop().expect("non-empty");
+                report.stopped_at = Some(format!(
+                    "segment {} is the last and a writer holds the log: it stays",
+                    format::segment_name(last)
+                ));
+            }
+        }
         for base in moves {
             self.move_segment(base, &mut report, on_event)?;
         }

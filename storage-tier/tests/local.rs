@@ -898,3 +898,68 @@ fn a_local_copy_wins_over_its_cold_copy_and_cold_damage_is_an_error() {
         1
     );
 }
+
+/// Appends one record with a writer reopened on `dir`; returns its sequence.
+fn append_after_reopen(dir: &std::path::Path) -> u64 {
+    let w: storage_std::Writer = storage_std::Writer::open(
+        dir,
+        storage_std::WriterOptions::new(storage_std::Durability::Sync),
+    )
+    .unwrap();
+    let s = w.append(b"after").unwrap();
+    w.close().unwrap();
+    s
+}
+
+#[test]
+fn a_writer_reopened_after_everything_moved_continues_the_sequence() {
+    let log = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    write_log(log.path(), 3000, P, 128 << 10);
+    // A closed log whose last segment is sealed: the active one removed, as a writer
+    // that sealed a segment and stopped before creating the next would leave it.
+    let segs = segment_files(log.path());
+    let active = *segs.last().unwrap();
+    for name in [
+        storage_std::format::segment_name(active),
+        storage_std::format::index_name(active),
+    ] {
+        let _ = std::fs::remove_file(log.path().join(name));
+    }
+    let store = file_store(bucket.path());
+    let r = tier_once(
+        log.path(),
+        TierConfig::new(store.clone()),
+        &TierPolicy::keep_local_segments(0).move_last_sealed(true),
+    );
+    assert_eq!(r.moved.len(), segs.len() - 1, "{r:?}");
+    let cold_next = r.moved.last().unwrap().last_seq + 1;
+    assert_eq!(cold_next, active);
+    // What stays: one empty active segment where the sequence goes on.
+    assert_eq!(segment_files(log.path()), vec![cold_next]);
+    assert_eq!(
+        append_after_reopen(log.path()),
+        cold_next,
+        "no sequence reused"
+    );
+
+    // A log restored from the bucket alone goes on after the cold tier too.
+    let restored = tempfile::tempdir().unwrap();
+    let dir = restored.path().join("log");
+    restore(&store, &dir, &RestoreOptions::manifest_only()).unwrap();
+    assert_eq!(append_after_reopen(&dir), cold_next);
+    let reader = storage_std::LogReader::open(&dir)
+        .unwrap()
+        .with_cold(Arc::new(cold_reader(&dir, &store)));
+    let mut c = reader.cursor(Start::Oldest).unwrap();
+    let mut n = 0;
+    while let Some(r) = c.next().unwrap() {
+        assert_eq!(r.seq(), n);
+        n += 1;
+    }
+    assert_eq!(
+        n,
+        cold_next + 1,
+        "the cold records and the one appended after them"
+    );
+}
