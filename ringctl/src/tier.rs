@@ -113,7 +113,8 @@ mod enabled {
 
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     use storage_tier::{
-        Codec, RestoreOptions, StoreConfig, TierConfig, TierEvent, TierPolicy, TierReport, Tierer,
+        Codec, ColdRetention, ColdRetentionReport, RestoreOptions, StoreConfig, TierConfig,
+        TierError, TierEvent, TierPolicy, TierReport, Tierer,
     };
 
     use crate::logtools::{EXIT_USAGE, emit, fail, json_vocabulary};
@@ -197,10 +198,48 @@ mod enabled {
         /// Seconds between --watch passes.
         #[arg(long, default_value_t = 10.0, requires = "watch")]
         interval: f64,
+        /// Cold retention after each pass (the manifest first, then the objects):
+        /// delete cold segments sealed longer ago than this (`30d`).
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        cold_max_age: Option<Duration>,
+        /// Cold retention: delete the oldest cold segments while they take more than this.
+        #[arg(long, value_name = "BYTES", value_parser = crate::report::parse_bytes)]
+        cold_max_bytes: Option<u64>,
+        /// Cold retention: keep at most this many cold segments.
+        #[arg(long, value_name = "N")]
+        cold_max_segments: Option<usize>,
+        /// Cold retention keeps what a consumer with a committed offset has not read.
+        #[arg(long)]
+        cold_keep_unread: bool,
         /// One JSON object a line: `retry` events and each pass's `tier` report (with
         /// `version`).
         #[arg(long)]
         json: bool,
+    }
+
+    fn cold_retention(a: &TierArgs) -> Option<ColdRetention> {
+        let mut p = ColdRetention::default();
+        p.max_age = a.cold_max_age;
+        p.max_cold_bytes = a.cold_max_bytes;
+        p.max_cold_segments = a.cold_max_segments;
+        if a.cold_keep_unread {
+            p.keep_unread = storage_std::KeepUnread::AllConsumers;
+        }
+        p.is_set().then_some(p)
+    }
+
+    /// One pass, then cold retention if asked for.
+    fn pass(
+        t: &mut Tierer,
+        a: &TierArgs,
+        progress: &mut Progress,
+    ) -> Result<(TierReport, Option<ColdRetentionReport>), TierError> {
+        let r = t.run_once(&policy(a), &mut |e| progress.on(e))?;
+        let c = match cold_retention(a) {
+            Some(p) => Some(t.apply_cold_retention(&p)?),
+            None => None,
+        };
+        Ok((r, c))
     }
 
     fn policy(a: &TierArgs) -> TierPolicy {
@@ -214,9 +253,12 @@ mod enabled {
         p
     }
 
-    fn print_report(a: &TierArgs, r: &TierReport) -> ExitCode {
+    fn print_report(a: &TierArgs, r: &TierReport, cold: Option<&ColdRetentionReport>) -> ExitCode {
         if a.json {
             let mut v = serde_json::to_value(r).unwrap_or_default();
+            if let Some(c) = cold {
+                v["cold_retention"] = serde_json::to_value(c).unwrap_or_default();
+            }
             json_vocabulary(&mut v, "tier");
             return emit(|o| writeln!(o, "{v}"));
         }
@@ -241,6 +283,18 @@ mod enabled {
             }
             if let Some(why) = &r.stopped_at {
                 writeln!(o, "stopped: {why}")?;
+            }
+            if let Some(c) = cold {
+                writeln!(
+                    o,
+                    "cold retention: {} segments deleted, {} freed{}",
+                    c.deleted.len(),
+                    human_bytes(c.bytes_freed),
+                    c.held_by
+                        .as_ref()
+                        .map(|h| format!(" (held by consumer {h})"))
+                        .unwrap_or_default()
+                )?;
             }
             writeln!(
                 o,
@@ -318,14 +372,13 @@ mod enabled {
             Ok(t) => t,
             Err(e) => return fail("tier", e.exit_code() as u8, chain(&e)),
         };
-        let policy = policy(a);
         let mut progress = Progress {
             bar: None,
             json: a.json,
         };
         if !a.watch {
-            return match t.run_once(&policy, &mut |e| progress.on(e)) {
-                Ok(r) => print_report(a, &r),
+            return match pass(&mut t, a, &mut progress) {
+                Ok((r, c)) => print_report(a, &r, c.as_ref()),
                 Err(e) => fail("tier", e.exit_code() as u8, chain(&e)),
             };
         }
@@ -338,20 +391,20 @@ mod enabled {
         }
         let interval = Duration::from_secs_f64(a.interval.max(0.1));
         let mut printed = ExitCode::SUCCESS;
-        let r = t.watch(
-            &policy,
-            interval,
-            &STOP,
-            &mut |e| progress.on(e),
-            &mut |pass| match pass {
-                Ok(r) => printed = print_report(a, r),
-                Err(e) => eprintln!("tier: pass failed, retrying at the next one: {}", chain(e)),
-            },
-        );
-        match r {
-            Ok(()) => printed,
-            Err(e) => fail("tier", e.exit_code() as u8, chain(&e)),
+        while !STOP.load(Ordering::Relaxed) {
+            match pass(&mut t, a, &mut progress) {
+                Ok((r, c)) => printed = print_report(a, &r, c.as_ref()),
+                Err(e) if e.is_retryable() => {
+                    eprintln!("tier: pass failed, retrying at the next one: {}", chain(&e));
+                }
+                Err(e) => return fail("tier", e.exit_code() as u8, chain(&e)),
+            }
+            let until = std::time::Instant::now() + interval;
+            while !STOP.load(Ordering::Relaxed) && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(100).min(interval));
+            }
         }
+        printed
     }
 
     /// `ringctl restore --store URL DIR`.

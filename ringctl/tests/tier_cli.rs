@@ -204,3 +204,41 @@ fn store_usage_errors_exit_2() {
         assert!(!r.err.is_empty());
     }
 }
+
+#[test]
+fn cold_retention_cuts_the_front_of_the_whole_log() {
+    let log = tempfile::tempdir().unwrap();
+    let dir = log.path().join("log");
+    stress_log(&dir);
+    let bucket = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", bucket.path().display());
+    let d = dir.to_str().unwrap();
+    let r = ok(&[
+        "tier",
+        d,
+        "--store",
+        &url,
+        "--keep-local-segments",
+        "0",
+        "--cold-max-segments",
+        "1",
+        "--json",
+    ]);
+    let t = last_json(&r.out);
+    let moved = t["moved"].as_array().unwrap();
+    let deleted = t["cold_retention"]["deleted"].as_array().unwrap();
+    assert_eq!(deleted.len(), moved.len() - 1, "{t}");
+    let kept = moved.last().unwrap()["base_seq"].as_u64().unwrap();
+    assert_eq!(t["cold_retention"]["first_seq"].as_u64(), Some(kept), "{t}");
+    // The objects went with the manifest entries; the log now starts at the kept one.
+    let objects = std::fs::read_dir(bucket.path().join("segments"))
+        .unwrap()
+        .count();
+    assert_eq!(objects, 1);
+    assert_eq!(
+        replay_check(&dir, &["--store", &url]),
+        (EVENTS - kept, kept, EVENTS - 1)
+    );
+    let r = ringctl(&["replay", d, "--from-seq", "0", "--store", &url, "-q"]);
+    assert_eq!(r.code, 2, "not retained: {}", r.err);
+}

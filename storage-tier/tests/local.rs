@@ -963,3 +963,51 @@ fn a_writer_reopened_after_everything_moved_continues_the_sequence() {
         "the cold records and the one appended after them"
     );
 }
+
+#[test]
+fn cold_retention_keeps_what_a_consumer_has_not_read() {
+    let log = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    write_log(log.path(), 3000, P, 64 << 10);
+    let store = file_store(bucket.path());
+    let mut t = Tierer::open(log.path(), TierConfig::new(store.clone())).unwrap();
+    t.run_once(&TierPolicy::keep_local_segments(0), &mut |_: &TierEvent| {})
+        .unwrap();
+    let cold = t.manifest().segments.clone();
+    assert!(cold.len() >= 4, "{} cold segments", cold.len());
+    // "audit" has read into the third cold segment.
+    let offsets = storage_std::OffsetStore::new(Arc::new(
+        storage_std::backend::FileBackend::existing(log.path()).unwrap(),
+    ));
+    offsets.commit("audit", cold[2].base_seq + 1).unwrap();
+    let all = storage_std::KeepUnread::AllConsumers;
+    let r = t
+        .apply_cold_retention(&ColdRetention::max_cold_segments(0).keep_unread(all.clone()))
+        .unwrap();
+    assert_eq!(r.deleted, vec![cold[0].base_seq, cold[1].base_seq]);
+    assert_eq!(r.held_by.as_deref(), Some("audit"));
+    assert_eq!(r.first_seq, Some(cold[2].base_seq));
+    // A named consumer without an offset has read nothing: nothing more goes.
+    let r = t
+        .apply_cold_retention(
+            &ColdRetention::max_cold_segments(0)
+                .keep_unread(storage_std::KeepUnread::Consumers(vec!["new".into()])),
+        )
+        .unwrap();
+    assert!(r.deleted.is_empty());
+    assert_eq!(r.held_by.as_deref(), Some("new"));
+    // Once "audit" has read everything cold, the limit wins; the objects are gone.
+    offsets
+        .commit("audit", cold.last().unwrap().last_seq + 1)
+        .unwrap();
+    let r = t
+        .apply_cold_retention(&ColdRetention::max_cold_segments(0).keep_unread(all))
+        .unwrap();
+    assert_eq!(r.deleted.len(), cold.len() - 2);
+    assert_eq!(r.held_by, None);
+    assert!(store_segment_keys(bucket.path()).is_empty());
+    assert!(t.manifest().segments.is_empty());
+    drop(t);
+    // The log still reads from where its cold tier now starts (its local part).
+    check_local(log.path(), P);
+}
