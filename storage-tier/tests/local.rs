@@ -1011,3 +1011,47 @@ fn cold_retention_keeps_what_a_consumer_has_not_read() {
     // The log still reads from where its cold tier now starts (its local part).
     check_local(log.path(), P);
 }
+
+#[test]
+fn a_live_writer_with_retention_tolerates_segments_tiered_away() {
+    let log = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    let mut opts =
+        storage_std::WriterOptions::new(storage_std::Durability::group()).segment_bytes(32 << 10);
+    // Retention deletes every sealed segment consumer "c" has read.
+    opts.retention = Some(storage_std::RetentionPolicy {
+        max_age: Some(Duration::ZERO),
+        keep_unread: storage_std::KeepUnread::Consumers(vec!["c".into()]),
+        ..Default::default()
+    });
+    let w: storage_std::Writer = storage_std::Writer::open(log.path(), opts).unwrap();
+    w.offsets().commit("c", 0).unwrap();
+    let append = |seq: &mut u64, n: u64| {
+        for _ in 0..n {
+            assert_eq!(w.append(&payload(P, *seq)).unwrap(), *seq);
+            *seq += 1;
+        }
+        w.sync().unwrap();
+    };
+    let mut seq = 0;
+    append(&mut seq, 2000);
+    assert!(segment_files(log.path()).len() >= 5);
+    // Segments move to the cold tier next to the live writer, which still lists them.
+    let r = tier_once(
+        log.path(),
+        TierConfig::new(file_store(bucket.path())),
+        &TierPolicy::keep_local_segments(1),
+    );
+    assert!(r.moved.len() >= 3);
+    // "c" has read everything: the next roll's retention deletes what is still local,
+    // and must not stop the writer over the files that are already gone.
+    w.offsets().commit("c", seq).unwrap();
+    append(&mut seq, 1000);
+    w.close().unwrap();
+    let (first, last) = check_local(log.path(), P).unwrap();
+    assert_eq!(last, 2999);
+    assert!(
+        first > r.moved.last().unwrap().last_seq,
+        "retention ran: {first}"
+    );
+}
