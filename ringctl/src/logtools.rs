@@ -25,17 +25,18 @@ use storage_std::{
 };
 
 use crate::pattern;
+use crate::tier::{Cold, StoreArgs};
 
 /// Exit code: corruption or a failed check.
 const EXIT_FAILED: u8 = 1;
 /// Exit code: usage or I/O error, or not a log.
-const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code: a torn tail only.
 const EXIT_TORN: u8 = 3;
 /// Exit code: locked by a writer (retryable).
 const EXIT_LOCKED: u8 = 5;
 
-fn fail(cmd: &str, code: u8, msg: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(cmd: &str, code: u8, msg: impl std::fmt::Display) -> ExitCode {
     crate::warn!("ringctl {cmd}: {msg}");
     ExitCode::from(code)
 }
@@ -96,6 +97,29 @@ fn dir_kind(dir: &Path) -> io::Result<DirKind> {
     Ok(if any { DirKind::Other } else { DirKind::Empty })
 }
 
+/// [`log_dir`] for the read commands: with `--store`, a directory whose segments are
+/// all cold (only `tier/` left, or what `ringctl restore` makes) is a log too.
+fn read_dir_of_log(cmd: &str, dir: &Path, store: &StoreArgs) -> Result<(), ExitCode> {
+    if store.store.is_some() && crate::tier::has_tier_manifest(dir) {
+        return existing_dir(cmd, dir);
+    }
+    log_dir(cmd, dir, false)
+}
+
+/// A reader of the log in `dir`, reading its cold tier too with `--store`.
+fn open_reader(
+    cmd: &str,
+    dir: &Path,
+    store: &StoreArgs,
+) -> Result<(LogReader, Option<Cold>), ExitCode> {
+    let reader = LogReader::open(dir).map_err(|e| fail(cmd, EXIT_USAGE, e))?;
+    let cold = Cold::open(cmd, dir, store)?;
+    Ok(match cold {
+        Some(c) => (reader.with_cold(c.source()), Some(c)),
+        None => (reader, None),
+    })
+}
+
 /// A log directory, or exit 2: a missing path, a file, a folder without any of a log's
 /// files ("not a log directory"), and, unless `empty_ok` (for `recover`), an empty one.
 fn log_dir(cmd: &str, dir: &Path, empty_ok: bool) -> Result<(), ExitCode> {
@@ -133,7 +157,7 @@ fn existing_dir(cmd: &str, dir: &Path) -> Result<(), ExitCode> {
 }
 
 /// Writes `text` to stdout; a closed pipe (`| head`) ends quietly.
-fn emit(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> ExitCode {
+pub(crate) fn emit(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> ExitCode {
     let mut out = io::stdout().lock();
     match write(&mut out).and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -171,7 +195,7 @@ pub fn format_ts(ns: u64) -> String {
 /// every time as an RFC 3339 string (`X_time`) beside its ns as a decimal string
 /// (`X_ts_ns` for a record time `X_ts`, `X_ns` kept as a string), since doubles (jq)
 /// round integers above 2^53.
-fn json_vocabulary(v: &mut serde_json::Value, kind: &str) {
+pub(crate) fn json_vocabulary(v: &mut serde_json::Value, kind: &str) {
     fn walk(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
@@ -219,20 +243,37 @@ pub struct InspectArgs {
     /// One JSON object instead of a table (`"type":"inspect"`, with `version`).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
-/// Lists the segments of a log: sequence and time ranges, sizes, sealed or active.
+/// Lists the segments of a log: sequence and time ranges, sizes, sealed or active; with
+/// `--store` the cold ones too, with their tier, compressed size and ratio.
 pub fn inspect(a: &InspectArgs) -> ExitCode {
-    if let Err(c) = log_dir("inspect", &a.dir, false) {
+    if let Err(c) = read_dir_of_log("inspect", &a.dir, &a.store) {
         return c;
     }
-    let reader = match LogReader::open(&a.dir) {
+    let (reader, _cold) = match open_reader("inspect", &a.dir, &a.store) {
         Ok(r) => r,
-        Err(e) => return fail("inspect", EXIT_USAGE, e),
+        Err(c) => return c,
     };
     let segments = match reader.segments() {
         Ok(s) => s,
-        Err(e) => return fail("inspect", EXIT_USAGE, e),
+        Err(e) => return fail("inspect", error_code(&e), e),
+    };
+    let cold: std::collections::HashMap<u64, storage_std::ColdSegment> =
+        match reader.cold_segments() {
+            Ok(c) => c.into_iter().map(|c| (c.base_seq, c)).collect(),
+            Err(e) => return fail("inspect", error_code(&e), e),
+        };
+    // (tier, stored bytes, ratio) of a segment.
+    let tier_of = |s: &storage_std::SegmentInfo| match cold.get(&s.base_seq) {
+        Some(c) => (
+            "cold",
+            c.stored_bytes,
+            s.bytes as f64 / c.stored_bytes.max(1) as f64,
+        ),
+        None => ("local", s.bytes, 1.0),
     };
     let consumers = OffsetStore::new(reader.backend().clone())
         .list()
@@ -250,12 +291,21 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
             .map(|s| {
                 let mut v = serde_json::to_value(s).unwrap_or_default();
                 v["state"] = if s.sealed { "sealed" } else { "active" }.into();
+                let (tier, stored, ratio) = tier_of(s);
+                v["tier"] = tier.into();
+                v["stored_bytes"] = stored.into();
+                v["ratio"] = ((ratio * 1000.0).round() / 1000.0).into();
+                if let Some(c) = cold.get(&s.base_seq) {
+                    v["codec"] = c.codec.clone().into();
+                    v["location"] = c.location.clone().into();
+                }
                 v
             })
             .collect();
         let v = serde_json::json!({
             "dir": a.dir.display().to_string(),
             "segments": segs,
+            "cold_segments": cold.len(),
             "records": records,
             "bytes": bytes,
             "first_seq": first_seq,
@@ -267,11 +317,16 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
         return emit(|o| writeln!(o, "{v}"));
     }
     emit(|o| {
-        writeln!(
+        let tiers = a.store.store.is_some();
+        write!(
             o,
             "{:<26} {:<6} {:>20} {:>20} {:>12} {:>14}  {:<30}  {:<30}",
             "segment", "state", "first_seq", "last_seq", "records", "bytes", "first_ts", "last_ts"
         )?;
+        if tiers {
+            write!(o, "  {:<5} {:>14} {:>7}", "tier", "stored", "ratio")?;
+        }
+        writeln!(o)?;
         for s in &segments {
             let (first, last, t0, t1) = match s.last_seq {
                 Some(l) if s.record_count > 0 => (
@@ -282,7 +337,7 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
                 ),
                 _ => ("-".into(), "-".into(), "-".into(), "-".into()),
             };
-            writeln!(
+            write!(
                 o,
                 "{:<26} {:<6} {first:>20} {last:>20} {:>12} {:>14}  {t0:<30}  {t1:<30}",
                 s.name,
@@ -290,6 +345,15 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
                 s.record_count,
                 crate::report::human_bytes(s.bytes)
             )?;
+            if tiers {
+                let (tier, stored, ratio) = tier_of(s);
+                write!(
+                    o,
+                    "  {tier:<5} {:>14} {ratio:>6.2}x",
+                    crate::report::human_bytes(stored)
+                )?;
+            }
+            writeln!(o)?;
         }
         for c in &consumers {
             writeln!(
@@ -323,6 +387,8 @@ pub struct VerifyArgs {
     /// The verifier's report as one line of JSON (`"type":"verify"`, with `version`).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
@@ -378,28 +444,107 @@ fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
 /// finds: 0 clean, 3 only a torn tail, 4 only repairable, 1 corruption; 2 usage or I/O
 /// error. On a live log it checks up to the writer's durable point.
 pub fn verify(a: &VerifyArgs) -> ExitCode {
-    if let Err(c) = log_dir("verify", &a.dir, false) {
+    if let Err(c) = read_dir_of_log("verify", &a.dir, &a.store) {
         return c;
     }
     let report = match storage_std::verify_dir(&a.dir) {
         Ok(r) => r,
         Err(e) => return fail("verify", EXIT_USAGE, e),
     };
+    let cold = match open_reader("verify", &a.dir, &a.store) {
+        Ok((reader, Some(c))) => Some(verify_cold(&reader, &c)),
+        Ok((_, None)) => None,
+        Err(c) => return c,
+    };
+    let class = match &cold {
+        Some(c) if !c.findings.is_empty() => LogClass::Corruption,
+        _ => report.class,
+    };
     let printed = if a.json {
         match serde_json::to_value(&report) {
             Ok(mut v) => {
+                if let Some(c) = &cold {
+                    v["cold"] = serde_json::to_value(c).unwrap_or_default();
+                    v["class"] = serde_json::to_value(class).unwrap_or_default();
+                }
                 json_vocabulary(&mut v, "verify");
                 emit(|o| writeln!(o, "{v}"))
             }
             Err(e) => return fail("verify", EXIT_USAGE, e),
         }
     } else {
-        emit(|o| print_verify(o, &report))
+        emit(|o| {
+            print_verify(o, &report)?;
+            if let Some(c) = &cold {
+                writeln!(
+                    o,
+                    "cold:     {} segments, {} records, {} stored in {}{}",
+                    c.segments,
+                    c.records,
+                    crate::report::human_bytes(c.stored_bytes),
+                    c.store,
+                    if c.findings.is_empty() {
+                        ", all clean"
+                    } else {
+                        ""
+                    }
+                )?;
+                for f in &c.findings {
+                    writeln!(o, "corruption: {f}")?;
+                }
+            }
+            Ok(())
+        })
     };
     if printed != ExitCode::SUCCESS {
         return printed;
     }
-    ExitCode::from(class_code(report.class))
+    ExitCode::from(class_code(class))
+}
+
+/// What `verify --store` found in the cold tier.
+#[derive(Debug, serde::Serialize)]
+struct ColdCheck {
+    store: String,
+    segments: usize,
+    records: u64,
+    stored_bytes: u64,
+    findings: Vec<String>,
+}
+
+/// Downloads and checks every cold segment, and that the cold tier and the local
+/// segments make one contiguous log.
+fn verify_cold(reader: &LogReader, cold: &Cold) -> ColdCheck {
+    let mut findings: Vec<String> = cold
+        .verify()
+        .into_iter()
+        .map(|(b, e)| format!("cold segment {b}: {e}"))
+        .collect();
+    let segs = reader.cold_segments().unwrap_or_default();
+    match reader.segments() {
+        Ok(all) => {
+            let mut next: Option<u64> = None;
+            for s in &all {
+                if let Some(n) = next
+                    && s.base_seq != n
+                {
+                    findings.push(format!(
+                        "segment {} starts at {}, sequence {n} expected: records are missing between the tiers",
+                        s.name, s.base_seq
+                    ));
+                }
+                next = Some(s.last_seq.map_or(s.base_seq, |l| l + 1));
+            }
+        }
+        Err(e) => findings.push(e.to_string()),
+    }
+    ColdCheck {
+        store: cold.url.clone(),
+        segments: segs.len(),
+        records: segs.iter().map(|s| s.record_count).sum(),
+        stored_bytes: segs.iter().map(|s| s.stored_bytes).sum(),
+        findings,
+    }
 }
 
 // ---------------------------------------------------------------------------- recover
@@ -570,6 +715,8 @@ pub struct ReplayArgs {
     /// line per file naming where it came from, why, and what the log lost with it.
     #[arg(long, conflicts_with_all = ["from_seq", "from_time", "to_seq", "to_time"])]
     quarantine: bool,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 /// `--payload`: how payloads are printed.
@@ -793,7 +940,7 @@ pub fn replay(a: &ReplayArgs) -> ExitCode {
             ),
         );
     }
-    if let Err(c) = log_dir("replay", &a.dir, false) {
+    if let Err(c) = read_dir_of_log("replay", &a.dir, &a.store) {
         return c;
     }
     if a.follow
@@ -813,9 +960,9 @@ pub fn replay(a: &ReplayArgs) -> ExitCode {
         (None, Some(t)) => Start::Time(t),
         (None, None) => Start::Oldest,
     };
-    let reader = match LogReader::open(&a.dir) {
+    let (reader, _cold) = match open_reader("replay", &a.dir, &a.store) {
         Ok(r) => r,
-        Err(e) => return fail("replay", EXIT_USAGE, e),
+        Err(c) => return c,
     };
     let mut cursor = match reader.cursor(start) {
         Ok(c) => c,

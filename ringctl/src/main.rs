@@ -18,6 +18,7 @@ mod logtools;
 mod pattern;
 mod report;
 mod stress;
+mod tier;
 
 use pattern::PayloadSizes;
 use report::Progress;
@@ -60,6 +61,16 @@ enum Command {
     /// log, skipping damage. Exit 0 clean capture, 1 damage skipped (the good frames are
     /// imported and durable), 2 usage or I/O error, 5 locked.
     Import(import::ImportArgs),
+    /// Move sealed, verified segments to an object store (`file:///path` or
+    /// `s3://bucket[/prefix]`), compressed; `--store URL` on inspect, verify and replay
+    /// reads them back. Exit 0 done, 1 corruption or conflict, 2 usage, I/O or store
+    /// errors, 5 another `ringctl tier` holds the directory.
+    #[cfg(feature = "tier")]
+    Tier(tier::TierArgs),
+    /// Rebuild a log directory from the bucket alone (its manifest; --hydrate downloads
+    /// every segment too). Exit 0 done, 1 a damaged object, 2 usage, I/O or store errors.
+    #[cfg(feature = "tier")]
+    Restore(tier::RestoreArgs),
     /// Print a shell completion script on stdout (e.g. `ringctl completions bash >
     /// /etc/bash_completion.d/ringctl`).
     Completions {
@@ -322,6 +333,10 @@ fn main() -> ExitCode {
         Command::Recover(a) => logtools::recover(&a),
         Command::Replay(a) => logtools::replay(&a),
         Command::Import(a) => import::import(&a),
+        #[cfg(feature = "tier")]
+        Command::Tier(a) => tier::tier(&a),
+        #[cfg(feature = "tier")]
+        Command::Restore(a) => tier::restore(&a),
         Command::Completions { shell } => {
             // Into memory first: `generate` panics on a write error (`| head`).
             let mut script = Vec::new();

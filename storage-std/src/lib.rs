@@ -64,7 +64,10 @@ pub use clock::now_ns;
 pub use error::{Error, ErrorClass, Result, SeqRange, StopCause};
 pub use offsets::OffsetStore;
 pub use progress::ReadLimit;
-pub use reader::{Cursor, LogItem, LogReader, ReadEnd, Start};
+pub use reader::{
+    ColdCursor, ColdError, ColdErrorKind, ColdSegment, ColdSegmentSource, Cursor, LogItem,
+    LogReader, ReadEnd, Start,
+};
 pub use recovery::{Cut, CutKind, RecoveryReport};
 pub use retention::{KeepUnread, RetentionPolicy, RetentionReport};
 pub use segment::SegmentInfo;

@@ -90,6 +90,8 @@ pub(crate) fn apply_retention(
 ) -> Result<RetentionReport> {
     let mut sealed = catalog.lock().unwrap_or_else(|e| e.into_inner());
     let listing = segment::list(backend)?;
+    // Segments moved away meanwhile (a cold tier's mover) are gone already, not errors.
+    sealed.retain(|s| listing.segments.binary_search(&s.base_seq).is_ok());
     let mut count = listing.segments.len();
     let mut total: u64 = 0;
     for &b in &listing.segments {

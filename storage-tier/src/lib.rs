@@ -65,7 +65,7 @@ pub use error::{ErrorClass, Result, TierError};
 pub use manifest::{ColdEntry, FrontCut, PendingUpload, TierManifest, object_key};
 pub use policy::{ColdRetention, TierPolicy};
 pub use reader::{CacheOptions, ColdReader, ReadStats};
-pub use restore::{RestoreOptions, RestoreReport, restore};
+pub use restore::{RestoreOptions, RestoreReport, continue_sequence, restore};
 pub use store::{StoreConfig, StoreCounters, StoreLocation};
 pub use tierer::{
     ColdRetentionReport, LOCAL_MANIFEST, MIN_PART_BYTES, MovedSegment, RetryNote, TIER_DIR,

@@ -8,8 +8,9 @@ use std::time::Duration;
 /// the local log stays a contiguous tail). With no limit set nothing moves.
 ///
 /// The last segment file of the directory never moves unless `move_last_sealed` is set
-/// and it is sealed: a writer that opens a directory with no segment file would start
-/// again at its first sequence until storage-std reads the tier manifest.
+/// and it is sealed; then the pass first lets a writer's open create the empty active
+/// segment after it ([`crate::continue_sequence`]), so a writer reopened later goes on
+/// from the next sequence instead of starting again.
 ///
 /// ```
 /// use storage_tier::TierPolicy;
@@ -108,6 +109,10 @@ pub struct ColdRetention {
     pub max_cold_segments: Option<usize>,
     /// Delete segments whose records all lie below this sequence.
     pub before_seq: Option<u64>,
+    /// Keep cold segments these consumers (their committed offsets in the log
+    /// directory) have not read completely, whatever the limits say, as the log's own
+    /// retention does.
+    pub keep_unread: storage_std::KeepUnread,
 }
 
 impl ColdRetention {
@@ -137,6 +142,20 @@ impl ColdRetention {
     pub fn max_cold_bytes(mut self, bytes: u64) -> Self {
         self.max_cold_bytes = Some(bytes);
         self
+    }
+
+    /// Sets which consumers' unread records are kept.
+    pub fn keep_unread(mut self, k: storage_std::KeepUnread) -> Self {
+        self.keep_unread = k;
+        self
+    }
+
+    /// Whether any limit is set (with none, nothing is deleted).
+    pub fn is_set(&self) -> bool {
+        self.max_age.is_some()
+            || self.max_cold_bytes.is_some()
+            || self.max_cold_segments.is_some()
+            || self.before_seq.is_some()
     }
 }
 

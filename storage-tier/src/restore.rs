@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
-use storage_std::format;
+use storage_std::{Durability, Writer, WriterOptions, format};
 
 use crate::error::{Result, TierError};
 use crate::manifest::{sync_dir, write_atomic};
@@ -121,5 +121,39 @@ pub fn restore(
             })?;
         }
     }
+    if let Some(next) = m.next_seq().or(m.front_cut.as_ref().map(|c| c.first_seq)) {
+        continue_sequence(dir, next)?;
+    }
     Ok(report)
+}
+
+/// Makes sure a writer opened on `dir` later continues the log's sequence rather than
+/// starting again at its first one: opens and closes a writer there, which creates the
+/// active segment the next writer continues from: after the last local segment if
+/// there is one (sealed: the next sequence after it), else at `next_seq` (the one after
+/// the cold tier's last). An empty active segment is a state recovery already knows (a
+/// writer that rolled and stopped), so no new marker format is needed. Returns `false`
+/// when a writer holds the log (it keeps its own active segment going).
+pub fn continue_sequence(dir: &Path, next_seq: u64) -> Result<bool> {
+    let mut opts = WriterOptions::new(Durability::Sync);
+    opts.first_seq = next_seq;
+    let log_err = |e: storage_std::Error| match e {
+        storage_std::Error::Locked(what) => TierError::Locked(what),
+        storage_std::Error::Corrupt { .. } => TierError::Corrupt {
+            what: dir.display().to_string(),
+            detail: e.to_string(),
+        },
+        e => TierError::io(
+            "open a writer on",
+            dir,
+            std::io::Error::other(e.to_string()),
+        ),
+    };
+    let w: Writer = match Writer::open(dir, opts) {
+        Ok(w) => w,
+        Err(storage_std::Error::Locked(_)) => return Ok(false),
+        Err(e) => return Err(log_err(e)),
+    };
+    w.close().map_err(log_err)?;
+    Ok(true)
 }

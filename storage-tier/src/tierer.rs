@@ -221,6 +221,8 @@ pub struct ColdRetentionReport {
     pub bytes_freed: u64,
     /// The first sequence the cold tier still holds (or would hold next).
     pub first_seq: Option<u64>,
+    /// The consumer whose unread records stopped retention, if one did.
+    pub held_by: Option<String>,
 }
 
 /// The tiering task of one log directory. Holds `DIR/tier/LOCK` while it lives.
@@ -640,6 +642,20 @@ impl Tierer {
                 format::segment_name(next.base_seq)
             ));
         }
+        let mut moves = moves;
+        if !moves.is_empty() && moves.len() == segs.len() {
+            // Every local segment moves: first let a writer's open create the (empty)
+            // active segment after the last one, so the directory never lacks a segment
+            // to continue the sequence from, even after a crash mid-pass.
+            let next = segs.last().map_or(0, |s| s.base_seq);
+            if !crate::restore::continue_sequence(&self.dir, next)? {
+                let last = moves.pop().expect("non-empty");
+                report.stopped_at = Some(format!(
+                    "segment {} is the last and a writer holds the log: it stays",
+                    format::segment_name(last)
+                ));
+            }
+        }
         for base in moves {
             self.move_segment(base, &mut report, on_event)?;
         }
@@ -905,8 +921,15 @@ impl Tierer {
                 sealed_ns: e.sealed_ns,
             })
             .collect();
-        let n = policy::select_cold_cut(&cold, policy, now_ns());
+        let mut n = policy::select_cold_cut(&cold, policy, now_ns());
         let mut report = ColdRetentionReport::default();
+        if let Some((name, next)) = self.unread_hold(&policy.keep_unread)? {
+            let readable = cold.iter().take_while(|c| c.last_seq < next).count();
+            if readable < n {
+                n = readable;
+                report.held_by = Some(name);
+            }
+        }
         if n > 0 {
             let gone: Vec<ColdEntry> = self.manifest.segments.drain(..n).collect();
             let first_seq = gone.last().map_or(0, |e| e.last_seq + 1);
@@ -930,6 +953,44 @@ impl Tierer {
             .map(|e| e.base_seq)
             .or(self.expected_next());
         Ok(report)
+    }
+
+    /// The consumer (and its next sequence) that holds the oldest unread record among
+    /// those `keep` names, from the log directory's committed offsets.
+    fn unread_hold(&self, keep: &storage_std::KeepUnread) -> Result<Option<(String, u64)>> {
+        use storage_std::KeepUnread;
+        if *keep == KeepUnread::No {
+            return Ok(None);
+        }
+        let backend = storage_std::backend::FileBackend::existing(&self.dir)
+            .map_err(|e| TierError::io("open", &self.dir, e))?;
+        let store = storage_std::OffsetStore::new(std::sync::Arc::new(backend));
+        let err = |e: storage_std::Error| {
+            TierError::io(
+                "read offsets in",
+                &self.dir,
+                std::io::Error::other(e.to_string()),
+            )
+        };
+        Ok(match keep {
+            KeepUnread::No => None,
+            KeepUnread::AllConsumers => store
+                .list()
+                .map_err(err)?
+                .into_iter()
+                .map(|o| (o.name, o.next_seq))
+                .min_by_key(|o| o.1),
+            KeepUnread::Consumers(names) => {
+                let mut min: Option<(String, u64)> = None;
+                for n in names {
+                    let off = store.get(n).map_err(err)?.map_or(0, |o| o.next_seq);
+                    if min.as_ref().is_none_or(|m| off < m.1) {
+                        min = Some((n.clone(), off));
+                    }
+                }
+                min
+            }
+        })
     }
 
     /// Runs [`Tierer::run_once`] every `interval` until `stop` is set (checked every

@@ -718,3 +718,340 @@ fn a_damaged_local_segment_is_never_tiered() {
     assert_eq!(segment_files(log.path())[0], segs[2]);
     check_cold(&cold_reader(log.path(), &store), P);
 }
+
+/// Every record of `reader`'s whole log from `start`, checked; returns (first, count).
+fn replay_whole(reader: &storage_std::LogReader, start: Start, p: Payload) -> (u64, u64) {
+    let mut c = reader.cursor(start).unwrap();
+    let mut first = None;
+    let mut n = 0u64;
+    while let Some(r) = c.next().unwrap() {
+        let want = *first.get_or_insert(r.seq()) + n;
+        assert_eq!(r.seq(), want);
+        assert_eq!(r.timestamp_ns(), ts_of(want));
+        assert_eq!(r.payload, payload(p, want), "payload of {want}");
+        n += 1;
+    }
+    assert_eq!(c.read_end(), storage_std::ReadEnd::End);
+    (first.unwrap_or(0), n)
+}
+
+#[test]
+fn storage_std_reads_cold_and_local_as_one_log() {
+    const N: u64 = 20_000;
+    let p = Payload::Pattern(200);
+    let log = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    let files = write_log(log.path(), N, p, 1 << 20);
+    assert!(files >= 4, "{files} segments");
+    let store = file_store(bucket.path());
+    tier_once(
+        log.path(),
+        TierConfig::new(store.clone()).frame_bytes(32 << 10),
+        &TierPolicy::keep_local_segments(1),
+    );
+    let local = segment_files(log.path());
+    assert_eq!(
+        local.len(),
+        2,
+        "one sealed segment kept, and the active one"
+    );
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cold = ColdReader::open(
+        log.path(),
+        &store,
+        Some(CacheOptions::in_dir(cache_dir.path())),
+    )
+    .unwrap();
+    let segs = cold.cold_segments().unwrap();
+    assert_eq!(segs.len(), files - 2);
+    for s in &segs {
+        assert!(
+            !local.contains(&s.base_seq),
+            "tiered {} is gone",
+            s.base_seq
+        );
+    }
+    assert_eq!(cold.read_stats().cache_bytes, 0, "the cache starts empty");
+    let plain = storage_std::LogReader::open(log.path()).unwrap();
+    let reader = plain.clone().with_cold(Arc::new(cold.clone()));
+
+    // From the middle of a cold segment: its index and at most two frames.
+    let s = &segs[1];
+    let mid = s.base_seq + s.record_count / 2;
+    let mut c = reader.cursor(Start::Seq(mid)).unwrap();
+    for i in 0..50 {
+        let r = c.next().unwrap().unwrap();
+        assert_eq!((r.seq(), r.payload), (mid + i, &payload(p, mid + i)[..]));
+    }
+    drop(c);
+    let st = cold.read_stats();
+    assert_eq!(st.index_fetches, 1, "{st:?}");
+    assert!((1..=2).contains(&st.frame_fetches), "{st:?}");
+    let sc = cold.store_counters();
+    assert_eq!(
+        (sc.gets, sc.range_gets),
+        (0, st.index_fetches + st.frame_fetches)
+    );
+
+    // Whole replays, by sequence and by time, across the cold and local segments.
+    assert_eq!(replay_whole(&reader, Start::Oldest, p), (0, N));
+    assert_eq!(replay_whole(&reader, Start::Seq(mid), p), (mid, N - mid));
+    for at in [
+        0,
+        mid,
+        s.last_seq,
+        s.last_seq + 1,
+        local[0],
+        local[1] + 3,
+        N - 1,
+    ] {
+        assert_eq!(
+            replay_whole(&reader, Start::Time(ts_of(at)), p),
+            (at, N - at)
+        );
+        assert_eq!(
+            replay_whole(&reader, Start::Time(ts_of(at) - 500), p).0,
+            at,
+            "between records: the next one"
+        );
+    }
+    let (_, none) = replay_whole(&reader, Start::Time(ts_of(N)), p);
+    assert_eq!(none, 0, "past the end");
+    // Without the cold tier the log starts at the first local segment.
+    assert!(matches!(
+        plain.cursor(Start::Seq(mid)).unwrap_err(),
+        storage_std::Error::NotRetained { first, .. } if first == local[0]
+    ));
+    assert!(matches!(reader.cursor(Start::Seq(0)).map(|_| ()), Ok(())));
+
+    // The segment list is the whole log, contiguous.
+    let all = reader.segments().unwrap();
+    assert_eq!(all.len(), files);
+    assert_eq!(reader.cold_segments().unwrap().len(), files - 2);
+    let mut next = 0;
+    for seg in &all {
+        assert_eq!(seg.base_seq, next);
+        next = seg.last_seq.unwrap() + 1;
+    }
+    assert_eq!(next, N);
+
+    // A cursor that follows sees records a writer appends after the cold ones.
+    let mut c = reader.cursor(Start::Seq(N - 1)).unwrap();
+    assert_eq!(c.next().unwrap().unwrap().seq(), N - 1);
+    assert!(c.next().unwrap().is_none());
+}
+
+#[test]
+fn a_local_copy_wins_over_its_cold_copy_and_cold_damage_is_an_error() {
+    let log = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    write_log(log.path(), 3000, P, 128 << 10);
+    let first = segment_files(log.path())[0];
+    let name = storage_std::format::segment_name(first);
+    let saved = std::fs::read(log.path().join(&name)).unwrap();
+    let store = file_store(bucket.path());
+    tier_once(
+        log.path(),
+        TierConfig::new(store.clone()).frame_bytes(8 << 10),
+        &TierPolicy::keep_local_segments(0),
+    );
+    let m = storage_tier::read_local_manifest(log.path())
+        .unwrap()
+        .unwrap();
+    let e = m.segments[0].clone();
+    assert_eq!(e.base_seq, first);
+    let obj_path = bucket.path().join(&e.key);
+    let obj = std::fs::read(&obj_path).unwrap();
+    let d = storage_tier::object::decode_object(&obj, e.object_crc32c).unwrap();
+    let bad = d.frames[1];
+    flip_byte(&obj_path, bad.comp_offset + u64::from(bad.comp_len) / 2);
+
+    let reader = storage_std::LogReader::open(log.path())
+        .unwrap()
+        .with_cold(Arc::new(cold_reader(log.path(), &store)));
+    let mut c = reader.cursor(Start::Oldest).unwrap();
+    let mut seen = 0;
+    let err = loop {
+        match c.next() {
+            Ok(Some(r)) => {
+                assert_eq!(r.payload, payload(P, r.seq()));
+                seen += 1;
+            }
+            Ok(None) => panic!("read past a damaged cold frame"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, storage_std::Error::Corrupt { .. }), "{err}");
+    assert!(seen < e.record_count, "stopped in the damaged segment");
+
+    // The segment back on local disk: it is read from there, the damaged object is not.
+    std::fs::write(log.path().join(&name), &saved).unwrap();
+    let (first_seq, n) = replay_whole(&reader, Start::Oldest, P);
+    assert_eq!((first_seq, n), (0, 3000));
+    assert_eq!(
+        reader
+            .segments()
+            .unwrap()
+            .iter()
+            .filter(|s| s.base_seq == first)
+            .count(),
+        1
+    );
+}
+
+/// Appends one record with a writer reopened on `dir`; returns its sequence.
+fn append_after_reopen(dir: &std::path::Path) -> u64 {
+    let w: storage_std::Writer = storage_std::Writer::open(
+        dir,
+        storage_std::WriterOptions::new(storage_std::Durability::Sync),
+    )
+    .unwrap();
+    let s = w.append(b"after").unwrap();
+    w.close().unwrap();
+    s
+}
+
+#[test]
+fn a_writer_reopened_after_everything_moved_continues_the_sequence() {
+    let log = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    write_log(log.path(), 3000, P, 128 << 10);
+    // A closed log whose last segment is sealed: the active one removed, as a writer
+    // that sealed a segment and stopped before creating the next would leave it.
+    let segs = segment_files(log.path());
+    let active = *segs.last().unwrap();
+    for name in [
+        storage_std::format::segment_name(active),
+        storage_std::format::index_name(active),
+    ] {
+        let _ = std::fs::remove_file(log.path().join(name));
+    }
+    let store = file_store(bucket.path());
+    let r = tier_once(
+        log.path(),
+        TierConfig::new(store.clone()),
+        &TierPolicy::keep_local_segments(0).move_last_sealed(true),
+    );
+    assert_eq!(r.moved.len(), segs.len() - 1, "{r:?}");
+    let cold_next = r.moved.last().unwrap().last_seq + 1;
+    assert_eq!(cold_next, active);
+    // What stays: one empty active segment where the sequence goes on.
+    assert_eq!(segment_files(log.path()), vec![cold_next]);
+    assert_eq!(
+        append_after_reopen(log.path()),
+        cold_next,
+        "no sequence reused"
+    );
+
+    // A log restored from the bucket alone goes on after the cold tier too.
+    let restored = tempfile::tempdir().unwrap();
+    let dir = restored.path().join("log");
+    restore(&store, &dir, &RestoreOptions::manifest_only()).unwrap();
+    assert_eq!(append_after_reopen(&dir), cold_next);
+    let reader = storage_std::LogReader::open(&dir)
+        .unwrap()
+        .with_cold(Arc::new(cold_reader(&dir, &store)));
+    let mut c = reader.cursor(Start::Oldest).unwrap();
+    let mut n = 0;
+    while let Some(r) = c.next().unwrap() {
+        assert_eq!(r.seq(), n);
+        n += 1;
+    }
+    assert_eq!(
+        n,
+        cold_next + 1,
+        "the cold records and the one appended after them"
+    );
+}
+
+#[test]
+fn cold_retention_keeps_what_a_consumer_has_not_read() {
+    let log = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    write_log(log.path(), 3000, P, 64 << 10);
+    let store = file_store(bucket.path());
+    let mut t = Tierer::open(log.path(), TierConfig::new(store.clone())).unwrap();
+    t.run_once(&TierPolicy::keep_local_segments(0), &mut |_: &TierEvent| {})
+        .unwrap();
+    let cold = t.manifest().segments.clone();
+    assert!(cold.len() >= 4, "{} cold segments", cold.len());
+    // "audit" has read into the third cold segment.
+    let offsets = storage_std::OffsetStore::new(Arc::new(
+        storage_std::backend::FileBackend::existing(log.path()).unwrap(),
+    ));
+    offsets.commit("audit", cold[2].base_seq + 1).unwrap();
+    let all = storage_std::KeepUnread::AllConsumers;
+    let r = t
+        .apply_cold_retention(&ColdRetention::max_cold_segments(0).keep_unread(all.clone()))
+        .unwrap();
+    assert_eq!(r.deleted, vec![cold[0].base_seq, cold[1].base_seq]);
+    assert_eq!(r.held_by.as_deref(), Some("audit"));
+    assert_eq!(r.first_seq, Some(cold[2].base_seq));
+    // A named consumer without an offset has read nothing: nothing more goes.
+    let r = t
+        .apply_cold_retention(
+            &ColdRetention::max_cold_segments(0)
+                .keep_unread(storage_std::KeepUnread::Consumers(vec!["new".into()])),
+        )
+        .unwrap();
+    assert!(r.deleted.is_empty());
+    assert_eq!(r.held_by.as_deref(), Some("new"));
+    // Once "audit" has read everything cold, the limit wins; the objects are gone.
+    offsets
+        .commit("audit", cold.last().unwrap().last_seq + 1)
+        .unwrap();
+    let r = t
+        .apply_cold_retention(&ColdRetention::max_cold_segments(0).keep_unread(all))
+        .unwrap();
+    assert_eq!(r.deleted.len(), cold.len() - 2);
+    assert_eq!(r.held_by, None);
+    assert!(store_segment_keys(bucket.path()).is_empty());
+    assert!(t.manifest().segments.is_empty());
+    drop(t);
+    // The log still reads from where its cold tier now starts (its local part).
+    check_local(log.path(), P);
+}
+
+#[test]
+fn a_live_writer_with_retention_tolerates_segments_tiered_away() {
+    let log = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    let mut opts =
+        storage_std::WriterOptions::new(storage_std::Durability::group()).segment_bytes(32 << 10);
+    // Retention deletes every sealed segment consumer "c" has read.
+    opts.retention = Some(storage_std::RetentionPolicy {
+        max_age: Some(Duration::ZERO),
+        keep_unread: storage_std::KeepUnread::Consumers(vec!["c".into()]),
+        ..Default::default()
+    });
+    let w: storage_std::Writer = storage_std::Writer::open(log.path(), opts).unwrap();
+    w.offsets().commit("c", 0).unwrap();
+    let append = |seq: &mut u64, n: u64| {
+        for _ in 0..n {
+            assert_eq!(w.append(&payload(P, *seq)).unwrap(), *seq);
+            *seq += 1;
+        }
+        w.sync().unwrap();
+    };
+    let mut seq = 0;
+    append(&mut seq, 2000);
+    assert!(segment_files(log.path()).len() >= 5);
+    // Segments move to the cold tier next to the live writer, which still lists them.
+    let r = tier_once(
+        log.path(),
+        TierConfig::new(file_store(bucket.path())),
+        &TierPolicy::keep_local_segments(1),
+    );
+    assert!(r.moved.len() >= 3);
+    // "c" has read everything: the next roll's retention deletes what is still local,
+    // and must not stop the writer over the files that are already gone.
+    w.offsets().commit("c", seq).unwrap();
+    append(&mut seq, 1000);
+    w.close().unwrap();
+    let (first, last) = check_local(log.path(), P).unwrap();
+    assert_eq!(last, 2999);
+    assert!(
+        first > r.moved.last().unwrap().last_seq,
+        "retention ran: {first}"
+    );
+}

@@ -20,6 +20,7 @@ use crate::scan::{self, FileSource, Stop, TailJudgement, judge_tail};
 use crate::segment::{self, SealCheck, check_sealed, read_durable};
 
 use super::Start;
+use super::cold::{ColdCursor, ColdSegmentSource, Plan, cold_error};
 
 /// How often a cursor of another process asks whether a writer holds the log.
 const LIVE_RECHECK: Duration = Duration::from_millis(50);
@@ -61,6 +62,14 @@ struct OpenSeg {
     pos: u64,
 }
 
+/// A cold segment a cursor is reading (through its source's cursor).
+struct ColdOpen {
+    base: u64,
+    last_seq: u64,
+    location: String,
+    cursor: Box<dyn ColdCursor>,
+}
+
 /// Records to skip before the first one returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Skip {
@@ -70,7 +79,14 @@ enum Skip {
 
 /// What `advance` found.
 enum Loc {
-    Record { header: FrameHeader, start: usize },
+    Record {
+        header: FrameHeader,
+        start: usize,
+    },
+    /// A record of a cold segment, its payload copied into `cold_payload`.
+    Cold {
+        header: FrameHeader,
+    },
     Lost(LostRange),
 }
 
@@ -99,6 +115,10 @@ pub struct Cursor {
     judged: Option<(u64, u64, u64, ReadEnd)>,
     /// The last segment is a torn creation (no header, nothing of the log in it).
     torn_creation: Option<u64>,
+    /// The cold tier: segments no local file holds are read from it.
+    cold: Option<Arc<dyn ColdSegmentSource>>,
+    cold_seg: Option<ColdOpen>,
+    cold_payload: Vec<u8>,
 }
 
 impl std::fmt::Debug for Cursor {
@@ -123,6 +143,7 @@ impl Cursor {
     pub(super) fn open(
         backend: Arc<dyn Backend>,
         live: Option<ProgressView>,
+        cold: Option<Arc<dyn ColdSegmentSource>>,
         start: Start,
     ) -> Result<Self> {
         let mut c = Cursor {
@@ -137,6 +158,9 @@ impl Cursor {
             remote: None,
             judged: None,
             torn_creation: None,
+            cold,
+            cold_seg: None,
+            cold_payload: Vec::new(),
         };
         c.start(start)?;
         Ok(c)
@@ -157,9 +181,15 @@ impl Cursor {
         self.ended
     }
 
-    fn start(&mut self, start: Start) -> Result<()> {
+    /// The segments of the whole log: local, and cold ones no local file holds.
+    fn plan(&self) -> Result<Plan> {
         let listing = segment::list(&*self.backend)?;
-        let Some(&first) = listing.segments.first() else {
+        Plan::new(&listing.segments, self.cold.as_deref())
+    }
+
+    fn start(&mut self, start: Start) -> Result<()> {
+        let listing = self.plan()?;
+        let Some(&first) = listing.bases.first() else {
             self.next_seq = match start {
                 Start::Seq(s) => s,
                 _ => 0,
@@ -181,14 +211,21 @@ impl Cursor {
                         first,
                     });
                 }
-                let base = listing.segments[listing.segments.partition_point(|&b| b <= s) - 1];
-                self.open_segment(base, Some(Skip::ToSeq(s)))
+                let base = listing.bases[listing.bases.partition_point(|&b| b <= s) - 1];
+                self.open_any(&listing, base, Some(Skip::ToSeq(s)))
             }
             Start::Time(t) => {
                 // The first segment whose largest timestamp reaches t holds the first
                 // record at or after t; the last segment if none does yet.
-                let mut chosen = *listing.segments.last().expect("non-empty");
-                for &b in &listing.segments {
+                let mut chosen = *listing.bases.last().expect("non-empty");
+                for &b in &listing.bases {
+                    if let Some(c) = listing.cold_at(b) {
+                        if c.max_ts < t {
+                            continue;
+                        }
+                        chosen = b;
+                        break;
+                    }
                     match check_sealed(&*self.backend, b)? {
                         SealCheck::Sealed(info) if info.max_ts < t => continue,
                         _ => {
@@ -197,9 +234,84 @@ impl Cursor {
                         }
                     }
                 }
-                self.open_segment(chosen, Some(Skip::ToTime(t)))
+                self.open_any(&listing, chosen, Some(Skip::ToTime(t)))
             }
         }
+    }
+
+    /// Opens segment `base` from where the plan says it is.
+    fn open_any(&mut self, plan: &Plan, base: u64, skip: Option<Skip>) -> Result<()> {
+        match plan.cold_at(base) {
+            Some(c) => {
+                let src = self.cold.as_ref().expect("a cold segment has a source");
+                let (from, next) = match skip {
+                    Some(Skip::ToSeq(s)) => (Start::Seq(s), s.max(base)),
+                    Some(Skip::ToTime(t)) => (Start::Time(t), base),
+                    None => (Start::Oldest, base),
+                };
+                let cursor = src
+                    .open_cursor(base, from)
+                    .map_err(|e| cold_error(&e, &c.location))?;
+                self.cold_seg = Some(ColdOpen {
+                    base,
+                    last_seq: c.last_seq,
+                    location: c.location.clone(),
+                    cursor,
+                });
+                self.next_seq = next;
+                self.skip = skip;
+                Ok(())
+            }
+            None => self.open_segment(base, skip),
+        }
+    }
+
+    /// The next record of the open cold segment; `None` once it is read to its end
+    /// (the cursor then moves on).
+    fn advance_cold(&mut self) -> Result<Option<Loc>> {
+        let c = self.cold_seg.as_mut().expect("open");
+        let got = c.cursor.next().map_err(|e| cold_error(&e, &c.location))?;
+        let Some(r) = got else {
+            if matches!(self.skip, Some(Skip::ToTime(_))) {
+                // No record of this segment reaches the time: all of it is skipped.
+                self.next_seq = c.last_seq.wrapping_add(1);
+            }
+            if self.next_seq != c.last_seq.wrapping_add(1) {
+                return Err(corrupt(
+                    &c.location,
+                    0,
+                    format!(
+                        "cold segment ends before sequence {}, its last is {}",
+                        self.next_seq, c.last_seq
+                    ),
+                ));
+            }
+            self.done_base = Some(c.base);
+            self.cold_seg = None;
+            return Ok(None);
+        };
+        let header = r.header;
+        // After a time skip the source returns the first record at or after the time,
+        // wherever it is; otherwise exactly the sequence expected.
+        let fits = match self.skip {
+            Some(Skip::ToTime(_)) => header.seq >= self.next_seq && header.seq <= c.last_seq,
+            _ => header.seq == self.next_seq,
+        };
+        if !fits {
+            return Err(corrupt(
+                &c.location,
+                0,
+                format!(
+                    "cold segment gave sequence {} where {} was expected",
+                    header.seq, self.next_seq
+                ),
+            ));
+        }
+        self.cold_payload.clear();
+        self.cold_payload.extend_from_slice(r.payload);
+        self.next_seq = header.seq + 1;
+        self.skip = None;
+        Ok(Some(Loc::Cold { header }))
     }
 
     /// Opens segment `base` and positions at the index entry that precedes the skip
@@ -293,13 +405,13 @@ impl Cursor {
     /// Opens the segment after the last one read (or the one holding `next_seq`);
     /// false if there is none yet.
     fn open_next(&mut self) -> Result<bool> {
-        let listing = segment::list(&*self.backend)?;
+        let listing = self.plan()?;
         let s = self.next_seq;
-        let Some(&first) = listing.segments.first() else {
+        let Some(&first) = listing.bases.first() else {
             return Ok(false);
         };
         let base = match self.done_base {
-            Some(done) => match listing.segments.iter().find(|&&b| b > done) {
+            Some(done) => match listing.bases.iter().find(|&&b| b > done) {
                 Some(&b) => b,
                 None => return Ok(false),
             },
@@ -310,7 +422,7 @@ impl Cursor {
                         first,
                     });
                 }
-                listing.segments[listing.segments.partition_point(|&b| b <= s) - 1]
+                listing.bases[listing.bases.partition_point(|&b| b <= s) - 1]
             }
         };
         let name = format::segment_name(base);
@@ -331,8 +443,8 @@ impl Cursor {
             ));
         }
         let skip = self.skip.or(Some(Skip::ToSeq(s)));
-        self.open_segment(base, skip)?;
-        Ok(self.seg.is_some())
+        self.open_any(&listing, base, skip)?;
+        Ok(self.seg.is_some() || self.cold_seg.is_some())
     }
 
     fn satisfies(skip: Option<Skip>, h: &FrameHeader) -> bool {
@@ -393,7 +505,7 @@ impl Cursor {
                 self.ended = ReadEnd::End;
                 return Ok(None);
             }
-            if self.seg.is_none() && !self.open_next()? {
+            if self.seg.is_none() && self.cold_seg.is_none() && !self.open_next()? {
                 self.ended = if self.limit_end(false)?.is_some() {
                     ReadEnd::NotYetWritten
                 } else if self
@@ -405,6 +517,12 @@ impl Cursor {
                     ReadEnd::End
                 };
                 return Ok(None);
+            }
+            if self.cold_seg.is_some() {
+                match self.advance_cold()? {
+                    Some(loc) => return Ok(Some(loc)),
+                    None => continue,
+                }
             }
             if self.remote.is_none() && self.live.is_none() {
                 self.limit_end(true)?;
@@ -581,6 +699,13 @@ impl Cursor {
         Ok(Some(end))
     }
 
+    fn view_cold(&self, header: FrameHeader) -> RecordRef<'_> {
+        RecordRef {
+            header,
+            payload: &self.cold_payload,
+        }
+    }
+
     fn view(&self, start: usize, header: FrameHeader) -> RecordRef<'_> {
         let bytes: &[u8] = match &self.seg {
             Some(s) => &s.src.buf,
@@ -597,6 +722,7 @@ impl Cursor {
     pub fn next_item(&mut self) -> Result<Option<LogItem<'_>>> {
         Ok(match self.advance()? {
             Some(Loc::Record { header, start }) => Some(LogItem::Record(self.view(start, header))),
+            Some(Loc::Cold { header }) => Some(LogItem::Record(self.view_cold(header))),
             Some(Loc::Lost(l)) => Some(LogItem::Lost(l)),
             None => None,
         })
@@ -609,6 +735,7 @@ impl Cursor {
     pub fn next(&mut self) -> Result<Option<RecordRef<'_>>> {
         match self.advance()? {
             Some(Loc::Record { header, start }) => Ok(Some(self.view(start, header))),
+            Some(Loc::Cold { header }) => Ok(Some(self.view_cold(header))),
             Some(Loc::Lost(l)) => Err(Error::Lost {
                 from: l.from,
                 to: l.to,
@@ -647,6 +774,7 @@ impl Cursor {
         };
         Ok(Some(match loc {
             Loc::Record { header, start } => LogItem::Record(self.view(start, header)),
+            Loc::Cold { header } => LogItem::Record(self.view_cold(header)),
             Loc::Lost(l) => LogItem::Lost(l),
         }))
     }

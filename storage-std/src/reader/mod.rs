@@ -23,8 +23,10 @@ use crate::progress::ProgressView;
 use crate::segment::SegmentInfo;
 use crate::state::{self, SurveyOpts, Verdict};
 
+mod cold;
 mod cursor;
 
+pub use cold::{ColdCursor, ColdError, ColdErrorKind, ColdSegment, ColdSegmentSource};
 pub use cursor::{Cursor, LogItem, ReadEnd};
 
 /// Where a cursor starts.
@@ -57,6 +59,7 @@ pub enum Start {
 pub struct LogReader {
     backend: Arc<dyn Backend>,
     live: Option<ProgressView>,
+    cold: Option<Arc<dyn ColdSegmentSource>>,
 }
 
 impl std::fmt::Debug for LogReader {
@@ -64,6 +67,7 @@ impl std::fmt::Debug for LogReader {
         f.debug_struct("LogReader")
             .field("backend", &self.backend)
             .field("live", &self.live.as_ref().map(|l| l.limit()))
+            .field("cold", &self.cold)
             .finish()
     }
 }
@@ -83,7 +87,30 @@ impl LogReader {
         Self {
             backend,
             live: None,
+            cold: None,
         }
+    }
+
+    /// This reader, also reading the cold tier `cold`: replay by sequence or time,
+    /// cursors, follow mode and [`LogReader::segments`] see the whole log, cold
+    /// segments first, then local ones. Where a segment is both local and cold, the
+    /// local file is read. Cold reads fail as errors, never as data: damage is
+    /// [`Error::Corrupt`], an unreachable store an I/O error.
+    pub fn with_cold(mut self, cold: Arc<dyn ColdSegmentSource>) -> Self {
+        self.cold = Some(cold);
+        self
+    }
+
+    /// The cold tier this reader reads, if any.
+    pub fn cold(&self) -> Option<&Arc<dyn ColdSegmentSource>> {
+        self.cold.as_ref()
+    }
+
+    /// The cold segments this reader reads from the cold tier (those no local file
+    /// holds), oldest first; empty without a cold tier.
+    pub fn cold_segments(&self) -> Result<Vec<ColdSegment>> {
+        let local = crate::segment::list(&*self.backend)?;
+        Ok(cold::Plan::new(&local.segments, self.cold.as_deref())?.cold)
     }
 
     /// A reader in the writer's process: the active segment is read up to the
@@ -92,6 +119,7 @@ impl LogReader {
         Self {
             backend,
             live: Some(progress),
+            cold: None,
         }
     }
 
@@ -101,8 +129,31 @@ impl LogReader {
     }
 
     /// Every segment, oldest first: sealed ones from their footers, an unsealed one by
-    /// scanning its valid records.
+    /// scanning its valid records, cold ones (with a cold tier) from the tier's list.
     pub fn segments(&self) -> Result<Vec<SegmentInfo>> {
+        let mut out: Vec<SegmentInfo> = self
+            .cold_segments()?
+            .into_iter()
+            .map(|c| SegmentInfo {
+                name: format::segment_name(c.base_seq),
+                base_seq: c.base_seq,
+                sealed: true,
+                record_count: c.record_count,
+                last_seq: (c.record_count > 0).then_some(c.last_seq),
+                first_ts: c.first_ts,
+                last_ts: c.last_ts,
+                max_ts: c.max_ts,
+                bytes: c.bytes,
+                created_ns: c.created_ns,
+                sealed_ns: Some(c.sealed_ns),
+            })
+            .collect();
+        out.extend(self.local_segments()?);
+        out.sort_by_key(|s| s.base_seq);
+        Ok(out)
+    }
+
+    fn local_segments(&self) -> Result<Vec<SegmentInfo>> {
         let s = state::survey(
             &*self.backend,
             &SurveyOpts {
@@ -164,6 +215,11 @@ impl LogReader {
 
     /// Opens a cursor at `start`.
     pub fn cursor(&self, start: Start) -> Result<Cursor> {
-        Cursor::open(self.backend.clone(), self.live.clone(), start)
+        Cursor::open(
+            self.backend.clone(),
+            self.live.clone(),
+            self.cold.clone(),
+            start,
+        )
     }
 }
