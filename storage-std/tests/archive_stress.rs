@@ -78,7 +78,7 @@ fn late_subscriber_merges_replay_into_live_without_gap_or_duplicate() {
                 // From the subscriber's start on, the writer runs at PACE of the rate it
                 // reached alone (the bar: at least half its unthrottled rate).
                 if let Some((from, alone)) = paced_from
-                    && seq % 256 == 0
+                    && seq.is_multiple_of(256)
                 {
                     let due =
                         from + Duration::from_secs_f64((seq - HEAD_START) as f64 / (alone * PACE));
