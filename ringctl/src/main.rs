@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod archive;
 mod fanout;
 mod log;
 mod logtools;
@@ -55,6 +56,9 @@ enum Command {
     /// Exit 0 all delivered (or --follow ended by Ctrl-C / SIGTERM), 3 stopped at a torn
     /// tail, 1 corruption or a failed check, 2 usage (an empty range, not a log directory).
     Replay(logtools::ReplayArgs),
+    /// List the recordings of a catalog root, one line each (state, sequences, times,
+    /// size); --json: one object a line. Exit 0, 1 a recording is damaged, 2 errors.
+    Recordings(archive::RecordingsArgs),
     /// Print a shell completion script on stdout (e.g. `ringctl completions bash >
     /// /etc/bash_completion.d/ringctl`).
     Completions {
@@ -304,6 +308,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => logtools::verify(&a),
         Command::Recover(a) => logtools::recover(&a),
         Command::Replay(a) => logtools::replay(&a),
+        Command::Recordings(a) => archive::recordings(&a),
         Command::Completions { shell } => {
             // Into memory first: `generate` panics on a write error (`| head`).
             let mut script = Vec::new();
