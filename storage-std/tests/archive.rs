@@ -420,3 +420,134 @@ fn power_cut_at_every_step_of_a_manifest_write_leaves_the_old_or_the_new() {
         assert!(step >= 3, "{mode:?}: {step} steps");
     }
 }
+
+#[test]
+fn anchors_resume_from_the_latest_valid_one() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    let mut rec = catalog.create("a", opts(), BTreeMap::new()).unwrap();
+    record(&mut rec, 0, 100);
+    // Live: an anchor needs its sequence durable.
+    assert!(matches!(
+        rec.store_anchor(100, b"future"),
+        Err(ArchiveError::AnchorAhead { seq: 100, .. })
+    ));
+    rec.stop().unwrap();
+    catalog.store_anchor("a", 10, b"state@10").unwrap();
+    catalog.store_anchor("a", 50, b"state@50").unwrap();
+    catalog.store_anchor("a", 99, b"state@99").unwrap();
+    assert!(matches!(
+        catalog.store_anchor("a", 100, b"x"),
+        Err(ArchiveError::AnchorAhead {
+            seq: 100,
+            durable_end: 100
+        })
+    ));
+    let (anchor, rejected, _) = catalog.resume_from_anchor("a").unwrap();
+    assert_eq!(anchor.unwrap().snapshot, b"state@99");
+    assert!(rejected.is_empty());
+
+    // Damage the newest: the one before it is used, the damage reported.
+    let anchors = root.path().join("a").join("anchors");
+    let newest = anchors.join(storage_std::archive::anchor_name(99));
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&newest, &bytes).unwrap();
+    let (anchor, rejected, replay) = catalog.resume_from_anchor("a").unwrap();
+    let anchor = anchor.unwrap();
+    assert_eq!((anchor.seq, &anchor.snapshot[..]), (50, &b"state@50"[..]));
+    assert_eq!(rejected.len(), 1);
+    assert!(
+        rejected[0].reason.contains("snapshot checksum"),
+        "{rejected:?}"
+    );
+    assert_eq!(replay.position(), 51);
+
+    // Truncating below an anchor removes it: once extended past 50 again, the old
+    // snapshot must not come back.
+    catalog.truncate("a", 30).unwrap();
+    let mut rec = catalog.extend("a", opts(), BTreeMap::new()).unwrap();
+    record(&mut rec, 31, 80);
+    let live = rec.store_anchor(60, b"state@60 (new)").unwrap();
+    assert_eq!(live.seq, 60);
+    rec.stop().unwrap();
+    let (anchor, rejected, _) = catalog.resume_from_anchor("a").unwrap();
+    assert_eq!(anchor.unwrap().snapshot, b"state@60 (new)");
+    assert!(
+        rejected.iter().all(|r| !r.file.contains("50")),
+        "{rejected:?}"
+    );
+    // Garbage, short and mislabelled files are skipped with a reason, never a panic.
+    std::fs::write(anchors.join(storage_std::archive::anchor_name(70)), b"junk").unwrap();
+    std::fs::write(
+        anchors.join(storage_std::archive::anchor_name(71)),
+        vec![0u8; 100],
+    )
+    .unwrap();
+    std::fs::copy(
+        anchors.join(storage_std::archive::anchor_name(60)),
+        anchors.join(storage_std::archive::anchor_name(72)),
+    )
+    .unwrap();
+    let (anchor, rejected, _) = catalog.resume_from_anchor("a").unwrap();
+    assert_eq!(anchor.unwrap().seq, 60);
+    let reasons: Vec<_> = rejected.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(rejected.len(), 3, "{reasons:?}");
+    assert!(
+        reasons[0].contains("header says sequence 60"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("bad magic"), "{reasons:?}");
+    assert!(
+        reasons[2].contains("shorter than the header"),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn power_cut_at_every_step_of_an_anchor_write_leaves_no_half_anchor() {
+    use storage_std::archive::{Anchor, latest_anchor, write_anchor};
+    let old = Anchor {
+        seq: 5,
+        created_ns: 1,
+        snapshot: vec![5; 5000],
+    };
+    let new = Anchor {
+        seq: 9,
+        created_ns: 2,
+        snapshot: vec![9; 9000],
+    };
+    for mode in [
+        CrashMode::DropUnsynced,
+        CrashMode::KeepUnsynced,
+        CrashMode::TornPages { seed: 3 },
+    ] {
+        let mut step = 0;
+        loop {
+            let b = MemBackend::new();
+            write_anchor(&b, &old).unwrap();
+            b.set_crash_at(Some(b.steps() + step));
+            let result = write_anchor(&b, &new);
+            let crashed = b.is_crashed();
+            b.power_cut(mode);
+            let (found, rejected) = latest_anchor(&b, 100).unwrap();
+            let found = found.expect("the old anchor survives");
+            assert!(found == old || found == new, "{mode:?} step {step}");
+            assert!(rejected.is_empty(), "{mode:?} step {step}: {rejected:?}");
+            if result.is_ok() && !crashed {
+                assert_eq!(found, new);
+                break;
+            }
+            step += 1;
+            assert!(step < 100);
+        }
+        assert!(step >= 3, "{mode:?}: {step}");
+        // Refused when newer than the durable log.
+        let b = MemBackend::new();
+        write_anchor(&b, &new).unwrap();
+        let (found, rejected) = latest_anchor(&b, 9).unwrap();
+        assert!(found.is_none());
+        assert!(rejected[0].reason.contains("past the durable log"));
+    }
+}

@@ -14,6 +14,7 @@ use crate::recovery::repair_locked;
 use crate::writer::{RecordMeta, Writer, WriterOptions};
 
 use super::ArchiveError;
+use super::anchor::{Anchor, RejectedAnchor, latest_anchor, write_anchor};
 use super::manifest::{Manifest, RecordingState, read_manifest, write_manifest};
 use super::recorder::{Recorder, RecordingStatus};
 use super::replay::LogReplay;
@@ -24,6 +25,8 @@ const LOG_DIR: &str = "log";
 const TRUNCATING_DIR: &str = "log.truncating";
 /// Prefix of a recording directory being purged.
 const PURGING_PREFIX: &str = ".purging-";
+/// The snapshot anchors' directory inside a recording's directory.
+const ANCHORS_DIR: &str = "anchors";
 
 /// What the catalog knows of one recording.
 #[derive(Debug, Clone, Serialize)]
@@ -250,8 +253,9 @@ impl Catalog {
         manifest.first_seq = None;
         write_manifest(&*backend, &manifest)?;
         let first = opts.first_seq;
+        let anchors = anchors_of(&dir)?;
         let writer = Writer::open(dir.join(LOG_DIR), opts)?;
-        Ok(Recorder::new(writer, backend, manifest, first))
+        Ok(Recorder::new(writer, backend, anchors, manifest, first))
     }
 
     /// Recovers a stopped recording's log (see `storage_std::recover`) and records the
@@ -315,8 +319,9 @@ impl Catalog {
         manifest.config = with_settings(config, &opts);
         manifest.writer_version = env!("CARGO_PKG_VERSION").to_owned();
         write_manifest(&*backend, &manifest)?;
+        let anchors = anchors_of(&dir)?;
         let writer = Writer::open(dir.join(LOG_DIR), opts)?;
-        Ok(Recorder::new(writer, backend, manifest, next))
+        Ok(Recorder::new(writer, backend, anchors, manifest, next))
     }
 
     /// A replay of a recording from sequence `from`. Pass the recorder's status when it is
@@ -369,6 +374,19 @@ impl Catalog {
         if info.last_seq.is_none_or(|l| l <= last_kept) {
             return Ok(manifest);
         }
+        // Anchors past the cut first: they reflect records about to go, and would look
+        // valid again once an extend reaches their sequence. A crash after this step
+        // only leaves fewer anchors (a replay from an earlier one).
+        let anchors = anchors_of(&dir)?;
+        for file in anchors.list().map_err(io("list anchors"))? {
+            let seq = file
+                .strip_suffix(".anchor")
+                .and_then(|s| s.parse::<u64>().ok());
+            if seq.is_some_and(|s| s > last_kept) {
+                anchors.remove(&file).map_err(io("remove anchor"))?;
+            }
+        }
+        anchors.sync_dir().map_err(io("sync anchors"))?;
         let tmp = dir.join(TRUNCATING_DIR);
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(io("drop old truncation"))?;
@@ -432,6 +450,69 @@ impl Catalog {
         std::fs::remove_dir_all(&gone).map_err(io("remove recording"))?;
         Ok(())
     }
+}
+
+impl Catalog {
+    /// One past the last sequence of a stopped recording's log (all of it durable).
+    fn stopped_durable_end(&self, name: &str) -> Result<u64, ArchiveError> {
+        let info = self.info(name)?;
+        if info.live || info.state == Some(RecordingState::Running) {
+            return Err(ArchiveError::State {
+                recording: name.to_owned(),
+                state: if info.live { "running" } else { "interrupted" },
+                detail: "store anchors of a running recording through its Recorder; \
+                         recover an interrupted one first"
+                    .to_owned(),
+            });
+        }
+        Ok(info.last_seq.map_or(0, |s| s + 1))
+    }
+
+    /// Stores a snapshot anchor for a stopped recording: `snapshot` reflects it up to
+    /// `seq`, which must be in the log ([`ArchiveError::AnchorAhead`] otherwise).
+    pub fn store_anchor(
+        &self,
+        name: &str,
+        seq: u64,
+        snapshot: &[u8],
+    ) -> Result<Anchor, ArchiveError> {
+        let durable_end = self.stopped_durable_end(name)?;
+        if seq >= durable_end {
+            return Err(ArchiveError::AnchorAhead { seq, durable_end });
+        }
+        let (dir, _) = self.existing(name)?;
+        let anchor = Anchor {
+            seq,
+            created_ns: now_ns(),
+            snapshot: snapshot.to_vec(),
+        };
+        write_anchor(&*anchors_of(&dir)?, &anchor)?;
+        Ok(anchor)
+    }
+
+    /// The latest valid anchor of a recording (its checks pass and the log still holds
+    /// the sequence it reflects), with every newer anchor skipped and why, and a replay
+    /// from the record after it (from the start without an anchor).
+    pub fn resume_from_anchor(
+        &self,
+        name: &str,
+    ) -> Result<(Option<Anchor>, Vec<RejectedAnchor>, LogReplay), ArchiveError> {
+        let info = self.info(name)?;
+        let (dir, _) = self.existing(name)?;
+        let durable_end = info.last_seq.map_or(0, |s| s + 1);
+        let (anchor, rejected) = latest_anchor(&*anchors_of(&dir)?, durable_end)?;
+        let from = anchor
+            .as_ref()
+            .map_or(info.first_seq.unwrap_or(0), |a| a.seq + 1);
+        let replay = self.replay(name, from)?;
+        Ok((anchor, rejected, replay))
+    }
+}
+
+fn anchors_of(dir: &Path) -> Result<Arc<dyn Backend>, ArchiveError> {
+    Ok(Arc::new(
+        FileBackend::new(dir.join(ANCHORS_DIR)).map_err(io("open anchors"))?,
+    ))
 }
 
 /// `config` plus the writer settings worth knowing later.

@@ -49,11 +49,15 @@
 //! assert_eq!((info.first_seq, info.last_seq, info.live), (Some(0), Some(9), false));
 //! ```
 
+mod anchor;
 mod catalog;
 mod manifest;
 mod recorder;
 mod replay;
 
+pub use anchor::{
+    Anchor, MAX_SNAPSHOT_BYTES, RejectedAnchor, anchor_name, latest_anchor, write_anchor,
+};
 pub use catalog::{Catalog, RecordingInfo};
 pub use manifest::{
     MANIFEST_FILE, MANIFEST_TEMP, MANIFEST_VERSION, Manifest, RecordingState, read_manifest,
@@ -114,6 +118,16 @@ pub enum ArchiveError {
         expected: u64,
         /// The record's.
         found: u64,
+    },
+    /// A snapshot anchor for a sequence that is not durable yet.
+    #[error(
+        "an anchor at sequence {seq} is newer than the durable log (durable below {durable_end})"
+    )]
+    AnchorAhead {
+        /// The anchor's sequence.
+        seq: u64,
+        /// One past the last durable sequence.
+        durable_end: u64,
     },
     /// The recorder's reader was lapped (an overwrite ring): the recording would have a
     /// gap. Record from a gated reader.

@@ -15,7 +15,11 @@ use crate::clock::now_ns;
 use crate::writer::{RecordMeta, Writer};
 
 use super::ArchiveError;
+use super::anchor::{Anchor, write_anchor};
 use super::manifest::{Manifest, RecordingState, write_manifest};
+
+/// The longest [`Recorder::store_anchor`] waits for its sequence to become durable.
+const ANCHOR_WAIT: Duration = Duration::from_secs(5);
 
 /// What a recorder publishes about its recording while it runs: positions and whether it
 /// stopped. Shared (`Arc`) with replays and status queries in the same process.
@@ -73,6 +77,7 @@ pub enum Drained {
 pub struct Recorder {
     writer: Option<Writer>,
     dir: Arc<dyn Backend>,
+    anchors: Arc<dyn Backend>,
     manifest: Manifest,
     status: Arc<RecordingStatus>,
 }
@@ -92,12 +97,14 @@ impl Recorder {
     pub(super) fn new(
         writer: Writer,
         dir: Arc<dyn Backend>,
+        anchors: Arc<dyn Backend>,
         manifest: Manifest,
         next: u64,
     ) -> Self {
         Recorder {
             writer: Some(writer),
             dir,
+            anchors,
             manifest,
             status: Arc::new(RecordingStatus::new(next)),
         }
@@ -239,6 +246,30 @@ impl Recorder {
                 Drained::Closed => return Ok(total),
             }
         }
+    }
+
+    /// Stores a snapshot anchor: `snapshot` reflects the recording up to `seq`, which
+    /// must be durable (a snapshot newer than the durable log is refused: a power cut
+    /// could take the records it reflects away). A sequence appended but not yet durable
+    /// is waited for, at most `ANCHOR_WAIT`.
+    pub fn store_anchor(&self, seq: u64, snapshot: &[u8]) -> Result<Anchor, ArchiveError> {
+        if seq < self.status.appended_end()
+            && self.writer().wait_durable(seq, Some(ANCHOR_WAIT)).is_ok()
+        {
+            self.status.durable_end.fetch_max(seq + 1, Ordering::AcqRel);
+        }
+        self.note_durable();
+        let durable_end = self.status.durable_end();
+        if seq >= durable_end {
+            return Err(ArchiveError::AnchorAhead { seq, durable_end });
+        }
+        let anchor = Anchor {
+            seq,
+            created_ns: now_ns(),
+            snapshot: snapshot.to_vec(),
+        };
+        write_anchor(&*self.anchors, &anchor)?;
+        Ok(anchor)
     }
 
     /// Closes the log (syncing everything appended) and seals the manifest: state

@@ -25,6 +25,8 @@ pub struct LogReplay {
     pending: Option<(FrameHeader, Vec<u8>)>,
     /// The recorder's status while one runs; `None`: the recording is stopped.
     status: Option<Arc<RecordingStatus>>,
+    /// Where the cursor was opened (its `next_seq` says so only once it read a record).
+    start: u64,
 }
 
 impl std::fmt::Debug for LogReplay {
@@ -52,6 +54,7 @@ impl LogReplay {
             cursor,
             pending: None,
             status,
+            start: from,
         })
     }
 
@@ -59,7 +62,7 @@ impl LogReplay {
     pub fn position(&self) -> u64 {
         match &self.pending {
             Some((h, _)) => h.seq,
-            None => self.cursor.next_seq(),
+            None => self.cursor.next_seq().max(self.start),
         }
     }
 
@@ -67,6 +70,7 @@ impl LogReplay {
         if self.position() != from {
             self.cursor = self.reader.cursor(Start::Seq(from))?;
             self.pending = None;
+            self.start = from;
         }
         Ok(())
     }
@@ -80,7 +84,7 @@ impl ReplaySource for LogReplay {
             self.cursor.set_end(None);
             match self.cursor.next() {
                 Ok(Some(r)) => self.pending = Some((r.header, r.payload.to_vec())),
-                Ok(None) => return Ok(self.cursor.next_seq()),
+                Ok(None) => return Ok(self.position()),
                 // A lost range: the next replay reports the gap.
                 Err(Error::Lost { from, .. }) => return Ok(from.saturating_add(1)),
                 Err(e) => return Err(e),
