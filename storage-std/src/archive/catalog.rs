@@ -325,10 +325,23 @@ impl Catalog {
     }
 
     /// A replay of a recording from sequence `from`. Pass the recorder's status when it is
-    /// being recorded in this process (the replay is then complete only once it stops);
-    /// without it, the log is taken as complete unless a writer holds it.
+    /// being recorded in this process to [`Catalog::replay_live`] instead (the replay is
+    /// then complete only once it stops); this one takes the log as complete.
     pub fn replay(&self, name: &str, from: u64) -> Result<LogReplay, ArchiveError> {
         self.replay_live(name, from, None)
+    }
+
+    /// A replay of a recording from the first record at or after `timestamp_ns`
+    /// ([`LogReplay::position`] names its sequence).
+    pub fn replay_at_time(
+        &self,
+        name: &str,
+        timestamp_ns: u64,
+        status: Option<Arc<RecordingStatus>>,
+    ) -> Result<LogReplay, ArchiveError> {
+        let (dir, _) = self.existing(name)?;
+        let reader = LogReader::open(dir.join(LOG_DIR))?;
+        Ok(LogReplay::at_time(reader, timestamp_ns, status)?)
     }
 
     /// [`Catalog::replay`] with a running recorder's status.

@@ -58,6 +58,30 @@ impl LogReplay {
         })
     }
 
+    /// Replays `reader`'s log from the first record with a timestamp at or after
+    /// `timestamp_ns`; [`LogReplay::position`] then says which sequence that is (start
+    /// a merging reader there). See [`LogReplay::new`] for `status`.
+    pub fn at_time(
+        reader: LogReader,
+        timestamp_ns: u64,
+        status: Option<Arc<RecordingStatus>>,
+    ) -> crate::error::Result<Self> {
+        let cursor = reader.cursor(Start::Time(timestamp_ns))?;
+        let mut replay = LogReplay {
+            reader,
+            cursor,
+            pending: None,
+            status,
+            start: 0,
+        };
+        // Reads the first record ahead: it names the sequence the replay starts at.
+        replay.durable_end()?;
+        if replay.pending.is_none() {
+            replay.start = replay.cursor.next_seq();
+        }
+        Ok(replay)
+    }
+
     /// The sequence the next replayed record has.
     pub fn position(&self) -> u64 {
         match &self.pending {
