@@ -126,6 +126,17 @@ fn create_list_describe_extend_purge() {
         replay_all(&catalog, "a-orders", 340),
         (340..350).collect::<Vec<_>>()
     );
+    // From a time: timestamps are seq * 10, so 1234 ns starts at sequence 124.
+    let at = catalog.replay_at_time("a-orders", 1234, None).unwrap();
+    assert_eq!(at.position(), 124);
+    let ring = Ring::new();
+    drop(ring.try_writer().unwrap());
+    let mut m = MergingReader::new(&ring, at, 124);
+    let mut seen = Vec::new();
+    while let Ok(_) | Err(MergeError::Empty) = m.read_batch(64, |e| seen.push(e.header.seq)) {}
+    assert_eq!(seen, (124..350).collect::<Vec<_>>());
+    let past = catalog.replay_at_time("a-orders", u64::MAX, None).unwrap();
+    assert_eq!(past.position(), 350);
 
     catalog.purge("b-trades").unwrap();
     assert!(matches!(
