@@ -23,8 +23,12 @@ const LIVE_EVENTS: u64 = 20_000;
 /// The writer stops after this long even if the subscriber never went live (the test
 /// then fails: the merge never handed over).
 const DEADLINE: Duration = Duration::from_secs(60);
-/// The writer's rate while the subscriber merges, as a share of its rate alone.
-const PACE: f64 = 0.5;
+/// The writer's rate while the subscriber merges, as a share of its rate alone: the
+/// issue's bar (half) in release builds, where the replay runs at about 2.7 times the
+/// writer's rate alone; a quarter in debug builds, where replaying (unoptimised record
+/// checks) is barely faster than recording, so that a loaded CI machine still hands
+/// over. A subscriber slower than the writer never catches up, by any protocol.
+const PACE: f64 = if cfg!(debug_assertions) { 0.25 } else { 0.5 };
 const PAYLOAD: usize = 64;
 
 fn payload(seq: u64) -> [u8; PAYLOAD] {
@@ -90,6 +94,19 @@ fn late_subscriber_merges_replay_into_live_without_gap_or_duplicate() {
             published.store(seq, Ordering::Release);
             writer_done_ns.store(t0.elapsed().as_nanos() as u64, Ordering::Release);
             drop(writer);
+        });
+        // Readers joining and leaving from another thread all along (adversarial: the
+        // merging reader's join races with them and with the writer).
+        s.spawn(|| {
+            let mut joins = 0u64;
+            while !stop.load(Ordering::Relaxed) && t0.elapsed() < DEADLINE {
+                if let Ok(mut r) = ring.join() {
+                    joins += 1;
+                    let _ = r.read_batch(16, |_| ());
+                }
+                std::thread::yield_now();
+            }
+            assert!(joins > 0);
         });
         let rec = s.spawn(move || {
             recorder
