@@ -161,10 +161,10 @@ fn gated_recorder_and_late_merging_reader() {
     // the recorder is behind the ring, possibly after the writer closed.
     const EVENTS: u64 = 2;
     static HANDED_OVER: AtomicUsize = AtomicUsize::new(0);
-    // Two preemptions: three threads with three take minutes. Every hand-over case
-    // (join before, between and after the writer's events; recorder ahead of or behind
-    // the join) needs at most two: the merging reader's join and its replay each
-    // interrupted once. The overwrite model below runs with three.
+    // Two preemptions: with three, this model ran over 9 minutes (stopped at 10). Every
+    // hand-over case (join before, between and after the writer's events; recorder
+    // ahead of or behind the join) needs at most two: the merging reader's join and its
+    // replay each interrupted once. The overwrite model below runs with three.
     let n = explore_with_preemptions(2, || {
         let ring: &'static GatedRing<2, 8, 2> = leak(Ring::new());
         let archive: &'static Archive = leak(Archive::default());
