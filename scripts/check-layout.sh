@@ -33,6 +33,7 @@ LAYERS = [
     ["progress"],
     ["reader"],
     ["writer"],
+    ["archive"],
 ]
 LAYER_OF = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 

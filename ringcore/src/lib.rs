@@ -5,7 +5,9 @@
 //!   zero-copy grants and reads.
 //! * [`broadcast`]: one writer, many readers with their own cursors over fixed-size
 //!   slots; *gated* (nothing lost) or *overwrite* (lapped readers told exactly how many
-//!   events they lost), with backpressure metrics and wait strategies.
+//!   events they lost), with backpressure metrics and wait strategies; its `merge`
+//!   module brings a late reader from an archive (a replay source) into the live ring
+//!   without a gap or a duplicate.
 //! * [`pool`]: broadcast rings by size class (64 B to 16 KiB by default), an event routed
 //!   to the smallest class that fits, a compile-time guard on the static footprint.
 //! * [`dispatch`]: a consumer trait and a dispatcher that drains an SPSC consumer or a

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod archive;
 mod fanout;
 mod import;
 mod log;
@@ -71,6 +72,9 @@ enum Command {
     /// every segment too). Exit 0 done, 1 a damaged object, 2 usage, I/O or store errors.
     #[cfg(feature = "tier")]
     Restore(tier::RestoreArgs),
+    /// List the recordings of a catalog root, one line each (state, sequences, times,
+    /// size); --json: one object a line. Exit 0, 1 a recording is damaged, 2 errors.
+    Recordings(archive::RecordingsArgs),
     /// Print a shell completion script on stdout (e.g. `ringctl completions bash >
     /// /etc/bash_completion.d/ringctl`).
     Completions {
@@ -337,6 +341,7 @@ fn main() -> ExitCode {
         Command::Tier(a) => tier::tier(&a),
         #[cfg(feature = "tier")]
         Command::Restore(a) => tier::restore(&a),
+        Command::Recordings(a) => archive::recordings(&a),
         Command::Completions { shell } => {
             // Into memory first: `generate` panics on a write error (`| head`).
             let mut script = Vec::new();

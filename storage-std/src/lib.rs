@@ -44,6 +44,7 @@
 
 // Layers, lowest first; a module imports only modules of lower layers
 // (`scripts/check-layout.sh` checks it, `docs/architecture.md` draws it).
+pub mod archive;
 pub mod backend;
 mod clock;
 mod error;

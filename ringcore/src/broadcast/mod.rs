@@ -145,6 +145,7 @@
 #[cfg(all(feature = "async", ringcore_cas))]
 mod asynch;
 mod error;
+pub mod merge;
 mod metrics;
 mod positions;
 mod reader;

@@ -1,0 +1,539 @@
+//! The recordings catalog: list, describe, create, extend, recover, truncate, purge.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::backend::{Backend, FileBackend};
+use crate::clock::now_ns;
+use crate::error::Error;
+use crate::reader::{LogReader, Start};
+use crate::recovery::repair_locked;
+use crate::writer::{RecordMeta, Writer, WriterOptions};
+
+use super::ArchiveError;
+use super::anchor::{Anchor, RejectedAnchor, latest_anchor, write_anchor};
+use super::manifest::{Manifest, RecordingState, read_manifest, write_manifest};
+use super::recorder::{Recorder, RecordingStatus};
+use super::replay::LogReplay;
+
+/// The log directory's name inside a recording's directory.
+const LOG_DIR: &str = "log";
+/// Where a truncation builds the shortened log before it swaps it in.
+const TRUNCATING_DIR: &str = "log.truncating";
+/// Prefix of a recording directory being purged.
+const PURGING_PREFIX: &str = ".purging-";
+/// The snapshot anchors' directory inside a recording's directory.
+const ANCHORS_DIR: &str = "anchors";
+
+/// What the catalog knows of one recording.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingInfo {
+    /// The recording's name.
+    pub name: String,
+    /// Its state as the manifest says (`None`: no manifest, or a damaged one).
+    pub state: Option<RecordingState>,
+    /// Whether a writer holds the log now.
+    pub live: bool,
+    /// The first sequence in the log.
+    pub first_seq: Option<u64>,
+    /// The last sequence in the log (as far as a reader sees it now).
+    pub last_seq: Option<u64>,
+    /// Timestamp of the first record (ns since the Unix epoch).
+    pub first_ts: Option<u64>,
+    /// Timestamp of the last record.
+    pub last_ts: Option<u64>,
+    /// Bytes of segment files.
+    pub bytes: u64,
+    /// Segment files.
+    pub segments: usize,
+    /// The manifest, when it could be read.
+    pub manifest: Option<Manifest>,
+    /// What is wrong, when something is (a damaged manifest, an unreadable log).
+    pub problem: Option<String>,
+}
+
+impl RecordingInfo {
+    /// The state as one word: the manifest's, or `interrupted` for a `running` manifest
+    /// without a live writer (a crash not yet recovered), or `unknown`.
+    pub fn state_label(&self) -> &'static str {
+        match self.state {
+            Some(RecordingState::Running) if !self.live => "interrupted",
+            Some(s) => s.as_str(),
+            None => "unknown",
+        }
+    }
+}
+
+/// Several named recordings under one root directory (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    root: PathBuf,
+}
+
+fn io(step: &'static str) -> impl Fn(std::io::Error) -> ArchiveError {
+    move |source| ArchiveError::Io { step, source }
+}
+
+fn check_name(name: &str) -> Result<(), ArchiveError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ArchiveError::InvalidName(name.to_owned()))
+    }
+}
+
+fn sync_dir(path: &Path) -> Result<(), ArchiveError> {
+    std::fs::File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(io("sync directory"))
+}
+
+impl Catalog {
+    /// Opens (creating it if needed) the catalog at `root`, finishing what a crash cut
+    /// short: a purge (the recording's directory was already renamed away) and a
+    /// truncation that had not swapped its shortened log in (it is dropped).
+    pub fn open(root: impl AsRef<Path>) -> Result<Self, ArchiveError> {
+        let root = root.as_ref().to_path_buf();
+        std::fs::create_dir_all(&root).map_err(io("create catalog root"))?;
+        let catalog = Catalog { root };
+        for entry in std::fs::read_dir(&catalog.root).map_err(io("list catalog"))? {
+            let entry = entry.map_err(io("list catalog"))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(PURGING_PREFIX) {
+                std::fs::remove_dir_all(entry.path()).map_err(io("finish purge"))?;
+            } else if entry.path().join(TRUNCATING_DIR).exists()
+                && !FileBackend::existing(entry.path().join(LOG_DIR))
+                    .and_then(|b| b.lock_held())
+                    .unwrap_or(false)
+            {
+                std::fs::remove_dir_all(entry.path().join(TRUNCATING_DIR))
+                    .map_err(io("drop unfinished truncation"))?;
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// The catalog's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir_of(&self, name: &str) -> Result<PathBuf, ArchiveError> {
+        check_name(name)?;
+        Ok(self.root.join(name))
+    }
+
+    fn existing(&self, name: &str) -> Result<(PathBuf, Arc<dyn Backend>), ArchiveError> {
+        let dir = self.dir_of(name)?;
+        if !dir.is_dir() {
+            return Err(ArchiveError::NotFound(name.to_owned()));
+        }
+        let b = FileBackend::existing(&dir).map_err(io("open recording"))?;
+        Ok((dir, Arc::new(b)))
+    }
+
+    /// The path of a recording's log directory (for `storage_std` tools).
+    pub fn log_dir(&self, name: &str) -> Result<PathBuf, ArchiveError> {
+        Ok(self.dir_of(name)?.join(LOG_DIR))
+    }
+
+    /// Every recording, sorted by name. A recording whose manifest is damaged is listed
+    /// with its [`RecordingInfo::problem`], not left out.
+    pub fn list(&self) -> Result<Vec<RecordingInfo>, ArchiveError> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.root).map_err(io("list catalog"))? {
+            let entry = entry.map_err(io("list catalog"))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() && check_name(&name).is_ok() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        names.iter().map(|n| self.info(n)).collect()
+    }
+
+    /// One recording: manifest state, positions, times and size, also while it is
+    /// written. A damaged manifest is an error ([`ArchiveError::DamagedManifest`]).
+    pub fn describe(&self, name: &str) -> Result<RecordingInfo, ArchiveError> {
+        let info = self.info(name)?;
+        let (_, dir) = self.existing(name)?;
+        read_manifest(&*dir, name)?;
+        Ok(info)
+    }
+
+    fn info(&self, name: &str) -> Result<RecordingInfo, ArchiveError> {
+        let (dir, backend) = self.existing(name)?;
+        let mut info = RecordingInfo {
+            name: name.to_owned(),
+            state: None,
+            live: false,
+            first_seq: None,
+            last_seq: None,
+            first_ts: None,
+            last_ts: None,
+            bytes: 0,
+            segments: 0,
+            manifest: None,
+            problem: None,
+        };
+        match read_manifest(&*backend, name) {
+            Ok(Some(m)) => {
+                info.state = Some(m.state);
+                info.manifest = Some(m);
+            }
+            Ok(None) => info.problem = Some("no manifest".to_owned()),
+            Err(e) => info.problem = Some(e.to_string()),
+        }
+        let log = dir.join(LOG_DIR);
+        if !log.is_dir() {
+            info.problem
+                .get_or_insert_with(|| "no log directory".to_owned());
+            return Ok(info);
+        }
+        let log_backend = FileBackend::existing(&log).map_err(io("open log"))?;
+        info.live = log_backend.lock_held().unwrap_or(false);
+        match LogReader::new(Arc::new(log_backend)).segments() {
+            Ok(segs) => {
+                info.segments = segs.len();
+                info.bytes = segs.iter().map(|s| s.bytes).sum();
+                for s in segs.iter().filter(|s| s.record_count > 0) {
+                    if info.first_seq.is_none() {
+                        info.first_seq = Some(s.base_seq);
+                        info.first_ts = Some(s.first_ts);
+                    }
+                    if s.last_seq.is_some() {
+                        info.last_seq = s.last_seq;
+                        info.last_ts = Some(s.last_ts);
+                    }
+                }
+            }
+            Err(e) => {
+                info.problem.get_or_insert_with(|| format!("log: {e}"));
+            }
+        }
+        Ok(info)
+    }
+
+    fn manifest_of(&self, name: &str, dir: &dyn Backend) -> Result<Manifest, ArchiveError> {
+        read_manifest(dir, name)?.ok_or_else(|| ArchiveError::DamagedManifest {
+            recording: name.to_owned(),
+            detail: "no manifest".to_owned(),
+        })
+    }
+
+    /// Creates a recording and starts recording it. `config` goes into the manifest next
+    /// to the writer's own settings.
+    pub fn create(
+        &self,
+        name: &str,
+        opts: WriterOptions,
+        config: BTreeMap<String, String>,
+    ) -> Result<Recorder, ArchiveError> {
+        let dir = self.dir_of(name)?;
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(ArchiveError::Exists(name.to_owned()));
+            }
+            Err(e) => return Err(io("create recording")(e)),
+        }
+        sync_dir(&self.root)?;
+        let backend: Arc<dyn Backend> =
+            Arc::new(FileBackend::existing(&dir).map_err(io("open recording"))?);
+        let mut manifest = Manifest::new(name, with_settings(config, &opts), now_ns());
+        manifest.first_seq = None;
+        write_manifest(&*backend, &manifest)?;
+        let first = opts.first_seq;
+        let anchors = anchors_of(&dir)?;
+        let writer = Writer::open(dir.join(LOG_DIR), opts)?;
+        Ok(Recorder::new(writer, backend, anchors, manifest, first))
+    }
+
+    /// Recovers a stopped recording's log (see `storage_std::recover`) and records the
+    /// outcome in its manifest: `Sealed` stays `Sealed` when nothing was found, an
+    /// interrupted run or a repair becomes `CrashedRecovered`, corruption refused without
+    /// `force` becomes `Damaged`, ranges taken out with `force` make it `Repaired`.
+    pub fn recover(&self, name: &str, force: bool) -> Result<Manifest, ArchiveError> {
+        let (dir, backend) = self.existing(name)?;
+        let mut manifest = self.manifest_of(name, &*backend)?;
+        let log = FileBackend::existing(dir.join(LOG_DIR)).map_err(io("open log"))?;
+        if log.lock_held().unwrap_or(false) {
+            return Err(ArchiveError::Live(name.to_owned()));
+        }
+        let clean = match manifest.state {
+            // A run that never sealed ended in a crash, even if nothing needed a repair.
+            RecordingState::Running | RecordingState::Damaged => RecordingState::CrashedRecovered,
+            other => other,
+        };
+        match repair_locked(&log, force) {
+            Ok(report) => {
+                manifest.apply_recovery(&report, clean);
+                if manifest.state != RecordingState::Sealed && manifest.ended_ns.is_none() {
+                    manifest.ended_ns = Some(now_ns());
+                }
+                manifest.last_seq = report.next_seq.checked_sub(1);
+            }
+            Err(e @ Error::NeedsForce { .. }) | Err(e @ Error::Corrupt { .. }) => {
+                manifest.state = RecordingState::Damaged;
+                manifest.damage = Some(e.to_string());
+                write_manifest(&*backend, &manifest)?;
+                return Err(ArchiveError::State {
+                    recording: name.to_owned(),
+                    state: RecordingState::Damaged.as_str(),
+                    detail: e.to_string(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        write_manifest(&*backend, &manifest)?;
+        Ok(manifest)
+    }
+
+    /// Continues a stopped recording: recovers its log first (an interrupted run is
+    /// recorded as `CrashedRecovered`; a `Damaged` one is refused), then starts a new run
+    /// appending after its last record.
+    pub fn extend(
+        &self,
+        name: &str,
+        opts: WriterOptions,
+        config: BTreeMap<String, String>,
+    ) -> Result<Recorder, ArchiveError> {
+        let (dir, backend) = self.existing(name)?;
+        let recovered = self.recover(name, false)?;
+        let next = recovered.last_seq.map_or(opts.first_seq, |s| s + 1);
+        let mut manifest = recovered;
+        let now = now_ns();
+        manifest.state = RecordingState::Running;
+        manifest.runs += 1;
+        manifest.started_ns = now;
+        manifest.ended_ns = None;
+        manifest.config = with_settings(config, &opts);
+        manifest.writer_version = env!("CARGO_PKG_VERSION").to_owned();
+        write_manifest(&*backend, &manifest)?;
+        let anchors = anchors_of(&dir)?;
+        let writer = Writer::open(dir.join(LOG_DIR), opts)?;
+        Ok(Recorder::new(writer, backend, anchors, manifest, next))
+    }
+
+    /// A replay of a recording from sequence `from`. Pass the recorder's status when it is
+    /// being recorded in this process to [`Catalog::replay_live`] instead (the replay is
+    /// then complete only once it stops); this one takes the log as complete.
+    pub fn replay(&self, name: &str, from: u64) -> Result<LogReplay, ArchiveError> {
+        self.replay_live(name, from, None)
+    }
+
+    /// A replay of a recording from the first record at or after `timestamp_ns`
+    /// ([`LogReplay::position`] names its sequence).
+    pub fn replay_at_time(
+        &self,
+        name: &str,
+        timestamp_ns: u64,
+        status: Option<Arc<RecordingStatus>>,
+    ) -> Result<LogReplay, ArchiveError> {
+        let (dir, _) = self.existing(name)?;
+        let reader = LogReader::open(dir.join(LOG_DIR))?;
+        Ok(LogReplay::at_time(reader, timestamp_ns, status)?)
+    }
+
+    /// [`Catalog::replay`] with a running recorder's status.
+    pub fn replay_live(
+        &self,
+        name: &str,
+        from: u64,
+        status: Option<Arc<RecordingStatus>>,
+    ) -> Result<LogReplay, ArchiveError> {
+        let (dir, _) = self.existing(name)?;
+        let reader = LogReader::open(dir.join(LOG_DIR))?;
+        Ok(LogReplay::new(reader, from, status)?)
+    }
+
+    /// Cuts a stopped recording after sequence `last_kept` (everything later is
+    /// removed). The log is copied up to `last_kept` into a new log directory (whole
+    /// records, with their sequences and timestamps), which is then swapped in with one
+    /// atomic exchange of directory names; a crash before the exchange leaves the
+    /// recording as it was (the copy is dropped on the next [`Catalog::open`]), a crash
+    /// after it leaves the cut one. Refused for a live, `Damaged` or `Repaired` recording
+    /// (a repaired log has lost ranges a copy cannot reproduce).
+    pub fn truncate(&self, name: &str, last_kept: u64) -> Result<Manifest, ArchiveError> {
+        let (dir, backend) = self.existing(name)?;
+        let mut manifest = self.manifest_of(name, &*backend)?;
+        let info = self.info(name)?;
+        if info.live {
+            return Err(ArchiveError::Live(name.to_owned()));
+        }
+        if matches!(
+            manifest.state,
+            RecordingState::Damaged | RecordingState::Repaired | RecordingState::Running
+        ) {
+            return Err(ArchiveError::State {
+                recording: name.to_owned(),
+                state: manifest.state.as_str(),
+                detail: "truncate needs a sealed or recovered recording without lost ranges"
+                    .to_owned(),
+            });
+        }
+        let Some(first) = info.first_seq else {
+            return Ok(manifest);
+        };
+        if info.last_seq.is_none_or(|l| l <= last_kept) {
+            return Ok(manifest);
+        }
+        // Anchors past the cut first: they reflect records about to go, and would look
+        // valid again once an extend reaches their sequence. A crash after this step
+        // only leaves fewer anchors (a replay from an earlier one).
+        let anchors = anchors_of(&dir)?;
+        for file in anchors.list().map_err(io("list anchors"))? {
+            let seq = file
+                .strip_suffix(".anchor")
+                .and_then(|s| s.parse::<u64>().ok());
+            if seq.is_some_and(|s| s > last_kept) {
+                anchors.remove(&file).map_err(io("remove anchor"))?;
+            }
+        }
+        anchors.sync_dir().map_err(io("sync anchors"))?;
+        let tmp = dir.join(TRUNCATING_DIR);
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io("drop old truncation"))?;
+        }
+        let mut opts = WriterOptions::new(crate::writer::Durability::None);
+        opts.first_seq = first;
+        let copy: Writer = Writer::open(&tmp, opts)?;
+        let reader = LogReader::open(dir.join(LOG_DIR))?;
+        let mut cursor = reader.cursor(Start::Seq(first))?;
+        cursor.set_end(Some(last_kept));
+        let mut last = None;
+        while let Some(r) = cursor.next()? {
+            let meta = RecordMeta {
+                kind: r.header.kind,
+                flags: r.header.flags,
+                timestamp_ns: Some(r.header.timestamp_ns),
+            };
+            let seq = copy.append_with(r.payload, meta)?;
+            if seq != r.header.seq {
+                return Err(ArchiveError::SeqMismatch {
+                    expected: seq,
+                    found: r.header.seq,
+                });
+            }
+            last = Some(seq);
+        }
+        copy.close()?;
+        sync_dir(&dir)?;
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &tmp,
+            rustix::fs::CWD,
+            dir.join(LOG_DIR),
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+        .map_err(|e| io("swap truncated log")(e.into()))?;
+        sync_dir(&dir)?;
+        std::fs::remove_dir_all(&tmp).map_err(io("remove old log"))?;
+        manifest.last_seq = last;
+        manifest
+            .config
+            .insert("truncated_after".to_owned(), last_kept.to_string());
+        write_manifest(&*backend, &manifest)?;
+        Ok(manifest)
+    }
+
+    /// Removes a stopped recording entirely. Its directory is first renamed away (one
+    /// atomic step: from then on the recording is gone), then deleted; a crash in
+    /// between is finished by the next [`Catalog::open`].
+    pub fn purge(&self, name: &str) -> Result<(), ArchiveError> {
+        let (dir, _) = self.existing(name)?;
+        if FileBackend::existing(dir.join(LOG_DIR))
+            .and_then(|b| b.lock_held())
+            .unwrap_or(false)
+        {
+            return Err(ArchiveError::Live(name.to_owned()));
+        }
+        let gone = self.root.join(format!("{PURGING_PREFIX}{name}"));
+        std::fs::rename(&dir, &gone).map_err(io("rename recording for purge"))?;
+        sync_dir(&self.root)?;
+        std::fs::remove_dir_all(&gone).map_err(io("remove recording"))?;
+        Ok(())
+    }
+}
+
+impl Catalog {
+    /// One past the last sequence of a stopped recording's log (all of it durable).
+    fn stopped_durable_end(&self, name: &str) -> Result<u64, ArchiveError> {
+        let info = self.info(name)?;
+        if info.live || info.state == Some(RecordingState::Running) {
+            return Err(ArchiveError::State {
+                recording: name.to_owned(),
+                state: if info.live { "running" } else { "interrupted" },
+                detail: "store anchors of a running recording through its Recorder; \
+                         recover an interrupted one first"
+                    .to_owned(),
+            });
+        }
+        Ok(info.last_seq.map_or(0, |s| s + 1))
+    }
+
+    /// Stores a snapshot anchor for a stopped recording: `snapshot` reflects it up to
+    /// `seq`, which must be in the log ([`ArchiveError::AnchorAhead`] otherwise).
+    pub fn store_anchor(
+        &self,
+        name: &str,
+        seq: u64,
+        snapshot: &[u8],
+    ) -> Result<Anchor, ArchiveError> {
+        let durable_end = self.stopped_durable_end(name)?;
+        if seq >= durable_end {
+            return Err(ArchiveError::AnchorAhead { seq, durable_end });
+        }
+        let (dir, _) = self.existing(name)?;
+        let anchor = Anchor {
+            seq,
+            created_ns: now_ns(),
+            snapshot: snapshot.to_vec(),
+        };
+        write_anchor(&*anchors_of(&dir)?, &anchor)?;
+        Ok(anchor)
+    }
+
+    /// The latest valid anchor of a recording (its checks pass and the log still holds
+    /// the sequence it reflects), with every newer anchor skipped and why, and a replay
+    /// from the record after it (from the start without an anchor).
+    pub fn resume_from_anchor(
+        &self,
+        name: &str,
+    ) -> Result<(Option<Anchor>, Vec<RejectedAnchor>, LogReplay), ArchiveError> {
+        let info = self.info(name)?;
+        let (dir, _) = self.existing(name)?;
+        let durable_end = info.last_seq.map_or(0, |s| s + 1);
+        let (anchor, rejected) = latest_anchor(&*anchors_of(&dir)?, durable_end)?;
+        let from = anchor
+            .as_ref()
+            .map_or(info.first_seq.unwrap_or(0), |a| a.seq + 1);
+        let replay = self.replay(name, from)?;
+        Ok((anchor, rejected, replay))
+    }
+}
+
+fn anchors_of(dir: &Path) -> Result<Arc<dyn Backend>, ArchiveError> {
+    Ok(Arc::new(
+        FileBackend::new(dir.join(ANCHORS_DIR)).map_err(io("open anchors"))?,
+    ))
+}
+
+/// `config` plus the writer settings worth knowing later.
+fn with_settings(
+    mut config: BTreeMap<String, String>,
+    opts: &WriterOptions,
+) -> BTreeMap<String, String> {
+    config.insert("durability".to_owned(), format!("{:?}", opts.durability));
+    config.insert("segment_bytes".to_owned(), opts.segment_bytes.to_string());
+    config
+}
