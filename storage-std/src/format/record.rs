@@ -197,16 +197,40 @@ pub fn encode_record(out: &mut Vec<u8>, header: &FrameHeader, payload: &[u8]) {
     out.resize(start + disk_record_len(payload.len()), 0);
 }
 
-/// Appends the on-disk form of a record given its 24 encoded frame-header bytes
-/// followed by the payload, as a ring holds them (`frame.len() >= 24 + len`).
-pub(crate) fn encode_framed(out: &mut Vec<u8>, header_bytes: &[u8; HEADER_LEN], payload: &[u8]) {
-    let start = out.len();
-    out.extend_from_slice(header_bytes);
-    out.extend_from_slice(&record_crc(header_bytes, payload).to_le_bytes());
-    out.extend_from_slice(&[0u8; 4]);
-    out.extend_from_slice(payload);
-    out.resize(start + disk_record_len(payload.len()), 0);
+/// Completes a record whose payload is already in place: `rec` is exactly
+/// [`disk_record_len`]`(header.len)` bytes with the payload at [`PAYLOAD_OFFSET`] (the
+/// rest may hold anything); writes the frame header, the CRC32C, the reserved word and
+/// the padding around it, so `rec` becomes the bytes [`encode_record`] would append.
+/// This is how a writer builds records straight in its submit ring.
+///
+/// ```
+/// use ringcore::frame::FrameHeader;
+/// use storage_std::format::record::{PAYLOAD_OFFSET, disk_record_len, encode_record, finish_record};
+/// let h = FrameHeader { seq: 4, timestamp_ns: 9, len: 3, kind: 1, flags: 2 };
+/// let mut rec = vec![0xAA; disk_record_len(3)];
+/// rec[PAYLOAD_OFFSET..PAYLOAD_OFFSET + 3].copy_from_slice(b"abc");
+/// finish_record(&mut rec, &h);
+/// let mut want = Vec::new();
+/// encode_record(&mut want, &h, b"abc");
+/// assert_eq!(rec, want);
+/// ```
+///
+/// # Panics
+/// If `rec.len()` is not `disk_record_len(header.len)`.
+#[inline]
+pub fn finish_record(rec: &mut [u8], header: &FrameHeader) {
+    let len = header.len as usize;
+    assert_eq!(rec.len(), disk_record_len(len), "record buffer length");
+    let hb = header.encode();
+    let (prefix, rest) = rec.split_at_mut(PAYLOAD_OFFSET);
+    let (payload, padding) = rest.split_at_mut(len);
+    padding.fill(0);
+    let crc = record_crc(&hb, payload);
+    prefix[..HEADER_LEN].copy_from_slice(&hb);
+    prefix[CRC_OFFSET..RESERVED_OFFSET].copy_from_slice(&crc.to_le_bytes());
+    prefix[RESERVED_OFFSET..PAYLOAD_OFFSET].fill(0);
 }
+
 /// The reserved word of a lost-range marker (format 2): `LOST` in ASCII.
 pub const LOST_MARK: u32 = u32::from_le_bytes(*b"LOST");
 
