@@ -25,7 +25,7 @@
 //! `--runs K` repeats the whole list K times, interleaved (round 1 of every variant,
 //! then round 2, ...); the table shows medians of rates and latencies over all runs
 //! (histograms merged). `--only TEXT` keeps the variants whose "system mode load"
-//! contains TEXT.
+//! contains TEXT (alternatives separated by `|`).
 //!
 //! A row counts only events known to be persisted when it ends. Files go in a temporary
 //! directory under `--dir` (default `$CARGO_TARGET_DIR` or `target`): put it on the disk
@@ -603,12 +603,15 @@ fn variants<'a>(cfg: &'a Config, backends: &'a [LogBackend]) -> Vec<Variant<'a>>
     v
 }
 
-/// `--only` matches "system mode load", case-insensitively.
+/// `--only` matches "system mode load", case-insensitively; `|` separates
+/// alternatives (`--only "none unpaced|no sync"`).
 fn wanted(cfg: &Config, spec: &Spec) -> bool {
     let all = format!("{} {} {}", spec.system, spec.mode, load_name(spec.load)).to_lowercase();
-    cfg.only
-        .as_ref()
-        .is_none_or(|o| all.contains(&o.to_lowercase()))
+    cfg.only.as_ref().is_none_or(|o| {
+        o.to_lowercase()
+            .split('|')
+            .any(|alt| !alt.is_empty() && all.contains(alt))
+    })
 }
 
 /// Runs `v` in the fresh directory `dir`, measuring its memory; removes the directory

@@ -365,9 +365,14 @@ impl<const N: usize> Writer<N> {
     /// [`Durability::Sync`] waits until `seq` is durable.
     #[inline]
     fn after_push(&self, seq: u64) -> Result<u64> {
-        // Pairs with the writer's fence between setting `writer_sleeping` and checking
-        // the queue: either it sees our record or we see it sleeping.
-        fence(Ordering::SeqCst);
+        // No full fence per append (it would cost every append a store-buffer drain):
+        // a writer going to sleep looks at the queue twice, the second time after a
+        // short park, by when a record published while we read a stale `false` here is
+        // visible to it (see `WriterThread::idle`). `Sync` appends wait for the disk
+        // anyway, so they pair with the writer's fence at once.
+        if self.durability == Durability::Sync {
+            fence(Ordering::SeqCst);
+        }
         if self.shared.writer_sleeping.load(Ordering::Relaxed) {
             self.shared.wake_writer();
         }

@@ -8,7 +8,7 @@
 //! The ring's capacity is chosen at run time, and the two handles own the ring together
 //! (`split_owned`): no `unsafe` here.
 
-use ringcore::frame::{FrameHeader, LEN_OFFSET};
+use ringcore::frame::{FrameHeader, HEADER_LEN, LEN_OFFSET, SEQ_OFFSET, TIMESTAMP_OFFSET};
 use ringcore::spsc::{CapacityError, HeapConsumer, HeapProducer, HeapRing, PushError, RawRange};
 
 use crate::clock::RecordClock;
@@ -148,6 +148,40 @@ pub(crate) struct Walked {
     pub rec_len: usize,
 }
 
+/// The header of the record at `off` in `bytes` (a taken range). The producer
+/// published only whole records it built, so the header is well formed; a record that
+/// would run past the range is a bug, and panics (the writer thread turns a panic into
+/// a fail-stop).
+#[inline]
+pub(crate) fn header_at(bytes: &[u8], off: usize) -> Walked {
+    let h: &[u8; HEADER_LEN] = bytes[off..off + HEADER_LEN]
+        .try_into()
+        .expect("a whole header");
+    let u64_at = |i: usize| u64::from_le_bytes([
+        h[i],
+        h[i + 1],
+        h[i + 2],
+        h[i + 3],
+        h[i + 4],
+        h[i + 5],
+        h[i + 6],
+        h[i + 7],
+    ]);
+    let len = u32::from_le_bytes([
+        h[LEN_OFFSET],
+        h[LEN_OFFSET + 1],
+        h[LEN_OFFSET + 2],
+        h[LEN_OFFSET + 3],
+    ]) as usize;
+    let rec_len = disk_record_len(len);
+    assert!(rec_len <= bytes.len() - off, "a record runs past its ring range");
+    Walked {
+        seq: u64_at(SEQ_OFFSET),
+        timestamp_ns: u64_at(TIMESTAMP_OFFSET),
+        rec_len,
+    }
+}
+
 impl QueueConsumer {
     /// Takes the next contiguous range of published records (never a wrap gap).
     #[inline]
@@ -161,27 +195,6 @@ impl QueueConsumer {
         self.handle
             .raw_bytes(range)
             .expect("the writer only asks for ranges it holds")
-    }
-
-    /// The header of the record at `off` in `range`. The producer published only whole
-    /// records it built, so the header is well formed; a record that would run past the
-    /// range is a bug, and panics (the writer thread turns that into a fail-stop).
-    #[inline]
-    pub(crate) fn header_at(&self, range: &RawRange, off: usize) -> Walked {
-        let b = &self.bytes(range)[off..];
-        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        let len = u32::from_le_bytes(
-            b[LEN_OFFSET..LEN_OFFSET + 4]
-                .try_into()
-                .expect("4 bytes"),
-        ) as usize;
-        let rec_len = disk_record_len(len);
-        assert!(rec_len <= b.len(), "a record runs past its ring range");
-        Walked {
-            seq: u64_at(0),
-            timestamp_ns: u64_at(8),
-            rec_len,
-        }
     }
 
     /// Gives back every byte up to the end of `range`.
@@ -235,7 +248,7 @@ mod tests {
                 };
                 let mut off = 0;
                 while off < r.len() {
-                    let w = c.header_at(&r, off);
+                    let w = header_at(c.bytes(&r), off);
                     let rec = decode_record(&c.bytes(&r)[off..off + w.rec_len]).unwrap();
                     assert_eq!((rec.seq(), w.seq), (expect, expect));
                     assert_eq!((rec.header.kind, rec.header.flags), (1, 2));
@@ -286,6 +299,6 @@ mod tests {
         p.push_with(1, RecordMeta::default(), &clock, |b| b[0] = 1)
             .unwrap();
         let r = c.take().unwrap();
-        assert_eq!(c.header_at(&r, 0).timestamp_ns, future);
+        assert_eq!(header_at(c.bytes(&r), 0).timestamp_ns, future);
     }
 }

@@ -17,7 +17,15 @@ use crate::segment::{ActiveSeg, NewSegment, create_segment};
 
 use ringcore::spsc::RawRange;
 
-use super::queue::QueueConsumer;
+use super::queue::{QueueConsumer, header_at};
+
+/// Where a walk through ring records stopped.
+enum Boundary {
+    /// The next record goes into a new segment.
+    Segment,
+    /// The next record would make the open group larger than its cap.
+    Group,
+}
 use super::{Durability, Shared, WriterOptions, lock};
 
 /// The backend call the writer thread is in, for the stall watchdog.
@@ -102,6 +110,10 @@ pub(super) struct WriterThread {
     /// What was published last (segment, records end).
     published: (u64, u64),
 }
+
+/// How long a writer going to sleep waits before it looks at the queue a second time
+/// (see `WriterThread::idle`).
+const SLEEP_RECHECK: Duration = Duration::from_micros(50);
 
 /// Ring ranges taken per pass of the writer loop (each up to half the ring), so it
 /// checks for shutdown and sync requests between them.
@@ -354,13 +366,23 @@ impl WriterThread {
         }
         self.publish_point();
         self.shared.writer_sleeping.store(true, Ordering::Relaxed);
-        // Pairs with the appender's fence: see `Writer::push`.
+        // Pairs with the fence of a `Sync` append (see `Writer::after_push`): either it
+        // sees us sleeping or we see its record.
         fence(Ordering::SeqCst);
-        if consumer.pending_bytes() == 0
-            && !self.shared.shutdown.load(Ordering::Acquire)
-            && self.shared.sync_request.load(Ordering::Acquire) <= self.synced_end
-        {
-            thread::park_timeout(Duration::from_millis(20));
+        let quiet = |sh: &Shared, synced_end: u64| {
+            consumer.pending_bytes() == 0
+                && !sh.shutdown.load(Ordering::Acquire)
+                && sh.sync_request.load(Ordering::Acquire) <= synced_end
+        };
+        if quiet(&self.shared, self.synced_end) {
+            // Other appends take no fence: one that published while it read a stale
+            // `false` did not wake us, and its record may not be visible yet. It is by
+            // the end of this short park (a store leaves the store buffer in far less),
+            // so look again before the long one.
+            thread::park_timeout(SLEEP_RECHECK);
+            if quiet(&self.shared, self.synced_end) {
+                thread::park_timeout(Duration::from_millis(20));
+            }
         }
         self.shared.writer_sleeping.store(false, Ordering::Relaxed);
     }
@@ -373,56 +395,65 @@ impl WriterThread {
         consumer: &mut QueueConsumer,
     ) -> std::result::Result<(usize, bool), Halt> {
         let mut n = 0;
-        let mut empty = false;
         for _ in 0..MAX_RANGES {
             let Some(mut range) = consumer.take() else {
-                empty = true;
-                break;
+                return Ok((n, true));
             };
-            let mut off = 0;
-            while off < range.len() {
-                let w = consumer.header_at(&range, off);
-                debug_assert_eq!(w.seq, self.active.next_seq);
-                if self.active.stats.count > 0
-                    && self.active.pos + (self.group_len + off + w.rec_len + FOOTER_LEN) as u64
-                        > self.opts.segment_bytes
-                {
-                    self.hold(&mut range, &mut off);
-                    self.roll(consumer)?;
+            loop {
+                let (off, records, stop) = self.walk(consumer.bytes(&range));
+                n += records;
+                let (head, tail) = range.split_at(off).expect("walked bytes are in the range");
+                if off > 0 {
+                    self.group_len += off;
+                    self.pieces.push(head);
                 }
-                if self.group_len + off > 0 && self.group_len + off + w.rec_len > self.group_cap
-                {
-                    self.hold(&mut range, &mut off);
-                    let sync = self.opts.durability != Durability::None;
-                    self.flush(consumer, sync)?;
+                range = tail;
+                match stop {
+                    None => break,
+                    Some(Boundary::Segment) => self.roll(consumer)?,
+                    Some(Boundary::Group) => {
+                        let sync = self.opts.durability != Durability::None;
+                        self.flush(consumer, sync)?;
+                    }
                 }
-                let pos = self.active.pos + (self.group_len + off) as u64;
-                self.active.index.add(w.seq, pos, w.timestamp_ns);
-                self.active.stats.add(w.timestamp_ns);
-                self.active.next_seq = w.seq.wrapping_add(1);
-                self.group_records += 1;
-                if self.pending_since.is_none() {
-                    self.pending_since = Some(Instant::now());
-                }
-                off += w.rec_len;
-                n += 1;
             }
-            self.hold(&mut range, &mut off);
         }
-        Ok((n, empty))
+        Ok((n, false))
     }
 
-    /// Moves the first `off` bytes of `range` (whole records already walked) into the
-    /// open group.
-    fn hold(&mut self, range: &mut RawRange, off: &mut usize) {
-        if *off == 0 {
-            return;
+    /// Walks whole records from the start of `bytes` into the open group (index,
+    /// statistics, sequence) until the next one belongs in another segment or group;
+    /// returns the bytes and records walked, and the boundary that stopped the walk.
+    #[inline]
+    fn walk(&mut self, bytes: &[u8]) -> (usize, usize, Option<Boundary>) {
+        let mut off = 0;
+        let mut n = 0;
+        let mut stop = None;
+        let seg_limit = self.opts.segment_bytes;
+        while off < bytes.len() {
+            let w = header_at(bytes, off);
+            debug_assert_eq!(w.seq, self.active.next_seq);
+            let pending = self.group_len + off;
+            let pos = self.active.pos + pending as u64;
+            if self.active.stats.count > 0 && pos + (w.rec_len + FOOTER_LEN) as u64 > seg_limit {
+                stop = Some(Boundary::Segment);
+                break;
+            }
+            if pending > 0 && pending + w.rec_len > self.group_cap {
+                stop = Some(Boundary::Group);
+                break;
+            }
+            self.active.index.add(w.seq, pos, w.timestamp_ns);
+            self.active.stats.add(w.timestamp_ns);
+            self.active.next_seq = w.seq.wrapping_add(1);
+            off += w.rec_len;
+            n += 1;
         }
-        let (head, tail) = range.split_at(*off).expect("walked bytes are in the range");
-        self.group_len += head.len();
-        self.pieces.push(head);
-        *range = tail;
-        *off = 0;
+        self.group_records += n as u64;
+        if n > 0 && self.pending_since.is_none() {
+            self.pending_since = Some(Instant::now());
+        }
+        (off, n, stop)
     }
 
     /// Writes the open group straight from ring memory (with a sync if `sync`), then
