@@ -345,7 +345,10 @@ fn log_timestamps_never_decrease_across_reopens() {
             // Within one writer, a caller's stamp does not move the log's clock.
             assert!(*ts <= now, "before the reopen, stamps are real time");
         } else {
-            assert!(*ts >= future, "after reopening, stamps start at the largest recovered");
+            assert!(
+                *ts >= future,
+                "after reopening, stamps start at the largest recovered"
+            );
         }
     }
 }
@@ -367,7 +370,10 @@ fn stats_count_records_bytes_groups_and_syncs() {
     w.wait_durable(99, Some(Duration::from_secs(30))).unwrap();
     let st = w.stats();
     assert_eq!((st.records, st.bytes), (100, bytes));
-    assert!(st.groups >= 1 && st.syncs >= 1 && st.syncs <= st.groups + 1, "{st:?}");
+    assert!(
+        st.groups >= 1 && st.syncs >= 1 && st.syncs <= st.groups + 1,
+        "{st:?}"
+    );
     let l = st.sync_latency.unwrap();
     assert_eq!(l.count, st.syncs);
     assert!(l.p50_ns <= l.p99_ns && l.p99_ns <= l.p999_ns && l.p999_ns <= l.max_ns);

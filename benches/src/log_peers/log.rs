@@ -122,12 +122,7 @@ fn append(w: &mut Appender<'_>, payload: usize, i: u64) -> BenchResult<()> {
 }
 
 /// Appends event `i` through the writer's lock-free single-producer handle.
-fn append_stamped(
-    w: &mut Appender<'_>,
-    payload: usize,
-    i: u64,
-    stamp: Stamp,
-) -> BenchResult<()> {
+fn append_stamped(w: &mut Appender<'_>, payload: usize, i: u64, stamp: Stamp) -> BenchResult<()> {
     let meta = match stamp {
         Stamp::Clock => RecordMeta::default(),
         Stamp::Caller => RecordMeta {

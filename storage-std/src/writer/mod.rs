@@ -69,8 +69,8 @@ pub use options::{
 };
 pub use queue::RecordMeta;
 use queue::{QueueProducer, queue};
-pub use stats::{SyncLatency, WriterStats};
 use stats::StatsCell;
+pub use stats::{SyncLatency, WriterStats};
 use thread::{InFlight, WriterThread, watchdog};
 
 /// What [`Writer::close`] reports.
@@ -246,9 +246,8 @@ impl<const N: usize> Writer<N> {
             appender_next: AtomicU64::new(next),
             stats: Mutex::new(StatsCell::new()),
         });
-        let (producer, consumer) = queue(queue_bytes, next, last_ts).map_err(|e| {
-            Error::InvalidArgument(format!("queue size {}", e.capacity))
-        })?;
+        let (producer, consumer) = queue(queue_bytes, next, last_ts)
+            .map_err(|e| Error::InvalidArgument(format!("queue size {}", e.capacity)))?;
         let mut wt = WriterThread::new(
             shared.clone(),
             opts.clone(),

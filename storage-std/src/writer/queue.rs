@@ -157,16 +157,18 @@ pub(crate) fn header_at(bytes: &[u8], off: usize) -> Walked {
     let h: &[u8; HEADER_LEN] = bytes[off..off + HEADER_LEN]
         .try_into()
         .expect("a whole header");
-    let u64_at = |i: usize| u64::from_le_bytes([
-        h[i],
-        h[i + 1],
-        h[i + 2],
-        h[i + 3],
-        h[i + 4],
-        h[i + 5],
-        h[i + 6],
-        h[i + 7],
-    ]);
+    let u64_at = |i: usize| {
+        u64::from_le_bytes([
+            h[i],
+            h[i + 1],
+            h[i + 2],
+            h[i + 3],
+            h[i + 4],
+            h[i + 5],
+            h[i + 6],
+            h[i + 7],
+        ])
+    };
     let len = u32::from_le_bytes([
         h[LEN_OFFSET],
         h[LEN_OFFSET + 1],
@@ -174,7 +176,10 @@ pub(crate) fn header_at(bytes: &[u8], off: usize) -> Walked {
         h[LEN_OFFSET + 3],
     ]) as usize;
     let rec_len = disk_record_len(len);
-    assert!(rec_len <= bytes.len() - off, "a record runs past its ring range");
+    assert!(
+        rec_len <= bytes.len() - off,
+        "a record runs past its ring range"
+    );
     Walked {
         seq: u64_at(SEQ_OFFSET),
         timestamp_ns: u64_at(TIMESTAMP_OFFSET),
@@ -227,7 +232,7 @@ mod tests {
                     let meta = RecordMeta {
                         kind: 1,
                         flags: 2,
-                        timestamp_ns: (i % 3 != 0).then_some(i),
+                        timestamp_ns: (!i.is_multiple_of(3)).then_some(i),
                     };
                     match p.push_with((i % 40) as usize, meta, &clock, |b| b.fill(i as u8)) {
                         Ok(seq) => {
@@ -253,10 +258,13 @@ mod tests {
                     assert_eq!((rec.seq(), w.seq), (expect, expect));
                     assert_eq!((rec.header.kind, rec.header.flags), (1, 2));
                     let i = expect - 7;
-                    if i % 3 != 0 {
+                    if !i.is_multiple_of(3) {
                         assert_eq!(rec.timestamp_ns(), i, "caller stamps are kept");
                     } else {
-                        assert!(rec.timestamp_ns() >= last_stamp, "log stamps never decrease");
+                        assert!(
+                            rec.timestamp_ns() >= last_stamp,
+                            "log stamps never decrease"
+                        );
                         last_stamp = rec.timestamp_ns();
                     }
                     assert!(rec.payload.iter().all(|&x| x == i as u8));

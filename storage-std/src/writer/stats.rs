@@ -60,7 +60,8 @@ impl StatsCell {
 
     pub(super) fn synced(&mut self, took_ns: u64) {
         self.counts.syncs += 1;
-        self.sync_ns.saturating_record(took_ns.clamp(1, MAX_TRACKED_NS));
+        self.sync_ns
+            .saturating_record(took_ns.clamp(1, MAX_TRACKED_NS));
     }
 
     pub(super) fn snapshot(&self) -> WriterStats {
@@ -91,7 +92,10 @@ mod tests {
         }
         s.wrote(10, 960);
         let snap = s.snapshot();
-        assert_eq!((snap.records, snap.bytes, snap.groups, snap.syncs), (10, 960, 1, 1000));
+        assert_eq!(
+            (snap.records, snap.bytes, snap.groups, snap.syncs),
+            (10, 960, 1, 1000)
+        );
         let l = snap.sync_latency.unwrap();
         assert_eq!(l.count, 1000);
         // 2 significant digits: within 1% of the exact values.

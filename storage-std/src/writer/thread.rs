@@ -390,10 +390,7 @@ impl WriterThread {
     /// Takes published ring ranges into the open group, walking their record headers
     /// for segment rolls, group boundaries and index entries, and writing groups as they
     /// fill; returns how many records, and whether the queue was found empty.
-    fn drain(
-        &mut self,
-        consumer: &mut QueueConsumer,
-    ) -> std::result::Result<(usize, bool), Halt> {
+    fn drain(&mut self, consumer: &mut QueueConsumer) -> std::result::Result<(usize, bool), Halt> {
         let mut n = 0;
         for _ in 0..MAX_RANGES {
             let Some(mut range) = consumer.take() else {
@@ -458,11 +455,7 @@ impl WriterThread {
 
     /// Writes the open group straight from ring memory (with a sync if `sync`), then
     /// gives its bytes back to the producers.
-    fn flush(
-        &mut self,
-        consumer: &mut QueueConsumer,
-        sync: bool,
-    ) -> std::result::Result<(), Halt> {
+    fn flush(&mut self, consumer: &mut QueueConsumer, sync: bool) -> std::result::Result<(), Halt> {
         let Some(&last) = self.pieces.last() else {
             return Ok(());
         };
@@ -527,7 +520,8 @@ impl WriterThread {
         Self::guarded(&self.shared, "sync", &name, || {
             a.file.sync(SyncKind::Data).op("sync", &name)
         })?;
-        lock(&self.shared.stats).synced(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        lock(&self.shared.stats)
+            .synced(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
         self.publish_durable(self.written_end)
     }
 
