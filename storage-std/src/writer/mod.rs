@@ -662,6 +662,16 @@ impl<const N: usize> Drop for Writer<N> {
 /// lock. `Send` (move it to the appending thread) but not `Sync`; dropping it gives the
 /// producer back to the writer. Appends behave as [`Writer`]'s do (blocking while the
 /// queue is full, [`Durability::Sync`] waiting until durable, errors after a stop).
+///
+/// ```compile_fail
+/// fn shared<T: Sync>() {}
+/// shared::<storage_std::Appender<'static>>(); // one producer: not `Sync`
+/// ```
+///
+/// ```
+/// fn movable<T: Send>() {}
+/// movable::<storage_std::Appender<'static>>();
+/// ```
 pub struct Appender<'w, const N: usize = DEFAULT_QUEUE_BYTES> {
     writer: &'w Writer<N>,
     /// `Some` until dropped.

@@ -40,9 +40,11 @@ pub enum Durability {
     /// buffered (not yet in [`Writer::written_seq`]). `append` returns once queued.
     None,
     /// Group commit: the writer collects records into a group and issues one write and
-    /// one `fdatasync` per group. A group closes when it reaches `max_bytes`, or when the
-    /// queue is empty and its first record has waited `max_delay` (zero: as soon as the
-    /// queue is empty). Records count as durable once their group's sync returned;
+    /// one `fdatasync` per group. A group closes when it reaches `max_bytes` (or half
+    /// the submit queue, if smaller), or when the queue is empty and its first record
+    /// has waited `max_delay` (zero: as soon as the queue is empty), or when the queue is
+    /// empty and an append waits for room (the group holds the queue's bytes until it
+    /// is written). Records count as durable once their group's sync returned;
     /// `append` returns once queued, [`Writer::wait_durable`] blocks until durable. A
     /// power cut loses at most the unacknowledged groups.
     Group {
