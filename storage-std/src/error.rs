@@ -201,6 +201,10 @@ pub enum Error {
     /// A bad argument or option.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The writer's single producer is out with an `Appender`: appends through the
+    /// shared writer, and a second `appender()`, wait until it is dropped. Retryable.
+    #[error("the writer's producer is held by an Appender until it is dropped")]
+    ProducerBusy,
 }
 
 /// Whether retrying the same call can succeed.
@@ -222,7 +226,9 @@ impl Error {
     /// ```
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::QueueFull | Self::Timeout { .. } | Self::Locked(_) => ErrorClass::Retryable,
+            Self::QueueFull | Self::Timeout { .. } | Self::Locked(_) | Self::ProducerBusy => {
+                ErrorClass::Retryable
+            }
             Self::Io { source, .. }
                 if matches!(
                     source.kind(),

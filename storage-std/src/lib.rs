@@ -61,7 +61,7 @@ mod state;
 mod verify;
 mod writer;
 
-pub use clock::now_ns;
+pub use clock::{coarse_now_ns, now_ns};
 pub use error::{Error, ErrorClass, Result, SeqRange, StopCause};
 pub use offsets::OffsetStore;
 pub use progress::ReadLimit;
@@ -77,8 +77,9 @@ pub use verify::{
     verify, verify_dir,
 };
 pub use writer::{
-    CloseReport, DEFAULT_QUEUE_BYTES, Durability, MAX_GROUP_BYTES, MAX_INDEX_INTERVAL,
-    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, RecordMeta, Writer, WriterOptions,
+    Appender, CloseReport, DEFAULT_QUEUE_BYTES, Durability, MAX_GROUP_BYTES, MAX_INDEX_INTERVAL,
+    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, RecordMeta, SyncLatency, Writer, WriterOptions,
+    WriterStats,
 };
 
 /// Recovers the log in `dir` without continuing it (what `ringctl recover [--force]`

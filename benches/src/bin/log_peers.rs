@@ -25,7 +25,7 @@
 //! `--runs K` repeats the whole list K times, interleaved (round 1 of every variant,
 //! then round 2, ...); the table shows medians of rates and latencies over all runs
 //! (histograms merged). `--only TEXT` keeps the variants whose "system mode load"
-//! contains TEXT.
+//! contains TEXT (alternatives separated by `|`).
 //!
 //! A row counts only events known to be persisted when it ends. Files go in a temporary
 //! directory under `--dir` (default `$CARGO_TARGET_DIR` or `target`): put it on the disk
@@ -141,6 +141,8 @@ enum Kind {
     LogNone,
     LogGroup,
     LogSync,
+    /// Two producers through the shared writer (its mutex path).
+    LogShared,
     RawNoSync,
     RawGroup,
     RawPerEvent,
@@ -419,6 +421,22 @@ fn variants<'a>(cfg: &'a Config, backends: &'a [LogBackend]) -> Vec<Variant<'a>>
                 replay: i == 0 && g == max_group,
                 run: Box::new(move |d| slog::run_unpaced(b, d, group(g), p, cfg.events, budget)),
             });
+            if g == max_group {
+                v.push(Variant {
+                    spec: Spec {
+                        system: log_system(b),
+                        mode: format!("{mode}, 2 producers (shared writer)"),
+                        kind: Kind::LogShared,
+                        load: Load::Unpaced,
+                        group: Some(g),
+                        backend: Some(b.name.clone()),
+                    },
+                    replay: false,
+                    run: Box::new(move |d| {
+                        slog::run_unpaced_shared(b, d, group(g), p, cfg.events, budget, 2)
+                    }),
+                });
+            }
         }
         for kind in [RawFile::PreWritten, RawFile::Growing] {
             v.push(Variant {
@@ -585,12 +603,15 @@ fn variants<'a>(cfg: &'a Config, backends: &'a [LogBackend]) -> Vec<Variant<'a>>
     v
 }
 
-/// `--only` matches "system mode load", case-insensitively.
+/// `--only` matches "system mode load", case-insensitively; `|` separates
+/// alternatives (`--only "none unpaced|no sync"`).
 fn wanted(cfg: &Config, spec: &Spec) -> bool {
     let all = format!("{} {} {}", spec.system, spec.mode, load_name(spec.load)).to_lowercase();
-    cfg.only
-        .as_ref()
-        .is_none_or(|o| all.contains(&o.to_lowercase()))
+    cfg.only.as_ref().is_none_or(|o| {
+        o.to_lowercase()
+            .split('|')
+            .any(|alt| !alt.is_empty() && all.contains(alt))
+    })
 }
 
 /// Runs `v` in the fresh directory `dir`, measuring its memory; removes the directory
@@ -750,7 +771,9 @@ impl Target {
         Self {
             name,
             value,
-            goal: if goal == 2.0 {
+            goal: if goal == 0.7 {
+                ">= 0.70"
+            } else if goal == 2.0 {
                 ">= 2.0"
             } else if goal == 3.0 {
                 ">= 3.0"
@@ -870,6 +893,31 @@ fn targets(rows: &[Row], cfg: &Config, replay_gbs: Option<f64>) -> Vec<Target> {
                 ),
             });
         }
+        let max_group = cfg.group_bytes.iter().max().copied();
+        let one = find(&|s| {
+            s.kind == Kind::LogGroup
+                && s.load == Load::Unpaced
+                && s.group == max_group
+                && s.backend == bname
+        });
+        let two = find(&|s| s.kind == Kind::LogShared && s.backend == bname);
+        let (a, c) = (
+            two.and_then(Row::events_per_s),
+            one.and_then(Row::events_per_s),
+        );
+        out.push(Target::at_least(
+            format!(
+                "{sys_name} Group {}, 2 producers vs 1, events/s",
+                size_name(max_group.unwrap_or(0))
+            ),
+            ratio(a, c),
+            0.7,
+            if one.is_some() && two.is_some() {
+                format!("{} vs {} k events/s", kev(a), kev(c))
+            } else {
+                missing()
+            },
+        ));
         let none = find(&|s| s.kind == Kind::LogNone && s.backend == bname);
         let raw_none = find(&|s| s.kind == Kind::RawNoSync);
         let (a, c) = (

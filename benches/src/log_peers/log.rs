@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use storage_std::backend::{Backend, FileBackend};
 
 use super::counting::{CountingBackend, Counts};
-use storage_std::{Durability, Error, LogReader, RecordMeta, Start, Writer, WriterOptions};
+use storage_std::{
+    Appender, Durability, Error, LogReader, RecordMeta, Start, Writer, WriterOptions,
+};
 
 use super::{BenchResult, Latency, Outcome, Schedule, ctx, written_mark, written_since};
 use crate::payload_ok;
@@ -115,11 +117,12 @@ pub enum Stamp {
     Caller,
 }
 
-fn append(w: &Writer, payload: usize, i: u64) -> BenchResult<()> {
+fn append(w: &mut Appender<'_>, payload: usize, i: u64) -> BenchResult<()> {
     append_stamped(w, payload, i, Stamp::Clock)
 }
 
-fn append_stamped(w: &Writer, payload: usize, i: u64, stamp: Stamp) -> BenchResult<()> {
+/// Appends event `i` through the writer's lock-free single-producer handle.
+fn append_stamped(w: &mut Appender<'_>, payload: usize, i: u64, stamp: Stamp) -> BenchResult<()> {
     let meta = match stamp {
         Stamp::Clock => RecordMeta::default(),
         Stamp::Caller => RecordMeta {
@@ -163,6 +166,7 @@ pub fn run_unpaced_stamped(
     stamp: Stamp,
 ) -> BenchResult<Outcome> {
     let (w, counts) = open_writer(b, dir, durability)?;
+    let mut a = w.appender().map_err(ctx("appender"))?;
     let mark = written_mark();
     let c0 = counts.snapshot();
     let start = Instant::now();
@@ -171,9 +175,10 @@ pub fn run_unpaced_stamped(
         if n.is_multiple_of(4096) && start.elapsed() > budget {
             break;
         }
-        append_stamped(&w, payload, n, stamp)?;
+        append_stamped(&mut a, payload, n, stamp)?;
         n += 1;
     }
+    drop(a);
     if n > 0 {
         let last = n - 1;
         match durability {
@@ -194,6 +199,78 @@ pub fn run_unpaced_stamped(
     Ok(Outcome {
         events: durable.min(n),
         offered: n,
+        elapsed,
+        written_bytes,
+        groups: Some(syncs),
+        backend_calls: Some(calls),
+        ..Outcome::default()
+    })
+}
+
+/// `producers` threads append `events` between them through the shared writer (its
+/// mutex path, [`Writer::append_in_place`]), as fast as they can; counted as
+/// [`run_unpaced`] counts. Payloads carry the pattern of the event's index within its
+/// thread, not of its sequence (which the lock assigns): these rows are not replayed.
+pub fn run_unpaced_shared(
+    b: &LogBackend,
+    dir: &Path,
+    durability: Durability,
+    payload: usize,
+    events: u64,
+    budget: Duration,
+    producers: usize,
+) -> BenchResult<Outcome> {
+    let (w, counts) = open_writer(b, dir, durability)?;
+    let mark = written_mark();
+    let c0 = counts.snapshot();
+    let start = Instant::now();
+    let per = events / producers.max(1) as u64;
+    let appended = std::thread::scope(|s| -> BenchResult<u64> {
+        let hs: Vec<_> = (0..producers.max(1))
+            .map(|_| {
+                let w = &w;
+                s.spawn(move || -> BenchResult<u64> {
+                    let mut n = 0u64;
+                    while n < per {
+                        if n.is_multiple_of(4096) && start.elapsed() > budget {
+                            break;
+                        }
+                        w.append_in_place(payload, RecordMeta::default(), |buf| {
+                            ringlog_pattern::fill(n, buf)
+                        })
+                        .map_err(ctx("append"))?;
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for h in hs {
+            total += h.join().map_err(|_| "producer panicked".to_string())??;
+        }
+        Ok(total)
+    })?;
+    if appended > 0 {
+        let last = appended - 1;
+        match durability {
+            Durability::None => {
+                while w.written_seq().is_none_or(|s| s < last) {
+                    w.health().map_err(ctx("writer"))?;
+                    std::thread::sleep(Duration::from_micros(20));
+                }
+            }
+            _ => w.wait_durable(last, None).map_err(ctx("wait_durable"))?,
+        }
+    }
+    let elapsed = start.elapsed();
+    let written_bytes = written_since(mark);
+    let (syncs, calls) = counted(c0, counts.snapshot());
+    let report = w.close().map_err(ctx("close"))?;
+    let durable = report.durable_seq.map_or(0, |d| d + 1);
+    Ok(Outcome {
+        events: durable.min(appended),
+        offered: appended,
         elapsed,
         written_bytes,
         groups: Some(syncs),
@@ -228,10 +305,11 @@ pub fn run_paced(
             Schedule::precise_sleeps();
             let mut next = 0u64;
             let r = (|| {
+                let mut a = w.appender().map_err(ctx("appender"))?;
                 while next < events && sched.start.elapsed() < budget {
                     let due = sched.due_count(Instant::now()).min(events);
                     while next < due {
-                        append(&w, payload, next)?;
+                        append(&mut a, payload, next)?;
                         next += 1;
                         appended.store(next, Ordering::Release);
                     }
@@ -300,6 +378,7 @@ pub fn run_sync(
     budget: Duration,
 ) -> BenchResult<Outcome> {
     let (w, counts) = open_writer(b, dir, Durability::Sync)?;
+    let mut a = w.appender().map_err(ctx("appender"))?;
     let mut lat = Latency::new();
     let mark = written_mark();
     let c0 = counts.snapshot();
@@ -307,10 +386,11 @@ pub fn run_sync(
     let mut n = 0u64;
     while n < events && start.elapsed() < budget {
         let t = Instant::now();
-        append(&w, payload, n)?;
+        append(&mut a, payload, n)?;
         lat.record(t.elapsed());
         n += 1;
     }
+    drop(a);
     let elapsed = start.elapsed();
     let written_bytes = written_since(mark);
     let (syncs, calls) = counted(c0, counts.snapshot());

@@ -37,10 +37,9 @@ pub use names::{
     parse_segment_name, segment_name,
 };
 pub use offsets::{ConsumerOffset, MAX_CONSUMER_NAME, valid_consumer_name};
-pub(crate) use record::encode_framed;
 pub use record::{
     END_MARK, Entry, LostRange, RecordError, RecordRef, decode_entry, decode_record,
-    disk_record_len, encode_lost, encode_record, record_crc,
+    disk_record_len, encode_lost, encode_record, finish_record, record_crc,
 };
 pub use segment::{SegmentFooter, SegmentHeader};
 

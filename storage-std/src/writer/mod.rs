@@ -2,12 +2,35 @@
 //! that commits groups to the active segment, rolls segments, and reports a durable
 //! high-watermark.
 //!
-//! # Several producers
+//! # The ring's bytes are the file's bytes
 //!
-//! The ring has exactly one producer. [`Writer`] keeps it behind a `Mutex`: any number of
-//! threads call [`Writer::append`] on a shared `&Writer` (or `Arc<Writer>`), each append
-//! holding the mutex only while it reserves, fills and publishes its record. Sequences
-//! are assigned under that mutex, so they are gap-free and in queue order.
+//! Each append builds the final on-disk record (frame header, CRC32C, payload, padding;
+//! see [`crate::format::record`]) directly in the submit ring. The writer thread walks
+//! the record headers only to find group, segment and index boundaries, and hands
+//! contiguous ring ranges to the backend: no copy and no checksum per record on its side,
+//! and a ring's wrap gap is never part of a range, so it never reaches a file.
+//!
+//! # Producers
+//!
+//! The ring has exactly one producer. [`Writer::appender`] hands it out as an
+//! [`Appender`]: an owned, `Send` but not `Sync` handle whose appends take no lock (the
+//! fast path for one appending thread). Otherwise [`Writer`] keeps it behind a `Mutex`:
+//! any number of threads call [`Writer::append`] on a shared `&Writer` (or
+//! `Arc<Writer>`), each append holding the mutex only while it reserves, fills and
+//! publishes its record. Sequences are assigned by whoever holds the producer, so they
+//! are gap-free and in queue order either way. While an appender is out, shared appends
+//! (and a second `appender()`) return [`Error::ProducerBusy`]; dropping the appender
+//! gives the producer back.
+//!
+//! # Timestamps
+//!
+//! A record appended without a timestamp is stamped by the log from a clock that costs a
+//! few ns and no system call (see [`crate::coarse_now_ns`]): the later of the kernel's
+//! coarse real-time clock and a reading the writer thread refreshes on each pass. It
+//! is never ahead of the system clock and lags it by at most one kernel tick (1–4 ms).
+//! Stamps the log assigns never decrease within a log, across reopens too (a reopened
+//! writer starts from the largest timestamp recovered); timestamps a caller passes are
+//! stored as given.
 //!
 //! # Durability
 //!
@@ -25,7 +48,7 @@ use std::thread::{Builder, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, DirLock, FileBackend};
-use crate::clock::now_ns;
+use crate::clock::{RecordClock, now_ns};
 use crate::error::{Error, Result, StopCause};
 use crate::format::MAX_PAYLOAD_LEN;
 use crate::offsets::OffsetStore;
@@ -37,6 +60,7 @@ use crate::segment::SegmentInfo;
 
 mod options;
 mod queue;
+mod stats;
 mod thread;
 
 pub use options::{
@@ -45,6 +69,8 @@ pub use options::{
 };
 pub use queue::RecordMeta;
 use queue::{QueueProducer, queue};
+use stats::StatsCell;
+pub use stats::{SyncLatency, WriterStats};
 use thread::{InFlight, WriterThread, watchdog};
 
 /// What [`Writer::close`] reports.
@@ -74,6 +100,11 @@ struct Shared {
     in_flight: Mutex<Option<InFlight>>,
     segments: Mutex<Vec<SegmentInfo>>,
     backend: Arc<dyn Backend>,
+    /// Stamps records appended without a timestamp; the writer thread refreshes it.
+    clock: RecordClock,
+    /// The next sequence of an appender that is out (stored after each of its appends).
+    appender_next: AtomicU64,
+    stats: Mutex<StatsCell>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -121,7 +152,8 @@ impl Shared {
 /// w.close().unwrap();
 /// ```
 pub struct Writer<const N: usize = DEFAULT_QUEUE_BYTES> {
-    producer: Mutex<QueueProducer<N>>,
+    /// `None` while an [`Appender`] holds it.
+    producer: Mutex<Option<QueueProducer>>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     watchdog: Option<JoinHandle<()>>,
@@ -152,11 +184,18 @@ impl<const N: usize> Writer<N> {
         Self::open_with(Arc::new(backend), opts)
     }
 
-    /// Opens the log on any backend, recovering it first.
+    /// Opens the log on any backend, recovering it first. The submit ring has
+    /// [`WriterOptions::queue_bytes`] bytes, or `N` (a power of two from 64 to 2^31).
     pub fn open_with(backend: Arc<dyn Backend>, opts: WriterOptions) -> Result<Self> {
         opts.validate()?;
+        let queue_bytes = opts.queue_bytes.unwrap_or(N);
+        if !(queue_bytes.is_power_of_two() && (64..=1 << 31).contains(&queue_bytes)) {
+            return Err(Error::InvalidArgument(format!(
+                "queue size {queue_bytes} is not a power of two from 64 to 2^31"
+            )));
+        }
         let lock_guard = crate::backend::lock_patiently(&*backend)?;
-        let max_payload = QueueProducer::<N>::MAX_PAYLOAD.min(MAX_PAYLOAD_LEN);
+        let max_payload = queue::max_payload(queue_bytes).min(MAX_PAYLOAD_LEN);
         let cap = opts.buffer_cap();
         // The torn window: what this writer can leave unsynced at once. One group is in
         // flight at a time, written at the end of the synced bytes (durable bytes are
@@ -179,6 +218,15 @@ impl<const N: usize> Writer<N> {
             },
         )?;
         let next = rec.active.next_seq;
+        // Assigned stamps continue from the largest one recovered: they never decrease
+        // across a reopen either.
+        let last_ts = rec
+            .sealed
+            .iter()
+            .map(|s| s.max_ts)
+            .chain([rec.active.stats.max_ts])
+            .max()
+            .unwrap_or(0);
         let shared = Arc::new(Shared {
             progress: Arc::new(Progress::new(next)),
             failure: Mutex::new(None),
@@ -194,9 +242,20 @@ impl<const N: usize> Writer<N> {
             in_flight: Mutex::new(None),
             segments: Mutex::new(rec.sealed),
             backend: backend.clone(),
+            clock: RecordClock::new(),
+            appender_next: AtomicU64::new(next),
+            stats: Mutex::new(StatsCell::new()),
         });
-        let (producer, consumer) = queue::<N>(next);
-        let mut wt = WriterThread::new(shared.clone(), opts.clone(), rec.active, cap, window);
+        let (producer, consumer) = queue(queue_bytes, next, last_ts)
+            .map_err(|e| Error::InvalidArgument(format!("queue size {}", e.capacity)))?;
+        let mut wt = WriterThread::new(
+            shared.clone(),
+            opts.clone(),
+            rec.active,
+            cap,
+            window,
+            queue_bytes,
+        );
         wt.open_durable_file();
         let thread = Builder::new()
             .name("storage-writer".into())
@@ -216,7 +275,7 @@ impl<const N: usize> Writer<N> {
             None => None,
         };
         Ok(Self {
-            producer: Mutex::new(producer),
+            producer: Mutex::new(Some(producer)),
             shared,
             thread: Some(thread),
             watchdog,
@@ -263,8 +322,11 @@ impl<const N: usize> Writer<N> {
         self.check_state()
     }
 
-    fn push(
+    /// Appends one record through `p`, waiting for room if `block`.
+    #[inline]
+    fn push_on(
         &self,
+        p: &mut QueueProducer,
         len: usize,
         meta: RecordMeta,
         fill: &mut impl FnMut(&mut [u8]),
@@ -276,33 +338,40 @@ impl<const N: usize> Writer<N> {
                 max: self.max_payload,
             });
         }
-        let ts = meta.timestamp_ns.unwrap_or_else(now_ns);
-        let seq = {
-            let mut p = lock(&self.producer);
-            loop {
-                self.check_state()?;
-                match p.push_with(len, meta.kind, meta.flags, ts, &mut *fill) {
-                    Ok(seq) => break seq,
-                    Err(ringcore::spsc::PushError::Full) if block => {
-                        self.shared.wake_writer();
-                        self.shared.space_waiters.fetch_add(1, Ordering::SeqCst);
-                        let g = lock(&self.shared.space);
-                        let _ = self
-                            .shared
-                            .space_cv
-                            .wait_timeout(g, Duration::from_millis(1));
-                        self.shared.space_waiters.fetch_sub(1, Ordering::SeqCst);
-                    }
-                    Err(ringcore::spsc::PushError::Full) => return Err(Error::QueueFull),
-                    Err(ringcore::spsc::PushError::TooLarge { len, max }) => {
-                        return Err(Error::TooLarge { len, max });
-                    }
+        loop {
+            self.check_state()?;
+            match p.push_with(len, meta, &self.shared.clock, &mut *fill) {
+                Ok(seq) => return Ok(seq),
+                Err(ringcore::spsc::PushError::Full) if block => {
+                    self.shared.wake_writer();
+                    self.shared.space_waiters.fetch_add(1, Ordering::SeqCst);
+                    let g = lock(&self.shared.space);
+                    let _ = self
+                        .shared
+                        .space_cv
+                        .wait_timeout(g, Duration::from_millis(1));
+                    self.shared.space_waiters.fetch_sub(1, Ordering::SeqCst);
+                }
+                Err(ringcore::spsc::PushError::Full) => return Err(Error::QueueFull),
+                Err(ringcore::spsc::PushError::TooLarge { len, max }) => {
+                    return Err(Error::TooLarge { len, max });
                 }
             }
-        };
-        // Pairs with the writer's fence between setting `writer_sleeping` and checking
-        // the queue: either it sees our record or we see it sleeping.
-        fence(Ordering::SeqCst);
+        }
+    }
+
+    /// After a record was published: wakes a sleeping writer thread, and with
+    /// [`Durability::Sync`] waits until `seq` is durable.
+    #[inline]
+    fn after_push(&self, seq: u64) -> Result<u64> {
+        // No full fence per append (it would cost every append a store-buffer drain):
+        // a writer going to sleep looks at the queue twice, the second time after a
+        // short park, by when a record published while we read a stale `false` here is
+        // visible to it (see `WriterThread::idle`). `Sync` appends wait for the disk
+        // anyway, so they pair with the writer's fence at once.
+        if self.durability == Durability::Sync {
+            fence(Ordering::SeqCst);
+        }
         if self.shared.writer_sleeping.load(Ordering::Relaxed) {
             self.shared.wake_writer();
         }
@@ -310,6 +379,71 @@ impl<const N: usize> Writer<N> {
             self.wait_durable(seq, None)?;
         }
         Ok(seq)
+    }
+
+    fn push(
+        &self,
+        len: usize,
+        meta: RecordMeta,
+        fill: &mut impl FnMut(&mut [u8]),
+        block: bool,
+    ) -> Result<u64> {
+        let seq = {
+            let mut slot = lock(&self.producer);
+            let Some(p) = slot.as_mut() else {
+                self.check_state()?;
+                return Err(Error::ProducerBusy);
+            };
+            self.push_on(p, len, meta, fill, block)?
+        };
+        self.after_push(seq)
+    }
+
+    /// Takes the writer's single producer out as an [`Appender`]: appends through it take
+    /// no lock. Until it is dropped, appends through the shared writer (and another
+    /// `appender()`) return [`Error::ProducerBusy`]. An appender that is leaked
+    /// (`mem::forget`) keeps the producer for good; the writer still syncs and closes
+    /// what it appended.
+    ///
+    /// ```
+    /// use storage_std::{Durability, Error, Writer, WriterOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let w: Writer = Writer::open(dir.path(), WriterOptions::new(Durability::None)).unwrap();
+    /// let mut a = w.appender().unwrap();
+    /// assert!(matches!(w.append(b"shared"), Err(Error::ProducerBusy)));
+    /// assert_eq!(a.append(b"fast").unwrap(), 0);
+    /// drop(a);
+    /// assert_eq!(w.append(b"shared").unwrap(), 1);
+    /// assert_eq!(w.close().unwrap().durable_seq, Some(1));
+    /// ```
+    pub fn appender(&self) -> Result<Appender<'_, N>> {
+        self.check_state()?;
+        let p = lock(&self.producer).take().ok_or(Error::ProducerBusy)?;
+        self.shared
+            .appender_next
+            .store(p.next_seq(), Ordering::Release);
+        Ok(Appender {
+            writer: self,
+            producer: Some(p),
+        })
+    }
+
+    /// Counters of what the writer thread did since open: records, bytes, groups and
+    /// syncs written, and sync latency percentiles.
+    ///
+    /// ```
+    /// use storage_std::{Durability, Writer, WriterOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let w: Writer = Writer::open(dir.path(), WriterOptions::new(Durability::group())).unwrap();
+    /// let seq = w.append(b"counted").unwrap();
+    /// w.wait_durable(seq, None).unwrap();
+    /// let s = w.stats();
+    /// assert_eq!((s.records, s.bytes), (1, 40));
+    /// assert!(s.groups >= 1 && s.syncs >= 1);
+    /// assert!(s.sync_latency.unwrap().max_ns > 0);
+    /// ```
+    pub fn stats(&self) -> WriterStats {
+        lock(&self.shared.stats).snapshot()
     }
 
     /// Appends a record (kind 0, flags 0, timestamp now); returns its sequence. Blocks
@@ -360,9 +494,13 @@ impl<const N: usize> Writer<N> {
         )
     }
 
-    /// The sequence the next append gets.
+    /// The sequence the next append gets (while an [`Appender`] is out: as of its last
+    /// append).
     pub fn next_seq(&self) -> u64 {
-        lock(&self.producer).next_seq()
+        match lock(&self.producer).as_ref() {
+            Some(p) => p.next_seq(),
+            None => self.shared.appender_next.load(Ordering::Acquire),
+        }
     }
 
     /// Every sequence up to and including this one is durable (`None`: none yet).
@@ -469,8 +607,10 @@ impl<const N: usize> Writer<N> {
             return r.clone();
         }
         self.shared.closed.store(true, Ordering::Release);
-        // Wait for an append in progress: appends check `closed` under this lock.
-        let next_seq = lock(&self.producer).next_seq();
+        // Wait for an append in progress: appends check `closed` under this lock. (An
+        // appender borrows the writer, so none is out here unless it was leaked; it
+        // stored its next sequence after each append.)
+        let next_seq = self.next_seq();
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.wake_writer();
         let stalled = matches!(
@@ -515,5 +655,116 @@ impl<const N: usize> Writer<N> {
 impl<const N: usize> Drop for Writer<N> {
     fn drop(&mut self) {
         let _ = self.shutdown();
+    }
+}
+
+/// The writer's single producer, taken out by [`Writer::appender`]: appends take no
+/// lock. `Send` (move it to the appending thread) but not `Sync`; dropping it gives the
+/// producer back to the writer. Appends behave as [`Writer`]'s do (blocking while the
+/// queue is full, [`Durability::Sync`] waiting until durable, errors after a stop).
+///
+/// ```compile_fail
+/// fn shared<T: Sync>() {}
+/// shared::<storage_std::Appender<'static>>(); // one producer: not `Sync`
+/// ```
+///
+/// ```
+/// fn movable<T: Send>() {}
+/// movable::<storage_std::Appender<'static>>();
+/// ```
+pub struct Appender<'w, const N: usize = DEFAULT_QUEUE_BYTES> {
+    writer: &'w Writer<N>,
+    /// `Some` until dropped.
+    producer: Option<QueueProducer>,
+}
+
+impl<const N: usize> std::fmt::Debug for Appender<'_, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Appender")
+            .field("next_seq", &self.next_seq())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'w, const N: usize> Appender<'w, N> {
+    #[inline]
+    fn push(
+        &mut self,
+        len: usize,
+        meta: RecordMeta,
+        fill: &mut impl FnMut(&mut [u8]),
+        block: bool,
+    ) -> Result<u64> {
+        let w = self.writer;
+        let p = self.producer.as_mut().expect("present until drop");
+        let seq = w.push_on(p, len, meta, fill, block)?;
+        w.shared
+            .appender_next
+            .store(seq.wrapping_add(1), Ordering::Release);
+        w.after_push(seq)
+    }
+
+    /// The writer this appender appends to (for `wait_durable`, `sync`, readers...).
+    pub fn writer(&self) -> &'w Writer<N> {
+        self.writer
+    }
+
+    /// See [`Writer::append`].
+    #[inline]
+    pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
+        self.append_with(payload, RecordMeta::default())
+    }
+
+    /// See [`Writer::append_with`].
+    #[inline]
+    pub fn append_with(&mut self, payload: &[u8], meta: RecordMeta) -> Result<u64> {
+        self.push(
+            payload.len(),
+            meta,
+            &mut |b| b.copy_from_slice(payload),
+            true,
+        )
+    }
+
+    /// See [`Writer::append_in_place`].
+    #[inline]
+    pub fn append_in_place(
+        &mut self,
+        len: usize,
+        meta: RecordMeta,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<u64> {
+        let mut once = Some(fill);
+        self.push(
+            len,
+            meta,
+            &mut |b| {
+                if let Some(f) = once.take() {
+                    f(b)
+                }
+            },
+            true,
+        )
+    }
+
+    /// See [`Writer::try_append_with`].
+    pub fn try_append_with(&mut self, payload: &[u8], meta: RecordMeta) -> Result<u64> {
+        self.push(
+            payload.len(),
+            meta,
+            &mut |b| b.copy_from_slice(payload),
+            false,
+        )
+    }
+
+    /// The sequence the next append gets.
+    pub fn next_seq(&self) -> u64 {
+        self.producer.as_ref().map_or(0, QueueProducer::next_seq)
+    }
+}
+
+impl<const N: usize> Drop for Appender<'_, N> {
+    fn drop(&mut self) {
+        *lock(&self.writer.producer) = self.producer.take();
     }
 }

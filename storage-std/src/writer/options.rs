@@ -8,7 +8,7 @@ use crate::retention::RetentionPolicy;
 #[cfg(doc)]
 use super::Writer;
 
-/// Default size of the submit queue in bytes (4 MiB; payloads up to 2 MiB - 24).
+/// Default size of the submit queue in bytes (4 MiB; payloads up to 2 MiB - 32).
 pub const DEFAULT_QUEUE_BYTES: usize = 1 << 22;
 
 /// The largest [`WriterOptions::segment_bytes`]: 1 GiB. (A single record larger than
@@ -40,9 +40,11 @@ pub enum Durability {
     /// buffered (not yet in [`Writer::written_seq`]). `append` returns once queued.
     None,
     /// Group commit: the writer collects records into a group and issues one write and
-    /// one `fdatasync` per group. A group closes when it reaches `max_bytes`, or when the
-    /// queue is empty and its first record has waited `max_delay` (zero: as soon as the
-    /// queue is empty). Records count as durable once their group's sync returned;
+    /// one `fdatasync` per group. A group closes when it reaches `max_bytes` (or half
+    /// the submit queue, if smaller), or when the queue is empty and its first record
+    /// has waited `max_delay` (zero: as soon as the queue is empty), or when the queue is
+    /// empty and an append waits for room (the group holds the queue's bytes until it
+    /// is written). Records count as durable once their group's sync returned;
     /// `append` returns once queued, [`Writer::wait_durable`] blocks until durable. A
     /// power cut loses at most the unacknowledged groups.
     Group {
@@ -101,6 +103,12 @@ pub struct WriterOptions {
     pub deep_check: bool,
     /// Write buffer of the `None` and `Sync` modes (`Group` uses `max_bytes`).
     pub buffer_bytes: usize,
+    /// Bytes of the submit ring (a power of two from 64 to 2^31; `None`: the writer's
+    /// `N`, [`DEFAULT_QUEUE_BYTES`] unless named). Records are at most half of it: the
+    /// largest payload is `queue_bytes / 2 - 32`. A group is written once it holds half
+    /// the ring, even if `max_bytes` is larger, so producers never wait for a group that
+    /// cannot fill.
+    pub queue_bytes: Option<usize>,
 }
 
 impl Default for WriterOptions {
@@ -116,6 +124,7 @@ impl Default for WriterOptions {
             force: false,
             deep_check: false,
             buffer_bytes: 1 << 20,
+            queue_bytes: None,
         }
     }
 }
@@ -153,6 +162,12 @@ impl WriterOptions {
         self
     }
 
+    /// Sets the submit ring's size in bytes (see [`WriterOptions::queue_bytes`]).
+    pub fn queue_bytes(mut self, bytes: usize) -> Self {
+        self.queue_bytes = Some(bytes);
+        self
+    }
+
     pub(super) fn buffer_cap(&self) -> usize {
         match self.durability {
             Durability::Group { max_bytes, .. } => max_bytes.max(4096),
@@ -183,6 +198,13 @@ impl WriterOptions {
             return bad(format!(
                 "buffer_bytes {} exceeds the maximum {MAX_GROUP_BYTES} (256 MiB)",
                 self.buffer_bytes
+            ));
+        }
+        if let Some(q) = self.queue_bytes
+            && !(q.is_power_of_two() && (64..=1 << 31).contains(&q))
+        {
+            return bad(format!(
+                "queue_bytes {q} is not a power of two from 64 to 2^31"
             ));
         }
         if let Durability::Group { max_bytes, .. } = self.durability

@@ -1,18 +1,19 @@
-//! The submit queue: a heap-allocated `ringcore::spsc::Ring<N>` whose producer is shared
-//! by appending threads (behind the writer's mutex) and whose consumer is the writer
-//! thread's.
+//! The submit queue: a ringcore [`HeapRing`] in raw mode whose records are the log's
+//! on-disk records, byte for byte (frame header, CRC32C, reserved word, payload, zero
+//! padding: [`crate::format::record`]). The producer builds each record in ring memory
+//! and computes its CRC there; the writer thread walks the headers and hands ring ranges
+//! to the backend as they are, so persisting a record copies it only into the page cache
+//! (or the backend's own stage).
 //!
-//! `ringcore`'s handles borrow their ring (`Producer<'a, N>`), and the writer thread
-//! needs `'static` handles. This module owns the ring in an `Arc` and keeps the handles
-//! next to a clone of that `Arc`, so the ring outlives both handles; the handles are
-//! never handed out by value, so the `'static` lifetime cannot escape. It is the only
-//! other module besides `mmap` that needs `unsafe`.
-#![allow(unsafe_code)]
+//! The ring's capacity is chosen at run time, and the two handles own the ring together
+//! (`split_owned`): no `unsafe` here.
 
-use std::mem::{ManuallyDrop, MaybeUninit};
-use std::sync::Arc;
+use ringcore::frame::{FrameHeader, HEADER_LEN, LEN_OFFSET, SEQ_OFFSET, TIMESTAMP_OFFSET};
+use ringcore::spsc::{CapacityError, HeapConsumer, HeapProducer, HeapRing, PushError, RawRange};
 
-use ringcore::spsc::{Consumer, Producer, PushError, ReadBatch, Ring};
+use crate::clock::RecordClock;
+use crate::format::record::{PAYLOAD_OFFSET, PREFIX_LEN};
+use crate::format::{disk_record_len, finish_record};
 
 /// Metadata of an appended record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,128 +22,194 @@ pub struct RecordMeta {
     pub kind: u16,
     /// Application-defined flags.
     pub flags: u16,
-    /// Timestamp in ns since the Unix epoch; `None` takes the system clock's.
+    /// Timestamp in ns since the Unix epoch, stored as given; `None` lets the log stamp
+    /// the record (never earlier than the stamps it assigned before, in this log).
     pub timestamp_ns: Option<u64>,
 }
 
-/// Allocates an empty, unsplit ring directly on the heap (a large ring must not pass
-/// through the stack).
-fn zeroed_ring<const N: usize>() -> Arc<Ring<N>> {
-    let mut uninit: Arc<MaybeUninit<Ring<N>>> = Arc::new_uninit();
-    let slot = Arc::get_mut(&mut uninit).expect("a fresh Arc is unique");
-    // SAFETY: `slot` points to memory for one `Ring<N>`, which we own exclusively; writing
-    // zero bytes to all of it is in bounds.
-    unsafe { std::ptr::write_bytes(slot.as_mut_ptr(), 0, 1) };
-    // SAFETY: ringcore documents that all-zero bytes are a valid empty, unsplit `Ring<N>`
-    // outside loom builds (its fields are plain atomics, whose zero is 0/false, and a
-    // byte array); storage-std never builds ringcore with `cfg(ringcore_loom)`.
-    unsafe { uninit.assume_init() }
-}
-
-/// The producing half; not `Sync` (wrap it in a mutex to share it).
-pub(crate) struct QueueProducer<const N: usize> {
-    // Dropped first (see Drop), while `_ring` still keeps the ring alive.
-    handle: ManuallyDrop<Producer<'static, N>>,
-    _ring: Arc<Ring<N>>,
+/// The producing half; not `Sync` (the writer keeps it behind a mutex, or an
+/// [`Appender`](super::Appender) owns it).
+pub(crate) struct QueueProducer {
+    handle: HeapProducer,
+    next_seq: u64,
+    /// The latest stamp this log assigned (or recovered): assigned stamps never go below.
+    last_ts: u64,
 }
 
 /// The consuming half, owned by the writer thread.
-pub(crate) struct QueueConsumer<const N: usize> {
-    handle: ManuallyDrop<Consumer<'static, N>>,
-    _ring: Arc<Ring<N>>,
+pub(crate) struct QueueConsumer {
+    handle: HeapConsumer,
+    capacity: usize,
 }
 
-impl<const N: usize> std::fmt::Debug for QueueProducer<N> {
+impl std::fmt::Debug for QueueProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueueProducer")
-            .field("capacity", &N)
-            .field("next_seq", &self.handle.next_seq())
-            .finish()
+            .field("next_seq", &self.next_seq)
+            .field("last_ts", &self.last_ts)
+            .finish_non_exhaustive()
     }
 }
 
-impl<const N: usize> std::fmt::Debug for QueueConsumer<N> {
+impl std::fmt::Debug for QueueConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueueConsumer")
-            .field("capacity", &N)
-            .finish()
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
     }
 }
 
-/// Creates a queue whose records are numbered from `first_seq`.
-pub(crate) fn queue<const N: usize>(first_seq: u64) -> (QueueProducer<N>, QueueConsumer<N>) {
-    let ring = zeroed_ring::<N>();
-    // SAFETY: the ring lives in the Arc's heap allocation, which does not move and is
-    // freed only when the last Arc clone drops. Each handle made from this reference is
-    // stored next to an Arc clone and dropped before it (Drop impls below), and no
-    // handle or reference with this lifetime is ever returned from this module, so the
-    // reference never outlives the allocation.
-    let r: &'static Ring<N> = unsafe { &*Arc::as_ptr(&ring) };
-    let (p, c) = r
-        .try_split(first_seq)
-        .expect("a freshly allocated ring is unsplit");
-    (
+/// The largest payload a queue of `capacity` bytes takes: a record is at most half the
+/// ring.
+pub(crate) fn max_payload(capacity: usize) -> usize {
+    (capacity / 2).saturating_sub(PREFIX_LEN)
+}
+
+/// Creates a queue of `capacity` bytes (a power of two, 64 to 2^31) whose records are
+/// numbered from `first_seq` and stamped no earlier than `last_ts`.
+pub(crate) fn queue(
+    capacity: usize,
+    first_seq: u64,
+    last_ts: u64,
+) -> Result<(QueueProducer, QueueConsumer), CapacityError> {
+    let (p, c) = HeapRing::split_owned(capacity, first_seq)?;
+    Ok((
         QueueProducer {
-            handle: ManuallyDrop::new(p),
-            _ring: ring.clone(),
+            handle: p,
+            next_seq: first_seq,
+            last_ts,
         },
         QueueConsumer {
-            handle: ManuallyDrop::new(c),
-            _ring: ring,
+            handle: c,
+            capacity,
         },
-    )
+    ))
 }
 
-impl<const N: usize> Drop for QueueProducer<N> {
-    fn drop(&mut self) {
-        // SAFETY: the handle is dropped exactly once, here, before `_ring` (a field
-        // dropped after this body runs) can free the ring it borrows.
-        unsafe { ManuallyDrop::drop(&mut self.handle) }
-    }
-}
-
-impl<const N: usize> Drop for QueueConsumer<N> {
-    fn drop(&mut self) {
-        // SAFETY: as for the producer.
-        unsafe { ManuallyDrop::drop(&mut self.handle) }
-    }
-}
-
-impl<const N: usize> QueueProducer<N> {
-    /// Largest payload the queue takes.
-    pub(crate) const MAX_PAYLOAD: usize = Ring::<N>::MAX_PAYLOAD;
-
-    /// Reserves `len` bytes, lets `fill` write the payload, and publishes the record;
-    /// returns its sequence. `fill` runs while the appending thread holds the producer.
+impl QueueProducer {
+    /// Reserves a record for a payload of `len` bytes, lets `fill` write the payload in
+    /// place, stamps, checksums and publishes it; returns its sequence. `timestamp_ns`
+    /// `None` stamps it with `clock` (never below an earlier assigned stamp).
+    #[inline]
     pub(crate) fn push_with(
         &mut self,
         len: usize,
-        kind: u16,
-        flags: u16,
-        timestamp_ns: u64,
+        meta: RecordMeta,
+        clock: &RecordClock,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<u64, PushError> {
-        let mut g = self.handle.grant(len)?;
-        fill(g.payload_mut());
-        g.set_kind(kind);
-        g.set_flags(flags);
-        g.set_timestamp_ns(timestamp_ns);
-        Ok(g.commit())
+        let rec_len = disk_record_len(len);
+        let max = max_payload(self.handle.capacity());
+        let len32 = match u32::try_from(len) {
+            Ok(l) if len <= max => l,
+            _ => return Err(PushError::TooLarge { len, max }),
+        };
+        let mut g = self.handle.grant_raw(rec_len)?;
+        let rec = g.bytes_mut();
+        // `grant_raw` rounds to 8, as `disk_record_len` does: the slice is the record.
+        debug_assert_eq!(rec.len(), rec_len);
+        fill(&mut rec[PAYLOAD_OFFSET..PAYLOAD_OFFSET + len]);
+        let ts = match meta.timestamp_ns {
+            Some(t) => t,
+            None => {
+                let t = clock.now().max(self.last_ts);
+                self.last_ts = t;
+                t
+            }
+        };
+        let seq = self.next_seq;
+        finish_record(
+            rec,
+            &FrameHeader {
+                seq,
+                timestamp_ns: ts,
+                len: len32,
+                kind: meta.kind,
+                flags: meta.flags,
+            },
+        );
+        g.commit();
+        self.next_seq = seq.wrapping_add(1);
+        Ok(seq)
     }
 
     /// The sequence the next record gets.
     pub(crate) fn next_seq(&self) -> u64 {
-        self.handle.next_seq()
+        self.next_seq
     }
 }
 
-impl<const N: usize> QueueConsumer<N> {
-    /// Starts a batch read of up to `max` records.
-    pub(crate) fn read_batch(&mut self, max: usize) -> ReadBatch<'_, 'static, N> {
-        self.handle.read_batch(max)
+/// What the writer thread needs of a record's header while walking a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Walked {
+    pub seq: u64,
+    pub timestamp_ns: u64,
+    /// Bytes of the whole record.
+    pub rec_len: usize,
+}
+
+/// The header of the record at `off` in `bytes` (a taken range). The producer
+/// published only whole records it built, so the header is well formed; a record that
+/// would run past the range is a bug, and panics (the writer thread turns a panic into
+/// a fail-stop).
+#[inline]
+pub(crate) fn header_at(bytes: &[u8], off: usize) -> Walked {
+    let h: &[u8; HEADER_LEN] = bytes[off..off + HEADER_LEN]
+        .try_into()
+        .expect("a whole header");
+    let u64_at = |i: usize| {
+        u64::from_le_bytes([
+            h[i],
+            h[i + 1],
+            h[i + 2],
+            h[i + 3],
+            h[i + 4],
+            h[i + 5],
+            h[i + 6],
+            h[i + 7],
+        ])
+    };
+    let len = u32::from_le_bytes([
+        h[LEN_OFFSET],
+        h[LEN_OFFSET + 1],
+        h[LEN_OFFSET + 2],
+        h[LEN_OFFSET + 3],
+    ]) as usize;
+    let rec_len = disk_record_len(len);
+    assert!(
+        rec_len <= bytes.len() - off,
+        "a record runs past its ring range"
+    );
+    Walked {
+        seq: u64_at(SEQ_OFFSET),
+        timestamp_ns: u64_at(TIMESTAMP_OFFSET),
+        rec_len,
+    }
+}
+
+impl QueueConsumer {
+    /// Takes the next contiguous range of published records (never a wrap gap).
+    #[inline]
+    pub(crate) fn take(&mut self) -> Option<RawRange> {
+        self.handle.take_raw()
     }
 
-    /// Bytes published and not yet released.
+    /// The bytes of a range taken and not released.
+    #[inline]
+    pub(crate) fn bytes(&self, range: &RawRange) -> &[u8] {
+        self.handle
+            .raw_bytes(range)
+            .expect("the writer only asks for ranges it holds")
+    }
+
+    /// Gives back every byte up to the end of `range`.
+    #[inline]
+    pub(crate) fn release(&mut self, range: &RawRange) {
+        let released = self.handle.release_raw(range);
+        debug_assert!(released, "released a range not held");
+    }
+
+    /// Bytes published and not yet released (taken or not).
     pub(crate) fn pending_bytes(&self) -> usize {
         self.handle.pending_bytes()
     }
@@ -151,16 +218,25 @@ impl<const N: usize> QueueConsumer<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::decode_record;
 
     #[test]
-    fn records_cross_threads_and_handles_drop_in_any_order() {
-        for producer_first in [true, false] {
-            let (mut p, mut c) = queue::<1024>(7);
-            let n = if cfg!(miri) { 50 } else { 5000 };
-            let t = std::thread::spawn(move || {
+    fn ring_ranges_are_on_disk_records_across_threads() {
+        let clock = RecordClock::starting_at(0);
+        let (mut p, mut c) = queue(1024, 7, 0).unwrap();
+        let n = if cfg!(miri) { 60 } else { 5000 };
+        std::thread::scope(|s| {
+            s.spawn(|| {
                 let mut i = 0u64;
                 while i < n {
-                    match p.push_with((i % 40) as usize, 1, 2, i, |b| b.fill(i as u8)) {
+                    let meta = RecordMeta {
+                        kind: 1,
+                        flags: 2,
+                        // Miri's isolation refuses the system clock: there every
+                        // record carries its caller's stamp.
+                        timestamp_ns: (cfg!(miri) || !i.is_multiple_of(3)).then_some(i),
+                    };
+                    match p.push_with((i % 40) as usize, meta, &clock, |b| b.fill(i as u8)) {
                         Ok(seq) => {
                             assert_eq!(seq, 7 + i);
                             i += 1;
@@ -169,50 +245,75 @@ mod tests {
                         Err(e) => panic!("{e}"),
                     }
                 }
-                p
             });
             let mut expect = 7u64;
+            let mut last_stamp = 0;
             while expect < 7 + n {
-                let mut b = c.read_batch(16);
-                while let Some(r) = b.next() {
-                    assert_eq!(r.header.seq, expect);
-                    assert_eq!(
-                        (r.header.kind, r.header.flags, r.header.timestamp_ns),
-                        (1, 2, expect - 7)
-                    );
-                    assert!(r.payload.iter().all(|&x| x == (expect - 7) as u8));
+                let Some(r) = c.take() else {
+                    std::thread::yield_now();
+                    continue;
+                };
+                let mut off = 0;
+                while off < r.len() {
+                    let w = header_at(c.bytes(&r), off);
+                    let rec = decode_record(&c.bytes(&r)[off..off + w.rec_len]).unwrap();
+                    assert_eq!((rec.seq(), w.seq), (expect, expect));
+                    assert_eq!((rec.header.kind, rec.header.flags), (1, 2));
+                    let i = expect - 7;
+                    if cfg!(miri) || !i.is_multiple_of(3) {
+                        assert_eq!(rec.timestamp_ns(), i, "caller stamps are kept");
+                    } else {
+                        assert!(
+                            rec.timestamp_ns() >= last_stamp,
+                            "log stamps never decrease"
+                        );
+                        last_stamp = rec.timestamp_ns();
+                    }
+                    assert!(rec.payload.iter().all(|&x| x == i as u8));
+                    off += w.rec_len;
                     expect += 1;
                 }
-                drop(b);
-                std::thread::yield_now();
+                c.release(&r);
             }
-            let p = t.join().unwrap();
-            assert_eq!(p.next_seq(), 7 + n);
-            assert_eq!(c.pending_bytes(), 0);
-            if producer_first {
-                drop(p);
-                drop(c);
-            } else {
-                drop(c);
-                drop(p);
-            }
-        }
+        });
+        assert_eq!(p.next_seq(), 7 + n);
+        assert_eq!(c.pending_bytes(), 0);
     }
 
     #[test]
-    fn large_ring_is_allocated_zeroed_on_the_heap() {
-        // 16 MiB would overflow a test thread's 2 MiB stack if it passed through it
-        // (Miri, which is slow to zero 16 MiB, checks the same code with 4 MiB).
-        #[cfg(not(miri))]
-        const N: usize = 1 << 24;
-        #[cfg(miri)]
-        const N: usize = 1 << 22;
-        let (mut p, mut c) = queue::<N>(0);
-        let big = if cfg!(miri) { 1000 } else { N / 2 - 24 };
-        assert_eq!(p.push_with(big, 0, 0, 0, |b| b.fill(9)), Ok(0));
-        let mut b = c.read_batch(1);
-        let r = b.next().unwrap();
-        assert_eq!(r.payload.len(), big);
-        assert!(r.payload.iter().all(|&x| x == 9));
+    fn largest_record_fills_half_the_ring_and_larger_is_refused() {
+        let clock = RecordClock::starting_at(0);
+        let cap = if cfg!(miri) { 1 << 12 } else { 1 << 22 };
+        let (mut p, mut c) = queue(cap, 0, 0).unwrap();
+        let max = max_payload(cap);
+        assert_eq!(disk_record_len(max), cap / 2);
+        let given = RecordMeta {
+            timestamp_ns: Some(1),
+            ..RecordMeta::default()
+        };
+        assert_eq!(
+            p.push_with(max + 1, given, &clock, |_| {}),
+            Err(PushError::TooLarge { len: max + 1, max })
+        );
+        assert_eq!(p.push_with(max, given, &clock, |b| b.fill(9)), Ok(0));
+        let r = c.take().unwrap();
+        let rec = decode_record(c.bytes(&r)).unwrap();
+        assert_eq!(rec.payload.len(), max);
+        assert!(rec.payload.iter().all(|&x| x == 9));
+    }
+
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "reads the system clock, which Miri's isolation refuses"
+    )]
+    fn assigned_stamps_start_at_the_seed() {
+        let clock = RecordClock::new();
+        let future = crate::clock::now_ns() + 3_600_000_000_000;
+        let (mut p, mut c) = queue(256, 0, future).unwrap();
+        p.push_with(1, RecordMeta::default(), &clock, |b| b[0] = 1)
+            .unwrap();
+        let r = c.take().unwrap();
+        assert_eq!(header_at(c.bytes(&r), 0).timestamp_ns, future);
     }
 }

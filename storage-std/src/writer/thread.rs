@@ -11,11 +11,21 @@ use std::time::{Duration, Instant};
 use crate::backend::{Access, BackendFile, SyncKind, WriteGroup, write_at};
 use crate::clock::now_ns;
 use crate::error::{Error, OpCtx, OpError, StopCause};
-use crate::format::{self, END_MARK, FOOTER_LEN, disk_record_len, encode_framed};
+use crate::format::{self, END_MARK, FOOTER_LEN};
 use crate::retention::apply_retention;
 use crate::segment::{ActiveSeg, NewSegment, create_segment};
 
-use super::queue::QueueConsumer;
+use ringcore::spsc::RawRange;
+
+use super::queue::{QueueConsumer, header_at};
+
+/// Where a walk through ring records stopped.
+enum Boundary {
+    /// The next record goes into a new segment.
+    Segment,
+    /// The next record would make the open group larger than its cap.
+    Group,
+}
 use super::{Durability, Shared, WriterOptions, lock};
 
 /// The backend call the writer thread is in, for the stall watchdog.
@@ -76,9 +86,18 @@ pub(super) struct WriterThread {
     shared: Arc<Shared>,
     opts: WriterOptions,
     active: ActiveSeg,
-    /// Encoded records not yet written; they start at `active.pos`.
-    buf: Vec<u8>,
-    cap: usize,
+    /// Ring ranges of records not yet written, in order; they start at `active.pos`.
+    /// Held (not released) until the backend call that writes them returned.
+    pieces: Vec<RawRange>,
+    /// Bytes in `pieces`.
+    group_len: usize,
+    /// Records in `pieces`.
+    group_records: u64,
+    /// The most bytes a group holds: the buffer size, or half the ring if smaller (a
+    /// group larger than the ring could never fill).
+    group_cap: usize,
+    /// When the writer thread last refreshed the record clock.
+    clock_refreshed: Option<Instant>,
     window: u64,
     pending_since: Option<Instant>,
     synced_end: u64,
@@ -92,7 +111,13 @@ pub(super) struct WriterThread {
     published: (u64, u64),
 }
 
-const MAX_BATCH: usize = 1024;
+/// How long a writer going to sleep waits before it looks at the queue a second time
+/// (see `WriterThread::idle`).
+const SLEEP_RECHECK: Duration = Duration::from_micros(50);
+
+/// Ring ranges taken per pass of the writer loop (each up to half the ring), so it
+/// checks for shutdown and sync requests between them.
+const MAX_RANGES: usize = 64;
 
 /// In `Durability::None`, the longest a drained record waits in the write buffer before
 /// it is written to the page cache (when no more records arrive).
@@ -105,6 +130,7 @@ impl WriterThread {
         active: ActiveSeg,
         cap: usize,
         window: u64,
+        ring_capacity: usize,
     ) -> Self {
         let next = active.next_seq;
         let active_pos = active.pos;
@@ -112,8 +138,11 @@ impl WriterThread {
             shared,
             opts,
             active,
-            buf: Vec::with_capacity(cap + disk_record_len(0)),
-            cap,
+            pieces: Vec::new(),
+            group_len: 0,
+            group_records: 0,
+            group_cap: cap.min(ring_capacity / 2),
+            clock_refreshed: None,
             window,
             pending_since: None,
             synced_end: next,
@@ -159,7 +188,7 @@ impl WriterThread {
         self.published = point;
     }
 
-    pub(super) fn run<const N: usize>(&mut self, mut consumer: QueueConsumer<N>) {
+    pub(super) fn run(&mut self, mut consumer: QueueConsumer) {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.run_inner(&mut consumer)
         }));
@@ -230,18 +259,18 @@ impl WriterThread {
         Ok(v)
     }
 
-    fn run_inner<const N: usize>(
-        &mut self,
-        consumer: &mut QueueConsumer<N>,
-    ) -> std::result::Result<(), Halt> {
+    fn run_inner(&mut self, consumer: &mut QueueConsumer) -> std::result::Result<(), Halt> {
         let _ = self.publish_segments();
         loop {
             if self.shared.progress.has_failed() {
                 return Err(Halt::Failed);
             }
+            self.refresh_clock();
             let shutdown = self.shared.shutdown.load(Ordering::Acquire);
-            let drained = self.drain(consumer)?;
-            let queue_empty = consumer.pending_bytes() == 0;
+            let (drained, queue_empty) = self.drain(consumer)?;
+            // Producers waiting for room wait for this group: write it now.
+            let starved = queue_empty && self.shared.space_waiters.load(Ordering::SeqCst) > 0;
+            let open = !self.pieces.is_empty();
             match self.opts.durability {
                 Durability::None => {
                     // Page cache only: write in large pieces, but leave no record
@@ -249,26 +278,23 @@ impl WriterThread {
                     let aged = self
                         .pending_since
                         .is_some_and(|t| t.elapsed() >= NONE_WRITE_DELAY);
-                    if self.buf.len() >= self.cap
-                        || (!self.buf.is_empty() && queue_empty && (aged || shutdown))
+                    if self.group_len >= self.group_cap
+                        || (open && queue_empty && (aged || shutdown || starved))
                     {
-                        self.flush(false)?;
+                        self.flush(consumer, false)?;
                     }
                 }
-                Durability::Group {
-                    max_bytes,
-                    max_delay,
-                } => {
+                Durability::Group { max_delay, .. } => {
                     let aged = self.pending_since.is_some_and(|t| t.elapsed() >= max_delay);
-                    if self.buf.len() >= max_bytes
-                        || (!self.buf.is_empty() && queue_empty && (aged || shutdown))
+                    if self.group_len >= self.group_cap
+                        || (open && queue_empty && (aged || shutdown || starved))
                     {
-                        self.flush(true)?;
+                        self.flush(consumer, true)?;
                     }
                 }
                 Durability::Sync => {
-                    if !self.buf.is_empty() && queue_empty {
-                        self.flush(true)?;
+                    if open && queue_empty {
+                        self.flush(consumer, true)?;
                     }
                 }
             }
@@ -278,14 +304,14 @@ impl WriterThread {
                     // `None`'s torn window is its whole active segment: records made
                     // durable on request go into a sealed segment (a roll), so no later
                     // crash can count them as an unsynced tail.
-                    self.roll()?;
+                    self.roll(consumer)?;
                 } else {
-                    self.flush(true)?;
+                    self.flush(consumer, true)?;
                     self.sync_written()?;
                 }
             }
             if shutdown && queue_empty {
-                self.flush(true)?;
+                self.flush(consumer, true)?;
                 self.sync_written()?;
                 if self.opts.durability == Durability::None && self.active.stats.count > 0 {
                     // As for a sync: what a clean close made durable is sealed.
@@ -312,7 +338,19 @@ impl WriterThread {
         }
     }
 
-    fn idle<const N: usize>(&mut self, consumer: &QueueConsumer<N>) {
+    /// Refreshes the record clock's fine reading, storing it only when it moved by 10 µs
+    /// or more (each store costs the appending threads a cache miss).
+    fn refresh_clock(&mut self) {
+        let due = self
+            .clock_refreshed
+            .is_none_or(|t| t.elapsed() >= Duration::from_micros(10));
+        if due {
+            self.shared.clock.refresh();
+            self.clock_refreshed = Some(Instant::now());
+        }
+    }
+
+    fn idle(&mut self, consumer: &QueueConsumer) {
         let delay = match self.opts.durability {
             Durability::Group { max_delay, .. } => Some(max_delay),
             Durability::None => Some(NONE_WRITE_DELAY),
@@ -328,83 +366,137 @@ impl WriterThread {
         }
         self.publish_point();
         self.shared.writer_sleeping.store(true, Ordering::Relaxed);
-        // Pairs with the appender's fence: see `Writer::push`.
+        // Pairs with the fence of a `Sync` append (see `Writer::after_push`): either it
+        // sees us sleeping or we see its record.
         fence(Ordering::SeqCst);
-        if consumer.pending_bytes() == 0
-            && !self.shared.shutdown.load(Ordering::Acquire)
-            && self.shared.sync_request.load(Ordering::Acquire) <= self.synced_end
-        {
-            thread::park_timeout(Duration::from_millis(20));
+        let quiet = |sh: &Shared, synced_end: u64| {
+            consumer.pending_bytes() == 0
+                && !sh.shutdown.load(Ordering::Acquire)
+                && sh.sync_request.load(Ordering::Acquire) <= synced_end
+        };
+        if quiet(&self.shared, self.synced_end) {
+            // Other appends take no fence: one that published while it read a stale
+            // `false` did not wake us, and its record may not be visible yet. It is by
+            // the end of this short park (a store leaves the store buffer in far less),
+            // so look again before the long one.
+            thread::park_timeout(SLEEP_RECHECK);
+            if quiet(&self.shared, self.synced_end) {
+                thread::park_timeout(Duration::from_millis(20));
+            }
         }
         self.shared.writer_sleeping.store(false, Ordering::Relaxed);
     }
 
-    /// Moves records from the queue into the group buffer, flushing and rolling as
-    /// needed; returns how many.
-    fn drain<const N: usize>(
-        &mut self,
-        consumer: &mut QueueConsumer<N>,
-    ) -> std::result::Result<usize, Halt> {
+    /// Takes published ring ranges into the open group, walking their record headers
+    /// for segment rolls, group boundaries and index entries, and writing groups as they
+    /// fill; returns how many records, and whether the queue was found empty.
+    fn drain(&mut self, consumer: &mut QueueConsumer) -> std::result::Result<(usize, bool), Halt> {
         let mut n = 0;
-        let mut batch = consumer.read_batch(MAX_BATCH);
-        while let Some(r) = batch.next() {
-            let rec_len = disk_record_len(r.payload.len());
-            let end = self.active.pos + self.buf.len() as u64;
-            if self.active.stats.count > 0
-                && end + (rec_len + FOOTER_LEN) as u64 > self.opts.segment_bytes
-            {
-                self.roll()?;
+        for _ in 0..MAX_RANGES {
+            let Some(mut range) = consumer.take() else {
+                return Ok((n, true));
+            };
+            loop {
+                let (off, records, stop) = self.walk(consumer.bytes(&range));
+                n += records;
+                let (head, tail) = range.split_at(off).expect("walked bytes are in the range");
+                if off > 0 {
+                    self.group_len += off;
+                    self.pieces.push(head);
+                }
+                range = tail;
+                match stop {
+                    None => break,
+                    Some(Boundary::Segment) => self.roll(consumer)?,
+                    Some(Boundary::Group) => {
+                        let sync = self.opts.durability != Durability::None;
+                        self.flush(consumer, sync)?;
+                    }
+                }
             }
-            if !self.buf.is_empty() && self.buf.len() + rec_len > self.cap {
-                let sync = self.opts.durability != Durability::None;
-                self.flush(sync)?;
-            }
-            debug_assert_eq!(r.header.seq, self.active.next_seq);
-            let pos = self.active.pos + self.buf.len() as u64;
-            encode_framed(&mut self.buf, &r.header.encode(), r.payload);
-            let ts = r.header.timestamp_ns;
-            self.active.index.add(r.header.seq, pos, ts);
-            self.active.stats.add(ts);
-            self.active.next_seq = r.header.seq.wrapping_add(1);
-            if self.pending_since.is_none() {
-                self.pending_since = Some(Instant::now());
-            }
-            n += 1;
         }
-        drop(batch);
-        if n > 0 && self.shared.space_waiters.load(Ordering::SeqCst) > 0 {
-            let _g = lock(&self.shared.space);
-            self.shared.space_cv.notify_all();
-        }
-        Ok(n)
+        Ok((n, false))
     }
 
-    /// Writes the buffered group, with a sync if `sync`.
-    fn flush(&mut self, sync: bool) -> std::result::Result<(), Halt> {
-        if self.buf.is_empty() {
-            return Ok(());
+    /// Walks whole records from the start of `bytes` into the open group (index,
+    /// statistics, sequence) until the next one belongs in another segment or group;
+    /// returns the bytes and records walked, and the boundary that stopped the walk.
+    #[inline]
+    fn walk(&mut self, bytes: &[u8]) -> (usize, usize, Option<Boundary>) {
+        let mut off = 0;
+        let mut n = 0;
+        let mut stop = None;
+        let seg_limit = self.opts.segment_bytes;
+        while off < bytes.len() {
+            let w = header_at(bytes, off);
+            debug_assert_eq!(w.seq, self.active.next_seq);
+            let pending = self.group_len + off;
+            let pos = self.active.pos + pending as u64;
+            if self.active.stats.count > 0 && pos + (w.rec_len + FOOTER_LEN) as u64 > seg_limit {
+                stop = Some(Boundary::Segment);
+                break;
+            }
+            if pending > 0 && pending + w.rec_len > self.group_cap {
+                stop = Some(Boundary::Group);
+                break;
+            }
+            self.active.index.add(w.seq, pos, w.timestamp_ns);
+            self.active.stats.add(w.timestamp_ns);
+            self.active.next_seq = w.seq.wrapping_add(1);
+            off += w.rec_len;
+            n += 1;
         }
+        self.group_records += n as u64;
+        if n > 0 && self.pending_since.is_none() {
+            self.pending_since = Some(Instant::now());
+        }
+        (off, n, stop)
+    }
+
+    /// Writes the open group straight from ring memory (with a sync if `sync`), then
+    /// gives its bytes back to the producers.
+    fn flush(&mut self, consumer: &mut QueueConsumer, sync: bool) -> std::result::Result<(), Halt> {
+        let Some(&last) = self.pieces.last() else {
+            return Ok(());
+        };
         let kind = if sync { SyncKind::Data } else { SyncKind::None };
+        let op = if sync { "write+sync" } else { "write" };
         let name = self.active.name.clone();
-        let (buf, a) = (&self.buf, &mut self.active);
-        let done = Self::guarded(
-            &self.shared,
-            if sync { "write+sync" } else { "write" },
-            &name,
-            || {
+        let started = Instant::now();
+        let done = {
+            let mut bufs: Vec<&[u8]> = Vec::with_capacity(self.pieces.len() + 1);
+            bufs.extend(self.pieces.iter().map(|r| consumer.bytes(r)));
+            // The zeroed next header keeps the end clean in a recycled or preallocated
+            // file; the next group overwrites it.
+            bufs.push(&END_MARK);
+            let a = &mut self.active;
+            Self::guarded(&self.shared, op, &name, || {
                 a.file
                     .write_group(&WriteGroup {
                         offset: a.pos,
-                        // The zeroed next header keeps the end clean in a recycled or
-                        // preallocated file; the next group overwrites it.
-                        bufs: &[buf, &END_MARK],
+                        bufs: &bufs,
                         sync: kind,
                     })
-                    .op(if sync { "write+sync" } else { "write" }, &name)
-            },
-        )?;
-        self.active.pos += self.buf.len() as u64;
-        self.buf.clear();
+                    .op(op, &name)
+            })?
+        };
+        let took = started.elapsed();
+        consumer.release(&last);
+        self.pieces.clear();
+        {
+            let mut st = lock(&self.shared.stats);
+            st.wrote(self.group_records, self.group_len as u64);
+            if sync && done.synced {
+                st.synced(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+            }
+        }
+        if self.shared.space_waiters.load(Ordering::SeqCst) > 0 {
+            let _g = lock(&self.shared.space);
+            self.shared.space_cv.notify_all();
+        }
+        self.active.pos += self.group_len as u64;
+        self.group_len = 0;
+        self.group_records = 0;
         self.pending_since = None;
         let end = self.active.next_seq;
         self.written_end = end;
@@ -424,9 +516,12 @@ impl WriterThread {
         }
         let name = self.active.name.clone();
         let a = &mut self.active;
+        let started = Instant::now();
         Self::guarded(&self.shared, "sync", &name, || {
             a.file.sync(SyncKind::Data).op("sync", &name)
         })?;
+        lock(&self.shared.stats)
+            .synced(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
         self.publish_durable(self.written_end)
     }
 
@@ -451,8 +546,8 @@ impl WriterThread {
     }
 
     /// Seals the active segment and starts the next one.
-    fn roll(&mut self) -> std::result::Result<(), Halt> {
-        self.flush(true)?;
+    fn roll(&mut self, consumer: &mut QueueConsumer) -> std::result::Result<(), Halt> {
+        self.flush(consumer, true)?;
         self.sync_written()?;
         let name = self.active.name.clone();
         let a = &mut self.active;
