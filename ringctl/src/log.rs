@@ -488,6 +488,9 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, Failure> 
         let _ = bar.join();
         (appended, err, printed, latency)
     });
+    // The writer's own counters and per-group sync latencies (write+sync calls), taken
+    // before close so that the close's final sync does not count.
+    let writer_stats = w.stats();
     // Closing writes and syncs everything queued, in every mode.
     let before_close = w.durable_seq();
     let (durable_seq, stop_cause) = match w.close() {
@@ -518,6 +521,7 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, Failure> 
         "appended": appended,
         "events_per_sec_offered": cfg.events_per_sec,
         "commit_latency_us": latency.as_ref().map_or(serde_json::Value::Null, latency_json),
+        "writer": serde_json::to_value(writer_stats).unwrap_or_default(),
     });
     if let Some(c) = &stop_cause {
         extra["stopped"] = c.clone().into();

@@ -361,6 +361,22 @@ fn offered_rate_paces_the_run_and_reports_commit_latency() {
     assert!(p50 > 0.0, "{l}");
     assert!(p50 <= p99 && p99 <= p999 && p999 <= max, "{l}");
     assert!(get("mean") <= max, "{l}");
+    // The writer's own view: every event written, per-group sync latencies in order.
+    let ws = &v["writer"];
+    assert!(ws["records"].as_u64().unwrap() >= 4000, "{ws}");
+    assert!(ws["syncs"].as_u64().unwrap() >= 1, "{ws}");
+    let sl = &ws["sync_latency"];
+    let ns = |k: &str| {
+        sl[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("writer.sync_latency.{k}: {ws}"))
+    };
+    assert!(ns("count") >= 1 && ns("p50_ns") > 0, "{ws}");
+    assert!(
+        ns("p50_ns") <= ns("p99_ns") && ns("p99_ns") <= ns("p999_ns"),
+        "{ws}"
+    );
+    assert!(ns("p999_ns") <= ns("max_ns"), "{ws}");
     // Pre-written spares change nothing in what is reported.
     let d2 = tmp.path().join("log2");
     let (code, out, err) = ringctl(&[
