@@ -182,6 +182,12 @@ mod enabled {
         /// continues the sequence).
         #[arg(long)]
         move_last_sealed: bool,
+        /// Seal the active segment first (the log must be closed: a writer holding it
+        /// exits 5), then move it too, as --move-last-sealed: the whole log goes to the
+        /// store, and the directory keeps an empty active segment so a writer reopened on
+        /// it continues the sequence.
+        #[arg(long, conflicts_with = "watch")]
+        seal_active: bool,
         /// Compression of the frames.
         #[arg(long, value_enum, default_value = "zstd")]
         codec: CodecArg,
@@ -249,8 +255,32 @@ mod enabled {
         p.keep_local_segments = a.keep_local_segments.or((!any).then_some(2));
         p.max_local_bytes = a.max_local_bytes;
         p.min_age = a.min_age;
-        p.move_last_sealed = a.move_last_sealed;
+        p.move_last_sealed = a.move_last_sealed || a.seal_active;
         p
+    }
+
+    /// Seals the active segment of the closed log in `dir` and starts an empty one: a
+    /// writer that makes every record durable by sealing (`Durability::None` seals at
+    /// sync), opened, synced and closed.
+    fn seal_active(dir: &std::path::Path) -> Result<(), ExitCode> {
+        use storage_std::{Durability, Writer, WriterOptions};
+        let w: Writer = Writer::open(dir, WriterOptions::new(Durability::None)).map_err(|e| {
+            let code = match e {
+                storage_std::Error::Locked(_) => crate::report::EXIT_LOCKED,
+                storage_std::Error::Corrupt { .. } | storage_std::Error::NeedsForce { .. } => 1,
+                _ => EXIT_USAGE,
+            };
+            fail(
+                "tier",
+                code,
+                format!("--seal-active: cannot open the log: {e}"),
+            )
+        })?;
+        let synced = w.sync().map(|_| ());
+        let closed = w.close().map(|_| ());
+        synced
+            .and(closed)
+            .map_err(|e| fail("tier", EXIT_USAGE, format!("--seal-active: {e}")))
     }
 
     fn print_report(a: &TierArgs, r: &TierReport, cold: Option<&ColdRetentionReport>) -> ExitCode {
@@ -372,6 +402,11 @@ mod enabled {
             Ok(t) => t,
             Err(e) => return fail("tier", e.exit_code() as u8, chain(&e)),
         };
+        if a.seal_active
+            && let Err(code) = seal_active(&a.dir)
+        {
+            return code;
+        }
         let mut progress = Progress {
             bar: None,
             json: a.json,

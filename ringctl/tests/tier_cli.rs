@@ -242,3 +242,74 @@ fn cold_retention_cuts_the_front_of_the_whole_log() {
     let r = ringctl(&["replay", d, "--from-seq", "0", "--store", &url, "-q"]);
     assert_eq!(r.code, 2, "not retained: {}", r.err);
 }
+
+#[test]
+fn seal_active_moves_a_closed_log_whole_and_the_sequence_continues() {
+    let bucket = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", bucket.path().display());
+    let log = tempfile::tempdir().unwrap();
+    let dir = log.path().join("log");
+    stress_log(&dir);
+    let d = dir.to_str().unwrap();
+    // Without --seal-active the active segment (group durability, unsealed) stays.
+    let r = ok(&[
+        "tier",
+        d,
+        "--keep-local-segments",
+        "0",
+        "--store",
+        &url,
+        "--json",
+    ]);
+    let kept_last = last_json(&r.out)["moved"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["last_seq"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        kept_last < EVENTS - 1,
+        "the active tail is not moved unsealed"
+    );
+    // A writer holds the log: refused as locked (exit 5), nothing sealed.
+    {
+        let w: storage_std::Writer = storage_std::Writer::open(
+            &dir,
+            storage_std::WriterOptions::new(storage_std::Durability::group()),
+        )
+        .unwrap();
+        let r = ringctl(&["tier", d, "--seal-active", "--store", &url]);
+        assert_eq!(r.code, 5, "stdout: {}\nstderr: {}", r.out, r.err);
+        w.close().unwrap();
+    }
+    let r = ok(&[
+        "tier",
+        d,
+        "--keep-local-segments",
+        "0",
+        "--seal-active",
+        "--store",
+        &url,
+        "--json",
+    ]);
+    let t = last_json(&r.out);
+    let moved = t["moved"].as_array().unwrap();
+    assert_eq!(
+        moved.last().unwrap()["last_seq"].as_u64(),
+        Some(EVENTS - 1),
+        "{t}"
+    );
+    assert_eq!(
+        seg_files(&dir),
+        1,
+        "only an empty active segment stays local"
+    );
+    assert_eq!(
+        replay_check(&dir, &["--store", &url]),
+        (EVENTS, 0, EVENTS - 1)
+    );
+    // A writer reopened on the directory continues after the cold tier's last sequence.
+    let r = ok(&["stress", "--log", d, "--events", "10", "--json"]);
+    assert_eq!(last_json(&r.out)["first_seq"].as_u64(), Some(EVENTS));
+}
