@@ -7,6 +7,10 @@
 //!
 //! `cargo run --release -p storage-tier --example tier_bench -- [MiB per log, default 64]`
 //!
+//! With `TIER_BENCH_S3=http://127.0.0.1:PORT/BUCKET` the store is that S3-compatible
+//! server's bucket instead (which must exist; credentials and region from `AWS_*`), each
+//! run under its own prefix.
+//!
 //! Prints one Markdown table row per (payload, codec); each figure is the median of
 //! three runs.
 
@@ -171,6 +175,9 @@ struct Run {
     first_event: Duration,
 }
 
+/// Numbers each run's prefix in an S3 bucket.
+static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn one_run(p: Payload, codec: Codec, bytes: u64) -> Run {
     let log = tempfile::tempdir().unwrap();
     let bucket = tempfile::tempdir().unwrap();
@@ -179,7 +186,17 @@ fn one_run(p: Payload, codec: Codec, bytes: u64) -> Run {
         .iter()
         .map(|s| s.len() as u64)
         .sum();
-    let store = StoreConfig::parse(&format!("file://{}", bucket.path().display())).unwrap();
+    let store = match std::env::var("TIER_BENCH_S3") {
+        Ok(url) => {
+            let (endpoint, bucket_name) = url.rsplit_once('/').expect("http://host:port/bucket");
+            let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let prefix = format!("bench-{}-{run}", std::process::id());
+            StoreConfig::parse(&format!("s3://{bucket_name}/{prefix}"))
+                .unwrap()
+                .endpoint(endpoint)
+        }
+        Err(_) => StoreConfig::parse(&format!("file://{}", bucket.path().display())).unwrap(),
+    };
     let cfg = TierConfig::new(store.clone())
         .codec(codec)
         .frame_bytes(FRAME_BYTES);
@@ -236,9 +253,14 @@ fn main() {
         .unwrap_or(64);
     let bytes = mib << 20;
     println!(
-        "log of {mib} MiB payload, {} MiB segments, {} KiB frames, local-directory store; medians of 3\n",
+        "log of {mib} MiB payload, {} MiB segments, {} KiB frames, {} store; medians of 3\n",
         SEGMENT_BYTES >> 20,
-        FRAME_BYTES >> 10
+        FRAME_BYTES >> 10,
+        if std::env::var_os("TIER_BENCH_S3").is_some() {
+            "S3 server"
+        } else {
+            "local-directory"
+        }
     );
     println!(
         "| payload | codec | ratio | compress MB/s | decompress MB/s | tier MB/s | cold replay MB/s | first event mid-segment |"
