@@ -78,7 +78,8 @@ fn an_extend_during_a_truncation_loses_no_durable_record() {
                     let m = r.stop().unwrap();
                     Some(m.last_seq.unwrap())
                 }
-                Err(ArchiveError::Live(_)) | Err(ArchiveError::Log(storage_std::Error::Locked(_))) => None,
+                Err(ArchiveError::Live(_))
+                | Err(ArchiveError::Log(storage_std::Error::Locked(_))) => None,
                 Err(e) => panic!("extend: {e}"),
             };
             (true, ext, t.join().unwrap())
@@ -114,7 +115,10 @@ fn a_purge_is_refused_while_a_recorder_holds_the_log_and_takes_the_lock_itself()
     let mut rec = catalog.create("p", opts(), BTreeMap::new()).unwrap();
     record(&mut rec, 0, 100);
     assert!(matches!(catalog.purge("p"), Err(ArchiveError::Live(_))));
-    assert!(matches!(catalog.truncate("p", 10), Err(ArchiveError::Live(_))));
+    assert!(matches!(
+        catalog.truncate("p", 10),
+        Err(ArchiveError::Live(_))
+    ));
     rec.stop().unwrap();
     // The refused operations left no lock behind.
     let mut rec = catalog.extend("p", opts(), BTreeMap::new()).unwrap();

@@ -66,11 +66,7 @@ impl ColdSegmentSource for Liar {
             .collect())
     }
 
-    fn open_cursor(
-        &self,
-        base_seq: u64,
-        start: Start,
-    ) -> Result<Box<dyn ColdCursor>, ColdError> {
+    fn open_cursor(&self, base_seq: u64, start: Start) -> Result<Box<dyn ColdCursor>, ColdError> {
         let seg = self
             .0
             .iter()
@@ -156,11 +152,11 @@ fn records_past_a_cold_segments_listed_end_are_corrupt_not_data() {
 fn records_past_the_listed_end_after_a_time_skip_are_corrupt() {
     let src = Liar(vec![seg(0, 4, 0..=7, b'A'), seg(5, 9, 5..=9, b'B')]);
     let (got, err) = read(src, Start::Time(3));
+    assert!(got.iter().all(|&(s, t)| (s <= 4) == (t == b'A')), "{got:?}");
     assert!(
-        got.iter().all(|&(s, t)| (s <= 4) == (t == b'A')),
-        "{got:?}"
+        matches!(err, Some(Error::Corrupt { .. })),
+        "{got:?} {err:?}"
     );
-    assert!(matches!(err, Some(Error::Corrupt { .. })), "{got:?} {err:?}");
 }
 
 /// Sequences at the top of the range: a listing that claims the last sequence is
@@ -168,7 +164,12 @@ fn records_past_the_listed_end_after_a_time_skip_are_corrupt() {
 #[test]
 fn a_cold_segment_ending_at_the_largest_sequence_does_not_panic() {
     let top = u64::MAX;
-    for start in [Start::Seq(top - 1), Start::Seq(top), Start::Time(0), Start::Oldest] {
+    for start in [
+        Start::Seq(top - 1),
+        Start::Seq(top),
+        Start::Time(0),
+        Start::Oldest,
+    ] {
         let src = Liar(vec![seg(top - 2, top, top - 2..=top, b'A')]);
         let (got, err) = read(src, start);
         assert!(got.iter().all(|&(_, t)| t == b'A'));
@@ -188,18 +189,27 @@ fn overlaps_gaps_and_disorder_are_corrupt() {
         vec![FakeSeg {
             base: 0,
             last: 4,
-            records: [0u64, 2, 1, 3, 4].iter().map(|&s| (s, vec![b'A'])).collect(),
+            records: [0u64, 2, 1, 3, 4]
+                .iter()
+                .map(|&s| (s, vec![b'A']))
+                .collect(),
         }],
         vec![FakeSeg {
             base: 0,
             last: 4,
-            records: [0u64, 1, 1, 2, 3, 4].iter().map(|&s| (s, vec![b'A'])).collect(),
+            records: [0u64, 1, 1, 2, 3, 4]
+                .iter()
+                .map(|&s| (s, vec![b'A']))
+                .collect(),
         }],
         vec![seg(0, 9, 0..=4, b'A')],
     ];
     for (i, segs) in cases.into_iter().enumerate() {
         let (got, err) = read(Liar(segs), Start::Oldest);
-        assert!(matches!(err, Some(Error::Corrupt { .. })), "case {i}: {got:?} {err:?}");
+        assert!(
+            matches!(err, Some(Error::Corrupt { .. })),
+            "case {i}: {got:?} {err:?}"
+        );
         for (k, &(s, _)) in got.iter().enumerate() {
             assert_eq!(s, k as u64, "case {i}: served out of order: {got:?}");
         }

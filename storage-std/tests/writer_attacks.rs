@@ -136,7 +136,10 @@ fn an_appender_dropped_on_another_thread_gives_the_producer_back() {
     let w = W::open_with(b.clone(), small_opts(small_group())).unwrap();
     let a = w.appender().unwrap();
     let e = w.append(b"busy").unwrap_err();
-    assert!(matches!(e, Error::ProducerBusy) && e.is_retryable(), "{e:?}");
+    assert!(
+        matches!(e, Error::ProducerBusy) && e.is_retryable(),
+        "{e:?}"
+    );
     assert!(matches!(w.appender(), Err(Error::ProducerBusy)));
     std::thread::scope(|s| {
         s.spawn(move || {
@@ -183,7 +186,8 @@ fn one_byte_over_the_largest_payload_is_refused_everywhere() {
     let big = vec![7u8; max + 1];
     let e = w.append(&big).unwrap_err();
     assert!(
-        matches!(e, Error::TooLarge { len, max: m } if len == max + 1 && m == max) && !e.is_retryable(),
+        matches!(e, Error::TooLarge { len, max: m } if len == max + 1 && m == max)
+            && !e.is_retryable(),
         "{e:?}"
     );
     assert!(matches!(

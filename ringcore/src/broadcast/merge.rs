@@ -1062,7 +1062,7 @@ mod tests {
             type Error = ();
             fn durable_end(&mut self) -> Result<u64, ()> {
                 self.0 += 1;
-                Ok(if self.0 % 2 == 0 { 100 } else { 3 })
+                Ok(if self.0.is_multiple_of(2) { 100 } else { 3 })
             }
             fn is_complete(&mut self) -> Result<bool, ()> {
                 Ok(true)
