@@ -213,3 +213,26 @@ fn one_byte_over_the_largest_payload_is_refused_everywhere() {
     assert_eq!(got.len(), 2);
     assert!(got.iter().all(|(_, p)| p.len() == max));
 }
+
+/// The smallest queue (64 bytes) takes only empty payloads, one record per half ring,
+/// and still writes and reads back every one of them; a byte more is refused.
+#[test]
+fn the_smallest_queue_takes_empty_records_only_and_loses_none() {
+    let (_m, b) = mem();
+    let w = W::open_with(b.clone(), small_opts(small_group()).queue_bytes(64)).unwrap();
+    assert_eq!(w.max_payload(), 0);
+    assert!(matches!(w.append(b"x"), Err(Error::TooLarge { len: 1, max: 0 })));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut a = w.appender().unwrap();
+            for i in 0..300u64 {
+                assert_eq!(a.append(b"").unwrap(), i);
+            }
+        });
+    });
+    assert_eq!(w.close().unwrap().durable_seq, Some(299));
+    let got = read_all(&b);
+    assert_eq!(got.len(), 300);
+    assert!(got.iter().enumerate().all(|(i, (s, p))| *s == i as u64 && p.is_empty()));
+    assert_verifies(&b);
+}
