@@ -221,7 +221,10 @@ fn the_smallest_queue_takes_empty_records_only_and_loses_none() {
     let (_m, b) = mem();
     let w = W::open_with(b.clone(), small_opts(small_group()).queue_bytes(64)).unwrap();
     assert_eq!(w.max_payload(), 0);
-    assert!(matches!(w.append(b"x"), Err(Error::TooLarge { len: 1, max: 0 })));
+    assert!(matches!(
+        w.append(b"x"),
+        Err(Error::TooLarge { len: 1, max: 0 })
+    ));
     std::thread::scope(|s| {
         s.spawn(|| {
             let mut a = w.appender().unwrap();
@@ -233,6 +236,10 @@ fn the_smallest_queue_takes_empty_records_only_and_loses_none() {
     assert_eq!(w.close().unwrap().durable_seq, Some(299));
     let got = read_all(&b);
     assert_eq!(got.len(), 300);
-    assert!(got.iter().enumerate().all(|(i, (s, p))| *s == i as u64 && p.is_empty()));
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, (s, p))| *s == i as u64 && p.is_empty())
+    );
     assert_verifies(&b);
 }
