@@ -253,10 +253,23 @@ impl<R: Read> FrameScanner<R> {
                 Err(WireError::Truncated { needed, .. }) if !self.eof => {
                     self.fill(needed.max(READ_CHUNK))?
                 }
+                // The capture ends inside what this header announces. Good frames may
+                // still follow a frame cut short (a device reset while it was sending):
+                // the cut frame ends where the next whole frame starts, or at the end.
+                // Every byte left is in the buffer now.
                 Err(WireError::Truncated { .. }) => {
-                    let left = (self.end - self.start) as u64;
-                    report.skip(self.offset(), left, SkipReason::Truncated);
-                    self.start = self.end;
+                    let next = (self.start + 1..self.end)
+                        .find(|&p| {
+                            self.buf[p] == SYNC[0]
+                                && decode_frame(&self.buf[p..self.end], self.max_payload).is_ok()
+                        })
+                        .unwrap_or(self.end);
+                    report.skip(
+                        self.offset(),
+                        (next - self.start) as u64,
+                        SkipReason::Truncated,
+                    );
+                    self.start = next;
                 }
                 Err(WireError::NoSync) => self.resync(report, SkipReason::NoSync),
                 Err(WireError::HeaderChecksum) => self.resync(report, SkipReason::HeaderChecksum),
@@ -565,6 +578,42 @@ mod tests {
             }
         );
         assert_eq!(r.skipped_bytes + r.frame_bytes, cap.len() as u64);
+    }
+
+    /// A frame cut short mid-payload (a device reset while sending) whose header
+    /// announces more bytes than the rest of the capture holds: the good frames after it
+    /// are imported, and only the cut frame is skipped, as truncated.
+    #[test]
+    fn frames_after_a_cut_frame_near_the_end_are_not_lost() {
+        let mut cap = frame(0, b"first");
+        let cut_len = 100;
+        let cut = frame(1, &[0xAB; 600]);
+        cap.extend(&cut[..cut_len]);
+        for i in 2..6_u64 {
+            cap.extend(frame(i, &[i as u8; 20]));
+        }
+        for piece in [1, 7, 4096] {
+            let (got, r) = scan(&cap, piece, 1024);
+            let seqs: Vec<u64> = got.iter().map(|g| g.0).collect();
+            assert_eq!(seqs, vec![0, 2, 3, 4, 5], "piece {piece}");
+            assert_eq!(r.skip_count, 1, "piece {piece}");
+            assert_eq!(
+                r.skips[0],
+                Skip {
+                    offset: frame(0, b"first").len() as u64,
+                    bytes: cut_len as u64,
+                    reason: SkipReason::Truncated
+                }
+            );
+            assert_eq!(r.skipped_bytes + r.frame_bytes, cap.len() as u64);
+        }
+        // A flood of sync bytes after the cut frame: skipped in one pass, no frame made up.
+        let mut flood = frame(0, b"first");
+        flood.extend(&cut[..cut_len]);
+        flood.extend(vec![0xFE; 100_000]);
+        let (got, r) = scan(&flood, 4096, 1024);
+        assert_eq!(got.len(), 1);
+        assert_eq!(r.skipped_bytes + r.frame_bytes, flood.len() as u64);
     }
 
     fn crc32c_of(bytes: &[u8]) -> u32 {

@@ -229,7 +229,13 @@ impl TierManifest {
                     e.base_seq, e.key
                 ));
             }
-            next = Some(e.last_seq + 1);
+            // A segment ending at u64::MAX leaves no sequence after it (`next_seq`).
+            next = Some(e.last_seq.checked_add(1).ok_or_else(|| {
+                format!(
+                    "segment {} ends at the largest sequence, {}",
+                    e.base_seq, e.last_seq
+                )
+            })?);
         }
         Ok(())
     }

@@ -575,6 +575,9 @@ impl<'a, S: ReplaySource, P: Policy, const N: usize, const PAYLOAD: usize, const
         f: &mut dyn FnMut(RecordView<'_>),
     ) -> Result<usize, MergeError<S::Error>> {
         let (mut next, mut delivered, mut dropped, mut gap) = (self.next, 0usize, 0u64, None);
+        // The batch's bound is kept here, not trusted to the source: one that hands out
+        // more would have `try_read` advance past records it never showed.
+        let limit = max.max(1);
         let result =
             self.source.replay(
                 self.next,
@@ -585,6 +588,7 @@ impl<'a, S: ReplaySource, P: Policy, const N: usize, const PAYLOAD: usize, const
                         dropped += 1;
                         ControlFlow::Continue(())
                     }
+                    HandOver::Deliver if delivered >= limit => ControlFlow::Break(()),
                     HandOver::Deliver => {
                         f(e);
                         next += 1;
@@ -1047,5 +1051,73 @@ mod tests {
             std::format!("{}", MergeError::Source("disk on fire")),
             "cannot read the archive: disk on fire"
         );
+    }
+
+    #[test]
+    fn a_source_that_ignores_max_and_repeats_itself_delivers_at_most_max_in_order() {
+        /// Hands out 20 records per call whatever `max` says, each twice, starting two
+        /// below `from`; its durable end goes up and down between calls.
+        struct Liar(u64);
+        impl ReplaySource for Liar {
+            type Error = ();
+            fn durable_end(&mut self) -> Result<u64, ()> {
+                self.0 += 1;
+                Ok(if self.0.is_multiple_of(2) { 100 } else { 3 })
+            }
+            fn is_complete(&mut self) -> Result<bool, ()> {
+                Ok(true)
+            }
+            fn replay(
+                &mut self,
+                from: u64,
+                _: u64,
+                _: usize,
+                f: &mut dyn FnMut(RecordView<'_>) -> ControlFlow<()>,
+            ) -> Result<usize, ()> {
+                let mut n = 0;
+                for seq in from.saturating_sub(2)..from + 20 {
+                    for _ in 0..2 {
+                        n += 1;
+                        let bytes = value(seq).to_le_bytes();
+                        let header = FrameHeader {
+                            seq,
+                            len: 8,
+                            ..Default::default()
+                        };
+                        if f(RecordView {
+                            header,
+                            payload: &bytes,
+                        })
+                        .is_break()
+                        {
+                            return Ok(n);
+                        }
+                    }
+                }
+                Ok(n)
+            }
+        }
+        let ring = GatedRing::<2, 8, 1>::new();
+        let mut m = MergingReader::new(&ring, Liar(0), 0);
+        let mut seen = Vec::new();
+        for max in [1usize, 3, 5, 2, 7] {
+            let mut this_call = 0;
+            match m.read_batch(max, |e| {
+                assert_eq!(e.payload, value(e.header.seq).to_le_bytes());
+                seen.push(e.header.seq);
+                this_call += 1;
+            }) {
+                Ok(n) => assert_eq!(n, this_call),
+                Err(e) => panic!("{e:?}"),
+            }
+            assert!(this_call <= max, "{this_call} records for a batch of {max}");
+        }
+        // One at a time: none of the extra records the source hands out is skipped.
+        for _ in 0..30 {
+            let seq = m.try_read(|e| e.header.seq).unwrap();
+            seen.push(seq);
+        }
+        assert_eq!(seen, (0..seen.len() as u64).collect::<Vec<_>>());
+        assert_eq!(m.next_seq(), seen.len() as u64);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::backend::{Backend, FileBackend};
+use crate::backend::{Backend, DirLock, FileBackend};
 use crate::clock::now_ns;
 use crate::error::Error;
 use crate::reader::{LogReader, Start};
@@ -130,6 +130,24 @@ impl Catalog {
     fn dir_of(&self, name: &str) -> Result<PathBuf, ArchiveError> {
         check_name(name)?;
         Ok(self.root.join(name))
+    }
+
+    /// Takes the writer lock of a recording's log (if it has one) for a catalog
+    /// operation that must not run next to a recorder: [`ArchiveError::Live`] if one
+    /// holds it.
+    fn hold_log(&self, name: &str, dir: &Path) -> Result<Option<DirLock>, ArchiveError> {
+        let log = dir.join(LOG_DIR);
+        if !log.is_dir() {
+            return Ok(None);
+        }
+        let backend = FileBackend::existing(&log).map_err(io("open log"))?;
+        match backend.lock() {
+            Ok(l) => Ok(Some(l)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                Err(ArchiveError::Live(name.to_owned()))
+            }
+            Err(e) => Err(io("lock log")(e)),
+        }
     }
 
     fn existing(&self, name: &str) -> Result<(PathBuf, Arc<dyn Backend>), ArchiveError> {
@@ -365,11 +383,13 @@ impl Catalog {
     /// (a repaired log has lost ranges a copy cannot reproduce).
     pub fn truncate(&self, name: &str, last_kept: u64) -> Result<Manifest, ArchiveError> {
         let (dir, backend) = self.existing(name)?;
+        // Held until the shortened log is in place and the manifest says so: a recorder
+        // opened meanwhile would append to the log about to be swapped away (its durable
+        // records lost) and its manifest would be overwritten.
+        let _held = self.hold_log(name, &dir)?;
         let mut manifest = self.manifest_of(name, &*backend)?;
+        // `info.live` is this truncation's own lock now: the lock above was the check.
         let info = self.info(name)?;
-        if info.live {
-            return Err(ArchiveError::Live(name.to_owned()));
-        }
         if matches!(
             manifest.state,
             RecordingState::Damaged | RecordingState::Repaired | RecordingState::Running
@@ -427,6 +447,10 @@ impl Catalog {
             last = Some(seq);
         }
         copy.close()?;
+        // The shortened log's lock, taken before the swap puts it in place.
+        let _held_new = FileBackend::existing(&tmp)
+            .and_then(|b| b.lock())
+            .map_err(io("lock truncated log"))?;
         sync_dir(&dir)?;
         rustix::fs::renameat_with(
             rustix::fs::CWD,
@@ -451,12 +475,8 @@ impl Catalog {
     /// between is finished by the next [`Catalog::open`].
     pub fn purge(&self, name: &str) -> Result<(), ArchiveError> {
         let (dir, _) = self.existing(name)?;
-        if FileBackend::existing(dir.join(LOG_DIR))
-            .and_then(|b| b.lock_held())
-            .unwrap_or(false)
-        {
-            return Err(ArchiveError::Live(name.to_owned()));
-        }
+        // Held through the rename: a recorder cannot open the log in between.
+        let _held = self.hold_log(name, &dir)?;
         let gone = self.root.join(format!("{PURGING_PREFIX}{name}"));
         std::fs::rename(&dir, &gone).map_err(io("rename recording for purge"))?;
         sync_dir(&self.root)?;

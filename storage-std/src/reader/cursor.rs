@@ -293,10 +293,13 @@ impl Cursor {
         let header = r.header;
         // After a time skip the source returns the first record at or after the time,
         // wherever it is; otherwise exactly the sequence expected.
-        let fits = match self.skip {
-            Some(Skip::ToTime(_)) => header.seq >= self.next_seq && header.seq <= c.last_seq,
-            _ => header.seq == self.next_seq,
-        };
+        // Never past the segment's listed end: a source whose object holds more than
+        // its listing names would serve another segment's sequences with its own bytes.
+        let fits = header.seq <= c.last_seq
+            && match self.skip {
+                Some(Skip::ToTime(_)) => header.seq >= self.next_seq,
+                _ => header.seq == self.next_seq,
+            };
         if !fits {
             return Err(corrupt(
                 &c.location,
@@ -309,7 +312,8 @@ impl Cursor {
         }
         self.cold_payload.clear();
         self.cold_payload.extend_from_slice(r.payload);
-        self.next_seq = header.seq + 1;
+        // Wrapping, as for local entries: a listing may end at u64::MAX.
+        self.next_seq = header.seq.wrapping_add(1);
         self.skip = None;
         Ok(Some(Loc::Cold { header }))
     }
