@@ -464,7 +464,10 @@ impl<const N: usize> Writer<N> {
 
     /// Appends a record of `len` bytes written in place by `fill` (zero copy into the
     /// queue). `fill` must write all `len` bytes (the slice holds old queue bytes before)
-    /// and runs while this thread holds the producer: keep it short.
+    /// and runs while this thread holds the producer: keep it short, and do not call
+    /// this writer's `append*`, `next_seq`, `sync` or `appender` from inside it (the
+    /// producer's mutex is not reentrant: the thread would wait for itself). A `fill`
+    /// that panics publishes nothing and uses up no sequence.
     pub fn append_in_place(
         &self,
         len: usize,
