@@ -269,7 +269,8 @@ mod tests {
     fn entry(base: u64, count: u64) -> ColdEntry {
         ColdEntry {
             base_seq: base,
-            last_seq: base + count - 1,
+            // Wrapping: the tests below list segments at the top of the range.
+            last_seq: base.wrapping_add(count).wrapping_sub(1),
             record_count: count,
             first_ts: 1,
             last_ts: 2,
@@ -290,6 +291,32 @@ mod tests {
             frame_count: 1,
             digest: None,
         }
+    }
+
+    /// A segment that ends at u64::MAX leaves no sequence for what follows it: refused
+    /// (whether or not another segment is listed after it), so `next_seq` never
+    /// overflows, even when the manifest's checksum holds.
+    #[test]
+    fn a_segment_ending_at_the_largest_sequence_is_refused() {
+        let decode = |segments: Vec<ColdEntry>| {
+            let mut m = TierManifest::new("log".into());
+            m.segments = segments;
+            TierManifest::decode(&m.encode(), "lying manifest")
+        };
+        for segs in [
+            vec![entry(u64::MAX, 1)],
+            vec![entry(u64::MAX - 4, 5), entry(0, 3)],
+            vec![entry(0, 2), entry(2, u64::MAX - 1)],
+        ] {
+            let bases: Vec<u64> = segs.iter().map(|e| e.base_seq).collect();
+            match decode(segs) {
+                Err(e) => assert!(matches!(e, TierError::Corrupt { .. }), "{bases:?}: {e:?}"),
+                Ok(m) => panic!("{bases:?} accepted; next_seq {:?}", m.next_seq()),
+            }
+        }
+        // The largest representable end is fine.
+        let m = decode(vec![entry(u64::MAX - 5, 5)]).unwrap();
+        assert_eq!(m.next_seq(), Some(u64::MAX));
     }
 
     #[test]
