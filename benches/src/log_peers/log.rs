@@ -179,8 +179,22 @@ pub fn run_unpaced_stamped(
         n += 1;
     }
     drop(a);
-    if n > 0 {
-        let last = n - 1;
+    finish_unpaced(w, &counts, durability, n, start, mark, c0)
+}
+
+/// The end of an unpaced row: waits until the `appended` events (sequences from 0) are
+/// in the page cache (`None`) or durable, stops the clock, closes, and counts.
+fn finish_unpaced(
+    w: Writer,
+    counts: &Counts,
+    durability: Durability,
+    appended: u64,
+    start: Instant,
+    mark: Option<u64>,
+    c0: [u64; 6],
+) -> BenchResult<Outcome> {
+    if appended > 0 {
+        let last = appended - 1;
         match durability {
             Durability::None => {
                 while w.written_seq().is_none_or(|s| s < last) {
@@ -197,8 +211,8 @@ pub fn run_unpaced_stamped(
     let report = w.close().map_err(ctx("close"))?;
     let durable = report.durable_seq.map_or(0, |d| d + 1);
     Ok(Outcome {
-        events: durable.min(n),
-        offered: n,
+        events: durable.min(appended),
+        offered: appended,
         elapsed,
         written_bytes,
         groups: Some(syncs),
@@ -251,32 +265,7 @@ pub fn run_unpaced_shared(
         }
         Ok(total)
     })?;
-    if appended > 0 {
-        let last = appended - 1;
-        match durability {
-            Durability::None => {
-                while w.written_seq().is_none_or(|s| s < last) {
-                    w.health().map_err(ctx("writer"))?;
-                    std::thread::sleep(Duration::from_micros(20));
-                }
-            }
-            _ => w.wait_durable(last, None).map_err(ctx("wait_durable"))?,
-        }
-    }
-    let elapsed = start.elapsed();
-    let written_bytes = written_since(mark);
-    let (syncs, calls) = counted(c0, counts.snapshot());
-    let report = w.close().map_err(ctx("close"))?;
-    let durable = report.durable_seq.map_or(0, |d| d + 1);
-    Ok(Outcome {
-        events: durable.min(appended),
-        offered: appended,
-        elapsed,
-        written_bytes,
-        groups: Some(syncs),
-        backend_calls: Some(calls),
-        ..Outcome::default()
-    })
+    finish_unpaced(w, &counts, durability, appended, start, mark, c0)
 }
 
 /// A paced producer thread appends at `rate` events/s while this thread waits on the
