@@ -90,6 +90,12 @@ step_miri() {
     # storage-std: the pure decoders and the unsafe modules (mmap, queue); tests that need
     # syscalls Miri lacks carry cfg_attr(miri, ignore).
     cargo +nightly miri test -p storage-std --lib --test decoders
+    # The producer's inline SSE 4.2 CRC32C (unsafe intrinsics) runs only where the build
+    # enables the feature: under Miri `is_x86_feature_detected!` sees compile-time features.
+    # Own target dir, so the flag does not rebuild the step's other crates.
+    RUSTFLAGS="-C target-feature=+sse4.2" CARGO_TARGET_DIR=target/miri-sse42 RINGLOG_REQUIRE_SSE42=1 \
+        MIRIFLAGS="$MIRIFLAGS -Zmiri-env-forward=RINGLOG_REQUIRE_SSE42" \
+        cargo +nightly miri test -p storage-std --lib format::record
     # storage-uring: the pure planning, bookkeeping and probe classification (tests that
     # need a real ring carry cfg_attr(miri, ignore) and run in the test step).
     cargo +nightly miri test -p storage-uring --lib
