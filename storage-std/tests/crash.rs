@@ -16,7 +16,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
 use storage_std::backend::{Backend, CrashMode, MemBackend};
@@ -55,48 +54,13 @@ fn opts(d: Durability, setup: Setup) -> storage_std::WriterOptions {
 }
 
 fn seeded(d: Durability, setup: Setup) -> MemBackend {
-    let m = MemBackend::new();
-    let w = W::open_with(backend(&m, setup), opts(d, setup)).unwrap();
-    for s in 0..SEED {
-        w.append_with(&payload(s), meta(s)).unwrap();
-    }
-    w.close().unwrap();
-    m
+    seeded_log::<8192>(|m| backend(m, setup), opts(d, setup), SEED)
 }
 
 /// Runs the workload until it ends or the power fails; returns the highest durable
-/// watermark the writer reported and how many steps the backend took.
+/// watermark the writer reported.
 fn workload(m: &MemBackend, d: Durability, setup: Setup) -> Option<u64> {
-    let mut reported = Some(SEED - 1);
-    let Ok(w) = W::open_with(backend(m, setup), opts(d, setup)) else {
-        return reported;
-    };
-    for s in SEED..SEED + RUN {
-        match w.append_with(&payload(s), meta(s)) {
-            Ok(seq) => assert_eq!(seq, s),
-            Err(e) => {
-                assert!(
-                    e.stop_cause().is_some() || matches!(e, storage_std::Error::Closed),
-                    "{e}"
-                );
-                break;
-            }
-        }
-        if s % 4 == 0 && d != Durability::None {
-            let _ = w.wait_durable(s, Some(Duration::from_secs(5)));
-        }
-        reported = reported.max(w.durable_seq());
-    }
-    reported = reported.max(w.durable_seq());
-    if let Ok(r) = w.close() {
-        reported = reported.max(r.durable_seq);
-        assert_eq!(
-            r.durable_seq,
-            Some(SEED + RUN - 1),
-            "a clean close syncs all"
-        );
-    }
-    reported
+    cut_workload::<8192>(backend(m, setup), opts(d, setup), SEED, RUN)
 }
 
 fn check_after_cut(m: &MemBackend, setup: Setup, reported: Option<u64>, what: &str) {

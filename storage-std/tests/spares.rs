@@ -47,42 +47,12 @@ fn opts(d: Durability) -> WriterOptions {
 }
 
 fn seeded(d: Durability) -> MemBackend {
-    let m = MemBackend::new();
-    let w = W::open_with(spares(&m), opts(d)).unwrap();
-    for s in 0..SEED {
-        w.append_with(&payload(s), meta(s)).unwrap();
-    }
-    w.close().unwrap();
-    m
+    seeded_log::<8192>(spares, opts(d), SEED)
 }
 
 /// Appends until the run ends or the power fails; the highest durable watermark seen.
 fn workload(m: &MemBackend, d: Durability) -> Option<u64> {
-    let mut reported = Some(SEED - 1);
-    let Ok(w) = W::open_with(spares(m), opts(d)) else {
-        return reported;
-    };
-    for s in SEED..SEED + RUN {
-        match w.append_with(&payload(s), meta(s)) {
-            Ok(seq) => assert_eq!(seq, s),
-            Err(e) => {
-                assert!(
-                    e.stop_cause().is_some() || matches!(e, storage_std::Error::Closed),
-                    "{e}"
-                );
-                break;
-            }
-        }
-        if s % 4 == 0 && d != Durability::None {
-            let _ = w.wait_durable(s, Some(Duration::from_secs(5)));
-        }
-        reported = reported.max(w.durable_seq());
-    }
-    reported = reported.max(w.durable_seq());
-    if let Ok(r) = w.close() {
-        reported = reported.max(r.durable_seq);
-    }
-    reported
+    cut_workload::<8192>(spares(m), opts(d), SEED, RUN)
 }
 
 fn check_after_cut(m: &MemBackend, reported: Option<u64>, what: &str) {
