@@ -110,3 +110,97 @@ pub fn recordings(a: &RecordingsArgs) -> ExitCode {
         ExitCode::SUCCESS
     }
 }
+
+// --------------------------------------------------------------------- verify --isolated
+
+/// Exit code of `verify --isolated` when the child verifier did not finish: killed at
+/// the time limit, out of memory, SIGBUS, another crash, or no report.
+pub const EXIT_NOT_VERIFIED: u8 = 6;
+
+/// The flags of `ringctl verify` that run the verifier in a child process.
+#[derive(Debug, clap::Args)]
+pub struct IsolatedArgs {
+    /// Run the verifier in a child process (a copy of ringctl) with time and memory
+    /// limits: SIGBUS, a crash, running out of memory or the time limit there is a
+    /// finding (exit 6), never ringctl's death or hang.
+    #[arg(long, conflicts_with = "store")]
+    pub isolated: bool,
+    /// With --isolated: kill the child after this many seconds (default 300).
+    #[arg(long, value_name = "S", requires = "isolated", value_parser = parse_seconds)]
+    pub time_limit: Option<std::time::Duration>,
+    /// With --isolated: the child's address space limit (`512MiB`, `4G`; default 4GiB).
+    #[arg(long, value_name = "BYTES", requires = "isolated", value_parser = crate::report::parse_bytes)]
+    pub memory_limit: Option<u64>,
+}
+
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?}: not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
+        return Err(format!("{s}: must be a positive number of seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// `ringctl verify --isolated`: exit as plain `verify` when the child finished its report
+/// (0 clean, 3 torn tail, 4 repairable, 1 corruption), 2 when it could not read the log
+/// (or could not be started), 6 when it did not finish ([`EXIT_NOT_VERIFIED`]).
+pub fn verify_isolated(a: &crate::logtools::VerifyArgs, i: &IsolatedArgs) -> ExitCode {
+    if let Err(c) = crate::logtools::log_dir("verify", &a.dir, false) {
+        return c;
+    }
+    let mut limits = storage_std::IsolationLimits::default();
+    if let Some(t) = i.time_limit {
+        limits.time = t;
+    }
+    if let Some(m) = i.memory_limit {
+        limits.memory_bytes = Some(m);
+    }
+    let result = match storage_std::verify_isolated(&a.dir, &limits) {
+        Ok(r) => r,
+        Err(e) => return crate::logtools::fail("verify", EXIT_USAGE, e),
+    };
+    let code = match &result.outcome {
+        storage_std::IsolatedOutcome::Verified { report } => report.class.exit_code() as u8,
+        storage_std::IsolatedOutcome::VerifyFailed { .. } => EXIT_USAGE,
+        _ => EXIT_NOT_VERIFIED,
+    };
+    let printed = if a.json {
+        let mut v = match &result.outcome {
+            storage_std::IsolatedOutcome::Verified { report } => {
+                serde_json::to_value(report).expect("a report serializes")
+            }
+            _ => serde_json::json!({}),
+        };
+        let mut iso = serde_json::to_value(&result).expect("an outcome serializes");
+        if let Some(m) = iso.as_object_mut() {
+            m.remove("report");
+        }
+        v["isolated"] = iso;
+        crate::logtools::json_vocabulary(&mut v, "verify");
+        crate::logtools::emit(|o| writeln!(o, "{v}"))
+    } else {
+        crate::logtools::emit(|o| {
+            if let Some(r) = result.report() {
+                crate::logtools::print_verify(o, r)?;
+            }
+            writeln!(
+                o,
+                "isolated: {} ({} ms)",
+                match &result.outcome {
+                    storage_std::IsolatedOutcome::Verified { .. } => "verified".to_owned(),
+                    other => other.to_string(),
+                },
+                result.elapsed_ms
+            )
+        })
+    };
+    if printed != ExitCode::SUCCESS {
+        return printed;
+    }
+    if code == EXIT_NOT_VERIFIED || code == EXIT_USAGE {
+        crate::warn!("ringctl verify: {}", result.outcome);
+    }
+    ExitCode::from(code)
+}

@@ -122,7 +122,7 @@ fn open_reader(
 
 /// A log directory, or exit 2: a missing path, a file, a folder without any of a log's
 /// files ("not a log directory"), and, unless `empty_ok` (for `recover`), an empty one.
-fn log_dir(cmd: &str, dir: &Path, empty_ok: bool) -> Result<(), ExitCode> {
+pub(crate) fn log_dir(cmd: &str, dir: &Path, empty_ok: bool) -> Result<(), ExitCode> {
     existing_dir(cmd, dir)?;
     let not_a_log = |why: &str| {
         fail(
@@ -383,15 +383,15 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     /// The log directory.
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// The verifier's report as one line of JSON (`"type":"verify"`, with `version`).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    store: StoreArgs,
+    pub(crate) store: StoreArgs,
 }
 
-fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
+pub(crate) fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
     let status = match r.class {
         LogClass::Clean => "clean".to_owned(),
         LogClass::TornTail => "torn tail (the next open or `ringctl recover` cuts it)".into(),

@@ -49,8 +49,9 @@ enum Command {
     /// List a log's segments: sequence and time ranges, sizes, sealed or active.
     Inspect(logtools::InspectArgs),
     /// Check a log: exit 0 clean, 3 only a torn tail, 4 only repairable, 1 corruption, 2
-    /// usage or I/O error.
-    Verify(logtools::VerifyArgs),
+    /// usage or I/O error; with --isolated, 6 when the child verifier did not finish
+    /// (time or memory limit, SIGBUS, a crash).
+    Verify(VerifyCmd),
     /// Recover a log: cut a torn tail, repair derived files; with --force take corruption
     /// out (lost ranges, quarantine/). Exit 0 clean after, 1 refused, 5 locked, 2 errors.
     Recover(logtools::RecoverArgs),
@@ -84,6 +85,15 @@ enum Command {
     },
     /// Print the man page (roff) on stdout (e.g. `ringctl man > ringctl.1`).
     Man,
+}
+
+/// `ringctl verify`: the verifier's flags and `--isolated`.
+#[derive(Debug, clap::Args)]
+struct VerifyCmd {
+    #[command(flatten)]
+    base: logtools::VerifyArgs,
+    #[command(flatten)]
+    isolated: archive::IsolatedArgs,
 }
 
 /// What `ringctl stress` runs.
@@ -313,6 +323,8 @@ fn finish_output(r: std::io::Result<()>) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // A child of `verify --isolated` verifies and exits here.
+    storage_std::run_verify_child_if_requested();
     let cli = Cli::parse();
     match cli.command {
         Command::Stress(a) => match stress(&a) {
@@ -333,7 +345,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Inspect(a) => logtools::inspect(&a),
-        Command::Verify(a) => logtools::verify(&a),
+        Command::Verify(a) if a.isolated.isolated => archive::verify_isolated(&a.base, &a.isolated),
+        Command::Verify(a) => logtools::verify(&a.base),
         Command::Recover(a) => logtools::recover(&a),
         Command::Replay(a) => logtools::replay(&a),
         Command::Import(a) => import::import(&a),

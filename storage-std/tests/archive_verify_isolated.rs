@@ -208,17 +208,17 @@ fn an_allocation_past_the_memory_limit_is_out_of_memory() {
 fn a_hung_child_is_killed_at_the_time_limit() {
     let dir = a_log(10);
     let pid_file = dir.path().join("child.pid");
-    let mut lim = limits(
-        Some("sleep"),
-        &[format!("pidfile={}", pid_file.display())],
-    );
+    let mut lim = limits(Some("sleep"), &[format!("pidfile={}", pid_file.display())]);
     lim.time = Duration::from_millis(1500);
     let started = Instant::now();
     let out = verify_isolated(dir.path(), &lim).unwrap();
     let took = started.elapsed();
     assert_eq!(out.outcome, IsolatedOutcome::TimedOut { limit_ms: 1500 });
     assert!(took >= Duration::from_millis(1500), "{took:?}");
-    assert!(took < Duration::from_secs(30), "killed, not waited for: {took:?}");
+    assert!(
+        took < Duration::from_secs(30),
+        "killed, not waited for: {took:?}"
+    );
     // The child reached its sleep, and it is gone (killed and reaped).
     let pid = std::fs::read_to_string(&pid_file).expect("the child started");
     assert!(

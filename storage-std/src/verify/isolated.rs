@@ -227,7 +227,8 @@ pub fn verify_isolated(dir: impl AsRef<Path>, limits: &IsolationLimits) -> Resul
         Some(p) => p.clone(),
         None => std::env::current_exe().map_err(|e| Error::io("current_exe", "", e))?,
     };
-    let spawn_err = |what: &'static str, e: std::io::Error| Error::io(what, program.display().to_string(), e);
+    let spawn_err =
+        |what: &'static str, e: std::io::Error| Error::io(what, program.display().to_string(), e);
     let started = Instant::now();
     let mut child = Command::new(&program)
         .args(&limits.args)
@@ -291,7 +292,9 @@ pub fn verify_isolated(dir: impl AsRef<Path>, limits: &IsolationLimits) -> Resul
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 killed = true;
-                break child.wait().map_err(|e| spawn_err("wait for verifier", e))?;
+                break child
+                    .wait()
+                    .map_err(|e| spawn_err("wait for verifier", e))?;
             }
             Ok(None) => std::thread::sleep(POLL),
             Err(e) => {
@@ -316,8 +319,7 @@ pub fn verify_isolated(dir: impl AsRef<Path>, limits: &IsolationLimits) -> Resul
         } else if sig == Signal::KILL.as_raw() {
             IsolatedOutcome::OutOfMemory {
                 limit_bytes: limits.memory_bytes,
-                detail: "killed by SIGKILL, not by the caller (the kernel's OOM killer)"
-                    .to_owned(),
+                detail: "killed by SIGKILL, not by the caller (the kernel's OOM killer)".to_owned(),
             }
         } else if sig == Signal::ABORT.as_raw() && err_tail.contains("memory allocation of") {
             IsolatedOutcome::OutOfMemory {
@@ -325,10 +327,18 @@ pub fn verify_isolated(dir: impl AsRef<Path>, limits: &IsolationLimits) -> Resul
                 detail: detail(),
             }
         } else {
+            let mut detail = detail();
+            if sig == Signal::SEGV.as_raw()
+                && let Some(l) = limits.memory_bytes
+            {
+                // Under an address-space limit a stack that cannot grow is SIGSEGV too.
+                detail =
+                    format!("{detail} (a stack that could not grow under the {l}-byte limit?)");
+            }
             IsolatedOutcome::Crashed {
                 signal: Some(sig),
                 exit_code: None,
-                detail: detail(),
+                detail,
             }
         }
     } else if status.code() != Some(0) {
