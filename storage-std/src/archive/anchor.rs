@@ -72,6 +72,7 @@ pub fn write_anchor(dir: &dyn Backend, anchor: &Anchor) -> Result<(), ArchiveErr
             ),
         });
     }
+    drop_leftover_temp(dir, TEMP)?;
     {
         let mut f = dir.create(TEMP).map_err(io("create anchor"))?;
         f.set_len(0).map_err(io("truncate anchor"))?;
@@ -84,6 +85,19 @@ pub fn write_anchor(dir: &dyn Backend, anchor: &Anchor) -> Result<(), ArchiveErr
         .map_err(io("rename anchor"))?;
     dir.sync_dir().map_err(io("sync anchor directory"))?;
     Ok(())
+}
+
+/// Removes the temporary file of a write a crash cut short (never renamed, so never
+/// read): creating a file refuses one that exists, which would stop every later write.
+pub(super) fn drop_leftover_temp(dir: &dyn Backend, temp: &str) -> Result<(), ArchiveError> {
+    match dir.remove(temp) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ArchiveError::Io {
+            step: "remove a leftover temporary file",
+            source: e,
+        }),
+    }
 }
 
 /// Reads and checks one anchor file.

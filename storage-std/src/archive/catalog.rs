@@ -15,9 +15,10 @@ use crate::writer::{RecordMeta, Writer, WriterOptions};
 
 use super::ArchiveError;
 use super::anchor::{Anchor, RejectedAnchor, latest_anchor, write_anchor};
-use super::manifest::{Manifest, RecordingState, read_manifest, write_manifest};
+use super::manifest::{MANIFEST_TEMP, Manifest, RecordingState, read_manifest};
 use super::recorder::{Recorder, RecordingStatus};
 use super::replay::LogReplay;
+use super::save_manifest;
 
 /// The log directory's name inside a recording's directory.
 const LOG_DIR: &str = "log";
@@ -208,6 +209,12 @@ impl Catalog {
                 info.state = Some(m.state);
                 info.manifest = Some(m);
             }
+            Ok(None) if dir.join(MANIFEST_TEMP).exists() => {
+                info.problem = Some(format!(
+                    "no manifest (its first write was cut short: {MANIFEST_TEMP} is left; \
+                     purge the recording)"
+                ))
+            }
             Ok(None) => info.problem = Some("no manifest".to_owned()),
             Err(e) => info.problem = Some(e.to_string()),
         }
@@ -269,7 +276,7 @@ impl Catalog {
             Arc::new(FileBackend::existing(&dir).map_err(io("open recording"))?);
         let mut manifest = Manifest::new(name, with_settings(config, &opts), now_ns());
         manifest.first_seq = None;
-        write_manifest(&*backend, &manifest)?;
+        save_manifest(&*backend, &manifest)?;
         let first = opts.first_seq;
         let anchors = anchors_of(&dir)?;
         let writer = Writer::open(dir.join(LOG_DIR), opts)?;
@@ -305,7 +312,7 @@ impl Catalog {
             }
             Err(e) => return Err(e.into()),
         }
-        write_manifest(&*backend, &manifest)?;
+        save_manifest(&*backend, &manifest)?;
         Ok(manifest)
     }
 
@@ -373,7 +380,7 @@ impl Catalog {
         manifest.ended_ns = None;
         manifest.config = config;
         manifest.writer_version = env!("CARGO_PKG_VERSION").to_owned();
-        write_manifest(&*backend, &manifest)?;
+        save_manifest(&*backend, &manifest)?;
         let anchors = anchors_of(&dir)?;
         Ok(Recorder::new(writer, backend, anchors, manifest, next))
     }
@@ -502,7 +509,7 @@ impl Catalog {
         manifest
             .config
             .insert("truncated_after".to_owned(), last_kept.to_string());
-        write_manifest(&*backend, &manifest)?;
+        save_manifest(&*backend, &manifest)?;
         Ok(manifest)
     }
 
@@ -598,7 +605,7 @@ fn repair_held(log: &dyn Backend, force: bool) -> Result<RecoveryReport, Error> 
 fn mark_damaged(name: &str, dir: &dyn Backend, mut manifest: Manifest, e: &Error) -> ArchiveError {
     manifest.state = RecordingState::Damaged;
     manifest.damage = Some(e.to_string());
-    if let Err(w) = write_manifest(dir, &manifest) {
+    if let Err(w) = save_manifest(dir, &manifest) {
         return w;
     }
     ArchiveError::State {

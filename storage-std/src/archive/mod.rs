@@ -66,6 +66,16 @@ pub use manifest::{
 pub use recorder::{Drained, Recorder, RecordingStatus};
 pub use replay::LogReplay;
 
+/// [`write_manifest`] after removing the temporary file of a manifest write a crash cut
+/// short (the backend's create refuses an existing file).
+pub(crate) fn save_manifest(
+    dir: &dyn crate::backend::Backend,
+    manifest: &Manifest,
+) -> Result<(), ArchiveError> {
+    anchor::drop_leftover_temp(dir, MANIFEST_TEMP)?;
+    write_manifest(dir, manifest)
+}
+
 /// Why a catalog, recorder or manifest operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {

@@ -16,7 +16,8 @@ use crate::writer::{RecordMeta, Writer};
 
 use super::ArchiveError;
 use super::anchor::{Anchor, write_anchor};
-use super::manifest::{Manifest, RecordingState, write_manifest};
+use super::manifest::{Manifest, RecordingState};
+use super::save_manifest;
 
 /// The longest [`Recorder::store_anchor`] waits for its sequence to become durable.
 const ANCHOR_WAIT: Duration = Duration::from_secs(5);
@@ -284,7 +285,7 @@ impl Recorder {
         self.manifest.state = RecordingState::Sealed;
         self.manifest.ended_ns = Some(now_ns());
         self.manifest.last_seq = report.durable_seq;
-        write_manifest(&*self.dir, &self.manifest)?;
+        save_manifest(&*self.dir, &self.manifest)?;
         Ok(self.manifest.clone())
     }
 }
