@@ -76,6 +76,9 @@ enum Command {
     /// List the recordings of a catalog root, one line each (state, sequences, times,
     /// size); --json: one object a line. Exit 0, 1 a recording is damaged, 2 errors.
     Recordings(archive::RecordingsArgs),
+    /// Snapshot anchors of a recording: save one (tagged with the sequence it reflects),
+    /// show the latest valid one and where to replay from, list them all, checked.
+    Anchor(archive::AnchorArgs),
     /// Print a shell completion script on stdout (e.g. `ringctl completions bash >
     /// /etc/bash_completion.d/ringctl`).
     Completions {
@@ -355,6 +358,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "tier")]
         Command::Restore(a) => tier::restore(&a),
         Command::Recordings(a) => archive::recordings(&a),
+        Command::Anchor(a) => archive::anchor(&a),
         Command::Completions { shell } => {
             // Into memory first: `generate` panics on a write error (`| head`).
             let mut script = Vec::new();

@@ -14,7 +14,9 @@ use crate::recovery::{RecoverOpts, RecoveryReport, repair};
 use crate::writer::{RecordMeta, Writer, WriterOptions};
 
 use super::ArchiveError;
-use super::anchor::{Anchor, RejectedAnchor, latest_anchor, write_anchor};
+use super::anchor::{
+    Anchor, AnchorEntry, RejectedAnchor, latest_anchor, list_anchors, write_anchor,
+};
 use super::manifest::{MANIFEST_TEMP, Manifest, RecordingState, read_manifest};
 use super::recorder::{Recorder, RecordingStatus};
 use super::replay::LogReplay;
@@ -564,6 +566,15 @@ impl Catalog {
         };
         write_anchor(&*anchors_of(&dir)?, &anchor)?;
         Ok(anchor)
+    }
+
+    /// Every anchor file of a recording, each checked: damaged ones and those past the
+    /// log's end carry their problem.
+    pub fn anchors(&self, name: &str) -> Result<Vec<AnchorEntry>, ArchiveError> {
+        let info = self.info(name)?;
+        let (dir, _) = self.existing(name)?;
+        let durable_end = info.last_seq.map_or(0, |s| s + 1);
+        list_anchors(&*anchors_of(&dir)?, durable_end)
     }
 
     /// The latest valid anchor of a recording (its checks pass and the log still holds

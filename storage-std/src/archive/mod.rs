@@ -56,7 +56,8 @@ mod recorder;
 mod replay;
 
 pub use anchor::{
-    Anchor, MAX_SNAPSHOT_BYTES, RejectedAnchor, anchor_name, latest_anchor, write_anchor,
+    Anchor, AnchorEntry, MAX_SNAPSHOT_BYTES, RejectedAnchor, anchor_name, latest_anchor,
+    list_anchors, write_anchor,
 };
 pub use catalog::{Catalog, RecordingInfo};
 pub use manifest::{
