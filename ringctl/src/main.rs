@@ -58,7 +58,7 @@ enum Command {
     /// Stream a log's records (or quarantine/'s); --check verifies the stress pattern.
     /// Exit 0 all delivered (or --follow ended by Ctrl-C / SIGTERM), 3 stopped at a torn
     /// tail, 1 corruption or a failed check, 2 usage (an empty range, not a log directory).
-    Replay(logtools::ReplayArgs),
+    Replay(ReplayCmd),
     /// Append a capture of ringcore::io frames (e.g. saved from a device's UART) to a
     /// log, skipping damage. Exit 0 clean capture, 1 damage skipped (the good frames are
     /// imported and durable), 2 usage or I/O error, 5 locked.
@@ -97,6 +97,15 @@ struct VerifyCmd {
     base: logtools::VerifyArgs,
     #[command(flatten)]
     isolated: archive::IsolatedArgs,
+}
+
+/// `ringctl replay`: the replay's flags and `--merge-live`.
+#[derive(Debug, clap::Args)]
+struct ReplayCmd {
+    #[command(flatten)]
+    base: logtools::ReplayArgs,
+    #[command(flatten)]
+    merge: log::MergeLiveArgs,
 }
 
 /// What `ringctl stress` runs.
@@ -351,7 +360,13 @@ fn main() -> ExitCode {
         Command::Verify(a) if a.isolated.isolated => archive::verify_isolated(&a.base, &a.isolated),
         Command::Verify(a) => logtools::verify(&a.base),
         Command::Recover(a) => logtools::recover(&a),
-        Command::Replay(a) => logtools::replay(&a),
+        Command::Replay(ReplayCmd {
+            base,
+            merge: log::MergeLiveArgs {
+                merge_live: Some(live),
+            },
+        }) => log::replay_merge_live(&base, &live),
+        Command::Replay(a) => logtools::replay(&a.base),
         Command::Import(a) => import::import(&a),
         #[cfg(feature = "tier")]
         Command::Tier(a) => tier::tier(&a),
