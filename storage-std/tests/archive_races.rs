@@ -192,3 +192,57 @@ fn concurrent_extends_leave_the_winners_manifest() {
         assert_eq!(m.last_seq, Some(from + 4));
     }
 }
+
+/// An extend that takes the log the moment a recorder's stop releases it: the manifest
+/// on disk is the new run's, never the stopped run's `Sealed` written over it. Before
+/// the stop sealed the manifest under the writer's lock, it closed the log first (the
+/// lock went) and then wrote `Sealed`, over the manifest of the run that came in between.
+#[test]
+fn a_stop_never_writes_over_the_next_runs_manifest() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    let mut rec = catalog.create("s", opts(), BTreeMap::new()).unwrap();
+    let dir = storage_std::backend::FileBackend::existing(root.path().join("s")).unwrap();
+    for round in 0..12u32 {
+        let from = rec.next_seq();
+        record(&mut rec, from, from + 20);
+        let go = std::sync::atomic::AtomicBool::new(false);
+        let next = std::thread::scope(|s| {
+            let taker = s.spawn(|| {
+                while !go.load(std::sync::atomic::Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    match catalog.extend("s", opts(), BTreeMap::new()) {
+                        Ok(r) => return r,
+                        Err(ArchiveError::Live(_))
+                        | Err(ArchiveError::Log(storage_std::Error::Locked(_))) => {
+                            assert!(Instant::now() < deadline, "round {round}: never extended");
+                        }
+                        Err(e) => panic!("round {round}: extend: {e}"),
+                    }
+                }
+            });
+            go.store(true, std::sync::atomic::Ordering::Release);
+            let sealed = rec.stop().unwrap();
+            assert_eq!(sealed.state, storage_std::archive::RecordingState::Sealed);
+            taker.join().unwrap()
+        });
+        let on_disk = storage_std::archive::read_manifest(&dir, "s")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            &on_disk,
+            next.manifest(),
+            "round {round}: the running recorder's manifest is on disk"
+        );
+        assert_eq!(
+            on_disk.state,
+            storage_std::archive::RecordingState::Running,
+            "round {round}"
+        );
+        rec = next;
+    }
+    rec.stop().unwrap();
+}
