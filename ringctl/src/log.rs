@@ -546,3 +546,244 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, Failure> 
         }
     }
 }
+
+// ------------------------------------------------------------------ replay --merge-live
+
+/// `ringctl replay DIR --merge-live LIVE_DIR`.
+#[derive(Debug, clap::Args)]
+pub struct MergeLiveArgs {
+    /// Replay DIR (a recording: e.g. ROOT/NAME/log of `ringctl recordings`, or a copy of
+    /// the live log's past) and hand over to the live log in LIVE_DIR, following it:
+    /// every sequence from the start once, in order, from DIR while it holds it and from
+    /// LIVE_DIR after. Ends at --to-seq / --to-time or on Ctrl-C / SIGTERM (exit 0);
+    /// sequences in neither log are exit 1. The summary names the hand-over point.
+    #[arg(long, value_name = "LIVE_DIR", conflicts_with_all = ["quarantine", "store", "follow"])]
+    pub merge_live: Option<PathBuf>,
+}
+
+/// Set by the Ctrl-C / SIGTERM handler of `replay --merge-live`.
+static MERGE_INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// What a merged replay does after a record.
+enum Flow {
+    Go,
+    /// `--check` failed.
+    Bad(String),
+    /// Past `--to-time`.
+    PastEnd,
+}
+
+/// How a merged replay ended: the summary's `end`, the exit code and the error.
+struct MergeEnding {
+    end: &'static str,
+    code: u8,
+    error: Option<String>,
+}
+
+/// Runs `ringctl replay DIR --merge-live LIVE_DIR` (see [`MergeLiveArgs`]).
+pub fn replay_merge_live(
+    a: &crate::logtools::ReplayArgs,
+    live_dir: &Path,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    use storage_std::LogItem;
+    use storage_std::archive::{ArchiveError, LiveMerge, MergedFrom};
+    const CMD: &str = "replay";
+    let fail = |code: u8, msg: String| crate::logtools::fail(CMD, code, msg);
+    if let (Some(f), Some(t)) = (a.from_seq, a.to_seq)
+        && f > t
+    {
+        return fail(
+            crate::report::EXIT_USAGE,
+            format!("--from-seq {f} is after --to-seq {t}: an empty range"),
+        );
+    }
+    for dir in [&a.dir, &live_dir.to_path_buf()] {
+        if let Err(c) = crate::logtools::log_dir(CMD, dir, false) {
+            return c;
+        }
+    }
+    if let Err(e) = ctrlc::set_handler(|| MERGE_INTERRUPTED.store(true, Ordering::Relaxed)) {
+        return fail(
+            crate::report::EXIT_USAGE,
+            format!("cannot catch Ctrl-C for --merge-live: {e}"),
+        );
+    }
+    let start = match (a.from_seq, a.from_time) {
+        (Some(s), _) => Start::Seq(s),
+        (None, Some(t)) => Start::Time(t),
+        (None, None) => Start::Oldest,
+    };
+    let opened = LogReader::open(&a.dir).and_then(|r| Ok((r, LogReader::open(live_dir)?)));
+    let mut merge = match opened
+        .map_err(ArchiveError::from)
+        .and_then(|(archive, live)| LiveMerge::new(archive, live, start))
+    {
+        Ok(m) => m,
+        Err(ArchiveError::Log(e @ storage_std::Error::NotRetained { .. })) => {
+            return fail(crate::report::EXIT_USAGE, e.to_string());
+        }
+        Err(e) => return fail(crate::report::EXIT_USAGE, e.to_string()),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, stdout.lock());
+    let (mut count, mut first, mut last, mut lost) = (0u64, None, None, 0u64);
+    let ending = loop {
+        if MERGE_INTERRUPTED.load(Ordering::Relaxed) {
+            break MergeEnding {
+                end: "interrupted",
+                code: 0,
+                error: None,
+            };
+        }
+        if a.to_seq
+            .is_some_and(|e| merge.next_seq().is_some_and(|n| n > e))
+        {
+            break MergeEnding {
+                end: "end",
+                code: 0,
+                error: None,
+            };
+        }
+        let step = merge.next_wait(
+            Duration::from_millis(100),
+            |_from: MergedFrom, item| match item {
+                LogItem::Lost(l) => {
+                    lost += l.to - l.from + 1;
+                    crate::logtools::print_lost(&mut out, a, l.from, l.to).map(|()| Flow::Go)
+                }
+                LogItem::Record(r) => {
+                    if a.to_time.is_some_and(|t| r.header.timestamp_ns > t) {
+                        return Ok(Flow::PastEnd);
+                    }
+                    let seq = r.seq();
+                    count += 1;
+                    first.get_or_insert(seq);
+                    last = Some(seq);
+                    let bad = crate::logtools::check_record(a, seq, &r);
+                    crate::logtools::print_record(&mut out, a, &r.header, r.payload)
+                        .map(|()| bad.map_or(Flow::Go, Flow::Bad))
+                }
+            },
+        );
+        match step {
+            Ok(None) => {
+                // Idle while following: show what we have.
+                if let Err(e) = out.flush() {
+                    break write_failure(e);
+                }
+            }
+            Ok(Some(Ok(Flow::Go))) => {}
+            Ok(Some(Ok(Flow::Bad(bad)))) => {
+                break MergeEnding {
+                    end: "failed",
+                    code: crate::EXIT_CHECK_FAILED,
+                    error: Some(bad),
+                };
+            }
+            Ok(Some(Ok(Flow::PastEnd))) => {
+                break MergeEnding {
+                    end: "end",
+                    code: 0,
+                    error: None,
+                };
+            }
+            Ok(Some(Err(e))) => break write_failure(e),
+            Err(e @ ArchiveError::MergeGap { .. }) => {
+                break MergeEnding {
+                    end: "failed",
+                    code: crate::EXIT_CHECK_FAILED,
+                    error: Some(e.to_string()),
+                };
+            }
+            Err(ArchiveError::Log(
+                e @ (storage_std::Error::Corrupt { .. } | storage_std::Error::NeedsForce { .. }),
+            )) => {
+                break MergeEnding {
+                    end: "failed",
+                    code: crate::EXIT_CHECK_FAILED,
+                    error: Some(e.to_string()),
+                };
+            }
+            Err(e) => {
+                break MergeEnding {
+                    end: "error",
+                    code: crate::report::EXIT_USAGE,
+                    error: Some(e.to_string()),
+                };
+            }
+        }
+    };
+    if ending.end == "closed" {
+        return ExitCode::SUCCESS;
+    }
+    let stats = merge.stats();
+    let summary = if a.json {
+        let mut v = serde_json::json!({
+            "type": "summary",
+            "version": crate::report::VERSION,
+            "records": count,
+            "first_seq": first,
+            "last_seq": last,
+            "lost": lost,
+            "checked": a.check,
+            "end": ending.end,
+            "merge": stats,
+        });
+        if let Some(e) = &ending.error {
+            v["error"] = e.clone().into();
+        }
+        format!("{v}\n")
+    } else {
+        let s = |x: Option<u64>| x.map_or("-".to_string(), |v| v.to_string());
+        format!(
+            "records {} first_seq {} last_seq {}{} (handed over to the live log at {}: {} from the recording, {} live){}{}\n",
+            count,
+            s(first),
+            s(last),
+            if lost > 0 {
+                format!(" lost {lost}")
+            } else {
+                String::new()
+            },
+            s(stats.handover_seq),
+            stats.from_archive,
+            stats.from_live,
+            if ending.end == "interrupted" {
+                " (interrupted)"
+            } else {
+                ""
+            },
+            if ending.error.is_some() {
+                " FAILED"
+            } else {
+                ""
+            },
+        )
+    };
+    match out.write_all(summary.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
+        Err(e) => return fail(crate::report::EXIT_USAGE, e.to_string()),
+    }
+    if let Some(e) = &ending.error {
+        crate::warn!("ringctl replay: {e}");
+    }
+    ExitCode::from(ending.code)
+}
+
+fn write_failure(e: std::io::Error) -> MergeEnding {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        MergeEnding {
+            end: "closed",
+            code: 0,
+            error: None,
+        }
+    } else {
+        MergeEnding {
+            end: "error",
+            code: crate::report::EXIT_USAGE,
+            error: Some(format!("cannot write the output: {e}")),
+        }
+    }
+}

@@ -122,7 +122,7 @@ fn open_reader(
 
 /// A log directory, or exit 2: a missing path, a file, a folder without any of a log's
 /// files ("not a log directory"), and, unless `empty_ok` (for `recover`), an empty one.
-fn log_dir(cmd: &str, dir: &Path, empty_ok: bool) -> Result<(), ExitCode> {
+pub(crate) fn log_dir(cmd: &str, dir: &Path, empty_ok: bool) -> Result<(), ExitCode> {
     existing_dir(cmd, dir)?;
     let not_a_log = |why: &str| {
         fail(
@@ -383,15 +383,15 @@ pub fn inspect(a: &InspectArgs) -> ExitCode {
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     /// The log directory.
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// The verifier's report as one line of JSON (`"type":"verify"`, with `version`).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    store: StoreArgs,
+    pub(crate) store: StoreArgs,
 }
 
-fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
+pub(crate) fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
     let status = match r.class {
         LogClass::Clean => "clean".to_owned(),
         LogClass::TornTail => "torn tail (the next open or `ringctl recover` cuts it)".into(),
@@ -673,50 +673,50 @@ fn print_recovery(o: &mut dyn Write, report: &RecoveryReport) -> io::Result<()> 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
     /// The log directory.
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Start at this sequence (default: the oldest record).
     #[arg(long, conflicts_with = "from_time")]
-    from_seq: Option<u64>,
+    pub(crate) from_seq: Option<u64>,
     /// Start at the first record whose timestamp is at or after T: an RFC 3339 UTC time
     /// as `inspect` prints it (`2024-05-01T12:00:00.5Z`) or ns since the Unix epoch (as
     /// `ts_ns` prints it).
     #[arg(long, value_name = "T", value_parser = parse_time)]
-    from_time: Option<u64>,
+    pub(crate) from_time: Option<u64>,
     /// Stop after this sequence (inclusive); also ends `--follow`.
     #[arg(long, value_name = "E")]
-    to_seq: Option<u64>,
+    pub(crate) to_seq: Option<u64>,
     /// Stop at the first record whose timestamp is after T (RFC 3339 or ns, as
     /// --from-time); also ends `--follow`.
     #[arg(long, value_name = "T", value_parser = parse_time)]
-    to_time: Option<u64>,
+    pub(crate) to_time: Option<u64>,
     /// Keep reading as a writer appends, until Ctrl-C / SIGTERM (which end it with the
     /// summary) or `--to-seq` / `--to-time` is reached.
     #[arg(long, conflicts_with = "quarantine")]
-    follow: bool,
+    pub(crate) follow: bool,
     /// Check every record's payload against the stress pattern of its sequence (and its
     /// length against the header's); exit 1 at the first bad one.
     #[arg(long)]
-    check: bool,
+    pub(crate) check: bool,
     /// Print each record's payload too: hex, base64, or utf8 (invalid bytes as U+FFFD;
     /// quoted and escaped in text mode so a record stays one line).
     #[arg(long, value_enum, value_name = "ENCODING")]
-    payload: Option<PayloadEncoding>,
+    pub(crate) payload: Option<PayloadEncoding>,
     /// JSON only, one object a line, each with a `type`: `record` (`seq`, `time` as RFC
     /// 3339, `ts_ns` as a decimal string, `kind`, `flags`, `len`, and `payload` with
     /// --payload), `lost` (`from`, `to`: a range recorded as lost), `quarantined` (with
     /// --quarantine), and the `summary` last (`records`, `version`, ...).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// Print only the summary line.
     #[arg(long, short)]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// Read what `recover --force` put in DIR/quarantine/ instead of the log: every
     /// record still whole in each file kept there, in file order (same output), after a
     /// line per file naming where it came from, why, and what the log lost with it.
     #[arg(long, conflicts_with_all = ["from_seq", "from_time", "to_seq", "to_time"])]
-    quarantine: bool,
+    pub(crate) quarantine: bool,
     #[command(flatten)]
-    store: StoreArgs,
+    pub(crate) store: StoreArgs,
 }
 
 /// `--payload`: how payloads are printed.
@@ -839,7 +839,7 @@ fn write_error(e: io::Error) -> Ending {
 }
 
 /// What `--check` says about a record.
-fn check_record(
+pub(crate) fn check_record(
     a: &ReplayArgs,
     seq: u64,
     r: &storage_std::format::RecordRef<'_>,
@@ -862,7 +862,7 @@ fn check_record(
     }
 }
 
-fn print_record(
+pub(crate) fn print_record(
     out: &mut dyn Write,
     a: &ReplayArgs,
     h: &ringcore::frame::FrameHeader,
@@ -900,7 +900,12 @@ fn print_record(
     }
 }
 
-fn print_lost(out: &mut dyn Write, a: &ReplayArgs, from: u64, to: u64) -> io::Result<()> {
+pub(crate) fn print_lost(
+    out: &mut dyn Write,
+    a: &ReplayArgs,
+    from: u64,
+    to: u64,
+) -> io::Result<()> {
     if a.quiet {
         return Ok(());
     }

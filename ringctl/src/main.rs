@@ -49,15 +49,16 @@ enum Command {
     /// List a log's segments: sequence and time ranges, sizes, sealed or active.
     Inspect(logtools::InspectArgs),
     /// Check a log: exit 0 clean, 3 only a torn tail, 4 only repairable, 1 corruption, 2
-    /// usage or I/O error.
-    Verify(logtools::VerifyArgs),
+    /// usage or I/O error; with --isolated, 6 when the child verifier did not finish
+    /// (time or memory limit, SIGBUS, a crash).
+    Verify(VerifyCmd),
     /// Recover a log: cut a torn tail, repair derived files; with --force take corruption
     /// out (lost ranges, quarantine/). Exit 0 clean after, 1 refused, 5 locked, 2 errors.
     Recover(logtools::RecoverArgs),
     /// Stream a log's records (or quarantine/'s); --check verifies the stress pattern.
     /// Exit 0 all delivered (or --follow ended by Ctrl-C / SIGTERM), 3 stopped at a torn
     /// tail, 1 corruption or a failed check, 2 usage (an empty range, not a log directory).
-    Replay(logtools::ReplayArgs),
+    Replay(ReplayCmd),
     /// Append a capture of ringcore::io frames (e.g. saved from a device's UART) to a
     /// log, skipping damage. Exit 0 clean capture, 1 damage skipped (the good frames are
     /// imported and durable), 2 usage or I/O error, 5 locked.
@@ -75,6 +76,9 @@ enum Command {
     /// List the recordings of a catalog root, one line each (state, sequences, times,
     /// size); --json: one object a line. Exit 0, 1 a recording is damaged, 2 errors.
     Recordings(archive::RecordingsArgs),
+    /// Snapshot anchors of a recording: save one (tagged with the sequence it reflects),
+    /// show the latest valid one and where to replay from, list them all, checked.
+    Anchor(archive::AnchorArgs),
     /// Print a shell completion script on stdout (e.g. `ringctl completions bash >
     /// /etc/bash_completion.d/ringctl`).
     Completions {
@@ -84,6 +88,24 @@ enum Command {
     },
     /// Print the man page (roff) on stdout (e.g. `ringctl man > ringctl.1`).
     Man,
+}
+
+/// `ringctl verify`: the verifier's flags and `--isolated`.
+#[derive(Debug, clap::Args)]
+struct VerifyCmd {
+    #[command(flatten)]
+    base: logtools::VerifyArgs,
+    #[command(flatten)]
+    isolated: archive::IsolatedArgs,
+}
+
+/// `ringctl replay`: the replay's flags and `--merge-live`.
+#[derive(Debug, clap::Args)]
+struct ReplayCmd {
+    #[command(flatten)]
+    base: logtools::ReplayArgs,
+    #[command(flatten)]
+    merge: log::MergeLiveArgs,
 }
 
 /// What `ringctl stress` runs.
@@ -313,6 +335,8 @@ fn finish_output(r: std::io::Result<()>) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // A child of `verify --isolated` verifies and exits here.
+    storage_std::run_verify_child_if_requested();
     let cli = Cli::parse();
     match cli.command {
         Command::Stress(a) => match stress(&a) {
@@ -333,15 +357,23 @@ fn main() -> ExitCode {
             }
         },
         Command::Inspect(a) => logtools::inspect(&a),
-        Command::Verify(a) => logtools::verify(&a),
+        Command::Verify(a) if a.isolated.isolated => archive::verify_isolated(&a.base, &a.isolated),
+        Command::Verify(a) => logtools::verify(&a.base),
         Command::Recover(a) => logtools::recover(&a),
-        Command::Replay(a) => logtools::replay(&a),
+        Command::Replay(ReplayCmd {
+            base,
+            merge: log::MergeLiveArgs {
+                merge_live: Some(live),
+            },
+        }) => log::replay_merge_live(&base, &live),
+        Command::Replay(a) => logtools::replay(&a.base),
         Command::Import(a) => import::import(&a),
         #[cfg(feature = "tier")]
         Command::Tier(a) => tier::tier(&a),
         #[cfg(feature = "tier")]
         Command::Restore(a) => tier::restore(&a),
         Command::Recordings(a) => archive::recordings(&a),
+        Command::Anchor(a) => archive::anchor(&a),
         Command::Completions { shell } => {
             // Into memory first: `generate` panics on a write error (`| head`).
             let mut script = Vec::new();

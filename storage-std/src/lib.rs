@@ -76,6 +76,10 @@ pub use verify::{
     Finding, LiveCheck, LogClass, Problem, SegmentCheck, Severity, VerifyReport, VerifyStatus,
     verify, verify_dir,
 };
+pub use verify::{
+    IsolatedOutcome, IsolatedVerify, IsolationLimits, REPORT_MARKER, VERIFY_CHILD_ENV,
+    run_verify_child_if_requested, verify_isolated,
+};
 pub use writer::{
     Appender, CloseReport, DEFAULT_QUEUE_BYTES, Durability, MAX_GROUP_BYTES, MAX_INDEX_INTERVAL,
     MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, RecordMeta, SyncLatency, Writer, WriterOptions,

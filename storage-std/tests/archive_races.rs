@@ -135,3 +135,114 @@ fn a_purge_is_refused_while_a_recorder_holds_the_log_and_takes_the_lock_itself()
         Err(ArchiveError::NotFound(_))
     ));
 }
+
+/// Two extends of one stopped recording at once: one wins and records, the other is
+/// refused, and the manifest on disk is the winner's all along. Before an extend took
+/// the log's lock first, the loser recovered and wrote its own `Running` manifest (its
+/// run count, its configuration) before its writer's open failed on the lock, so the
+/// file described a run that never happened while the winner recorded.
+#[test]
+fn concurrent_extends_leave_the_winners_manifest() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    let mut rec = catalog.create("x", opts(), BTreeMap::new()).unwrap();
+    record(&mut rec, 0, 10);
+    rec.stop().unwrap();
+    let dir = storage_std::backend::FileBackend::existing(root.path().join("x")).unwrap();
+    for round in 0..8u32 {
+        let barrier = std::sync::Barrier::new(2);
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|i| {
+                    let (catalog, barrier) = (&catalog, &barrier);
+                    s.spawn(move || {
+                        let mut config = BTreeMap::new();
+                        config.insert("extender".to_owned(), i.to_string());
+                        barrier.wait();
+                        catalog.extend("x", opts(), config)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut winners = Vec::new();
+        for r in results {
+            match r {
+                Ok(rec) => winners.push(rec),
+                Err(ArchiveError::Live(_))
+                | Err(ArchiveError::Log(storage_std::Error::Locked(_))) => {}
+                Err(e) => panic!("round {round}: extend: {e}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: exactly one extend wins");
+        let mut rec = winners.pop().unwrap();
+        let on_disk = storage_std::archive::read_manifest(&dir, "x")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            &on_disk,
+            rec.manifest(),
+            "round {round}: the manifest on disk is the running recorder's"
+        );
+        assert_eq!(on_disk.runs, round + 2, "round {round}");
+        let from = rec.next_seq();
+        record(&mut rec, from, from + 5);
+        let m = rec.stop().unwrap();
+        assert_eq!(m.runs, round + 2);
+        assert_eq!(m.last_seq, Some(from + 4));
+    }
+}
+
+/// An extend that takes the log the moment a recorder's stop releases it: the manifest
+/// on disk is the new run's, never the stopped run's `Sealed` written over it. Before
+/// the stop sealed the manifest under the writer's lock, it closed the log first (the
+/// lock went) and then wrote `Sealed`, over the manifest of the run that came in between.
+#[test]
+fn a_stop_never_writes_over_the_next_runs_manifest() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    let mut rec = catalog.create("s", opts(), BTreeMap::new()).unwrap();
+    let dir = storage_std::backend::FileBackend::existing(root.path().join("s")).unwrap();
+    for round in 0..12u32 {
+        let from = rec.next_seq();
+        record(&mut rec, from, from + 20);
+        let go = std::sync::atomic::AtomicBool::new(false);
+        let next = std::thread::scope(|s| {
+            let taker = s.spawn(|| {
+                while !go.load(std::sync::atomic::Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    match catalog.extend("s", opts(), BTreeMap::new()) {
+                        Ok(r) => return r,
+                        Err(ArchiveError::Live(_))
+                        | Err(ArchiveError::Log(storage_std::Error::Locked(_))) => {
+                            assert!(Instant::now() < deadline, "round {round}: never extended");
+                        }
+                        Err(e) => panic!("round {round}: extend: {e}"),
+                    }
+                }
+            });
+            go.store(true, std::sync::atomic::Ordering::Release);
+            let sealed = rec.stop().unwrap();
+            assert_eq!(sealed.state, storage_std::archive::RecordingState::Sealed);
+            taker.join().unwrap()
+        });
+        let on_disk = storage_std::archive::read_manifest(&dir, "s")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            &on_disk,
+            next.manifest(),
+            "round {round}: the running recorder's manifest is on disk"
+        );
+        assert_eq!(
+            on_disk.state,
+            storage_std::archive::RecordingState::Running,
+            "round {round}"
+        );
+        rec = next;
+    }
+    rec.stop().unwrap();
+}

@@ -72,6 +72,7 @@ pub fn write_anchor(dir: &dyn Backend, anchor: &Anchor) -> Result<(), ArchiveErr
             ),
         });
     }
+    drop_leftover_temp(dir, TEMP)?;
     {
         let mut f = dir.create(TEMP).map_err(io("create anchor"))?;
         f.set_len(0).map_err(io("truncate anchor"))?;
@@ -84,6 +85,19 @@ pub fn write_anchor(dir: &dyn Backend, anchor: &Anchor) -> Result<(), ArchiveErr
         .map_err(io("rename anchor"))?;
     dir.sync_dir().map_err(io("sync anchor directory"))?;
     Ok(())
+}
+
+/// Removes the temporary file of a write a crash cut short (never renamed, so never
+/// read): creating a file refuses one that exists, which would stop every later write.
+pub(super) fn drop_leftover_temp(dir: &dyn Backend, temp: &str) -> Result<(), ArchiveError> {
+    match dir.remove(temp) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ArchiveError::Io {
+            step: "remove a leftover temporary file",
+            source: e,
+        }),
+    }
 }
 
 /// Reads and checks one anchor file.
@@ -130,15 +144,51 @@ fn read_one(dir: &dyn Backend, file: &str, seq: u64) -> Result<Anchor, String> {
     })
 }
 
-/// The latest anchor in `dir` that passes its checks and whose sequence is below
-/// `durable_end` (a snapshot newer than the durable log is refused: after a crash cut
-/// the log's tail, it reflects records that are gone), and every anchor skipped on the
-/// way with the reason.
-pub fn latest_anchor(
-    dir: &dyn Backend,
-    durable_end: u64,
-) -> Result<(Option<Anchor>, Vec<RejectedAnchor>), ArchiveError> {
-    let mut names: Vec<(u64, String)> = dir
+/// One anchor file as [`list_anchors`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AnchorEntry {
+    /// The file.
+    pub file: String,
+    /// The sequence its name gives.
+    pub seq: u64,
+    /// When it was stored (ns since the Unix epoch), when its header could be read.
+    pub created_ns: Option<u64>,
+    /// Snapshot bytes, when it passed its checks.
+    pub snapshot_bytes: Option<u64>,
+    /// Why it would not be used (damaged, or newer than the durable log); `None`: valid.
+    pub problem: Option<String>,
+}
+
+/// Every anchor file in `dir`, oldest sequence first, each checked as
+/// [`latest_anchor`] checks it (`durable_end`: one past the last durable sequence).
+pub fn list_anchors(dir: &dyn Backend, durable_end: u64) -> Result<Vec<AnchorEntry>, ArchiveError> {
+    let mut names = anchor_files(dir)?;
+    names.sort();
+    Ok(names
+        .into_iter()
+        .map(|(seq, file)| match read_one(dir, &file, seq) {
+            Ok(a) => AnchorEntry {
+                file,
+                seq,
+                created_ns: Some(a.created_ns),
+                snapshot_bytes: Some(a.snapshot.len() as u64),
+                problem: (seq >= durable_end).then(|| {
+                    format!("reflects sequence {seq}, past the durable log (which ends before {durable_end})")
+                }),
+            },
+            Err(reason) => AnchorEntry {
+                file,
+                seq,
+                created_ns: None,
+                snapshot_bytes: None,
+                problem: Some(reason),
+            },
+        })
+        .collect())
+}
+
+fn anchor_files(dir: &dyn Backend) -> Result<Vec<(u64, String)>, ArchiveError> {
+    Ok(dir
         .list()
         .map_err(|e| ArchiveError::Io {
             step: "list anchors",
@@ -149,7 +199,18 @@ pub fn latest_anchor(
             let seq = n.strip_suffix(SUFFIX)?.parse::<u64>().ok()?;
             Some((seq, n))
         })
-        .collect();
+        .collect())
+}
+
+/// The latest anchor in `dir` that passes its checks and whose sequence is below
+/// `durable_end` (a snapshot newer than the durable log is refused: after a crash cut
+/// the log's tail, it reflects records that are gone), and every anchor skipped on the
+/// way with the reason.
+pub fn latest_anchor(
+    dir: &dyn Backend,
+    durable_end: u64,
+) -> Result<(Option<Anchor>, Vec<RejectedAnchor>), ArchiveError> {
+    let mut names = anchor_files(dir)?;
     names.sort();
     let mut rejected = Vec::new();
     for (seq, file) in names.into_iter().rev() {

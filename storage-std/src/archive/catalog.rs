@@ -10,14 +10,17 @@ use crate::backend::{Backend, DirLock, FileBackend};
 use crate::clock::now_ns;
 use crate::error::Error;
 use crate::reader::{LogReader, Start};
-use crate::recovery::repair_locked;
+use crate::recovery::{RecoverOpts, RecoveryReport, repair};
 use crate::writer::{RecordMeta, Writer, WriterOptions};
 
 use super::ArchiveError;
-use super::anchor::{Anchor, RejectedAnchor, latest_anchor, write_anchor};
-use super::manifest::{Manifest, RecordingState, read_manifest, write_manifest};
+use super::anchor::{
+    Anchor, AnchorEntry, RejectedAnchor, latest_anchor, list_anchors, write_anchor,
+};
+use super::manifest::{MANIFEST_TEMP, Manifest, RecordingState, read_manifest};
 use super::recorder::{Recorder, RecordingStatus};
 use super::replay::LogReplay;
+use super::save_manifest;
 
 /// The log directory's name inside a recording's directory.
 const LOG_DIR: &str = "log";
@@ -208,6 +211,12 @@ impl Catalog {
                 info.state = Some(m.state);
                 info.manifest = Some(m);
             }
+            Ok(None) if dir.join(MANIFEST_TEMP).exists() => {
+                info.problem = Some(format!(
+                    "no manifest (its first write was cut short: {MANIFEST_TEMP} is left; \
+                     purge the recording)"
+                ))
+            }
             Ok(None) => info.problem = Some("no manifest".to_owned()),
             Err(e) => info.problem = Some(e.to_string()),
         }
@@ -269,7 +278,7 @@ impl Catalog {
             Arc::new(FileBackend::existing(&dir).map_err(io("open recording"))?);
         let mut manifest = Manifest::new(name, with_settings(config, &opts), now_ns());
         manifest.first_seq = None;
-        write_manifest(&*backend, &manifest)?;
+        save_manifest(&*backend, &manifest)?;
         let first = opts.first_seq;
         let anchors = anchors_of(&dir)?;
         let writer = Writer::open(dir.join(LOG_DIR), opts)?;
@@ -282,17 +291,17 @@ impl Catalog {
     /// `force` becomes `Damaged`, ranges taken out with `force` make it `Repaired`.
     pub fn recover(&self, name: &str, force: bool) -> Result<Manifest, ArchiveError> {
         let (dir, backend) = self.existing(name)?;
+        // Held through the manifest write: a recorder opened between the repair and the
+        // write would otherwise find its `Running` manifest replaced by this outcome.
+        let _held = self.hold_log(name, &dir)?;
         let mut manifest = self.manifest_of(name, &*backend)?;
         let log = FileBackend::existing(dir.join(LOG_DIR)).map_err(io("open log"))?;
-        if log.lock_held().unwrap_or(false) {
-            return Err(ArchiveError::Live(name.to_owned()));
-        }
         let clean = match manifest.state {
             // A run that never sealed ended in a crash, even if nothing needed a repair.
             RecordingState::Running | RecordingState::Damaged => RecordingState::CrashedRecovered,
             other => other,
         };
-        match repair_locked(&log, force) {
+        match repair_held(&log, force) {
             Ok(report) => {
                 manifest.apply_recovery(&report, clean);
                 if manifest.state != RecordingState::Sealed && manifest.ended_ns.is_none() {
@@ -301,18 +310,11 @@ impl Catalog {
                 manifest.last_seq = report.next_seq.checked_sub(1);
             }
             Err(e @ Error::NeedsForce { .. }) | Err(e @ Error::Corrupt { .. }) => {
-                manifest.state = RecordingState::Damaged;
-                manifest.damage = Some(e.to_string());
-                write_manifest(&*backend, &manifest)?;
-                return Err(ArchiveError::State {
-                    recording: name.to_owned(),
-                    state: RecordingState::Damaged.as_str(),
-                    detail: e.to_string(),
-                });
+                return Err(mark_damaged(name, &*backend, manifest, &e));
             }
             Err(e) => return Err(e.into()),
         }
-        write_manifest(&*backend, &manifest)?;
+        save_manifest(&*backend, &manifest)?;
         Ok(manifest)
     }
 
@@ -326,19 +328,62 @@ impl Catalog {
         config: BTreeMap<String, String>,
     ) -> Result<Recorder, ArchiveError> {
         let (dir, backend) = self.existing(name)?;
-        let recovered = self.recover(name, false)?;
-        let next = recovered.last_seq.map_or(opts.first_seq, |s| s + 1);
-        let mut manifest = recovered;
+        let config = with_settings(config, &opts);
+        let first_seq = opts.first_seq;
+        // A deep recovery first (the writer's open checks only the tail): it refuses
+        // damage anywhere in the log, and its report goes into this run's manifest unless
+        // another run came in between.
+        let (before, deep) = {
+            let _held = self.hold_log(name, &dir)?;
+            let before = self.manifest_of(name, &*backend)?;
+            let log = FileBackend::existing(dir.join(LOG_DIR)).map_err(io("open log"))?;
+            match repair_held(&log, false) {
+                Ok(report) => (before, report),
+                Err(e @ Error::NeedsForce { .. }) | Err(e @ Error::Corrupt { .. }) => {
+                    return Err(mark_damaged(name, &*backend, before, &e));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        // The writer's open takes the log's lock again before it recovers the tail, and
+        // the manifest is read and written only under that lock: a second extender (or a
+        // recovery) cannot interleave its own manifest with this run's.
+        let writer = match Writer::open(dir.join(LOG_DIR), opts) {
+            Ok(w) => w,
+            Err(Error::Locked(_)) => return Err(ArchiveError::Live(name.to_owned())),
+            Err(e @ Error::NeedsForce { .. }) | Err(e @ Error::Corrupt { .. }) => {
+                let _held = self.hold_log(name, &dir)?;
+                let manifest = self.manifest_of(name, &*backend)?;
+                return Err(mark_damaged(name, &*backend, manifest, &e));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut manifest = self.manifest_of(name, &*backend)?;
+        let clean = match manifest.state {
+            // A run that never sealed ended in a crash, even if nothing needed a repair.
+            RecordingState::Running | RecordingState::Damaged => RecordingState::CrashedRecovered,
+            other => other,
+        };
+        if manifest.runs == before.runs && manifest.started_ns == before.started_ns {
+            manifest.apply_recovery(&deep, clean);
+            let clean = manifest.state;
+            manifest.apply_recovery(writer.recovery(), clean);
+        } else {
+            manifest.apply_recovery(writer.recovery(), clean);
+        }
+        let next = writer.next_seq();
+        if next > first_seq || manifest.last_seq.is_some() {
+            manifest.last_seq = next.checked_sub(1);
+        }
         let now = now_ns();
         manifest.state = RecordingState::Running;
         manifest.runs += 1;
         manifest.started_ns = now;
         manifest.ended_ns = None;
-        manifest.config = with_settings(config, &opts);
+        manifest.config = config;
         manifest.writer_version = env!("CARGO_PKG_VERSION").to_owned();
-        write_manifest(&*backend, &manifest)?;
+        save_manifest(&*backend, &manifest)?;
         let anchors = anchors_of(&dir)?;
-        let writer = Writer::open(dir.join(LOG_DIR), opts)?;
         Ok(Recorder::new(writer, backend, anchors, manifest, next))
     }
 
@@ -466,7 +511,7 @@ impl Catalog {
         manifest
             .config
             .insert("truncated_after".to_owned(), last_kept.to_string());
-        write_manifest(&*backend, &manifest)?;
+        save_manifest(&*backend, &manifest)?;
         Ok(manifest)
     }
 
@@ -523,6 +568,15 @@ impl Catalog {
         Ok(anchor)
     }
 
+    /// Every anchor file of a recording, each checked: damaged ones and those past the
+    /// log's end carry their problem.
+    pub fn anchors(&self, name: &str) -> Result<Vec<AnchorEntry>, ArchiveError> {
+        let info = self.info(name)?;
+        let (dir, _) = self.existing(name)?;
+        let durable_end = info.last_seq.map_or(0, |s| s + 1);
+        list_anchors(&*anchors_of(&dir)?, durable_end)
+    }
+
     /// The latest valid anchor of a recording (its checks pass and the log still holds
     /// the sequence it reflects), with every newer anchor skipped and why, and a replay
     /// from the record after it (from the start without an anchor).
@@ -539,6 +593,36 @@ impl Catalog {
             .map_or(info.first_seq.unwrap_or(0), |a| a.seq + 1);
         let replay = self.replay(name, from)?;
         Ok((anchor, rejected, replay))
+    }
+}
+
+/// Recovers `log` (see `storage_std::recover`) whose lock the caller holds.
+fn repair_held(log: &dyn Backend, force: bool) -> Result<RecoveryReport, Error> {
+    repair(
+        log,
+        &RecoverOpts {
+            force,
+            deep: true,
+            first_seq: 0,
+            index_interval: 64 << 10,
+            window: 0,
+            preallocate: None,
+        },
+    )
+}
+
+/// Records in the manifest that recovery refused the log's damage, and the error to
+/// return for it.
+fn mark_damaged(name: &str, dir: &dyn Backend, mut manifest: Manifest, e: &Error) -> ArchiveError {
+    manifest.state = RecordingState::Damaged;
+    manifest.damage = Some(e.to_string());
+    if let Err(w) = save_manifest(dir, &manifest) {
+        return w;
+    }
+    ArchiveError::State {
+        recording: name.to_owned(),
+        state: RecordingState::Damaged.as_str(),
+        detail: e.to_string(),
     }
 }
 

@@ -56,7 +56,8 @@ mod recorder;
 mod replay;
 
 pub use anchor::{
-    Anchor, MAX_SNAPSHOT_BYTES, RejectedAnchor, anchor_name, latest_anchor, write_anchor,
+    Anchor, AnchorEntry, MAX_SNAPSHOT_BYTES, RejectedAnchor, anchor_name, latest_anchor,
+    list_anchors, write_anchor,
 };
 pub use catalog::{Catalog, RecordingInfo};
 pub use manifest::{
@@ -64,7 +65,17 @@ pub use manifest::{
     write_manifest,
 };
 pub use recorder::{Drained, Recorder, RecordingStatus};
-pub use replay::LogReplay;
+pub use replay::{LiveMerge, LiveMergeStats, LogReplay, MergedFrom};
+
+/// [`write_manifest`] after removing the temporary file of a manifest write a crash cut
+/// short (the backend's create refuses an existing file).
+pub(crate) fn save_manifest(
+    dir: &dyn crate::backend::Backend,
+    manifest: &Manifest,
+) -> Result<(), ArchiveError> {
+    anchor::drop_leftover_temp(dir, MANIFEST_TEMP)?;
+    write_manifest(dir, manifest)
+}
 
 /// Why a catalog, recorder or manifest operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +139,17 @@ pub enum ArchiveError {
         seq: u64,
         /// One past the last durable sequence.
         durable_end: u64,
+    },
+    /// A replay merged into a live log found sequences in neither: the sequence due is
+    /// not in the recording, and the live log (or the recording) goes on at `found`.
+    #[error(
+        "sequences {expected}..{found} are in neither the recording nor the live log (the live log's front was deleted past the recording's end?)"
+    )]
+    MergeGap {
+        /// The sequence due.
+        expected: u64,
+        /// Where the log that has records goes on.
+        found: u64,
     },
     /// The recorder's reader was lapped (an overwrite ring): the recording would have a
     /// gap. Record from a gated reader.

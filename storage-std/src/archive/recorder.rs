@@ -16,7 +16,8 @@ use crate::writer::{RecordMeta, Writer};
 
 use super::ArchiveError;
 use super::anchor::{Anchor, write_anchor};
-use super::manifest::{Manifest, RecordingState, write_manifest};
+use super::manifest::{Manifest, RecordingState};
+use super::save_manifest;
 
 /// The longest [`Recorder::store_anchor`] waits for its sequence to become durable.
 const ANCHOR_WAIT: Duration = Duration::from_secs(5);
@@ -272,19 +273,37 @@ impl Recorder {
         Ok(anchor)
     }
 
-    /// Closes the log (syncing everything appended) and seals the manifest: state
-    /// `Sealed`, end time, last sequence. Returns the sealed manifest.
+    /// Syncs everything appended, seals the manifest (state `Sealed`, end time, last
+    /// sequence) and closes the log. The manifest is written while the writer still
+    /// holds the log's lock: a recorder that extends the recording the moment the lock
+    /// goes must find this run's manifest sealed, and nothing may be written over its
+    /// own afterwards. Returns the sealed manifest.
     pub fn stop(mut self) -> Result<Manifest, ArchiveError> {
         let writer = self.writer.take().expect("stop runs once");
+        let synced = match writer.sync() {
+            Ok(s) => s,
+            Err(e) => {
+                // Nothing sealed: the manifest stays `Running` (an interrupted run).
+                let _ = writer.close();
+                self.status.stopped.store(true, Ordering::Release);
+                return Err(e.into());
+            }
+        };
+        let mut sealed = self.manifest.clone();
+        sealed.state = RecordingState::Sealed;
+        sealed.ended_ns = Some(now_ns());
+        sealed.last_seq = synced;
+        let saved = save_manifest(&*self.dir, &sealed);
         let closed = writer.close();
         self.status.stopped.store(true, Ordering::Release);
-        let report = closed?;
-        let end = self.status.appended_end();
-        self.status.durable_end.store(end, Ordering::Release);
-        self.manifest.state = RecordingState::Sealed;
-        self.manifest.ended_ns = Some(now_ns());
-        self.manifest.last_seq = report.durable_seq;
-        write_manifest(&*self.dir, &self.manifest)?;
+        saved?;
+        self.manifest = sealed;
+        // A close that fails after the seal: everything appended was synced, which the
+        // manifest names; a later recovery repairs what the close left unfinished.
+        closed?;
+        self.status
+            .durable_end
+            .store(self.status.appended_end(), Ordering::Release);
         Ok(self.manifest.clone())
     }
 }

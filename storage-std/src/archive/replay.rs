@@ -4,13 +4,16 @@
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ringcore::broadcast::RecordView;
-use ringcore::broadcast::merge::ReplaySource;
+use ringcore::broadcast::merge::{HandOver, ReplaySource, hand_over};
 use ringcore::frame::FrameHeader;
 
 use crate::error::Error;
-use crate::reader::{Cursor, LogReader, Start};
+use crate::reader::{Cursor, LogItem, LogReader, ReadEnd, Start};
+
+use super::ArchiveError;
 
 use super::recorder::RecordingStatus;
 
@@ -171,5 +174,234 @@ impl ReplaySource for LogReplay {
             }
         }
         Ok(n)
+    }
+}
+
+/// Where a record of a [`LiveMerge`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergedFrom {
+    /// The recording, before the hand-over.
+    Archive,
+    /// The live log's follow cursor, from the hand-over on.
+    Live,
+}
+
+/// Counters of a [`LiveMerge`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LiveMergeStats {
+    /// Records delivered from the recording.
+    pub from_archive: u64,
+    /// Records delivered from the live log.
+    pub from_live: u64,
+    /// Records read twice (in both logs) and dropped by the hand-over check.
+    pub dropped: u64,
+    /// The first sequence delivered from the live log (`None`: not handed over yet).
+    pub handover_seq: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Archive,
+    Live,
+}
+
+/// Replays a recording's log from a sequence or a time and hands over to a live log's
+/// follow cursor (another directory, written by another process) exactly once: every
+/// sequence from the start on is delivered once, in order, from the recording while it
+/// has it and from the live log after. Both logs carry the same sequence numbers (the
+/// recording is a copy of the live log's past, say before retention deleted it there).
+///
+/// The hand-over: the recording is read until it has nothing more now; the live log's
+/// cursor is then opened at the next sequence due. If the live log no longer holds it
+/// (its front was deleted), the recording must: while a writer still extends the
+/// recording the merge waits for it, otherwise the sequences are in neither log
+/// ([`ArchiveError::MergeGap`]). Every record, from either side, passes
+/// [`ringcore::broadcast::merge::hand_over`]: one below the sequence due is dropped,
+/// one above it is a gap, never skipped silently.
+///
+/// ```
+/// use std::time::Duration;
+/// use storage_std::archive::{LiveMerge, MergedFrom};
+/// use storage_std::{Durability, LogItem, LogReader, Start, Writer, WriterOptions};
+/// let (archive, live) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+/// let a: Writer = Writer::open(archive.path(), WriterOptions::new(Durability::Sync)).unwrap();
+/// let l: Writer = Writer::open(live.path(), WriterOptions::new(Durability::Sync)).unwrap();
+/// for i in 0..5u8 { a.append(&[i]).unwrap(); l.append(&[i]).unwrap(); }
+/// a.close().unwrap();
+/// l.append(&[5]).unwrap();
+/// let mut m = LiveMerge::new(
+///     LogReader::open(archive.path()).unwrap(),
+///     LogReader::open(live.path()).unwrap(),
+///     Start::Seq(2),
+/// ).unwrap();
+/// let mut seen = Vec::new();
+/// while let Some((seq, from)) = m
+///     .next_wait(Duration::from_millis(50), |from, item| match item {
+///         LogItem::Record(r) => (r.seq(), from),
+///         LogItem::Lost(_) => unreachable!(),
+///     })
+///     .unwrap()
+/// {
+///     seen.push((seq, from));
+/// }
+/// use MergedFrom::*;
+/// assert_eq!(seen, [(2, Archive), (3, Archive), (4, Archive), (5, Live)]);
+/// assert_eq!(m.stats().handover_seq, Some(5));
+/// l.close().unwrap();
+/// ```
+pub struct LiveMerge {
+    archive: Cursor,
+    live_reader: LogReader,
+    live: Option<Cursor>,
+    start: Start,
+    /// The sequence due (`None`: a time start before its first record).
+    next: Option<u64>,
+    phase: Phase,
+    stats: LiveMergeStats,
+}
+
+impl std::fmt::Debug for LiveMerge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveMerge")
+            .field("next", &self.next)
+            .field("phase", &self.phase)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the hand-over check says of `seq`, moving `next` past a delivered record.
+fn due(next: &mut Option<u64>, seq: u64) -> HandOver {
+    let verdict = next.map_or(HandOver::Deliver, |n| hand_over(seq, n));
+    if verdict == HandOver::Deliver {
+        *next = Some(seq.wrapping_add(1));
+    }
+    verdict
+}
+
+/// A lost range against `next`: `true` when it is news (delivered), moving `next`.
+fn lost_due(next: &mut Option<u64>, l: &crate::format::LostRange) -> bool {
+    if next.is_some_and(|n| l.to < n) {
+        return false;
+    }
+    *next = Some(l.to.wrapping_add(1));
+    true
+}
+
+impl LiveMerge {
+    /// A merge of the recording `archive` into the live log `live` from `start`
+    /// ([`Start::Oldest`]: the recording's oldest record).
+    pub fn new(archive: LogReader, live: LogReader, start: Start) -> Result<Self, ArchiveError> {
+        let cursor = archive.cursor(start)?;
+        Ok(LiveMerge {
+            archive: cursor,
+            live_reader: live,
+            live: None,
+            start,
+            next: match start {
+                Start::Seq(s) => Some(s),
+                _ => None,
+            },
+            phase: Phase::Archive,
+            stats: LiveMergeStats::default(),
+        })
+    }
+
+    /// The sequence delivered next, once known.
+    pub fn next_seq(&self) -> Option<u64> {
+        self.next
+    }
+
+    /// What was delivered from where, and where the hand-over was.
+    pub fn stats(&self) -> LiveMergeStats {
+        self.stats
+    }
+
+    /// The next record (or lost range), handed to `f` with where it came from; waits up
+    /// to `timeout` for the live log (or for a recording still being written). `None`:
+    /// nothing new within the timeout.
+    pub fn next_wait<R>(
+        &mut self,
+        timeout: Duration,
+        f: impl FnOnce(MergedFrom, LogItem<'_>) -> R,
+    ) -> Result<Option<R>, ArchiveError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.phase == Phase::Archive {
+                match self.archive.next_item()? {
+                    Some(LogItem::Record(r)) => match due(&mut self.next, r.header.seq) {
+                        HandOver::Drop => self.stats.dropped += 1,
+                        HandOver::Deliver => {
+                            self.stats.from_archive += 1;
+                            return Ok(Some(f(MergedFrom::Archive, LogItem::Record(r))));
+                        }
+                        HandOver::Behind => {
+                            return Err(ArchiveError::MergeGap {
+                                expected: self.next.unwrap_or(0),
+                                found: r.header.seq,
+                            });
+                        }
+                    },
+                    Some(LogItem::Lost(l)) => {
+                        if lost_due(&mut self.next, &l) {
+                            return Ok(Some(f(MergedFrom::Archive, LogItem::Lost(l))));
+                        }
+                    }
+                    None => {
+                        let start = self.next.map_or(self.start, Start::Seq);
+                        match self.live_reader.cursor(start) {
+                            Ok(c) => {
+                                self.live = Some(c);
+                                self.phase = Phase::Live;
+                            }
+                            Err(Error::NotRetained { requested, first }) => {
+                                if self.archive.read_end() != ReadEnd::NotYetWritten {
+                                    return Err(ArchiveError::MergeGap {
+                                        expected: requested,
+                                        found: first,
+                                    });
+                                }
+                                // The recording is still written: the sequences due
+                                // reach it later.
+                                if Instant::now() >= deadline {
+                                    return Ok(None);
+                                }
+                                std::thread::sleep(Duration::from_millis(2));
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let live = self.live.as_mut().expect("opened at the hand-over");
+            match live.next_item_wait(left)? {
+                Some(LogItem::Record(r)) => match due(&mut self.next, r.header.seq) {
+                    HandOver::Drop => self.stats.dropped += 1,
+                    HandOver::Deliver => {
+                        self.stats.from_live += 1;
+                        self.stats.handover_seq.get_or_insert(r.header.seq);
+                        return Ok(Some(f(MergedFrom::Live, LogItem::Record(r))));
+                    }
+                    HandOver::Behind => {
+                        return Err(ArchiveError::MergeGap {
+                            expected: self.next.unwrap_or(0),
+                            found: r.header.seq,
+                        });
+                    }
+                },
+                Some(LogItem::Lost(l)) => {
+                    if lost_due(&mut self.next, &l) {
+                        return Ok(Some(f(MergedFrom::Live, LogItem::Lost(l))));
+                    }
+                }
+                None => return Ok(None),
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+        }
     }
 }

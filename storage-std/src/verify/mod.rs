@@ -18,6 +18,12 @@ use crate::state::{self, SurveyOpts, Verdict};
 
 pub use crate::state::{Finding, LogClass, Problem, Severity};
 
+mod isolated;
+pub use isolated::{
+    IsolatedOutcome, IsolatedVerify, IsolationLimits, REPORT_MARKER, VERIFY_CHILD_ENV,
+    run_verify_child_if_requested, verify_isolated,
+};
+
 /// The overall result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
