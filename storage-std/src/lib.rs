@@ -73,8 +73,9 @@ pub use recovery::{Cut, CutKind, RecoveryReport};
 pub use retention::{KeepUnread, RetentionPolicy, RetentionReport};
 pub use segment::SegmentInfo;
 pub use verify::{
-    Finding, LiveCheck, LogClass, Problem, SegmentCheck, Severity, VerifyReport, VerifyStatus,
-    verify, verify_dir,
+    ChainReport, ExpectDigest, Finding, LiveCheck, LogClass, Problem, SealedRun, SegmentCheck,
+    Severity, VerifyOptions, VerifyReport, VerifyStatus, record_chain_front, verify, verify_dir,
+    verify_dir_with, verify_with,
 };
 pub use writer::{
     Appender, CloseReport, DEFAULT_QUEUE_BYTES, Durability, MAX_GROUP_BYTES, MAX_INDEX_INTERVAL,

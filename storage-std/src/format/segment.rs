@@ -178,10 +178,12 @@ pub struct SegmentFooter {
     pub records_end: u64,
     /// When the segment was sealed (ns since the Unix epoch).
     pub sealed_ns: u64,
-    /// Digest kind (0 = none in version 1).
+    /// Digest kind: 0 = none, [`super::chain::DIGEST_KIND_CHAIN`] (version 3 on) = the
+    /// BLAKE3 chain.
     pub digest_kind: u32,
-    /// Digest-chain area (zero while `digest_kind` is 0). Not in the serde form, which
-    /// reads back as zero.
+    /// Digest-chain area: zero while `digest_kind` is 0, else the previous segment's
+    /// digest then this one's ([`super::chain::split_area`]). Not in the serde form,
+    /// which reads back as zero.
     #[serde(skip, default = "no_digest")]
     pub digest: [u8; footer::DIGEST_LEN],
 }
@@ -258,11 +260,20 @@ impl SegmentFooter {
             digest_kind: le_u32(b, footer::DIGEST_KIND_OFFSET),
             digest,
         };
-        if f.digest_kind == 0 && !all_zero(&f.digest) {
-            return Err(invalid("digest area not zero while digest kind is 0"));
-        }
-        if f.digest_kind != 0 {
-            return Err(invalid(format!("unknown digest kind {}", f.digest_kind)));
+        match f.digest_kind {
+            0 if !all_zero(&f.digest) => {
+                return Err(invalid("digest area not zero while digest kind is 0"));
+            }
+            0 => {}
+            super::chain::DIGEST_KIND_CHAIN if version >= super::chain::CHAIN_MIN_VERSION => {}
+            super::chain::DIGEST_KIND_CHAIN => {
+                return Err(invalid(format!(
+                    "digest kind {} in a version {version} footer (the chain needs version {})",
+                    f.digest_kind,
+                    super::chain::CHAIN_MIN_VERSION
+                )));
+            }
+            k => return Err(invalid(format!("unknown digest kind {k}"))),
         }
         if version == 1 {
             if f.record_count == 0 {
