@@ -276,6 +276,8 @@ impl Recorder {
     /// `Sealed`, end time, last sequence. Returns the sealed manifest.
     pub fn stop(mut self) -> Result<Manifest, ArchiveError> {
         let writer = self.writer.take().expect("stop runs once");
+        // Everything appended made durable first, so the chain's digest is the final one.
+        let chain = writer.sync().ok().and_then(|_| writer.stats().chain);
         let closed = writer.close();
         self.status.stopped.store(true, Ordering::Release);
         let report = closed?;
@@ -284,6 +286,9 @@ impl Recorder {
         self.manifest.state = RecordingState::Sealed;
         self.manifest.ended_ns = Some(now_ns());
         self.manifest.last_seq = report.durable_seq;
+        self.manifest.final_digest = chain
+            .filter(|c| Some(c.0) == report.durable_seq)
+            .map(|c| crate::format::chain::to_hex(&c.1));
         write_manifest(&*self.dir, &self.manifest)?;
         Ok(self.manifest.clone())
     }

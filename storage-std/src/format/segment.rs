@@ -331,11 +331,11 @@ mod tests {
         assert_eq!(SegmentHeader::decode_versioned(&v1), Ok((h, 1)));
         // A newer version (checksum intact) is named as such; the same bytes with a bad
         // checksum are damage.
-        let v3 = h.encode_version(3);
+        let newer = h.encode_version(FORMAT_VERSION + 1);
         assert_eq!(
-            SegmentHeader::decode(&v3),
+            SegmentHeader::decode(&newer),
             Err(StructError::UnsupportedVersion {
-                found: 3,
+                found: FORMAT_VERSION + 1,
                 supported: FORMAT_VERSION
             })
         );
@@ -410,5 +410,30 @@ mod tests {
             ..f
         };
         assert!(SegmentFooter::decode(&before_base.encode()).is_err());
+        // The chain: version 3 on, any digest bytes; never in an older footer, never an
+        // unknown kind, never digest bytes under kind 0.
+        let chained = SegmentFooter {
+            digest_kind: super::super::chain::DIGEST_KIND_CHAIN,
+            digest: [0x5a; 64],
+            ..f
+        };
+        assert_eq!(SegmentFooter::decode(&chained.encode()), Ok(chained));
+        assert!(SegmentFooter::decode(&chained.encode_version(2)).is_err());
+        let unknown = SegmentFooter {
+            digest_kind: 2,
+            ..chained
+        };
+        assert!(SegmentFooter::decode(&unknown.encode()).is_err());
+        let stray = SegmentFooter {
+            digest_kind: 0,
+            ..chained
+        };
+        assert!(SegmentFooter::decode(&stray.encode()).is_err());
+        let b = chained.encode();
+        for bit in bits(b.len()) {
+            let mut d = b;
+            d[bit / 8] ^= 1 << (bit % 8);
+            assert_ne!(SegmentFooter::decode(&d), Ok(chained), "bit {bit}");
+        }
     }
 }
