@@ -323,9 +323,13 @@ pub(crate) fn check(
         };
         let chained = if s.sealed {
             let len = file.len().map_err(read_err(&s.name))?;
+            // A footer that does not end the records the survey checked is not this
+            // check's to judge (the survey reports it; on a live log, it is a seal that
+            // came after the survey): the segment counts as active.
             read_footer(&*file, len, s.base_seq)
                 .map_err(read_err(&s.name))?
                 .ok()
+                .filter(|f| f.records_end == s.records_end)
                 .map(|f| (f.digest_kind == DIGEST_KIND_CHAIN).then(|| split_area(&f.digest)))
         } else {
             None
