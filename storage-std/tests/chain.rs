@@ -422,3 +422,41 @@ fn the_format_1_fixture_still_verifies_clean() {
     assert_eq!(r.status, VerifyStatus::Clean, "{:#?}", r.findings);
     assert_eq!(r.chain.chained_segments, 0);
 }
+
+#[test]
+fn a_recorder_seals_its_manifest_with_the_final_digest() {
+    use ringcore::broadcast::GatedRing;
+    use storage_std::archive::{Catalog, Drained};
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    let mut o = WriterOptions::new(Durability::group());
+    o.segment_bytes = 16 << 10;
+    let mut rec = catalog.create("feed", o, BTreeMap::new()).unwrap();
+    let ring = GatedRing::<256, 32, 2>::new();
+    let mut w = ring.try_writer().unwrap();
+    w.set_next_seq(rec.next_seq());
+    let mut tap = ring.join().unwrap();
+    for seq in 0..3000u64 {
+        w.try_publish(7, seq, &seq.to_le_bytes()).unwrap();
+        if (seq + 1) % 128 == 0 {
+            while let Ok(Drained::Records(_)) = rec.drain_broadcast(&mut tap, 64) {}
+        }
+    }
+    drop(w);
+    rec.record_until_closed(&mut tap, std::time::Duration::from_millis(1))
+        .unwrap();
+    let m = rec.stop().unwrap();
+    assert_eq!(m.last_seq, Some(2999));
+    let log = catalog.log_dir("feed").unwrap();
+    let r = verify_dir(&log).unwrap();
+    assert_eq!(r.status, VerifyStatus::Clean, "{:#?}", r.findings);
+    assert_eq!(m.final_digest, r.chain.digest);
+    assert_eq!(r.chain.manifest_matched, Some(true));
+    // The last segment deleted: the sealed run's end no longer matches.
+    let last = segments(&log).pop().unwrap();
+    fs::remove_file(&last).unwrap();
+    fs::remove_file(last.with_extension("idx")).unwrap();
+    let r = verify_dir(&log).unwrap();
+    assert_chain_corrupt(&r);
+    assert_eq!(r.chain.manifest_matched, Some(false));
+}
