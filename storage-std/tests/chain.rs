@@ -460,3 +460,39 @@ fn a_recorder_seals_its_manifest_with_the_final_digest() {
     assert_chain_corrupt(&r);
     assert_eq!(r.chain.manifest_matched, Some(false));
 }
+
+#[test]
+fn large_groups_hashed_while_their_write_is_in_flight_give_the_same_chain() {
+    let d = tempfile::tempdir().unwrap();
+    let mut o = WriterOptions::new(Durability::group());
+    o.segment_bytes = 4 << 20;
+    let w: Writer = Writer::open(d.path(), o).unwrap();
+    let payload = vec![0x3c; 1000];
+    let mut points = Vec::new();
+    for round in 0..12u64 {
+        // 1000-byte records, 3000 a round: whole 1 MiB groups (hashed beside the write)
+        // and a short one at the end of each round (hashed inline).
+        for _ in 0..3000 {
+            w.append(&payload).unwrap();
+        }
+        w.sync().unwrap();
+        points.push(w.stats().chain.unwrap());
+        assert_eq!(points[round as usize].0, (round + 1) * 3000 - 1);
+    }
+    assert!(w.stats().groups > 12 * 3, "{:?}", w.stats());
+    w.close().unwrap();
+    let r = verify_dir(d.path()).unwrap();
+    assert_eq!(r.status, VerifyStatus::Clean, "{:#?}", r.findings);
+    assert!(r.chain.chained_segments >= 8, "{:?}", r.chain);
+    assert_eq!(r.chain.digest, Some(to_hex(&points.last().unwrap().1)));
+    for (seq, digest) in [points[0], points[5]] {
+        let o = VerifyOptions {
+            expect: Some(ExpectDigest {
+                digest,
+                seq: Some(seq),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(verify_dir_with(d.path(), &o).unwrap().chain.expected_matched, Some(true));
+    }
+}

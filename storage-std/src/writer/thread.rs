@@ -124,6 +124,10 @@ const SLEEP_RECHECK: Duration = Duration::from_micros(50);
 /// checks for shutdown and sync requests between them.
 const MAX_RANGES: usize = 64;
 
+/// Groups from this size on are hashed for the digest chain on a scoped thread while
+/// their write is in flight; smaller ones inline, before it.
+const OVERLAP_HASH_BYTES: usize = 128 << 10;
+
 /// In `Durability::None`, the longest a drained record waits in the write buffer before
 /// it is written to the page cache (when no more records arrive).
 const NONE_WRITE_DELAY: Duration = Duration::from_millis(1);
@@ -513,25 +517,51 @@ impl WriterThread {
         let done = {
             let mut bufs: Vec<&[u8]> = Vec::with_capacity(self.pieces.len() + 1);
             bufs.extend(self.pieces.iter().map(|r| consumer.bytes(r)));
-            // The chain hashes the group here, on the writer thread, before its write.
-            if let Some(c) = &mut self.chain {
-                for b in &bufs {
-                    c.update(b);
-                }
-            }
+            let records = bufs.len();
             // The zeroed next header keeps the end clean in a recycled or preallocated
             // file; the next group overwrites it.
             bufs.push(&END_MARK);
             let a = &mut self.active;
-            Self::guarded(&self.shared, op, &name, || {
-                a.file
-                    .write_group(&WriteGroup {
-                        offset: a.pos,
-                        bufs: &bufs,
-                        sync: kind,
-                    })
-                    .op(op, &name)
-            })?
+            let shared = &self.shared;
+            let mut write = || {
+                Self::guarded(shared, op, &name, || {
+                    a.file
+                        .write_group(&WriteGroup {
+                            offset: a.pos,
+                            bufs: &bufs,
+                            sync: kind,
+                        })
+                        .op(op, &name)
+                })
+            };
+            match &mut self.chain {
+                // The chain hashes a large group on a scoped thread while the writer
+                // thread is in the group's write and sync (the records stay in the ring
+                // until both are done); a small one right here, where a thread would
+                // cost more than the hash.
+                Some(c) if self.group_len >= OVERLAP_HASH_BYTES => {
+                    let records = &bufs[..records];
+                    std::thread::scope(|scope| {
+                        let hashing = scope.spawn(move || {
+                            for b in records {
+                                c.update(b);
+                            }
+                        });
+                        let r = write();
+                        if let Err(p) = hashing.join() {
+                            std::panic::resume_unwind(p);
+                        }
+                        r
+                    })?
+                }
+                Some(c) => {
+                    for b in &bufs[..records] {
+                        c.update(b);
+                    }
+                    write()?
+                }
+                None => write()?,
+            }
         };
         let took = started.elapsed();
         consumer.release(&last);
