@@ -59,7 +59,12 @@ fn verify_exits_1_when_segments_are_deleted_from_the_end_of_a_sealed_run() {
     let log_s = log.to_str().unwrap();
     let r = ringctl(&["verify", log_s]);
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
-    assert!(r.out.contains(&format!("digest {} at {last}", to_hex(&digest))), "{}", r.out);
+    assert!(
+        r.out
+            .contains(&format!("digest {} at {last}", to_hex(&digest))),
+        "{}",
+        r.out
+    );
     let segs = segments(&log);
     assert!(segs.len() >= 4);
     for s in &segs[segs.len() - 2..] {

@@ -15,8 +15,8 @@ use storage_std::backend::FileBackend;
 use storage_std::format::chain::{DIGEST_KIND_CHAIN, split_area, to_hex};
 use storage_std::format::{self, FOOTER_LEN, SegmentFooter};
 use storage_std::{
-    Durability, ExpectDigest, Problem, RetentionPolicy, VerifyOptions, VerifyReport,
-    VerifyStatus, Writer, WriterOptions, verify_dir, verify_dir_with,
+    Durability, ExpectDigest, Problem, RetentionPolicy, VerifyOptions, VerifyReport, VerifyStatus,
+    Writer, WriterOptions, verify_dir, verify_dir_with,
 };
 
 const RECORDS: u64 = 400;
@@ -120,7 +120,10 @@ fn writer_digest_is_what_the_verifier_computes_and_every_footer_links() {
         verify_dir_with(d.path(), &o).unwrap()
     };
     let r = ok(ExpectDigest { digest, seq: None });
-    assert_eq!((r.status, r.chain.expected_matched), (VerifyStatus::Clean, Some(true)));
+    assert_eq!(
+        (r.status, r.chain.expected_matched),
+        (VerifyStatus::Clean, Some(true))
+    );
     let mut other = digest;
     other[0] ^= 1;
     assert_chain_corrupt(&ok(ExpectDigest {
@@ -160,7 +163,12 @@ fn digest_at_every_durable_point_verifies_later() {
             ..Default::default()
         };
         let r = verify_dir_with(d.path(), &o).unwrap();
-        assert_eq!(r.chain.expected_matched, Some(true), "seq {seq}: {:#?}", r.findings);
+        assert_eq!(
+            r.chain.expected_matched,
+            Some(true),
+            "seq {seq}: {:#?}",
+            r.findings
+        );
         assert_eq!(r.status, VerifyStatus::Clean);
     }
 }
@@ -201,7 +209,10 @@ fn replaced_segment_from_another_recording_is_detected_by_the_chain_alone() {
     write_log(b.path(), true, 0x55);
     let (sa, sb) = (segments(a.path()), segments(b.path()));
     // Same sizes, same sequences: every CRC and sequence check passes.
-    assert_eq!(fs::metadata(&sa[2]).unwrap().len(), fs::metadata(&sb[2]).unwrap().len());
+    assert_eq!(
+        fs::metadata(&sa[2]).unwrap().len(),
+        fs::metadata(&sb[2]).unwrap().len()
+    );
     fs::copy(&sb[2], &sa[2]).unwrap();
     fs::copy(sb[2].with_extension("idx"), sa[2].with_extension("idx")).unwrap();
     let r = verify_dir(a.path()).unwrap();
@@ -304,7 +315,12 @@ fn sealed_run_detects_segments_deleted_from_the_end_and_a_cut_tail() {
         },
     )
     .unwrap();
-    assert!(chain_findings(&alone).iter().all(|m| m.contains("sealed run")), "{alone:#?}");
+    assert!(
+        chain_findings(&alone)
+            .iter()
+            .all(|m| m.contains("sealed run")),
+        "{alone:#?}"
+    );
     // ...but not the sealed run its manifest describes.
     assert_chain_corrupt(&verify_dir(&log).unwrap());
 
@@ -328,7 +344,9 @@ fn edited_or_damaged_manifest_digest_is_detected() {
     let root = tempfile::tempdir().unwrap();
     let (log, digest) = sealed_recording(root.path(), 0);
     let dirb = FileBackend::existing(root.path()).unwrap();
-    let mut m = storage_std::archive::read_manifest(&dirb, "rec").unwrap().unwrap();
+    let mut m = storage_std::archive::read_manifest(&dirb, "rec")
+        .unwrap()
+        .unwrap();
     // Edited with its checksum fixed: the digest no longer matches the log.
     let mut other = digest;
     other[5] ^= 0x80;
@@ -340,7 +358,10 @@ fn edited_or_damaged_manifest_digest_is_detected() {
     write_manifest(&dirb, &m).unwrap();
     let r = verify_dir(&log).unwrap();
     assert_chain_corrupt(&r);
-    assert!(chain_findings(&r).iter().any(|f| f.contains("damaged")), "{r:#?}");
+    assert!(
+        chain_findings(&r).iter().any(|f| f.contains("damaged")),
+        "{r:#?}"
+    );
     // Edited by hand (checksum now wrong): the manifest itself is reported damaged.
     m.final_digest = Some(to_hex(&digest));
     write_manifest(&dirb, &m).unwrap();
@@ -493,6 +514,12 @@ fn large_groups_hashed_while_their_write_is_in_flight_give_the_same_chain() {
             }),
             ..Default::default()
         };
-        assert_eq!(verify_dir_with(d.path(), &o).unwrap().chain.expected_matched, Some(true));
+        assert_eq!(
+            verify_dir_with(d.path(), &o)
+                .unwrap()
+                .chain
+                .expected_matched,
+            Some(true)
+        );
     }
 }

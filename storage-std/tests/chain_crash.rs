@@ -62,7 +62,12 @@ fn a_killed_writer_leaves_a_chain_that_verifies_to_its_last_durable_record() {
     let mut checked = 0;
     for (i, delay_ms) in [40u64, 90, 15, 150, 60, 120].into_iter().enumerate() {
         let mut child = Command::new(&exe)
-            .args(["chain_child_writer", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "chain_child_writer",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -99,7 +104,12 @@ fn a_killed_writer_leaves_a_chain_that_verifies_to_its_last_durable_record() {
             "run {i}: {:#?}",
             r.findings
         );
-        assert_eq!(r.chain.expected_matched, Some(true), "run {i}: {:#?}", r.findings);
+        assert_eq!(
+            r.chain.expected_matched,
+            Some(true),
+            "run {i}: {:#?}",
+            r.findings
+        );
         // Recovery keeps every durable record, so the digest still holds after it.
         Writer::<4096>::open(dir.path(), opts())
             .unwrap()

@@ -678,7 +678,7 @@ impl Tierer {
             let b = storage_std::backend::FileBackend::existing(&self.dir)
                 .map_err(|e| TierError::io("open", &self.dir, e))?;
             storage_std::record_chain_front(&b, base)
-                .map_err(|e| TierError::io("write", &self.dir.join(format::CHAIN_FRONT_FILE), e))?;
+                .map_err(|e| TierError::io("write", self.dir.join(format::CHAIN_FRONT_FILE), e))?;
         }
         for name in [format::segment_name(base), format::index_name(base)] {
             let p = self.dir.join(name);
@@ -736,7 +736,8 @@ impl Tierer {
             index_len: sum.index_len,
             index_crc32c: sum.index_crc,
             frame_count: sum.frame_count,
-            digest: (f.digest_kind != 0).then(|| hex(&f.digest[format::segment::footer::DIGEST_LEN / 2..])),
+            digest: (f.digest_kind != 0)
+                .then(|| hex(&f.digest[format::segment::footer::DIGEST_LEN / 2..])),
         };
         Ok((sum, entry, staged))
     }

@@ -1048,6 +1048,50 @@ fn notes(cfg: &Config) -> String {
     )
 }
 
+/// The digest chain's cost: BLAKE3 chain hashing alone (one thread, from memory), and
+/// each `Group` size's median events/s with the chain on (the default) against off,
+/// same run.
+fn chain_summary(rows: &[Row]) -> String {
+    use storage_std::format::chain::{CHAIN_START, SegmentChain};
+    let buf = vec![0x5au8; 64 << 20];
+    let rates: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let mut c = SegmentChain::new(CHAIN_START, 0);
+            for piece in buf.chunks(1 << 20) {
+                c.update(piece);
+            }
+            std::hint::black_box(c.digest());
+            buf.len() as f64 / t.elapsed().as_secs_f64() / 1e9
+        })
+        .collect();
+    let gbs = median(&rates);
+    let mut out = format!(
+        "\nDigest chain: BLAKE3 chain hashing alone {gbs:.2} GB/s on one thread ({:.0} ms of CPU per GB; median of 5 passes over 64 MiB in memory).",
+        1e3 / gbs
+    );
+    for on in rows.iter().filter(|r| {
+        r.spec.system == "storage-std (file)"
+            && r.spec.mode.starts_with("Group")
+            && matches!(r.spec.load, Load::Unpaced)
+    }) {
+        let off = rows.iter().find(|r| {
+            r.spec.system == "storage-std (file, chain off)" && r.spec.mode == on.spec.mode
+        });
+        if let (Some(a), Some(b)) = (on.events_per_s(), off.and_then(Row::events_per_s)) {
+            out.push_str(&format!(
+                " {}: chain on {:.0} k events/s, off {:.0} k events/s, ratio {:.2}.",
+                on.spec.mode,
+                a / 1e3,
+                b / 1e3,
+                a / b
+            ));
+        }
+    }
+    out.push('\n');
+    out
+}
+
 fn main() -> ExitCode {
     let cfg = match parse() {
         Ok(c) => c,
@@ -1197,6 +1241,7 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
+    out.push_str(&chain_summary(&rows));
     out.push_str("\nTargets (benchmark, not test; same run):\n\n");
     let mut tt = Table::new(&[
         ("target", Align::Left),

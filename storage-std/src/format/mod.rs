@@ -33,9 +33,9 @@ pub use index::{
     DecodedIndex, IndexEntry, IndexHeader, decode_index, index_floor_seq, index_floor_ts,
 };
 pub use names::{
-    CHAIN_FRONT_FILE, DURABLE_FILE, INDEX_SUFFIX, LOCK_FILE, OFFSET_PREFIX, OFFSET_SUFFIX, QUARANTINE_DIR,
-    SEGMENT_SUFFIX, TMP_SUFFIX, index_name, offset_name, parse_index_name, parse_offset_name,
-    parse_segment_name, segment_name,
+    CHAIN_FRONT_FILE, DURABLE_FILE, INDEX_SUFFIX, LOCK_FILE, OFFSET_PREFIX, OFFSET_SUFFIX,
+    QUARANTINE_DIR, SEGMENT_SUFFIX, TMP_SUFFIX, index_name, offset_name, parse_index_name,
+    parse_offset_name, parse_segment_name, segment_name,
 };
 pub use offsets::{ConsumerOffset, MAX_CONSUMER_NAME, valid_consumer_name};
 pub use record::{

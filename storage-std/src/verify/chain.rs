@@ -440,8 +440,9 @@ pub(crate) fn check(
             .and_then(|e| e.seq)
             .filter(|&q| s.last_seq.is_some_and(|l| s.base_seq <= q && q <= l));
         if let Some(q) = target
-            && let Some(cut) = end_of_seq(&*file, version, SEGMENT_HEADER_LEN as u64, s.records_end, q)
-                .map_err(read_err(&s.name))?
+            && let Some(cut) =
+                end_of_seq(&*file, version, SEGMENT_HEADER_LEN as u64, s.records_end, q)
+                    .map_err(read_err(&s.name))?
         {
             hash_range(&*file, &mut chain, SEGMENT_HEADER_LEN as u64, cut)
                 .map_err(read_err(&s.name))?;
@@ -495,8 +496,7 @@ pub(crate) fn check(
                     None => format!(
                         "no chain digest at sequence {} to compare with the expected {} \
                          (the log does not hold it, or the chain does not reach it)",
-                        e.seq
-                            .map_or_else(|| "(last)".to_owned(), |q| q.to_string()),
+                        e.seq.map_or_else(|| "(last)".to_owned(), |q| q.to_string()),
                         to_hex(&e.digest)
                     ),
                 },
@@ -521,7 +521,8 @@ pub(crate) fn check(
                 format!(
                     "the sealed run ended at sequence {}, the log ends at {}: segments were \
                      deleted from the end or the tail was cut",
-                    m.last_seq.map_or_else(|| "(none)".to_owned(), |q| q.to_string()),
+                    m.last_seq
+                        .map_or_else(|| "(none)".to_owned(), |q| q.to_string()),
                     last_seq.map_or_else(|| "(none)".to_owned(), |q| q.to_string()),
                 ),
             );

@@ -196,9 +196,10 @@ fn sealed_run_next_to(dir: &std::path::Path) -> std::result::Result<Option<Seale
             return Err(chain_finding(&name, format!("cannot read {name}: {e}")));
         }
     };
-    let m = Manifest::decode(&bytes)
-        .map_err(|why| chain_finding(&name, format!("the run manifest {name} is damaged: {why}")))?;
-    Ok((m.state == RecordingState::Sealed).then(|| SealedRun {
+    let m = Manifest::decode(&bytes).map_err(|why| {
+        chain_finding(&name, format!("the run manifest {name} is damaged: {why}"))
+    })?;
+    Ok((m.state == RecordingState::Sealed).then_some(SealedRun {
         file: name,
         last_seq: m.last_seq,
         final_digest: m.final_digest,
