@@ -75,7 +75,7 @@ pub use segment::SegmentInfo;
 pub use verify::{
     ChainReport, ExpectDigest, Finding, LiveCheck, LogClass, Problem, SealedRun, SegmentCheck,
     Severity, VerifyOptions, VerifyReport, VerifyStatus, record_chain_front, verify, verify_dir,
-    verify_dir_with, verify_with,
+    verify_dir_with, verify_with, write_chain_front,
 };
 pub use writer::{
     Appender, CloseReport, DEFAULT_QUEUE_BYTES, Durability, MAX_GROUP_BYTES, MAX_INDEX_INTERVAL,

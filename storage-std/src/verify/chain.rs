@@ -52,10 +52,11 @@ pub(crate) fn read_front(backend: &dyn Backend) -> io::Result<Option<Result<Chai
     }
 }
 
-/// Records where the chain continues after the front of a log was cut: the segment at
+/// Records where the chain continues after the front of a log was cut (retention,
+/// tiering, a restore of a cold tier whose front was cut): the segment at
 /// `seq` starts from `digest`. Written atomically (temporary file, sync, rename,
 /// directory sync) before the segments in front of it are removed.
-pub(crate) fn write_front(backend: &dyn Backend, front: ChainFront) -> io::Result<()> {
+pub fn write_chain_front(backend: &dyn Backend, front: ChainFront) -> io::Result<()> {
     let tmp = format!("{}{}", format::CHAIN_FRONT_FILE, format::TMP_SUFFIX);
     {
         let mut f = backend.create(&tmp)?;
@@ -96,7 +97,7 @@ pub fn record_chain_front(backend: &dyn Backend, base: u64) -> io::Result<()> {
     if footer.digest_kind != DIGEST_KIND_CHAIN {
         return Ok(());
     }
-    write_front(
+    write_chain_front(
         backend,
         ChainFront {
             seq: footer.last_seq.wrapping_add(1),

@@ -25,7 +25,7 @@ use crate::state::{self, SurveyOpts, Verdict};
 
 pub(crate) mod chain;
 
-pub use chain::{ChainReport, ExpectDigest, SealedRun, record_chain_front};
+pub use chain::{ChainReport, ExpectDigest, SealedRun, record_chain_front, write_chain_front};
 
 pub use crate::state::{Finding, LogClass, Problem, Severity};
 
