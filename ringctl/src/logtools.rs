@@ -387,6 +387,12 @@ pub struct VerifyArgs {
     /// The verifier's report as one line of JSON (`"type":"verify"`, with `version`).
     #[arg(long)]
     pub(crate) json: bool,
+    /// Check the digest chain against a digest kept outside the log: `HEX` (64 hex
+    /// digits, the digest at the log's last record) or `HEX@SEQ` (the digest at
+    /// sequence SEQ, as `WriterStats::chain` published it). A mismatch exits 1. The one
+    /// check that catches someone who rewrote segments and manifest consistently.
+    #[arg(long, value_name = "HEX[@SEQ]")]
+    pub(crate) expect_digest: Option<storage_std::ExpectDigest>,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
 }
@@ -429,6 +435,23 @@ pub(crate) fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()
         crate::report::human_bytes(r.bytes),
         r.bytes
     )?;
+    let c = &r.chain;
+    if c.chained_segments > 0 || c.digest.is_some() {
+        let at = match (&c.digest, c.seq) {
+            (Some(d), Some(q)) => format!("digest {d} at {q}"),
+            _ => "no digest".to_owned(),
+        };
+        let expected = match c.expected_matched {
+            Some(true) => ", expected digest matches",
+            Some(false) => ", expected digest DOES NOT match",
+            None => "",
+        };
+        writeln!(
+            o,
+            "chain:    {at} ({} chained segments{expected})",
+            c.chained_segments
+        )?;
+    }
     for f in &r.findings {
         let at = f.offset.map(|x| format!(" @{x}")).unwrap_or_default();
         let sev = serde_json::to_value(f.severity)
@@ -447,7 +470,11 @@ pub fn verify(a: &VerifyArgs) -> ExitCode {
     if let Err(c) = read_dir_of_log("verify", &a.dir, &a.store) {
         return c;
     }
-    let report = match storage_std::verify_dir(&a.dir) {
+    let opts = storage_std::VerifyOptions {
+        expect: a.expect_digest,
+        ..Default::default()
+    };
+    let report = match storage_std::verify_dir_with(&a.dir, &opts) {
         Ok(r) => r,
         Err(e) => return fail("verify", EXIT_USAGE, e),
     };

@@ -73,8 +73,9 @@ pub use recovery::{Cut, CutKind, RecoveryReport};
 pub use retention::{KeepUnread, RetentionPolicy, RetentionReport};
 pub use segment::SegmentInfo;
 pub use verify::{
-    Finding, LiveCheck, LogClass, Problem, SegmentCheck, Severity, VerifyReport, VerifyStatus,
-    verify, verify_dir,
+    ChainReport, ExpectDigest, Finding, LiveCheck, LogClass, Problem, SealedRun, SegmentCheck,
+    Severity, VerifyOptions, VerifyReport, VerifyStatus, record_chain_front, verify, verify_dir,
+    verify_dir_with, verify_with, write_chain_front,
 };
 pub use verify::{
     IsolatedOutcome, IsolatedVerify, IsolationLimits, REPORT_MARKER, VERIFY_CHILD_ENV,

@@ -143,6 +143,10 @@ pub(crate) fn apply_retention(
             report.held_by = Some(name.clone());
             break;
         }
+        // The chain's front moves past it first, so a crash between the two leaves
+        // a front the verifier can start from.
+        crate::verify::record_chain_front(backend, oldest.base_seq)
+            .op("write", format::CHAIN_FRONT_FILE)?;
         retire_segment_files(backend, oldest.base_seq)?;
         count -= 1;
         total = total.saturating_sub(oldest.bytes);

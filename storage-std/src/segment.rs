@@ -276,7 +276,16 @@ impl ActiveSeg {
     /// records, trims the file there and syncs it. The records must already be synced
     /// (the caller flushes its group first), so a valid footer always means synced
     /// records.
-    pub(crate) fn seal(&mut self, sealed_ns: u64) -> Result<SegmentInfo, OpError> {
+    ///
+    /// `chain` is the footer's digest area (`prev | digest`, see
+    /// [`format::chain`]); `None` seals without a digest (kind 0). A chain goes only
+    /// into a footer of a version that carries one.
+    pub(crate) fn seal(
+        &mut self,
+        sealed_ns: u64,
+        chain: Option<[u8; footer::DIGEST_LEN]>,
+    ) -> Result<SegmentInfo, OpError> {
+        let chain = chain.filter(|_| self.version >= format::chain::CHAIN_MIN_VERSION);
         debug_assert!(self.stats.count > 0);
         self.persist_index(u64::MAX)?;
         self.idx_file
@@ -291,8 +300,12 @@ impl ActiveSeg {
             max_ts: self.stats.max_ts,
             records_end: self.pos,
             sealed_ns,
-            digest_kind: 0,
-            digest: [0; footer::DIGEST_LEN],
+            digest_kind: if chain.is_some() {
+                format::chain::DIGEST_KIND_CHAIN
+            } else {
+                0
+            },
+            digest: chain.unwrap_or([0; footer::DIGEST_LEN]),
         };
         let bytes = footer.encode_version(self.version);
         self.file

@@ -112,6 +112,24 @@ pub fn restore(
             report.hydrated.push(e.base_seq);
         }
         sync_dir(dir)?;
+        // The chain of a log whose front cold retention cut starts at the cut: record
+        // it as the log's own retention would have.
+        if let (Some(cut), Some(first)) = (&m.front_cut, m.segments.first())
+            && cut.first_seq == first.base_seq
+            && let Some(digest) = cut
+                .digest
+                .as_deref()
+                .and_then(|h| format::chain::parse_hex(h).ok())
+        {
+            let b = storage_std::backend::FileBackend::existing(dir)
+                .map_err(|e| TierError::io("open", dir, e))?;
+            let front = format::chain::ChainFront {
+                seq: cut.first_seq,
+                digest,
+            };
+            storage_std::write_chain_front(&b, front)
+                .map_err(|e| TierError::io("write", dir.join(format::CHAIN_FRONT_FILE), e))?;
+        }
         // Indexes are derived files the bucket does not hold: rebuild them, so that the
         // hydrated log verifies clean rather than repairable.
         if !m.segments.is_empty() {

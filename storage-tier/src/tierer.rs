@@ -672,6 +672,14 @@ impl Tierer {
     }
 
     fn remove_local(&self, base: u64) -> Result<()> {
+        // The local log's chain now starts after this segment: record where.
+        let seg = self.dir.join(format::segment_name(base));
+        if seg.exists() {
+            let b = storage_std::backend::FileBackend::existing(&self.dir)
+                .map_err(|e| TierError::io("open", &self.dir, e))?;
+            storage_std::record_chain_front(&b, base)
+                .map_err(|e| TierError::io("write", self.dir.join(format::CHAIN_FRONT_FILE), e))?;
+        }
         for name in [format::segment_name(base), format::index_name(base)] {
             let p = self.dir.join(name);
             match std::fs::remove_file(&p) {
@@ -728,7 +736,8 @@ impl Tierer {
             index_len: sum.index_len,
             index_crc32c: sum.index_crc,
             frame_count: sum.frame_count,
-            digest: (f.digest_kind != 0).then(|| hex(&f.digest)),
+            digest: (f.digest_kind != 0)
+                .then(|| hex(&f.digest[format::segment::footer::DIGEST_LEN / 2..])),
         };
         Ok((sum, entry, staged))
     }

@@ -15,7 +15,8 @@
 //! * unpaced: one producer as fast as it can, `--events` events (or `--max-seconds`);
 //!   `None` against raw `pwrite` without sync; `Group` at each `--group-bytes` against
 //!   the raw baseline (pre-written and growing file) and the peers, each committing
-//!   groups of the same number of events;
+//!   groups of the same number of events; every storage-std row keeps the BLAKE3
+//!   digest chain (the default), and each `Group` size has a `file, chain off` row too;
 //! * paced: `--rate` events/s offered for `--paced-seconds`, latency from the moment an
 //!   event was due to the moment it was known durable;
 //! * `Sync`: `--sync-events` appends, each durable before the next, against raw
@@ -350,7 +351,11 @@ fn peers() -> Vec<(&'static str, OpenPeer)> {
 
 /// Every variant, in run order: rows that a target compares run next to each other,
 /// so a change in the disk's load hits both.
-fn variants<'a>(cfg: &'a Config, backends: &'a [LogBackend]) -> Vec<Variant<'a>> {
+fn variants<'a>(
+    cfg: &'a Config,
+    backends: &'a [LogBackend],
+    unchained: &'a LogBackend,
+) -> Vec<Variant<'a>> {
     let p = cfg.payload;
     let rec = disk_record_len(p);
     let budget = Duration::from_secs_f64(cfg.max_seconds);
@@ -421,6 +426,25 @@ fn variants<'a>(cfg: &'a Config, backends: &'a [LogBackend]) -> Vec<Variant<'a>>
                 replay: i == 0 && g == max_group,
                 run: Box::new(move |d| slog::run_unpaced(b, d, group(g), p, cfg.events, budget)),
             });
+            if i == 0 {
+                // The same row with the digest chain off: the chain's cost is the ratio
+                // of the two, in the same run.
+                let b = unchained;
+                v.push(Variant {
+                    spec: Spec {
+                        system: log_system(b),
+                        mode: mode.clone(),
+                        kind: Kind::LogGroup,
+                        load: Load::Unpaced,
+                        group: Some(g),
+                        backend: Some(b.name.clone()),
+                    },
+                    replay: false,
+                    run: Box::new(move |d| {
+                        slog::run_unpaced(b, d, group(g), p, cfg.events, budget)
+                    }),
+                });
+            }
             if g == max_group {
                 v.push(Variant {
                     spec: Spec {
@@ -663,7 +687,8 @@ struct ReplayRuns {
 
 fn run_all(cfg: &Config, root: &Path) -> (Vec<Row>, Option<ReplayRuns>) {
     let backends = backends();
-    let all = variants(cfg, &backends);
+    let unchained = LogBackend::file().without_chain();
+    let all = variants(cfg, &backends, &unchained);
     let chosen: Vec<&Variant<'_>> = all.iter().filter(|v| wanted(cfg, &v.spec)).collect();
     let mut counter = 0usize;
     let mut fresh = || {
@@ -1023,6 +1048,50 @@ fn notes(cfg: &Config) -> String {
     )
 }
 
+/// The digest chain's cost: BLAKE3 chain hashing alone (one thread, from memory), and
+/// each `Group` size's median events/s with the chain on (the default) against off,
+/// same run.
+fn chain_summary(rows: &[Row]) -> String {
+    use storage_std::format::chain::{CHAIN_START, SegmentChain};
+    let buf = vec![0x5au8; 64 << 20];
+    let rates: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let mut c = SegmentChain::new(CHAIN_START, 0);
+            for piece in buf.chunks(1 << 20) {
+                c.update(piece);
+            }
+            std::hint::black_box(c.digest());
+            buf.len() as f64 / t.elapsed().as_secs_f64() / 1e9
+        })
+        .collect();
+    let gbs = median(&rates);
+    let mut out = format!(
+        "\nDigest chain: BLAKE3 chain hashing alone {gbs:.2} GB/s on one thread ({:.0} ms of CPU per GB; median of 5 passes over 64 MiB in memory).",
+        1e3 / gbs
+    );
+    for on in rows.iter().filter(|r| {
+        r.spec.system == "storage-std (file)"
+            && r.spec.mode.starts_with("Group")
+            && matches!(r.spec.load, Load::Unpaced)
+    }) {
+        let off = rows.iter().find(|r| {
+            r.spec.system == "storage-std (file, chain off)" && r.spec.mode == on.spec.mode
+        });
+        if let (Some(a), Some(b)) = (on.events_per_s(), off.and_then(Row::events_per_s)) {
+            out.push_str(&format!(
+                " {}: chain on {:.0} k events/s, off {:.0} k events/s, ratio {:.2}.",
+                on.spec.mode,
+                a / 1e3,
+                b / 1e3,
+                a / b
+            ));
+        }
+    }
+    out.push('\n');
+    out
+}
+
 fn main() -> ExitCode {
     let cfg = match parse() {
         Ok(c) => c,
@@ -1172,6 +1241,7 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
+    out.push_str(&chain_summary(&rows));
     out.push_str("\nTargets (benchmark, not test; same run):\n\n");
     let mut tt = Table::new(&[
         ("target", Align::Left),

@@ -31,6 +31,8 @@ pub struct LogBackend {
     open: Arc<OpenBackend>,
     /// Whether the writer preallocates segment files on this backend.
     preallocate: bool,
+    /// Whether the writer keeps the digest chain (`WriterOptions::digest_chain`).
+    chain: bool,
 }
 
 impl std::fmt::Debug for LogBackend {
@@ -51,7 +53,16 @@ impl LogBackend {
             name: name.into(),
             open: Arc::new(open),
             preallocate: false,
+            chain: true,
         }
+    }
+
+    /// The same backend with the writer's digest chain off (its row against the
+    /// default, chain on), named `NAME, chain off`.
+    pub fn without_chain(mut self) -> Self {
+        self.chain = false;
+        self.name = format!("{}, chain off", self.name);
+        self
     }
 
     /// The same backend with the writer's segment preallocation on (`WriterOptions::
@@ -97,6 +108,7 @@ fn open_writer(
     let backend = Arc::new(CountingBackend::new(b.open(dir)?, counts.clone()));
     let mut opts = options(durability);
     opts.preallocate = b.preallocate;
+    opts.digest_chain = b.chain;
     let w = Writer::open_with(backend, opts).map_err(ctx("open writer"))?;
     Ok((w, counts))
 }

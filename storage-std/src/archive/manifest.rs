@@ -112,6 +112,11 @@ pub struct Manifest {
     pub quarantined: Vec<String>,
     /// Why the recording is damaged, when it is.
     pub damage: Option<String>,
+    /// The digest chain's value at `last_seq` when the run was sealed (64 hex digits,
+    /// see [`crate::format::chain`]); the verifier checks the log still ends with it.
+    /// Absent in manifests written before the chain, or when the run had none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_digest: Option<String>,
 }
 
 impl Manifest {
@@ -133,6 +138,7 @@ impl Manifest {
             lost: Vec::new(),
             quarantined: Vec::new(),
             damage: None,
+            final_digest: None,
         }
     }
 

@@ -293,6 +293,12 @@ impl Recorder {
         sealed.state = RecordingState::Sealed;
         sealed.ended_ns = Some(now_ns());
         sealed.last_seq = synced;
+        // Everything appended is durable now, so the chain's digest is the final one.
+        sealed.final_digest = writer
+            .stats()
+            .chain
+            .filter(|c| Some(c.0) == synced)
+            .map(|c| crate::format::chain::to_hex(&c.1));
         let saved = save_manifest(&*self.dir, &sealed);
         let closed = writer.close();
         self.status.stopped.store(true, Ordering::Release);

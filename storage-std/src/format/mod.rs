@@ -18,6 +18,7 @@
 
 use ringcore::frame::RECORD_ALIGN;
 
+pub mod chain;
 mod checks;
 pub mod durable;
 pub mod index;
@@ -32,9 +33,9 @@ pub use index::{
     DecodedIndex, IndexEntry, IndexHeader, decode_index, index_floor_seq, index_floor_ts,
 };
 pub use names::{
-    DURABLE_FILE, INDEX_SUFFIX, LOCK_FILE, OFFSET_PREFIX, OFFSET_SUFFIX, QUARANTINE_DIR,
-    SEGMENT_SUFFIX, TMP_SUFFIX, index_name, offset_name, parse_index_name, parse_offset_name,
-    parse_segment_name, segment_name,
+    CHAIN_FRONT_FILE, DURABLE_FILE, INDEX_SUFFIX, LOCK_FILE, OFFSET_PREFIX, OFFSET_SUFFIX,
+    QUARANTINE_DIR, SEGMENT_SUFFIX, TMP_SUFFIX, index_name, offset_name, parse_index_name,
+    parse_offset_name, parse_segment_name, segment_name,
 };
 pub use offsets::{ConsumerOffset, MAX_CONSUMER_NAME, valid_consumer_name};
 pub use record::{
@@ -49,11 +50,13 @@ pub use segment::{SegmentFooter, SegmentHeader};
 /// * 2: a segment may hold lost-range markers ([`record::LostRange`]), which
 ///   `recover --force` writes where damaged records were taken out; a footer's
 ///   `last_seq` covers them, its `record_count` counts data records only (0 allowed).
+/// * 3: a footer may carry the BLAKE3 digest chain (digest kind
+///   [`chain::DIGEST_KIND_CHAIN`], see [`chain`]); kind 0 (no digest) stays valid.
 ///
 /// Every version from [`MIN_FORMAT_VERSION`] on is read, in one log; a writer that
 /// continues a log whose active segment has an older version seals it and starts a new
 /// segment in this one.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest segment format version this build reads.
 pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Version of index files (unchanged since the first format).

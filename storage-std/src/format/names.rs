@@ -19,6 +19,9 @@ pub const LOCK_FILE: &str = "LOCK";
 /// Name of the file where a running writer publishes its durable point
 /// ([`super::DurablePoint`]) for readers in other processes.
 pub const DURABLE_FILE: &str = "DURABLE";
+/// Name of the file where retention and tiering record the digest chain's value at the
+/// front they cut ([`super::chain::ChainFront`]).
+pub const CHAIN_FRONT_FILE: &str = "CHAIN_FRONT";
 /// Name of the directory where `recover --force` keeps what it takes out of the log.
 pub const QUARANTINE_DIR: &str = "quarantine";
 

@@ -178,10 +178,12 @@ pub struct SegmentFooter {
     pub records_end: u64,
     /// When the segment was sealed (ns since the Unix epoch).
     pub sealed_ns: u64,
-    /// Digest kind (0 = none in version 1).
+    /// Digest kind: 0 = none, [`super::chain::DIGEST_KIND_CHAIN`] (version 3 on) = the
+    /// BLAKE3 chain.
     pub digest_kind: u32,
-    /// Digest-chain area (zero while `digest_kind` is 0). Not in the serde form, which
-    /// reads back as zero.
+    /// Digest-chain area: zero while `digest_kind` is 0, else the previous segment's
+    /// digest then this one's ([`super::chain::split_area`]). Not in the serde form,
+    /// which reads back as zero.
     #[serde(skip, default = "no_digest")]
     pub digest: [u8; footer::DIGEST_LEN],
 }
@@ -258,11 +260,20 @@ impl SegmentFooter {
             digest_kind: le_u32(b, footer::DIGEST_KIND_OFFSET),
             digest,
         };
-        if f.digest_kind == 0 && !all_zero(&f.digest) {
-            return Err(invalid("digest area not zero while digest kind is 0"));
-        }
-        if f.digest_kind != 0 {
-            return Err(invalid(format!("unknown digest kind {}", f.digest_kind)));
+        match f.digest_kind {
+            0 if !all_zero(&f.digest) => {
+                return Err(invalid("digest area not zero while digest kind is 0"));
+            }
+            0 => {}
+            super::chain::DIGEST_KIND_CHAIN if version >= super::chain::CHAIN_MIN_VERSION => {}
+            super::chain::DIGEST_KIND_CHAIN => {
+                return Err(invalid(format!(
+                    "digest kind {} in a version {version} footer (the chain needs version {})",
+                    f.digest_kind,
+                    super::chain::CHAIN_MIN_VERSION
+                )));
+            }
+            k => return Err(invalid(format!("unknown digest kind {k}"))),
         }
         if version == 1 {
             if f.record_count == 0 {
@@ -320,11 +331,11 @@ mod tests {
         assert_eq!(SegmentHeader::decode_versioned(&v1), Ok((h, 1)));
         // A newer version (checksum intact) is named as such; the same bytes with a bad
         // checksum are damage.
-        let v3 = h.encode_version(3);
+        let newer = h.encode_version(FORMAT_VERSION + 1);
         assert_eq!(
-            SegmentHeader::decode(&v3),
+            SegmentHeader::decode(&newer),
             Err(StructError::UnsupportedVersion {
-                found: 3,
+                found: FORMAT_VERSION + 1,
                 supported: FORMAT_VERSION
             })
         );
@@ -399,5 +410,30 @@ mod tests {
             ..f
         };
         assert!(SegmentFooter::decode(&before_base.encode()).is_err());
+        // The chain: version 3 on, any digest bytes; never in an older footer, never an
+        // unknown kind, never digest bytes under kind 0.
+        let chained = SegmentFooter {
+            digest_kind: super::super::chain::DIGEST_KIND_CHAIN,
+            digest: [0x5a; 64],
+            ..f
+        };
+        assert_eq!(SegmentFooter::decode(&chained.encode()), Ok(chained));
+        assert!(SegmentFooter::decode(&chained.encode_version(2)).is_err());
+        let unknown = SegmentFooter {
+            digest_kind: 2,
+            ..chained
+        };
+        assert!(SegmentFooter::decode(&unknown.encode()).is_err());
+        let stray = SegmentFooter {
+            digest_kind: 0,
+            ..chained
+        };
+        assert!(SegmentFooter::decode(&stray.encode()).is_err());
+        let b = chained.encode();
+        for bit in bits(b.len()) {
+            let mut d = b;
+            d[bit / 8] ^= 1 << (bit % 8);
+            assert_ne!(SegmentFooter::decode(&d), Ok(chained), "bit {bit}");
+        }
     }
 }

@@ -133,7 +133,11 @@ impl Recovery<'_> {
             return Ok(LogEnd::Active(a));
         }
         if a.stats.count > 0 {
-            let info = a.seal(now_ns())?;
+            let chain = crate::verify::chain::resume(self.backend, &a)
+                .ok()
+                .flatten()
+                .map(|c| c.footer_area());
+            let info = a.seal(now_ns(), chain)?;
             self.report.sealed_on_open = Some(info.name.clone());
             sealed.push(info);
             return Ok(LogEnd::Sealed {

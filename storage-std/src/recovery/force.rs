@@ -237,6 +237,7 @@ impl Recovery<'_> {
             digest_kind: 0,
             digest: [0; footer::DIGEST_LEN],
         };
+        let footer = self.chained(footer, &sal.bytes);
         write_whole_segment(self.backend, &header, &sal.bytes, &footer)?;
         write_index_file(self.backend, v.base, v.interval, &sal.index)?;
         let lost = sal
@@ -265,6 +266,23 @@ impl Recovery<'_> {
         Ok(())
     }
 
+    /// `footer` with the digest chain over `records`, continuing from the segment
+    /// before (a segment whose records are intact keeps the digest it had, so the chain
+    /// still links; one that lost records starts a new link, which the verifier reports
+    /// as information next to the lost range).
+    fn chained(&self, footer: SegmentFooter, records: &[u8]) -> SegmentFooter {
+        let Ok(prev) = crate::verify::chain::prev_for(self.backend, footer.base_seq) else {
+            return footer;
+        };
+        let mut c = crate::format::chain::SegmentChain::new(prev, footer.base_seq);
+        c.update(records);
+        SegmentFooter {
+            digest_kind: crate::format::chain::DIGEST_KIND_CHAIN,
+            digest: c.footer_area(),
+            ..footer
+        }
+    }
+
     /// Records sequences `from..=to`, missing between two segments, in a segment that
     /// holds only their lost range.
     fn record_gap(&mut self, from: u64, to: u64) -> Result<(), Error> {
@@ -287,6 +305,7 @@ impl Recovery<'_> {
             digest_kind: 0,
             digest: [0; footer::DIGEST_LEN],
         };
+        let footer = self.chained(footer, &bytes);
         write_whole_segment(self.backend, &header, &bytes, &footer)?;
         write_index_file(self.backend, from, self.opts.index_interval, &[])?;
         let name = format::segment_name(from);

@@ -172,6 +172,12 @@ pub enum Problem {
         /// Last lost sequence.
         to: u64,
     },
+    /// The digest chain does not hold (checked by the verifier only: see
+    /// `verify::chain`).
+    Chain {
+        /// What does not match.
+        detail: String,
+    },
     /// What `quarantine/` holds.
     Quarantine {
         /// Files in it.

@@ -7,6 +7,13 @@
 //!
 //! On a live log (a writer holds the lock) it checks up to the durable point the writer
 //! published and calls nothing past it torn: that part is still being written.
+//!
+//! It also walks the BLAKE3 digest chain ([`crate::format::chain`]) in one streaming
+//! pass: every chained footer's digest against its records, every footer's `prev`
+//! against the segment before it (or the recorded front cut), and, when given, the end
+//! against a sealed run's manifest and a digest kept outside the log
+//! ([`VerifyOptions`]). Chain findings are corruption for `verify` only: recovery does
+//! not read the chain (a tampered log is not damage it could repair).
 
 use std::sync::Arc;
 
@@ -15,6 +22,10 @@ use crate::error::{Error, Result};
 use crate::format::{self, DurablePoint};
 use crate::segment::read_durable;
 use crate::state::{self, SurveyOpts, Verdict};
+
+pub(crate) mod chain;
+
+pub use chain::{ChainReport, ExpectDigest, SealedRun, record_chain_front, write_chain_front};
 
 pub use crate::state::{Finding, LogClass, Problem, Severity};
 
@@ -122,14 +133,95 @@ pub struct VerifyReport {
     pub records: u64,
     /// Bytes in all segment files.
     pub bytes: u64,
+    /// The digest chain's check.
+    #[serde(default)]
+    pub chain: ChainReport,
 }
 
-/// Verifies the log in `dir` (real files; nothing is created).
+/// What to check the log against besides itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// A digest kept outside the log (`ringctl verify --expect-digest`): the only check
+    /// that catches someone who rewrote segments and manifest consistently.
+    pub expect: Option<ExpectDigest>,
+    /// A sealed run's end: the log must end at its last sequence with its final digest
+    /// (catches segments deleted from the end).
+    pub sealed_run: Option<SealedRun>,
+}
+
+/// Verifies the log in `dir` (real files; nothing is created). A recording's log
+/// (`ROOT/NAME/log`, see [`crate::archive`]) is checked against its sealed manifest
+/// (`ROOT/NAME/manifest.json`) too: a damaged manifest, or a sealed run whose end the
+/// log no longer reaches, is corruption.
 pub fn verify_dir(dir: impl AsRef<std::path::Path>) -> Result<VerifyReport> {
+    verify_dir_with(dir, &VerifyOptions::default())
+}
+
+/// [`verify_dir`] with a digest kept outside the log, or a sealed run given by the
+/// caller (which replaces the one found next to a recording's log).
+pub fn verify_dir_with(
+    dir: impl AsRef<std::path::Path>,
+    opts: &VerifyOptions,
+) -> Result<VerifyReport> {
     let dir = dir.as_ref();
     let b =
         FileBackend::existing(dir).map_err(|e| Error::io("open", dir.display().to_string(), e))?;
-    verify(&(Arc::new(b) as Arc<dyn Backend>))
+    let mut opts = opts.clone();
+    let mut damaged = None;
+    if opts.sealed_run.is_none() {
+        match sealed_run_next_to(dir) {
+            Ok(run) => opts.sealed_run = run,
+            Err(f) => damaged = Some(f),
+        }
+    }
+    let mut rep = verify_with(&(Arc::new(b) as Arc<dyn Backend>), &opts)?;
+    if let Some(f) = damaged {
+        rep.findings.push(f);
+        rep.class = state::class_of(&rep.findings);
+        rep.status = VerifyStatus::of(rep.class);
+    }
+    Ok(rep)
+}
+
+/// The sealed run of a recording whose log is `dir` (`Ok(None)`: not a recording, or
+/// not sealed); a manifest that does not decode is a finding.
+fn sealed_run_next_to(dir: &std::path::Path) -> std::result::Result<Option<SealedRun>, Finding> {
+    use crate::archive::{MANIFEST_FILE, Manifest, RecordingState};
+    if dir.file_name().is_none_or(|n| n != "log") {
+        return Ok(None);
+    }
+    let Some(parent) = dir.parent() else {
+        return Ok(None);
+    };
+    let path = parent.join(MANIFEST_FILE);
+    let name = path.display().to_string();
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(chain_finding(&name, format!("cannot read {name}: {e}")));
+        }
+    };
+    let m = Manifest::decode(&bytes).map_err(|why| {
+        chain_finding(&name, format!("the run manifest {name} is damaged: {why}"))
+    })?;
+    Ok((m.state == RecordingState::Sealed).then_some(SealedRun {
+        file: name,
+        last_seq: m.last_seq,
+        final_digest: m.final_digest,
+    }))
+}
+
+fn chain_finding(file: &str, detail: String) -> Finding {
+    Finding {
+        severity: Severity::Corruption,
+        file: file.to_owned(),
+        offset: None,
+        problem: Problem::Chain {
+            detail: detail.clone(),
+        },
+        message: detail,
+    }
 }
 
 /// Verifies a log on any backend. Errors when a file cannot be read (or is of a format
@@ -146,6 +238,29 @@ pub fn verify_dir(dir: impl AsRef<std::path::Path>) -> Result<VerifyReport> {
 /// assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
 /// ```
 pub fn verify(backend: &Arc<dyn Backend>) -> Result<VerifyReport> {
+    verify_with(backend, &VerifyOptions::default())
+}
+
+/// [`verify`] against a digest kept outside the log and/or a sealed run's end.
+///
+/// ```
+/// use storage_std::{verify_with, Durability, ExpectDigest, VerifyOptions, VerifyStatus,
+///     Writer, WriterOptions};
+/// use storage_std::backend::{Backend, MemBackend};
+/// use std::sync::Arc;
+/// let b: Arc<dyn Backend> = Arc::new(MemBackend::new());
+/// let w: Writer = Writer::open_with(b.clone(), WriterOptions::new(Durability::Sync)).unwrap();
+/// w.append(b"x").unwrap();
+/// let (seq, digest) = w.stats().chain.unwrap();
+/// w.close().unwrap();
+/// let opts = VerifyOptions { expect: Some(ExpectDigest { digest, seq: Some(seq) }),
+///     ..Default::default() };
+/// assert_eq!(verify_with(&b, &opts).unwrap().status, VerifyStatus::Clean);
+/// let wrong = VerifyOptions { expect: Some(ExpectDigest { digest: [0; 32], seq: None }),
+///     ..Default::default() };
+/// assert_eq!(verify_with(&b, &wrong).unwrap().status, VerifyStatus::Corrupt);
+/// ```
+pub fn verify_with(backend: &Arc<dyn Backend>, opts: &VerifyOptions) -> Result<VerifyReport> {
     let backend = &**backend;
     let live = live_point(backend)?;
     let s = state::survey(
@@ -181,6 +296,15 @@ pub fn verify(backend: &Arc<dyn Backend>) -> Result<VerifyReport> {
     }
     let first_seq = segments.first().map(|s| s.base_seq);
     let last_seq = segments.iter().rev().find_map(|s| s.last_seq);
+    let mut findings = s.findings;
+    let chain = chain::check(
+        backend,
+        &segments,
+        opts.expect.as_ref(),
+        opts.sealed_run.as_ref(),
+        &mut findings,
+    )?;
+    let class = class.max(state::class_of(&findings));
     Ok(VerifyReport {
         status: VerifyStatus::of(class),
         class,
@@ -191,9 +315,10 @@ pub fn verify(backend: &Arc<dyn Backend>) -> Result<VerifyReport> {
         records: segments.iter().map(|s| s.records).sum(),
         bytes: segments.iter().map(|s| s.bytes).sum(),
         segments,
-        findings: s.findings,
+        findings,
         first_seq,
         last_seq,
+        chain,
     })
 }
 

@@ -109,6 +109,10 @@ pub struct WriterOptions {
     /// the ring, even if `max_bytes` is larger, so producers never wait for a group that
     /// cannot fill.
     pub queue_bytes: Option<usize>,
+    /// Keep the BLAKE3 digest chain ([`crate::format::chain`]): each sealed footer
+    /// carries it and [`WriterStats::chain`](crate::WriterStats::chain) publishes it at
+    /// every durable point (on by default; hashed on the writer thread).
+    pub digest_chain: bool,
 }
 
 impl Default for WriterOptions {
@@ -125,6 +129,7 @@ impl Default for WriterOptions {
             deep_check: false,
             buffer_bytes: 1 << 20,
             queue_bytes: None,
+            digest_chain: true,
         }
     }
 }

@@ -16,6 +16,11 @@ pub struct WriterStats {
     /// How long each syncing backend call took (write and sync together for a group),
     /// in nanoseconds; `None` before the first.
     pub sync_latency: Option<SyncLatency>,
+    /// The digest chain at the durable point: the last durable sequence and the chain's
+    /// digest there ([`crate::format::chain`]); `None` with the chain off or before the
+    /// first durable record. Compare it later with `ringctl verify --expect-digest
+    /// HEX@SEQ` (or [`crate::ExpectDigest`]).
+    pub chain: Option<(u64, [u8; 32])>,
 }
 
 /// Percentiles of sync latencies, in nanoseconds (2 significant digits).
@@ -56,6 +61,10 @@ impl StatsCell {
         self.counts.records += records;
         self.counts.bytes += bytes;
         self.counts.groups += 1;
+    }
+
+    pub(super) fn chained(&mut self, seq: u64, digest: [u8; 32]) {
+        self.counts.chain = Some((seq, digest));
     }
 
     pub(super) fn synced(&mut self, took_ns: u64) {

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use crate::backend::{Access, BackendFile, SyncKind, WriteGroup, write_at};
 use crate::clock::now_ns;
 use crate::error::{Error, OpCtx, OpError, StopCause};
-use crate::format::{self, END_MARK, FOOTER_LEN};
+use crate::format::chain::{CHAIN_START, SegmentChain};
+use crate::format::{self, END_MARK, FOOTER_LEN, SEGMENT_HEADER_LEN};
 use crate::retention::apply_retention;
 use crate::segment::{ActiveSeg, NewSegment, create_segment};
 
@@ -109,6 +110,10 @@ pub(super) struct WriterThread {
     durable_file: Option<Box<dyn BackendFile>>,
     /// What was published last (segment, records end).
     published: (u64, u64),
+    /// The active segment's running digest ([`format::chain`]) over every record
+    /// written to it: at a durable point, exactly the synced records. `None` with the
+    /// chain off.
+    chain: Option<SegmentChain>,
 }
 
 /// How long a writer going to sleep waits before it looks at the queue a second time
@@ -118,6 +123,10 @@ const SLEEP_RECHECK: Duration = Duration::from_micros(50);
 /// Ring ranges taken per pass of the writer loop (each up to half the ring), so it
 /// checks for shutdown and sync requests between them.
 const MAX_RANGES: usize = 64;
+
+/// Groups from this size on are hashed for the digest chain on a scoped thread while
+/// their write is in flight; smaller ones inline, before it.
+const OVERLAP_HASH_BYTES: usize = 128 << 10;
 
 /// In `Durability::None`, the longest a drained record waits in the write buffer before
 /// it is written to the page cache (when no more records arrive).
@@ -150,7 +159,46 @@ impl WriterThread {
             synced_pos: active_pos,
             durable_file: None,
             published: (u64::MAX, 0),
+            chain: None,
         }
+    }
+
+    /// Starts the digest chain where the active segment stands: its `prev` from the
+    /// segment before it (or the recorded front cut), and its records so far hashed
+    /// again (at most one segment, read once at open).
+    fn start_chain(&mut self) -> std::result::Result<(), Halt> {
+        if !self.opts.digest_chain {
+            return Ok(());
+        }
+        let name = self.active.name.clone();
+        let backend = self.shared.backend.clone();
+        let a = &self.active;
+        let resumed = Self::guarded(&self.shared, "read", &name, || {
+            crate::verify::chain::resume(&*backend, a).op("read", &name)
+        })?;
+        self.chain =
+            Some(resumed.unwrap_or_else(|| SegmentChain::new(CHAIN_START, self.active.base())));
+        self.publish_chain(self.synced_end);
+        Ok(())
+    }
+
+    /// Publishes the chain's digest at the durable point `end` (the records before it).
+    fn publish_chain(&mut self, end: u64) {
+        let Some(c) = &self.chain else {
+            return;
+        };
+        let Some(last) = end.checked_sub(1) else {
+            return;
+        };
+        let digest = if self.synced_pos > SEGMENT_HEADER_LEN as u64 {
+            c.digest()
+        } else if c.prev() != CHAIN_START {
+            // Nothing in the active segment yet: the chain stands at the segment before.
+            c.prev()
+        } else {
+            return;
+        };
+        lock(&self.shared.stats).chained(last, digest);
     }
 
     /// Opens (creating it if needed) the `DURABLE` file and publishes the point recovery
@@ -261,6 +309,7 @@ impl WriterThread {
 
     fn run_inner(&mut self, consumer: &mut QueueConsumer) -> std::result::Result<(), Halt> {
         let _ = self.publish_segments();
+        self.start_chain()?;
         loop {
             if self.shared.progress.has_failed() {
                 return Err(Halt::Failed);
@@ -317,7 +366,9 @@ impl WriterThread {
                     // As for a sync: what a clean close made durable is sealed.
                     let name = self.active.name.clone();
                     let a = &mut self.active;
-                    let info = Self::guarded(&self.shared, "seal", &name, || a.seal(now_ns()))?;
+                    let area = self.chain.as_ref().map(SegmentChain::footer_area);
+                    let info =
+                        Self::guarded(&self.shared, "seal", &name, || a.seal(now_ns(), area))?;
                     self.synced_pos = self.active.pos + FOOTER_LEN as u64;
                     lock(&self.shared.segments).push(info);
                     return Ok(());
@@ -466,19 +517,51 @@ impl WriterThread {
         let done = {
             let mut bufs: Vec<&[u8]> = Vec::with_capacity(self.pieces.len() + 1);
             bufs.extend(self.pieces.iter().map(|r| consumer.bytes(r)));
+            let records = bufs.len();
             // The zeroed next header keeps the end clean in a recycled or preallocated
             // file; the next group overwrites it.
             bufs.push(&END_MARK);
             let a = &mut self.active;
-            Self::guarded(&self.shared, op, &name, || {
-                a.file
-                    .write_group(&WriteGroup {
-                        offset: a.pos,
-                        bufs: &bufs,
-                        sync: kind,
-                    })
-                    .op(op, &name)
-            })?
+            let shared = &self.shared;
+            let mut write = || {
+                Self::guarded(shared, op, &name, || {
+                    a.file
+                        .write_group(&WriteGroup {
+                            offset: a.pos,
+                            bufs: &bufs,
+                            sync: kind,
+                        })
+                        .op(op, &name)
+                })
+            };
+            match &mut self.chain {
+                // The chain hashes a large group on a scoped thread while the writer
+                // thread is in the group's write and sync (the records stay in the ring
+                // until both are done); a small one right here, where a thread would
+                // cost more than the hash.
+                Some(c) if self.group_len >= OVERLAP_HASH_BYTES => {
+                    let records = &bufs[..records];
+                    std::thread::scope(|scope| {
+                        let hashing = scope.spawn(move || {
+                            for b in records {
+                                c.update(b);
+                            }
+                        });
+                        let r = write();
+                        if let Err(p) = hashing.join() {
+                            std::panic::resume_unwind(p);
+                        }
+                        r
+                    })?
+                }
+                Some(c) => {
+                    for b in &bufs[..records] {
+                        c.update(b);
+                    }
+                    write()?
+                }
+                None => write()?,
+            }
         };
         let took = started.elapsed();
         consumer.release(&last);
@@ -531,6 +614,7 @@ impl WriterThread {
         }
         self.synced_end = end;
         self.synced_pos = self.active.pos;
+        self.publish_chain(end);
         // Published for other processes before anyone here learns it: a reader that
         // heard of a durable record finds it below the published point.
         self.publish_point();
@@ -551,7 +635,8 @@ impl WriterThread {
         self.sync_written()?;
         let name = self.active.name.clone();
         let a = &mut self.active;
-        let info = Self::guarded(&self.shared, "seal", &name, || a.seal(now_ns()))?;
+        let area = self.chain.as_ref().map(SegmentChain::footer_area);
+        let info = Self::guarded(&self.shared, "seal", &name, || a.seal(now_ns(), area))?;
         // The seal synced the footer too: nothing of this file may be cut any more.
         self.synced_pos = self.active.pos + FOOTER_LEN as u64;
         lock(&self.shared.segments).push(info);
@@ -569,6 +654,10 @@ impl WriterThread {
             create_segment(&*backend, seg)
         })?;
         self.synced_pos = self.active.pos;
+        self.chain = self
+            .chain
+            .as_ref()
+            .map(|c| SegmentChain::new(c.digest(), next));
         self.publish_point();
         if let Some(policy) = &self.opts.retention {
             let sh = &self.shared;

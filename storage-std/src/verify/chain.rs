@@ -1,0 +1,561 @@
+//! The digest chain's file-level side: where a segment's chain starts, rebuilding a
+//! running segment's hash (a writer continuing a segment, recovery sealing one), and the
+//! verifier's streaming pass (one segment at a time through a fixed 1 MiB buffer, so
+//! memory does not grow with the log).
+
+use std::io;
+
+use crate::backend::{Access, Backend, BackendFile, read_full_at};
+use crate::format::chain::{
+    CHAIN_START, ChainDigest, ChainFront, DIGEST_KIND_CHAIN, SegmentChain, split_area, to_hex,
+};
+use crate::format::{self, SEGMENT_HEADER_LEN, decode_entry};
+use crate::segment::{ActiveSeg, read_footer, read_header};
+use crate::state::{Finding, Problem, Severity};
+
+use super::SegmentCheck;
+
+/// Bytes read per call while hashing.
+const CHUNK: usize = 1 << 20;
+
+/// Hashes `[from, to)` of `file` into `chain`.
+pub(crate) fn hash_range(
+    file: &dyn BackendFile,
+    chain: &mut SegmentChain,
+    from: u64,
+    to: u64,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut pos = from;
+    while pos < to {
+        let want = usize::try_from(to - pos).unwrap_or(CHUNK).min(CHUNK);
+        let n = read_full_at(file, pos, &mut buf[..want])?;
+        if n < want {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("file ends at {} while hashing to {to}", pos + n as u64),
+            ));
+        }
+        chain.update(&buf[..n]);
+        pos += n as u64;
+    }
+    Ok(())
+}
+
+/// The chain-front file: `Ok(None)` when there is none, `Ok(Some(Err(why)))` when it
+/// does not decode.
+pub(crate) fn read_front(backend: &dyn Backend) -> io::Result<Option<Result<ChainFront, String>>> {
+    match backend.read_all(format::CHAIN_FRONT_FILE) {
+        Ok(b) => Ok(Some(ChainFront::decode(&b).map_err(|e| e.to_string()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records where the chain continues after the front of a log was cut (retention,
+/// tiering, a restore of a cold tier whose front was cut): the segment at
+/// `seq` starts from `digest`. Written atomically (temporary file, sync, rename,
+/// directory sync) before the segments in front of it are removed.
+pub fn write_chain_front(backend: &dyn Backend, front: ChainFront) -> io::Result<()> {
+    let tmp = format!("{}{}", format::CHAIN_FRONT_FILE, format::TMP_SUFFIX);
+    {
+        let mut f = backend.create(&tmp)?;
+        f.set_len(0)?;
+        crate::backend::write_at(&mut *f, 0, &front.encode())?;
+        f.sync(crate::backend::SyncKind::All)?;
+    }
+    backend.rename(&tmp, format::CHAIN_FRONT_FILE)?;
+    backend.sync_dir()
+}
+
+/// Records the chain's front as it will stand once sealed segment `base`, the first of
+/// the log, is removed (retention, tiering): the next segment then starts from `base`'s
+/// digest. Does nothing for a segment without a chain digest (the next one then starts
+/// a chain of its own) or without a valid footer. Call it before removing the segment.
+///
+/// ```
+/// use storage_std::{record_chain_front, verify, Durability, VerifyStatus, Writer, WriterOptions};
+/// use storage_std::backend::{Backend, MemBackend};
+/// use storage_std::format::segment_name;
+/// use std::sync::Arc;
+/// let b: Arc<dyn Backend> = Arc::new(MemBackend::new());
+/// let mut o = WriterOptions::new(Durability::Sync);
+/// o.segment_bytes = 4096;
+/// let w: Writer = Writer::open_with(b.clone(), o).unwrap();
+/// for _ in 0..200 { w.append(&[7; 100]).unwrap(); }
+/// w.close().unwrap();
+/// record_chain_front(&*b, 0).unwrap();
+/// b.remove(&segment_name(0)).unwrap();
+/// assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
+/// ```
+pub fn record_chain_front(backend: &dyn Backend, base: u64) -> io::Result<()> {
+    let f = backend.open(&format::segment_name(base), Access::Read)?;
+    let len = f.len()?;
+    let Ok(footer) = read_footer(&*f, len, base)? else {
+        return Ok(());
+    };
+    if footer.digest_kind != DIGEST_KIND_CHAIN {
+        return Ok(());
+    }
+    write_chain_front(
+        backend,
+        ChainFront {
+            seq: footer.last_seq.wrapping_add(1),
+            digest: split_area(&footer.digest).1,
+        },
+    )
+}
+
+/// The chain digest of the sealed segment `base` (`None`: unchained or no valid footer).
+pub(crate) fn sealed_digest(backend: &dyn Backend, base: u64) -> io::Result<Option<ChainDigest>> {
+    let f = backend.open(&format::segment_name(base), Access::Read)?;
+    let len = f.len()?;
+    Ok(read_footer(&*f, len, base)?
+        .ok()
+        .filter(|f| f.digest_kind == DIGEST_KIND_CHAIN)
+        .map(|f| split_area(&f.digest).1))
+}
+
+/// The `prev` a new chained segment at `base` starts from: the digest of the segment
+/// before it; [`CHAIN_START`] when that one carries none (a new chain begins); the
+/// recorded front when the segments before it were cut away.
+pub(crate) fn prev_for(backend: &dyn Backend, base: u64) -> io::Result<ChainDigest> {
+    let listing = crate::segment::list(backend).map_err(io::Error::other)?;
+    if let Some(&before) = listing.segments.iter().rev().find(|&&b| b < base) {
+        return Ok(sealed_digest(backend, before)?.unwrap_or(CHAIN_START));
+    }
+    Ok(match read_front(backend)? {
+        Some(Ok(f)) if f.seq == base => f.digest,
+        _ => CHAIN_START,
+    })
+}
+
+/// The running chain of an active segment as it stands (its records up to `a.pos`
+/// hashed), for a writer that continues it or a recovery that seals it.
+pub(crate) fn resume(backend: &dyn Backend, a: &ActiveSeg) -> io::Result<Option<SegmentChain>> {
+    if a.version < format::chain::CHAIN_MIN_VERSION {
+        return Ok(None);
+    }
+    let mut c = SegmentChain::new(prev_for(backend, a.base())?, a.base());
+    hash_range(&*a.file, &mut c, SEGMENT_HEADER_LEN as u64, a.pos)?;
+    Ok(Some(c))
+}
+
+/// A digest kept outside the log, to check the log against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpectDigest {
+    /// The digest.
+    pub digest: ChainDigest,
+    /// The last sequence it covers; `None`: the log's last record.
+    pub seq: Option<u64>,
+}
+
+impl std::str::FromStr for ExpectDigest {
+    type Err = String;
+
+    /// `HEX` (the digest at the log's last record) or `HEX@SEQ`.
+    ///
+    /// ```
+    /// use storage_std::ExpectDigest;
+    /// let e: ExpectDigest = format!("{}@7", "ab".repeat(32)).parse().unwrap();
+    /// assert_eq!((e.digest, e.seq), ([0xab; 32], Some(7)));
+    /// assert!("xyz".parse::<ExpectDigest>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (hex, seq) = match s.split_once('@') {
+            Some((h, q)) => (
+                h,
+                Some(
+                    q.trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("not a sequence after '@': {q:?}"))?,
+                ),
+            ),
+            None => (s, None),
+        };
+        Ok(Self {
+            digest: format::chain::parse_hex(hex)?,
+            seq,
+        })
+    }
+}
+
+/// What a sealed run's manifest says the log must end with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRun {
+    /// Where the manifest is (for messages).
+    pub file: String,
+    /// The last sequence of the run.
+    pub last_seq: Option<u64>,
+    /// The chain digest at `last_seq`, hex as the manifest holds it (checked here, so a
+    /// damaged field is a finding, not an error).
+    pub final_digest: Option<String>,
+}
+
+/// What the chain check found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChainReport {
+    /// Segments whose footer carries the chain and matched it.
+    pub chained_segments: u64,
+    /// Sealed segments without a digest (older formats, or the chain switched off).
+    pub unchained_segments: u64,
+    /// The digest at `seq`, hex: the log's digest at its last record, or the one asked
+    /// for with [`ExpectDigest::seq`].
+    pub digest: Option<String>,
+    /// The last sequence `digest` covers.
+    pub seq: Option<u64>,
+    /// Where the chain starts: `start` (a new chain) or the hex digest recorded at a cut.
+    pub start: Option<String>,
+    /// Whether an expected digest (from outside the log) was given and matched.
+    pub expected_matched: Option<bool>,
+    /// Whether a sealed manifest's end (last sequence and final digest) was checked and
+    /// matched.
+    pub manifest_matched: Option<bool>,
+}
+
+fn finding(out: &mut Vec<Finding>, severity: Severity, file: &str, detail: String) {
+    out.push(Finding {
+        severity,
+        file: file.to_owned(),
+        offset: None,
+        problem: Problem::Chain {
+            detail: detail.clone(),
+        },
+        message: detail,
+    });
+}
+
+/// Where entry `seq` ends in `[from, to)` of `file` (`None`: not in it).
+fn end_of_seq(
+    file: &dyn BackendFile,
+    version: u32,
+    from: u64,
+    to: u64,
+    seq: u64,
+) -> io::Result<Option<u64>> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut pos = from;
+    while pos < to {
+        let want = usize::try_from(to - pos)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = read_full_at(file, pos, &mut buf[..want])?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut off = 0;
+        while off < n {
+            match decode_entry(&buf[off..n], version) {
+                Ok(e) => {
+                    off += e.disk_len();
+                    if e.seq() <= seq && seq < e.next_seq() {
+                        return Ok(Some(pos + off as u64));
+                    }
+                }
+                Err(format::RecordError::Truncated { needed, .. }) => {
+                    if off == 0 {
+                        // One entry larger than the buffer: grow to it (never past the
+                        // segment's records).
+                        if needed <= n as u64 || needed > to - pos {
+                            return Ok(None);
+                        }
+                        buf.resize(usize::try_from(needed).unwrap_or(usize::MAX), 0);
+                    }
+                    break;
+                }
+                Err(_) => return Ok(None),
+            }
+        }
+        pos += off as u64;
+    }
+    Ok(None)
+}
+
+/// The verifier's chain pass over `segs` (in order, as the survey found them).
+pub(crate) fn check(
+    backend: &dyn Backend,
+    segs: &[SegmentCheck],
+    expect: Option<&ExpectDigest>,
+    manifest: Option<&SealedRun>,
+    findings: &mut Vec<Finding>,
+) -> crate::error::Result<ChainReport> {
+    let read_err = |name: &str| {
+        let name = name.to_owned();
+        move |e: io::Error| crate::error::Error::io("read", name, e)
+    };
+    let mut rep = ChainReport::default();
+    let front = match read_front(backend).map_err(read_err(format::CHAIN_FRONT_FILE))? {
+        Some(Ok(f)) => Some(f),
+        Some(Err(why)) => {
+            finding(
+                findings,
+                Severity::Corruption,
+                format::CHAIN_FRONT_FILE,
+                format!(
+                    "{} is damaged ({why}): where the chain starts is unknown",
+                    format::CHAIN_FRONT_FILE
+                ),
+            );
+            None
+        }
+        None => None,
+    };
+    // The digest the next segment must start from (`None`: the previous one is not
+    // chained, so the next one starts a chain).
+    let mut running: Option<ChainDigest> = None;
+    // Whether the segment before was rebuilt by `recover --force` (its old digest,
+    // which the next footer names, is gone with the bytes it took out).
+    let mut prev_rebuilt = false;
+    let mut at_seq: Option<(u64, ChainDigest)> = None;
+    for (i, s) in segs.iter().enumerate() {
+        if s.records_end < SEGMENT_HEADER_LEN as u64 {
+            running = None;
+            continue;
+        }
+        let file = backend
+            .open(&s.name, Access::Read)
+            .map_err(read_err(&s.name))?;
+        let version = match read_header(&*file).map_err(read_err(&s.name))? {
+            Ok((_, v)) => v,
+            Err(_) => {
+                running = None;
+                continue;
+            }
+        };
+        let chained = if s.sealed {
+            let len = file.len().map_err(read_err(&s.name))?;
+            // A footer that does not end the records the survey checked is not this
+            // check's to judge (the survey reports it; on a live log, it is a seal that
+            // came after the survey): the segment counts as active.
+            read_footer(&*file, len, s.base_seq)
+                .map_err(read_err(&s.name))?
+                .ok()
+                .filter(|f| f.records_end == s.records_end)
+                .map(|f| (f.digest_kind == DIGEST_KIND_CHAIN).then(|| split_area(&f.digest)))
+        } else {
+            None
+        };
+        let prev = match chained {
+            // A sealed segment without a digest: the chain pauses here.
+            Some(None) => {
+                rep.unchained_segments += 1;
+                if running.is_some() && version >= format::chain::CHAIN_MIN_VERSION {
+                    finding(
+                        findings,
+                        Severity::Info,
+                        &s.name,
+                        format!(
+                            "{} carries no digest: the chain is not checked across it",
+                            s.name
+                        ),
+                    );
+                }
+                running = None;
+                prev_rebuilt = s.lost > 0;
+                continue;
+            }
+            Some(Some((prev, _))) => prev,
+            // The active segment: it starts from what the writer would start it from.
+            None => running.unwrap_or(match front {
+                Some(f) if i == 0 && f.seq == s.base_seq => f.digest,
+                _ => CHAIN_START,
+            }),
+        };
+        if let Some(f) = front.filter(|f| i > 0 && f.seq == s.base_seq)
+            && f.digest != prev
+        {
+            finding(
+                findings,
+                Severity::Corruption,
+                &s.name,
+                format!(
+                    "{} starts from {}, but the cut recorded at {} says {}",
+                    s.name,
+                    to_hex(&prev),
+                    f.seq,
+                    to_hex(&f.digest)
+                ),
+            );
+        }
+        if i == 0 && front.is_some_and(|f| f.seq > s.base_seq) {
+            // A cut was recorded but the segments in front of it are still here (a
+            // removal cut short): where this one starts is checked at the cut.
+            rep.start = Some("before a recorded cut".to_owned());
+        } else if i == 0 {
+            let recorded = front.filter(|f| f.seq == s.base_seq);
+            rep.start = Some(match recorded {
+                Some(f) => to_hex(&f.digest),
+                None => "start".to_owned(),
+            });
+            let ok = match recorded {
+                Some(f) => f.digest == prev,
+                None => prev == CHAIN_START,
+            };
+            if !ok {
+                finding(
+                    findings,
+                    Severity::Corruption,
+                    &s.name,
+                    format!(
+                        "{} continues a chain from {} but {}: segments in front of it were \
+                         removed without a record of the cut, or it was replaced",
+                        s.name,
+                        to_hex(&prev),
+                        match recorded {
+                            Some(f) => format!("the cut was recorded as {}", to_hex(&f.digest)),
+                            None => format!("no cut is recorded at {}", s.base_seq),
+                        }
+                    ),
+                );
+            }
+        } else {
+            let want = running.unwrap_or(CHAIN_START);
+            if want != prev {
+                let (severity, why) = if prev_rebuilt {
+                    (
+                        Severity::Info,
+                        "the segment before it was rebuilt by recover --force".to_owned(),
+                    )
+                } else {
+                    (
+                        Severity::Corruption,
+                        "a segment was dropped, reordered or replaced".to_owned(),
+                    )
+                };
+                finding(
+                    findings,
+                    severity,
+                    &s.name,
+                    format!(
+                        "{} does not follow the segment before it in the digest chain \
+                         (it starts from {}, the chain stands at {}): {why}",
+                        s.name,
+                        to_hex(&prev),
+                        to_hex(&want)
+                    ),
+                );
+            }
+        }
+        let mut chain = SegmentChain::new(prev, s.base_seq);
+        let target = expect
+            .and_then(|e| e.seq)
+            .filter(|&q| s.last_seq.is_some_and(|l| s.base_seq <= q && q <= l));
+        if let Some(q) = target
+            && let Some(cut) =
+                end_of_seq(&*file, version, SEGMENT_HEADER_LEN as u64, s.records_end, q)
+                    .map_err(read_err(&s.name))?
+        {
+            hash_range(&*file, &mut chain, SEGMENT_HEADER_LEN as u64, cut)
+                .map_err(read_err(&s.name))?;
+            at_seq = Some((q, chain.digest()));
+            hash_range(&*file, &mut chain, cut, s.records_end).map_err(read_err(&s.name))?;
+        } else {
+            hash_range(&*file, &mut chain, SEGMENT_HEADER_LEN as u64, s.records_end)
+                .map_err(read_err(&s.name))?;
+        }
+        let digest = chain.digest();
+        if let Some(Some((_, stored))) = chained {
+            rep.chained_segments += 1;
+            if stored != digest {
+                finding(
+                    findings,
+                    Severity::Corruption,
+                    &s.name,
+                    format!(
+                        "{}'s records do not match its digest (footer {}, records give {}): \
+                         the segment was altered",
+                        s.name,
+                        to_hex(&stored),
+                        to_hex(&digest)
+                    ),
+                );
+            }
+        }
+        running = Some(digest);
+        prev_rebuilt = s.lost > 0;
+    }
+    let last_seq = segs.iter().rev().find_map(|s| s.last_seq);
+    let end = running.zip(last_seq).map(|(d, q)| (q, d));
+    if let Some(e) = expect {
+        let got = match e.seq {
+            Some(q) if Some(q) != last_seq => at_seq.filter(|a| a.0 == q),
+            _ => end,
+        };
+        let ok = got.is_some_and(|(_, d)| d == e.digest);
+        rep.expected_matched = Some(ok);
+        if !ok {
+            finding(
+                findings,
+                Severity::Corruption,
+                "log directory",
+                match got {
+                    Some((q, d)) => format!(
+                        "the digest at sequence {q} is {}, not the expected {}",
+                        to_hex(&d),
+                        to_hex(&e.digest)
+                    ),
+                    None => format!(
+                        "no chain digest at sequence {} to compare with the expected {} \
+                         (the log does not hold it, or the chain does not reach it)",
+                        e.seq.map_or_else(|| "(last)".to_owned(), |q| q.to_string()),
+                        to_hex(&e.digest)
+                    ),
+                },
+            );
+        }
+        if let Some((q, d)) = got {
+            rep.seq = Some(q);
+            rep.digest = Some(to_hex(&d));
+        }
+    } else if let Some((q, d)) = end {
+        rep.seq = Some(q);
+        rep.digest = Some(to_hex(&d));
+    }
+    if let Some(m) = manifest {
+        let mut ok = true;
+        if m.last_seq != last_seq {
+            ok = false;
+            finding(
+                findings,
+                Severity::Corruption,
+                &m.file,
+                format!(
+                    "the sealed run ended at sequence {}, the log ends at {}: segments were \
+                     deleted from the end or the tail was cut",
+                    m.last_seq
+                        .map_or_else(|| "(none)".to_owned(), |q| q.to_string()),
+                    last_seq.map_or_else(|| "(none)".to_owned(), |q| q.to_string()),
+                ),
+            );
+        }
+        if let Some(hex) = &m.final_digest {
+            match format::chain::parse_hex(hex) {
+                Err(why) => {
+                    ok = false;
+                    finding(
+                        findings,
+                        Severity::Corruption,
+                        &m.file,
+                        format!("the manifest's final digest is damaged: {why}"),
+                    );
+                }
+                Ok(want) => {
+                    if end.map(|e| e.1) != Some(want) {
+                        ok = false;
+                        finding(
+                            findings,
+                            Severity::Corruption,
+                            &m.file,
+                            format!(
+                                "the sealed run's final digest is {hex}, the log gives {}",
+                                end.map_or_else(|| "none".to_owned(), |e| to_hex(&e.1))
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        rep.manifest_matched = Some(ok);
+    }
+    Ok(rep)
+}
