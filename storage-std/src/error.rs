@@ -13,6 +13,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// appends return.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StopCause {
     /// A backend call failed.
     Io {
@@ -214,6 +215,7 @@ pub enum Error {
 
 /// Whether retrying the same call can succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// Retrying later can succeed (queue full, timeout, lock held, interrupted I/O).
     Retryable,

@@ -58,6 +58,7 @@ mod retention;
 mod scan;
 mod segment;
 mod state;
+pub mod time;
 mod verify;
 mod writer;
 

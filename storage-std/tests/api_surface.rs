@@ -47,3 +47,143 @@ fn a_locked_error_says_locked_once() {
     assert!(line.contains(&dir.path().display().to_string()), "{line}");
     w.close().unwrap();
 }
+
+#[test]
+fn options_are_built_and_read_back_field_by_field() {
+    use std::time::Duration;
+    use storage_std::{KeepUnread, RetentionPolicy};
+    let policy = RetentionPolicy {
+        max_age: Some(Duration::from_secs(3600)),
+        keep_unread: KeepUnread::Consumers(vec!["audit".into()]),
+        ..Default::default()
+    };
+    let group = Durability::Group {
+        max_bytes: 64 << 10,
+        max_delay: Duration::from_micros(250),
+    };
+    let o = WriterOptions::default()
+        .with_durability(group)
+        .with_segment_bytes(8 << 20)
+        .with_index_interval(4096)
+        .with_first_seq(1000)
+        .with_stall_timeout(Duration::from_secs(5))
+        .with_preallocate(true)
+        .with_retention(policy.clone())
+        .with_force(true)
+        .with_deep_check(true)
+        .with_buffer_bytes(256 << 10)
+        .with_queue_bytes(1 << 16);
+    assert_eq!(o.durability(), group);
+    assert_eq!(o.segment_bytes(), 8 << 20);
+    assert_eq!(o.index_interval(), 4096);
+    assert_eq!(o.first_seq(), 1000);
+    assert_eq!(o.stall_timeout(), Some(Duration::from_secs(5)));
+    assert!(o.preallocate() && o.force() && o.deep_check());
+    assert_eq!(o.retention(), Some(&policy));
+    assert_eq!(o.buffer_bytes(), 256 << 10);
+    assert_eq!(o.queue_bytes(), Some(1 << 16));
+    let cleared = o.clone().with_retention(None).with_stall_timeout(None).with_queue_bytes(None);
+    assert_eq!(
+        (cleared.retention(), cleared.stall_timeout(), cleared.queue_bytes()),
+        (None, None, None)
+    );
+
+    // The text form and serde both ways give back the same options.
+    let text = o.to_string();
+    assert_eq!(text.parse::<WriterOptions>().unwrap(), o, "{text}");
+    let json = serde_json::to_value(&o).unwrap();
+    assert_eq!(json["durability"]["max_delay_ns"], 250_000, "{json}");
+    assert_eq!(json["stall_timeout_ns"], 5_000_000_000u64, "{json}");
+    assert_eq!(serde_json::from_value::<WriterOptions>(json).unwrap(), o);
+    // Fields left out take their defaults; an unknown or mistyped field is an error.
+    assert_eq!("{}".parse::<WriterOptions>().unwrap(), WriterOptions::default());
+    for bad in [r#"{"segment_byte":1}"#, r#"{"segment_bytes":"big"}"#, "segment_bytes=1"] {
+        let e = bad.parse::<WriterOptions>().unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn durability_text_and_serde_round_trip() {
+    use std::time::Duration;
+    let modes = [
+        Durability::None,
+        Durability::Sync,
+        Durability::group(),
+        Durability::Group {
+            max_bytes: 4096,
+            max_delay: Duration::from_nanos(1500),
+        },
+        Durability::Group {
+            max_bytes: 1 << 20,
+            max_delay: Duration::from_secs(2),
+        },
+        Durability::Group {
+            max_bytes: 0,
+            max_delay: Duration::ZERO,
+        },
+    ];
+    for d in modes {
+        let text = d.to_string();
+        assert_eq!(text.parse::<Durability>().unwrap(), d, "{text}");
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(serde_json::from_str::<Durability>(&json).unwrap(), d, "{json}");
+    }
+    assert_eq!(Durability::group().to_string(), "group");
+    assert_eq!(
+        serde_json::to_string(&Durability::Sync).unwrap(),
+        r#"{"mode":"sync"}"#
+    );
+    assert_eq!(
+        "group:max_delay=3ms".parse::<Durability>().unwrap(),
+        Durability::Group {
+            max_bytes: 1 << 20,
+            max_delay: Duration::from_millis(3)
+        }
+    );
+    for bad in [
+        "",
+        "Group",
+        "group:",
+        "group:max_bytes=",
+        "group:max_delay=3",
+        "group:max_delay=3h",
+        "group:max_delay=99999999999999999999s",
+        "group:max_bytes=1,colour=blue",
+        "sync:max_bytes=1",
+    ] {
+        assert!(bad.parse::<Durability>().is_err(), "{bad:?} parsed");
+    }
+}
+
+#[test]
+fn reports_deserialize_what_they_serialize() {
+    use storage_std::{CloseReport, RecoveryReport, RetentionPolicy, VerifyReport, WriterStats};
+    let dir = tempfile::tempdir().unwrap();
+    let opts = WriterOptions::new(Durability::Sync).with_segment_bytes(4096);
+    let w: Writer = Writer::open(dir.path(), opts).unwrap();
+    for _ in 0..100 {
+        w.append(&[5; 100]).unwrap();
+    }
+    let stats: WriterStats = w.stats();
+    let back: WriterStats = serde_json::from_str(&serde_json::to_string(&stats).unwrap()).unwrap();
+    assert_eq!(back, stats);
+    let retained = w
+        .apply_retention(&RetentionPolicy {
+            max_segments: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(!retained.deleted.is_empty());
+    let json = serde_json::to_string(&retained).unwrap();
+    assert_eq!(serde_json::from_str::<storage_std::RetentionReport>(&json).unwrap(), retained);
+    let closed: CloseReport = w.close().unwrap();
+    let json = serde_json::to_string(&closed).unwrap();
+    assert_eq!(serde_json::from_str::<CloseReport>(&json).unwrap(), closed);
+    let recovered: RecoveryReport = storage_std::recover(dir.path(), false).unwrap();
+    let json = serde_json::to_string(&recovered).unwrap();
+    assert_eq!(serde_json::from_str::<RecoveryReport>(&json).unwrap(), recovered);
+    let verified: VerifyReport = storage_std::verify_dir(dir.path()).unwrap();
+    let json = serde_json::to_string(&verified).unwrap();
+    assert_eq!(serde_json::from_str::<VerifyReport>(&json).unwrap(), verified);
+}

@@ -380,7 +380,7 @@ fn variants<'a>(cfg: &'a Config, backends: &'a [LogBackend]) -> Vec<Variant<'a>>
             }),
         });
     }
-    let piece = slog::options(Durability::None).buffer_bytes;
+    let piece = slog::options(Durability::None).buffer_bytes();
     v.push(Variant {
         spec: Spec {
             system: "raw pwrite, growing file".into(),
