@@ -35,7 +35,9 @@ pub(crate) mod duration_ns {
         s.serialize_u64(d.as_nanos().try_into().unwrap_or(u64::MAX))
     }
 
-    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Duration, D::Error> {
         let ns: u64 = serde::Deserialize::deserialize(d)?;
         Ok(Duration::from_nanos(ns))
     }

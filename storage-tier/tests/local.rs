@@ -1016,8 +1016,8 @@ fn cold_retention_keeps_what_a_consumer_has_not_read() {
 fn a_live_writer_with_retention_tolerates_segments_tiered_away() {
     let log = tempfile::tempdir().unwrap();
     let bucket = tempfile::tempdir().unwrap();
-    let mut opts =
-        storage_std::WriterOptions::new(storage_std::Durability::group()).with_segment_bytes(32 << 10);
+    let mut opts = storage_std::WriterOptions::new(storage_std::Durability::group())
+        .with_segment_bytes(32 << 10);
     // Retention deletes every sealed segment consumer "c" has read.
     opts = opts.with_retention(storage_std::RetentionPolicy {
         max_age: Some(Duration::ZERO),

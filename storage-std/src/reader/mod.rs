@@ -29,7 +29,7 @@ mod cold;
 mod cursor;
 
 pub use cold::{ColdCursor, ColdError, ColdErrorKind, ColdSegment, ColdSegmentSource};
-pub use cursor::{Cursor, LogItem, ReadEnd};
+pub use cursor::{Cursor, LogItem, ReadEnd, Record};
 
 /// Where a cursor starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -102,7 +102,7 @@ impl Durability {
 fn fmt_duration(d: Duration, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let ns = d.as_nanos();
     for (unit, per) in [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
-        if ns != 0 && ns % per == 0 {
+        if ns != 0 && ns.is_multiple_of(per) {
             return write!(f, "{}{unit}", ns / per);
         }
     }
@@ -242,8 +242,7 @@ impl FromStr for WriterOptions {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        serde_json::from_str(s)
-            .map_err(|e| Error::InvalidArgument(format!("writer options: {e}")))
+        serde_json::from_str(s).map_err(|e| Error::InvalidArgument(format!("writer options: {e}")))
     }
 }
 
