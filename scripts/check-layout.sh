@@ -22,7 +22,7 @@ LAYERED_ROOT = "storage-std/src"
 # storage-std's layers, lowest first. Modules on one line are peers: they may not import
 # each other. lib.rs (the crate root) only declares and re-exports.
 LAYERS = [
-    ["error", "clock"],
+    ["error", "clock", "time"],
     ["format"],
     ["backend"],
     ["scan"],

@@ -114,7 +114,7 @@ impl BackendArg {
                         ..Default::default()
                     });
                 // Spares take the size the writer preallocates.
-                opts.preallocate = true;
+                opts = opts.with_preallocate(true);
                 (std::sync::Arc::new(b), "std")
             } else {
                 let opened = open_backend(dir, self.choice(), &UringOptions::default())
@@ -125,7 +125,7 @@ impl BackendArg {
                 // The io_uring backend preallocates (and recycles) segment files only
                 // when the writer asks for it; measured faster there (storage-uring's
                 // docs).
-                opts.preallocate = opened.uring.is_some();
+                opts = opts.with_preallocate(opened.uring.is_some());
                 (opened.backend, opened.kind.name())
             };
         let writer = Writer::open_with(backend, opts).map_err(|e| Failure {
@@ -438,7 +438,7 @@ pub fn stress(cfg: &LogStress, progress: &Progress) -> Result<Summary, Failure> 
     };
     let mut opts = WriterOptions::new(durability);
     if let Some(b) = cfg.segment_bytes {
-        opts.segment_bytes = b;
+        opts = opts.with_segment_bytes(b);
     }
     let dir = &cfg.dir;
     let (w, backend_name) = backend.open(dir, opts, cfg.spares)?;

@@ -25,7 +25,7 @@ fn sealed_recording(root: &Path) -> (PathBuf, u64, [u8; 32]) {
     let log = root.join("log");
     fs::create_dir_all(&log).unwrap();
     let mut o = WriterOptions::new(Durability::Sync);
-    o.segment_bytes = 4096;
+    o = o.with_segment_bytes(4096);
     let w: Writer = Writer::open(&log, o).unwrap();
     for s in 0..300u64 {
         w.append(&[s as u8; 60]).unwrap();

@@ -38,7 +38,7 @@ fn archive_and_trim(from: &Path, to: &Path, keep: usize) -> u64 {
         }
     }
     let mut o = WriterOptions::new(Durability::group());
-    o.segment_bytes = 16 << 10;
+    o = o.with_segment_bytes(16 << 10);
     let w: Writer = Writer::open(from, o).unwrap();
     w.apply_retention(&RetentionPolicy {
         max_segments: Some(keep),
@@ -141,7 +141,7 @@ fn sequences_in_neither_log_fail_and_usage_is_checked() {
     // The live log goes on far past the recording, whose front it then loses.
     assert_eq!(stress(&live, 5000).code, 0);
     let mut o = WriterOptions::new(Durability::group());
-    o.segment_bytes = 16 << 10;
+    o = o.with_segment_bytes(16 << 10);
     let w: Writer = Writer::open(&live, o).unwrap();
     w.apply_retention(&RetentionPolicy {
         max_segments: Some(2),

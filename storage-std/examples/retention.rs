@@ -12,7 +12,7 @@ fn main() -> storage_std::Result<()> {
     let dir = tempfile::tempdir().expect("a temporary directory");
 
     // Tiny 4 KiB segments (the minimum) so that a few hundred records make several.
-    let opts = WriterOptions::new(Durability::group()).segment_bytes(4096);
+    let opts = WriterOptions::new(Durability::group()).with_segment_bytes(4096);
     let writer: Writer = Writer::open(dir.path(), opts)?;
     for _ in 0..300 {
         writer.append(&[7; 100])?; // about 28 such records fill a 4 KiB segment

@@ -13,6 +13,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// appends return.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StopCause {
     /// A backend call failed.
     Io {
@@ -99,19 +100,24 @@ impl fmt::Display for SeqRange {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Another writer holds the directory's lock file. Retryable once it exits.
-    #[error("log directory is locked by another writer: {0}")]
+    /// Another writer holds the directory's lock file. Retryable once it exits. The
+    /// text is the whole message: which directory, and that another writer holds it
+    /// (the backend's lock error, e.g. `/var/log/x is locked by another writer`).
+    #[error("{0}")]
     Locked(String),
     /// An I/O error outside the writer thread (open, recovery, readers, offsets).
-    #[error("{op} on {file} failed: {source}")]
+    ///
+    /// The message includes the I/O error's text, so [`std::error::Error::source`] does
+    /// not return it again (a chain printed cause after cause shows it once); reach it
+    /// through the field or [`Error::io_error`].
+    #[error("{op} on {file} failed: {error}")]
     Io {
         /// The operation.
         op: &'static str,
         /// The file (or directory) it was on.
         file: String,
         /// The error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// A file of another format version.
     #[error("{file}: unsupported format version {found} (this build reads version {supported})")]
@@ -209,6 +215,7 @@ pub enum Error {
 
 /// Whether retrying the same call can succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// Retrying later can succeed (queue full, timeout, lock held, interrupted I/O).
     Retryable,
@@ -229,9 +236,9 @@ impl Error {
             Self::QueueFull | Self::Timeout { .. } | Self::Locked(_) | Self::ProducerBusy => {
                 ErrorClass::Retryable
             }
-            Self::Io { source, .. }
+            Self::Io { error, .. }
                 if matches!(
-                    source.kind(),
+                    error.kind(),
                     io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
                 ) =>
             {
@@ -254,11 +261,24 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(op: &'static str, file: impl Into<String>, source: io::Error) -> Self {
+    /// The I/O error of an [`Error::Io`].
+    ///
+    /// ```
+    /// let e = storage_std::LogReader::open("/nonexistent/ringlog").unwrap_err();
+    /// assert_eq!(e.io_error().map(|e| e.kind()), Some(std::io::ErrorKind::NotFound));
+    /// ```
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            Self::Io { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(op: &'static str, file: impl Into<String>, error: io::Error) -> Self {
         Self::Io {
             op,
             file: file.into(),
-            source,
+            error,
         }
     }
 }

@@ -58,6 +58,7 @@ mod retention;
 mod scan;
 mod segment;
 mod state;
+pub mod time;
 mod verify;
 mod writer;
 
@@ -67,7 +68,7 @@ pub use offsets::OffsetStore;
 pub use progress::ReadLimit;
 pub use reader::{
     ColdCursor, ColdError, ColdErrorKind, ColdSegment, ColdSegmentSource, Cursor, LogItem,
-    LogReader, ReadEnd, Start,
+    LogReader, ReadEnd, Record, Start,
 };
 pub use recovery::{Cut, CutKind, RecoveryReport};
 pub use retention::{KeepUnread, RetentionPolicy, RetentionReport};

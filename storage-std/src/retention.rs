@@ -11,7 +11,8 @@ use crate::offsets::OffsetStore;
 use crate::segment::{self, SegmentInfo, retire_segment_files};
 
 /// Which consumers' unread records retention keeps.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum KeepUnread {
     /// None: retention ignores consumer offsets.
     #[default]
@@ -33,7 +34,7 @@ pub enum KeepUnread {
 /// ```
 /// use storage_std::{Durability, KeepUnread, RetentionPolicy, Writer, WriterOptions};
 /// let dir = tempfile::tempdir().unwrap();
-/// let opts = WriterOptions::new(Durability::group()).segment_bytes(4096);
+/// let opts = WriterOptions::new(Durability::group()).with_segment_bytes(4096);
 /// let w: Writer = Writer::open(dir.path(), opts).unwrap();
 /// for _ in 0..200 {
 ///     w.append(&[7; 100]).unwrap(); // 28 records fill a 4 KiB segment
@@ -59,9 +60,11 @@ pub enum KeepUnread {
 /// assert_eq!(w.reader(storage_std::ReadLimit::Durable).segments().unwrap().len(), 1);
 /// w.close().unwrap();
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetentionPolicy {
     /// Delete segments sealed longer ago than this.
+    #[serde(rename = "max_age_ns", with = "crate::time::opt_duration_ns")]
     pub max_age: Option<Duration>,
     /// Delete while all segments together are larger than this.
     pub max_total_bytes: Option<u64>,
@@ -72,7 +75,8 @@ pub struct RetentionPolicy {
 }
 
 /// What retention deleted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct RetentionReport {
     /// The deleted segments, oldest first.
     pub deleted: Vec<SegmentInfo>,

@@ -63,13 +63,6 @@ impl<F: std::ops::Deref<Target = dyn BackendFile>> FileSource<F> {
     }
 }
 
-impl<F: std::ops::Deref<Target = dyn BackendFile>> FileSource<F> {
-    /// The length the source reads up to.
-    pub(crate) fn limit(&self) -> u64 {
-        self.len
-    }
-}
-
 impl<F: std::ops::Deref<Target = dyn BackendFile>> Source for FileSource<F> {
     fn len(&self) -> u64 {
         self.len

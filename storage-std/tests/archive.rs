@@ -16,7 +16,7 @@ use storage_std::{Durability, WriterOptions};
 
 fn opts() -> WriterOptions {
     let mut o = WriterOptions::new(Durability::group());
-    o.segment_bytes = 64 << 10;
+    o = o.with_segment_bytes(64 << 10);
     o
 }
 

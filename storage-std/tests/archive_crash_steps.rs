@@ -26,7 +26,7 @@ const MODES: [CrashMode; 3] = [
 
 fn opts() -> WriterOptions {
     let mut o = WriterOptions::new(Durability::group());
-    o.segment_bytes = 64 << 10;
+    o = o.with_segment_bytes(64 << 10);
     o
 }
 

@@ -13,7 +13,7 @@ use storage_std::{
 
 fn opts() -> WriterOptions {
     let mut o = WriterOptions::new(Durability::group());
-    o.segment_bytes = 16 << 10;
+    o = o.with_segment_bytes(16 << 10);
     o
 }
 

@@ -11,7 +11,7 @@ use storage_std::{Durability, WriterOptions};
 
 fn opts() -> WriterOptions {
     let mut o = WriterOptions::new(Durability::group());
-    o.segment_bytes = 1 << 20;
+    o = o.with_segment_bytes(1 << 20);
     o
 }
 

@@ -87,7 +87,7 @@ fn limits(knob: Option<&str>, extra: &[String]) -> IsolationLimits {
 fn a_log(records: u32) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut o = WriterOptions::new(Durability::group());
-    o.segment_bytes = 64 << 10;
+    o = o.with_segment_bytes(64 << 10);
     let w: Writer = Writer::open(dir.path(), o).unwrap();
     for i in 0..records {
         w.append(&i.to_le_bytes().repeat(8)).unwrap();

@@ -23,7 +23,7 @@ const RECORDS: u64 = 400;
 
 fn opts(chain: bool) -> WriterOptions {
     let mut o = common::small_opts(Durability::Sync);
-    o.digest_chain = chain;
+    o = o.with_digest_chain(chain);
     o
 }
 
@@ -257,7 +257,7 @@ fn front_segments_deleted_without_a_recorded_cut_are_detected() {
 fn retention_records_the_cut_and_the_chain_starts_there() {
     let d = tempfile::tempdir().unwrap();
     let mut o = opts(true);
-    o.retention = Some(RetentionPolicy {
+    o = o.with_retention(RetentionPolicy {
         max_segments: Some(3),
         ..Default::default()
     });
@@ -451,7 +451,7 @@ fn a_recorder_seals_its_manifest_with_the_final_digest() {
     let root = tempfile::tempdir().unwrap();
     let catalog = Catalog::open(root.path()).unwrap();
     let mut o = WriterOptions::new(Durability::group());
-    o.segment_bytes = 16 << 10;
+    o = o.with_segment_bytes(16 << 10);
     let mut rec = catalog.create("feed", o, BTreeMap::new()).unwrap();
     let ring = GatedRing::<256, 32, 2>::new();
     let mut w = ring.try_writer().unwrap();
@@ -486,7 +486,7 @@ fn a_recorder_seals_its_manifest_with_the_final_digest() {
 fn large_groups_hashed_while_their_write_is_in_flight_give_the_same_chain() {
     let d = tempfile::tempdir().unwrap();
     let mut o = WriterOptions::new(Durability::group());
-    o.segment_bytes = 4 << 20;
+    o = o.with_segment_bytes(4 << 20);
     let w: Writer = Writer::open(d.path(), o).unwrap();
     let payload = vec![0x3c; 1000];
     let mut points = Vec::new();

@@ -26,8 +26,8 @@ fn opts() -> WriterOptions {
         max_bytes: 16 << 10,
         max_delay: Duration::ZERO,
     });
-    o.segment_bytes = 64 << 10;
-    o.stall_timeout = None;
+    o = o.with_segment_bytes(64 << 10);
+    o = o.with_stall_timeout(None);
     o
 }
 

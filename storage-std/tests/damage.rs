@@ -114,7 +114,7 @@ fn damage_in_a_sealed_segment_is_corruption_never_silently_cut() {
 
     // A deep open refuses and names the file; nothing was changed.
     let mut o = small_opts(small_group());
-    o.deep_check = true;
+    o = o.with_deep_check(true);
     match W::open_with(b.clone(), o.clone()) {
         Err(Error::Corrupt { file, .. }) => assert_eq!(&file, victim),
         other => panic!("{other:?}"),
@@ -123,7 +123,7 @@ fn damage_in_a_sealed_segment_is_corruption_never_silently_cut() {
 
     // Forced: only the damaged record is lost (recorded as a lost range); every other
     // record stays, and the original file is kept in quarantine/.
-    o.force = true;
+    o = o.with_force(true);
     let w = W::open_with(b.clone(), o).unwrap();
     let rep = w.recovery().clone();
     assert_eq!(w.next_seq(), 300);
@@ -187,8 +187,8 @@ fn damaged_footer_of_a_sealed_segment_makes_open_refuse() {
             .last_seq
     };
     let mut o = small_opts(small_group());
-    o.force = true;
-    o.deep_check = true;
+    o = o.with_force(true);
+    o = o.with_deep_check(true);
     let w = W::open_with(b.clone(), o).unwrap();
     // A footer is rebuilt from the records: nothing is lost.
     assert_eq!(w.next_seq(), 300);
@@ -205,7 +205,7 @@ fn mid_log_damage_beyond_the_torn_window_needs_force() {
     // One large active segment: damage far from its end is not a torn tail.
     let (m, b) = mem();
     let mut o = small_opts(small_group());
-    o.segment_bytes = 1 << 20;
+    o = o.with_segment_bytes(1 << 20);
     let w = W::open_with(b.clone(), o.clone()).unwrap();
     for s in 0..500 {
         w.append_with(&payload(s), meta(s)).unwrap();
@@ -234,7 +234,7 @@ fn mid_log_damage_beyond_the_torn_window_needs_force() {
     // Open scans the active segment from its last index entry (records before it were
     // synced); a deep check scans it all, as does an open without the index.
     let mut deep = o.clone();
-    deep.deep_check = true;
+    deep = deep.with_deep_check(true);
     for (what, opts) in [("deep", deep), ("no index", o.clone())] {
         if what == "no index" {
             m.delete_file(&format::index_name(0));
@@ -267,7 +267,7 @@ fn mid_log_damage_beyond_the_torn_window_needs_force() {
         },
         "a refused open changes nothing"
     );
-    o.force = true;
+    o = o.with_force(true);
     let w = W::open_with(b.clone(), o).unwrap();
     let cut = w.recovery().cuts[0].clone();
     assert_eq!(cut.kind, CutKind::Forced);
@@ -483,7 +483,7 @@ fn verify_reports_a_gap_between_segments() {
         Err(Error::Corrupt { .. })
     ));
     let mut o = small_opts(small_group());
-    o.force = true;
+    o = o.with_force(true);
     let w = W::open_with(b.clone(), o).unwrap();
     let lost = w.recovery().lost().unwrap();
     let first_missing = format::parse_segment_name(&segs[2]).unwrap();
@@ -513,7 +513,7 @@ fn verify_reports_a_gap_between_segments() {
 fn damage_more_than_one_group_from_the_end_is_corruption() {
     let (m, b) = mem();
     let mut o = small_opts(group_of(4096));
-    o.segment_bytes = 1 << 20;
+    o = o.with_segment_bytes(1 << 20);
     let w = Writer::<65536>::open_with(b.clone(), o.clone()).unwrap();
     let last = write_n(&w, 0, 600);
     w.wait_durable(last, None).unwrap();
@@ -534,7 +534,7 @@ fn damage_more_than_one_group_from_the_end_is_corruption() {
     let v = verify(&b).unwrap();
     assert_eq!(v.status, VerifyStatus::Corrupt, "{:#?}", v.findings);
     // A deep open (what `ringctl recover` runs) scans the whole active segment.
-    o.deep_check = true;
+    o = o.with_deep_check(true);
     match Writer::<65536>::open_with(b.clone(), o) {
         Err(Error::NeedsForce { .. }) => {}
         Ok(w) => panic!(

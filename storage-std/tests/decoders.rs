@@ -380,9 +380,9 @@ fn recovery_never_panics_on_random_damage() {
             .any(|x| x.file == f[0].0 && x.severity == storage_std::Severity::Corruption);
         let opts = |force: bool| {
             let mut o = WriterOptions::new(Durability::Sync);
-            o.force = force;
-            o.deep_check = force;
-            o.stall_timeout = None;
+            o = o.with_force(force);
+            o = o.with_deep_check(force);
+            o = o.with_stall_timeout(None);
             o
         };
         if let Ok(w) = Writer::<4096>::open_with(backend.clone(), opts(false)) {

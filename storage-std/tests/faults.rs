@@ -93,7 +93,7 @@ fn io_errors_during_open_are_reported_not_hidden() {
     w.close().unwrap();
     let f = FaultyBackend::new(m.clone(), vec![Fault::eio(OpKind::Sync, 0)]);
     match W::open_with(Arc::new(f), small_opts(small_group())) {
-        Err(Error::Io { source, .. }) => assert_eq!(source.raw_os_error(), Some(5)),
+        Err(Error::Io { error, .. }) => assert_eq!(error.raw_os_error(), Some(5)),
         other => panic!("{other:?}"),
     }
     // Nothing was lost by the failed open.

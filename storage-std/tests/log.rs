@@ -192,8 +192,8 @@ fn second_writer_is_locked_out_on_real_files() {
 fn real_files_round_trip_with_preallocation_and_mapped_reads() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = small_opts(small_group());
-    o.segment_bytes = 16 << 10;
-    o.preallocate = true;
+    o = o.with_segment_bytes(16 << 10);
+    o = o.with_preallocate(true);
     let w: Writer<8192> = Writer::open(dir.path(), o.clone()).unwrap();
     write_n(&w, 0, 1000);
     w.close().unwrap();
@@ -305,7 +305,7 @@ fn recycled_segment_files_end_cleanly() {
     let (m, _) = mem();
     let b: Arc<dyn Backend> = Arc::new(Recycling(m.clone()));
     let mut o = small_opts(small_group());
-    o.retention = Some(storage_std::RetentionPolicy {
+    o = o.with_retention(storage_std::RetentionPolicy {
         max_segments: Some(2),
         ..Default::default()
     });
@@ -373,7 +373,7 @@ fn second_writer_is_locked_out_in_memory_too_and_readers_are_not() {
 fn a_log_ending_at_a_sealed_segment_ends_cursors() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = small_opts(small_group());
-    o.segment_bytes = 16 << 10;
+    o = o.with_segment_bytes(16 << 10);
     let w: Writer<8192> = Writer::open(dir.path(), o.clone()).unwrap();
     write_n(&w, 0, 1000);
     w.close().unwrap();
@@ -443,7 +443,7 @@ fn an_interrupted_trim_after_a_seal_is_repairable_and_recovery_finishes_it() {
     // before it trimmed the file leaves bytes after the last segment's footer.
     let dir = tempfile::tempdir().unwrap();
     let mut o = small_opts(small_group());
-    o.segment_bytes = 16 << 10;
+    o = o.with_segment_bytes(16 << 10);
     let w: Writer<8192> = Writer::open(dir.path(), o.clone()).unwrap();
     write_n(&w, 0, 1000);
     w.close().unwrap();

@@ -160,7 +160,7 @@ fn retention_keeps_what_a_named_consumer_has_not_read() {
 fn the_writer_applies_retention_as_it_rolls() {
     let (_m, b) = mem();
     let mut o = small_opts(small_group());
-    o.retention = Some(RetentionPolicy {
+    o = o.with_retention(RetentionPolicy {
         max_segments: Some(2),
         ..Default::default()
     });

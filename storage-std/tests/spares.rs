@@ -38,8 +38,8 @@ fn spares(m: &MemBackend) -> Arc<dyn Backend> {
 
 fn opts(d: Durability) -> WriterOptions {
     let mut o = small_opts(d);
-    o.preallocate = true;
-    o.retention = Some(RetentionPolicy {
+    o = o.with_preallocate(true);
+    o = o.with_retention(RetentionPolicy {
         max_segments: Some(2),
         ..Default::default()
     });
@@ -200,7 +200,7 @@ fn recycled_segments_are_zeroed_before_reuse_and_plain_removals_delete() {
     let sb = Arc::new(SpareBackend::new(m.clone(), inline(true)));
     let b: Arc<dyn Backend> = sb.clone();
     let mut o = opts(small_group());
-    o.retention = None;
+    o = o.with_retention(None);
     let w = W::open_with(b.clone(), o).unwrap();
     for s in 0..200 {
         w.append_with(&payload(s), meta(s)).unwrap();
@@ -273,9 +273,9 @@ fn file_backend_prepares_spares_in_the_background() {
             }),
     );
     let b: Arc<dyn Backend> = sb.clone();
-    let mut o = WriterOptions::new(small_group()).segment_bytes(seg);
-    o.preallocate = true;
-    o.retention = Some(RetentionPolicy {
+    let mut o = WriterOptions::new(small_group()).with_segment_bytes(seg);
+    o = o.with_preallocate(true);
+    o = o.with_retention(RetentionPolicy {
         max_segments: Some(3),
         ..Default::default()
     });

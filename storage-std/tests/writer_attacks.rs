@@ -163,7 +163,7 @@ fn an_appender_dropped_on_another_thread_gives_the_producer_back() {
 fn absurd_queue_sizes_are_refused_without_allocating() {
     for q in [1usize, 2, 32, (1 << 31) + 1, 1 << 32, usize::MAX, 1 << 63] {
         let (_m, b) = mem();
-        match W::open_with(b, WriterOptions::default().queue_bytes(q)) {
+        match W::open_with(b, WriterOptions::default().with_queue_bytes(q)) {
             Err(Error::InvalidArgument(m)) => assert!(m.contains("queue"), "{q}: {m}"),
             other => panic!("{q}: {other:?}"),
         }
@@ -219,7 +219,7 @@ fn one_byte_over_the_largest_payload_is_refused_everywhere() {
 #[test]
 fn the_smallest_queue_takes_empty_records_only_and_loses_none() {
     let (_m, b) = mem();
-    let w = W::open_with(b.clone(), small_opts(small_group()).queue_bytes(64)).unwrap();
+    let w = W::open_with(b.clone(), small_opts(small_group()).with_queue_bytes(64)).unwrap();
     assert_eq!(w.max_payload(), 0);
     assert!(matches!(
         w.append(b"x"),

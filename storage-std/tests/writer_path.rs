@@ -40,8 +40,8 @@ fn assert_verifies(b: &Arc<dyn Backend>, what: &str) {
 fn wrap_gaps_never_reach_the_file() {
     for d in [Durability::None, group_of(700), Durability::Sync] {
         let (_m, b) = mem();
-        let mut o = small_opts(d).queue_bytes(1024);
-        o.segment_bytes = 64 << 10;
+        let mut o = small_opts(d).with_queue_bytes(1024);
+        o = o.with_segment_bytes(64 << 10);
         let w = W::open_with(b.clone(), o).unwrap();
         assert_eq!(w.max_payload(), 512 - 32);
         let n = 600u64;
@@ -73,8 +73,8 @@ fn wrap_gaps_never_reach_the_file() {
 fn segment_bytes_are_the_records_back_to_back_on_files() {
     let dir = tempfile::tempdir().unwrap();
     let b = file_backend(dir.path());
-    let mut o = small_opts(group_of(2048)).queue_bytes(2048);
-    o.segment_bytes = 16 << 10;
+    let mut o = small_opts(group_of(2048)).with_queue_bytes(2048);
+    o = o.with_segment_bytes(16 << 10);
     let w = W::open_with(b.clone(), o).unwrap();
     let mut a = w.appender().unwrap();
     let n = 400u64;
@@ -113,7 +113,7 @@ fn records_at_a_segment_roll_go_whole_into_one_segment() {
     for d in [Durability::None, group_of(4096), Durability::Sync] {
         let (_m, b) = mem();
         let mut o = small_opts(d);
-        o.segment_bytes = 4096;
+        o = o.with_segment_bytes(4096);
         let w = W::open_with(b.clone(), o).unwrap();
         let max = w.max_payload();
         let mut a = w.appender().unwrap();
@@ -268,7 +268,7 @@ fn appender_on_another_thread_while_shared_appends_run() {
 fn a_payload_at_the_maximum_size_round_trips() {
     let (_m, b) = mem();
     let mut o = small_opts(small_group());
-    o.segment_bytes = 1 << 20;
+    o = o.with_segment_bytes(1 << 20);
     let w = W::open_with(b.clone(), o).unwrap();
     let max = w.max_payload();
     assert_eq!(max, 8192 / 2 - 32);
@@ -358,7 +358,7 @@ fn log_timestamps_never_decrease_across_reopens() {
 fn stats_count_records_bytes_groups_and_syncs() {
     let (_m, b) = mem();
     let mut o = small_opts(small_group());
-    o.segment_bytes = 1 << 20;
+    o = o.with_segment_bytes(1 << 20);
     let w = W::open_with(b, o).unwrap();
     assert_eq!(w.stats(), storage_std::WriterStats::default());
     let mut bytes = 0u64;
@@ -385,7 +385,7 @@ fn stats_count_records_bytes_groups_and_syncs() {
 fn bad_queue_sizes_are_refused() {
     for q in [0usize, 63, 1000, 3 << 20] {
         let (_m, b) = mem();
-        match W::open_with(b, WriterOptions::default().queue_bytes(q)) {
+        match W::open_with(b, WriterOptions::default().with_queue_bytes(q)) {
             Err(Error::InvalidArgument(m)) => assert!(m.contains("queue_bytes"), "{m}"),
             other => panic!("{q}: {other:?}"),
         }

@@ -104,7 +104,7 @@ impl Book {
 }
 
 fn write_log(dir: &Path, p: Payload, bytes: u64) -> (u64, u64) {
-    let opts = WriterOptions::new(Durability::group()).segment_bytes(SEGMENT_BYTES);
+    let opts = WriterOptions::new(Durability::group()).with_segment_bytes(SEGMENT_BYTES);
     let w: Writer = Writer::open(dir, opts).unwrap();
     let mut book = Book::new();
     let mut buf = Vec::new();

@@ -24,7 +24,7 @@
 //!
 //! let log = tempfile::tempdir().unwrap();
 //! let bucket = tempfile::tempdir().unwrap();
-//! let w: Writer = Writer::open(log.path(), WriterOptions::new(Durability::Sync).segment_bytes(4096)).unwrap();
+//! let w: Writer = Writer::open(log.path(), WriterOptions::new(Durability::Sync).with_segment_bytes(4096)).unwrap();
 //! for i in 0..200u32 {
 //!     w.append(&i.to_le_bytes()).unwrap();
 //! }

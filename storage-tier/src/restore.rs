@@ -154,7 +154,7 @@ pub fn restore(
 /// when a writer holds the log (it keeps its own active segment going).
 pub fn continue_sequence(dir: &Path, next_seq: u64) -> Result<bool> {
     let mut opts = WriterOptions::new(Durability::Sync);
-    opts.first_seq = next_seq;
+    opts = opts.with_first_seq(next_seq);
     let log_err = |e: storage_std::Error| match e {
         storage_std::Error::Locked(what) => TierError::Locked(what),
         storage_std::Error::Corrupt { .. } => TierError::Corrupt {

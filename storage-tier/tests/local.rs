@@ -617,7 +617,7 @@ fn tiering_next_to_a_live_writer_loses_nothing() {
     let store = file_store(bucket.path());
     let w: Writer = Writer::open(
         log.path(),
-        WriterOptions::new(Durability::None).segment_bytes(32 << 10),
+        WriterOptions::new(Durability::None).with_segment_bytes(32 << 10),
     )
     .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -1016,10 +1016,10 @@ fn cold_retention_keeps_what_a_consumer_has_not_read() {
 fn a_live_writer_with_retention_tolerates_segments_tiered_away() {
     let log = tempfile::tempdir().unwrap();
     let bucket = tempfile::tempdir().unwrap();
-    let mut opts =
-        storage_std::WriterOptions::new(storage_std::Durability::group()).segment_bytes(32 << 10);
+    let mut opts = storage_std::WriterOptions::new(storage_std::Durability::group())
+        .with_segment_bytes(32 << 10);
     // Retention deletes every sealed segment consumer "c" has read.
-    opts.retention = Some(storage_std::RetentionPolicy {
+    opts = opts.with_retention(storage_std::RetentionPolicy {
         max_age: Some(Duration::ZERO),
         keep_unread: storage_std::KeepUnread::Consumers(vec!["c".into()]),
         ..Default::default()

@@ -170,10 +170,10 @@ struct Sample {
 fn run(config: &str, mode: &str, secs: f64, retention: bool, base: &std::path::Path) -> Sample {
     let dir = tempfile::tempdir_in(base).unwrap();
     let mut o = WriterOptions::new(durability(mode));
-    o.preallocate = true;
-    o.segment_bytes = if retention { 8 << 20 } else { 64 << 20 };
+    o = o.with_preallocate(true);
+    o = o.with_segment_bytes(if retention { 8 << 20 } else { 64 << 20 });
     if retention {
-        o.retention = Some(RetentionPolicy {
+        o = o.with_retention(RetentionPolicy {
             max_segments: Some(2),
             ..Default::default()
         });

@@ -45,8 +45,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// use storage_std::{Durability, Writer, WriterOptions};
 /// use storage_uring::{UringBackend, UringOptions};
 /// let b = UringBackend::new("/var/log/events", UringOptions::default()).unwrap();
-/// let mut o = WriterOptions::new(Durability::group());
-/// o.preallocate = true;
+/// let o = WriterOptions::new(Durability::group()).with_preallocate(true);
 /// let w: Writer = Writer::open_with(Arc::new(b), o).unwrap();
 /// w.append(b"hello").unwrap();
 /// w.close().unwrap();

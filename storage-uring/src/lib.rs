@@ -27,8 +27,7 @@
 //! if let Some(w) = opened.warning() {
 //!     eprintln!("warning: {w}");
 //! }
-//! let mut o = WriterOptions::new(Durability::group());
-//! o.preallocate = true;
+//! let o = WriterOptions::new(Durability::group()).with_preallocate(true);
 //! let w: Writer = Writer::open_with(opened.backend.clone(), o)?;
 //! println!("backend: {}", opened.kind.name());
 //! w.append(b"event")?;

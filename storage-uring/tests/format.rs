@@ -177,7 +177,7 @@ fn retention_recycles_segment_files_and_the_log_stays_clean() {
                 .direct(direct)
                 .recycle(3);
             let mut wo = small_opts(small_group());
-            wo.retention = Some(RetentionPolicy {
+            wo = wo.with_retention(RetentionPolicy {
                 max_segments: Some(3),
                 ..Default::default()
             });
@@ -370,8 +370,8 @@ fn each_group_is_one_enter() {
     let dir = tempfile::tempdir().unwrap();
     let (u, b) = uring_backend(dir.path(), UringOptions::default());
     let mut o = small_opts(small_group());
-    o.segment_bytes = 64 << 20;
-    o.index_interval = 1 << 30;
+    o = o.with_segment_bytes(64 << 20);
+    o = o.with_index_interval(1 << 30);
     let w = W::open_with(b, o).unwrap();
     let before = u.stats();
     for s in 0..200 {

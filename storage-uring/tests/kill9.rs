@@ -63,7 +63,7 @@ fn configs() -> Vec<Config> {
             uring: || UringOptions::default().recycle(2),
             writer: || {
                 let mut o = small_opts(small_group());
-                o.retention = Some(RetentionPolicy {
+                o = o.with_retention(RetentionPolicy {
                     max_segments: Some(3),
                     ..Default::default()
                 });

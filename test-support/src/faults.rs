@@ -297,7 +297,7 @@ pub fn a_stall_past_the_threshold_stops_the_writer<const N: usize>(
     what: &str,
 ) {
     let mut o = rig.opts(Durability::Sync);
-    o.stall_timeout = Some(Duration::from_millis(50));
+    o = o.with_stall_timeout(Duration::from_millis(50));
     let w = Writer::<N>::open_with(rig.backend(), o).unwrap();
     rig.inject(
         Call::Sync,

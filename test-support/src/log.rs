@@ -41,10 +41,10 @@ pub fn meta(seq: u64) -> RecordMeta {
 /// several segments; no stall watchdog (tests on a loaded machine must not trip it).
 pub fn small_opts(d: Durability, segment_bytes: u64, index_interval: u32) -> WriterOptions {
     let mut o = WriterOptions::new(d);
-    o.segment_bytes = segment_bytes;
-    o.index_interval = index_interval;
-    o.stall_timeout = None;
-    o.buffer_bytes = 4096;
+    o = o.with_segment_bytes(segment_bytes);
+    o = o.with_index_interval(index_interval);
+    o = o.with_stall_timeout(None);
+    o = o.with_buffer_bytes(4096);
     o
 }
 

@@ -385,7 +385,7 @@ fn variants<'a>(
             }),
         });
     }
-    let piece = slog::options(Durability::None).buffer_bytes;
+    let piece = slog::options(Durability::None).buffer_bytes();
     v.push(Variant {
         spec: Spec {
             system: "raw pwrite, growing file".into(),

@@ -107,8 +107,9 @@ fn open_writer(
     let counts = Arc::new(Counts::default());
     let backend = Arc::new(CountingBackend::new(b.open(dir)?, counts.clone()));
     let mut opts = options(durability);
-    opts.preallocate = b.preallocate;
-    opts.digest_chain = b.chain;
+    opts = opts
+        .with_preallocate(b.preallocate)
+        .with_digest_chain(b.chain);
     let w = Writer::open_with(backend, opts).map_err(ctx("open writer"))?;
     Ok((w, counts))
 }

@@ -64,8 +64,9 @@
 //! use storage_std::{Durability, Writer, WriterOptions};
 //! let dir = tempfile::tempdir().unwrap();
 //! let backend = FileBackend::new(dir.path()).unwrap().with_spares(SpareOptions::default());
-//! let mut opts = WriterOptions::new(Durability::group()).segment_bytes(64 << 10);
-//! opts.preallocate = true; // spares follow the segment size preallocated
+//! let opts = WriterOptions::new(Durability::group())
+//!     .with_segment_bytes(64 << 10)
+//!     .with_preallocate(true); // spares follow the segment size preallocated
 //! let w: Writer = Writer::open_with(Arc::new(backend), opts).unwrap();
 //! for _ in 0..2000 {
 //!     w.append(&[1; 100]).unwrap();

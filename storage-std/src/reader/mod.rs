@@ -14,20 +14,22 @@
 //! watermark it sees, in other processes the point the writer publishes in `DURABLE`.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::backend::{Backend, FileBackend};
 use crate::error::{Error, Result};
-use crate::format;
+use crate::format::{self, RecordRef};
 use crate::offsets::OffsetStore;
 use crate::progress::ProgressView;
 use crate::segment::SegmentInfo;
 use crate::state::{self, SurveyOpts, Verdict};
+use crate::time;
 
 mod cold;
 mod cursor;
 
 pub use cold::{ColdCursor, ColdError, ColdErrorKind, ColdSegment, ColdSegmentSource};
-pub use cursor::{Cursor, LogItem, ReadEnd};
+pub use cursor::{Cursor, LogItem, ReadEnd, Record};
 
 /// Where a cursor starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +38,38 @@ pub enum Start {
     Oldest,
     /// The record with this sequence (or the next one to be written, if it is the end).
     Seq(u64),
-    /// The first record (in sequence order) whose timestamp is at or after this (ns).
+    /// The first record (in sequence order) whose timestamp is at or after this (ns;
+    /// [`Start::at_time`] takes a [`SystemTime`]).
     Time(u64),
+}
+
+impl Start {
+    /// The first record (in sequence order) stamped at or after `t`: [`Start::Time`]
+    /// in ns ([`crate::time::to_ns`]).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use storage_std::Start;
+    /// let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// assert_eq!(Start::at_time(t), Start::Time(1_700_000_000_000_000_000));
+    /// assert_eq!(Start::from(t), Start::at_time(t));
+    /// ```
+    pub fn at_time(t: SystemTime) -> Self {
+        Self::Time(time::to_ns(t))
+    }
+}
+
+impl From<SystemTime> for Start {
+    fn from(t: SystemTime) -> Self {
+        Self::at_time(t)
+    }
+}
+
+impl RecordRef<'_> {
+    /// The record's timestamp as a [`SystemTime`] (see [`RecordRef::timestamp_ns`]).
+    pub fn timestamp(&self) -> SystemTime {
+        time::from_ns(self.header.timestamp_ns)
+    }
 }
 
 /// Opens cursors over a log directory. Needs no lock: any number of readers may run

@@ -96,6 +96,7 @@ pub struct Cut {
 /// assert_eq!(w.next_seq(), 10);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct RecoveryReport {
     /// The class of what recovery found: the verifier's class of the same directory.
     pub found: LogClass,

@@ -114,6 +114,7 @@ pub struct LiveCheck {
 
 /// The verifier's report; serialize it for JSON.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// Clean, torn tail, repairable or corrupt.
     pub status: VerifyStatus,

@@ -73,8 +73,31 @@ use stats::StatsCell;
 pub use stats::{SyncLatency, WriterStats};
 use thread::{InFlight, WriterThread, watchdog};
 
+impl RecordMeta {
+    /// This metadata with the record stamped `t` (instead of the log's clock).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use storage_std::RecordMeta;
+    /// let t = UNIX_EPOCH + Duration::from_nanos(7);
+    /// let m = RecordMeta { kind: 3, ..Default::default() }.with_timestamp(t);
+    /// assert_eq!((m.timestamp_ns, m.timestamp()), (Some(7), Some(t)));
+    /// ```
+    pub fn with_timestamp(mut self, t: std::time::SystemTime) -> Self {
+        self.timestamp_ns = Some(crate::time::to_ns(t));
+        self
+    }
+
+    /// The stamp given, as a [`std::time::SystemTime`] (`None`: the log stamps the
+    /// record).
+    pub fn timestamp(&self) -> Option<std::time::SystemTime> {
+        self.timestamp_ns.map(crate::time::from_ns)
+    }
+}
+
 /// What [`Writer::close`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct CloseReport {
     /// Every sequence up to and including this one is durable (`None`: nothing).
     pub durable_seq: Option<u64>,

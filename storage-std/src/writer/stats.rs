@@ -3,7 +3,8 @@
 use hdrhistogram::Histogram;
 
 /// Counters of a writer since it opened; see [`Writer::stats`](super::Writer::stats).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct WriterStats {
     /// Records written to the backend (the page cache for real files).
     pub records: u64,
@@ -24,7 +25,8 @@ pub struct WriterStats {
 }
 
 /// Percentiles of sync latencies, in nanoseconds (2 significant digits).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct SyncLatency {
     /// Calls measured.
     pub count: u64,

@@ -71,7 +71,11 @@ impl From<OpError> for Halt {
 impl From<Error> for Halt {
     fn from(e: Error) -> Self {
         match e {
-            Error::Io { op, file, source } => Self::Op(OpError { op, file, source }),
+            Error::Io { op, file, error } => Self::Op(OpError {
+                op,
+                file,
+                source: error,
+            }),
             other => Self::Op(OpError::new(
                 "retention",
                 "log directory",

@@ -45,7 +45,7 @@ pub fn cut_workload<const N: usize>(
     from: u64,
     run: u64,
 ) -> Option<u64> {
-    let d = opts.durability;
+    let d = opts.durability();
     let mut reported = from.checked_sub(1);
     let Ok(w) = storage_std::Writer::<N>::open_with(backend, opts) else {
         return reported;

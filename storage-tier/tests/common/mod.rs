@@ -54,7 +54,7 @@ pub fn payload(p: Payload, seq: u64) -> Vec<u8> {
 /// Writes `n` records into a new log in `dir` with segments of about `segment_bytes`;
 /// returns the number of segment files.
 pub fn write_log(dir: &Path, n: u64, p: Payload, segment_bytes: u64) -> usize {
-    let opts = WriterOptions::new(Durability::group()).segment_bytes(segment_bytes);
+    let opts = WriterOptions::new(Durability::group()).with_segment_bytes(segment_bytes);
     let w: Writer = Writer::open(dir, opts).unwrap();
     for seq in 0..n {
         let s = w

@@ -26,7 +26,7 @@ pub fn uring(test: &str) -> bool {
 /// Small segments so runs cross rolls; no stall watchdog; preallocated segments.
 pub fn small_opts(d: Durability) -> WriterOptions {
     let mut o = test_support::small_opts(d, 16 << 10, 512);
-    o.preallocate = true;
+    o = o.with_preallocate(true);
     o
 }
 
