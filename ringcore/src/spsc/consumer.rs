@@ -124,7 +124,12 @@ impl ReadCursor {
         let len = u32::from_le(unsafe { ring.base().add(off + LEN_OFFSET).cast::<u32>().read() });
         // Bare-metal cores execute in order, so the prediction buys nothing there and its
         // code is left out.
+        // Every position is a multiple of 8 (records and gaps are), so `avail` is too.
+        debug_assert_eq!(avail % place::align(1), 0);
         let rec = if cfg!(not(target_os = "none")) && len == self.last_len {
+            if self.last_rec > avail {
+                return None;
+            }
             self.last_rec
         } else {
             if len as usize > avail - HEADER_LEN {
@@ -133,6 +138,8 @@ impl ReadCursor {
                 // never leave the published range.
                 return None;
             }
+            // At most `avail`: header plus payload fit in it, and rounding up to 8 cannot
+            // pass `avail`, a multiple of 8.
             let rec = place::framed_len(len as usize);
             if cfg!(not(target_os = "none")) {
                 self.last_len = len;
@@ -140,9 +147,6 @@ impl ReadCursor {
             }
             rec
         };
-        if rec > avail {
-            return None;
-        }
         ring.track_read(off, rec);
         Some(Located { off, len, rec })
     }
