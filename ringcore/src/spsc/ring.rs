@@ -267,7 +267,10 @@ impl<const N: usize> Ring<N> {
 
     /// Splits a ring the caller holds exclusively; needs no compare-and-swap, so it works
     /// on every target. The borrow checker makes a second split while the handles live
-    /// impossible; a split after they are dropped continues from where they stopped.
+    /// impossible; a split after they are dropped continues from where they stopped. The
+    /// ring stores no sequence numbers: records the old handles left in it are numbered
+    /// backwards from the new `first_seq` (pass the old producer's
+    /// [`next_seq`](super::ProducerOf::next_seq) to keep the numbering).
     ///
     /// ```
     /// let mut ring = ringcore::spsc::Ring::<128>::new();
@@ -276,7 +279,8 @@ impl<const N: usize> Ring<N> {
     ///     p.push(0, 0, b"a").unwrap();
     /// }
     /// let (_p, mut c) = ring.split_mut(1);
-    /// assert_eq!(c.read().unwrap().payload(), b"a");
+    /// let r = c.read().unwrap();
+    /// assert_eq!((r.seq(), r.payload()), (0, &b"a"[..]));
     /// ```
     pub fn split_mut(&mut self, first_seq: u64) -> (Producer<'_, N>, Consumer<'_, N>) {
         handles(&*self, first_seq)
