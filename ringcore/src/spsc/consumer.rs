@@ -171,7 +171,7 @@ unsafe fn ring_bytes<S: Storage>(ring: &S, off: usize, len: usize) -> &[u8] {
 unsafe fn header_at<S: Storage>(ring: &S, off: usize) -> RingHeader {
     // SAFETY: aligned and published (the caller's contract); `RingHeader` is `repr(C)`
     // of integers without padding, so every bit pattern is a valid value.
-    unsafe { ring.base().add(off).cast::<RingHeader>().read() }.from_le()
+    unsafe { ring.base().add(off).cast::<RingHeader>().read() }.to_native()
 }
 
 /// The reading half of a ring. `Send`, not `Sync`, and there is only one per ring.

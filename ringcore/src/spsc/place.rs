@@ -46,9 +46,9 @@ impl RingHeader {
         }
     }
 
-    /// The inverse of [`RingHeader::to_le`].
+    /// The inverse of [`RingHeader::to_le`]: the header as read from the ring, in native byte order.
     #[inline(always)]
-    pub(super) fn from_le(self) -> Self {
+    pub(super) fn to_native(self) -> Self {
         Self {
             len: u32::from_le(self.len),
             kind: u16::from_le(self.kind),
