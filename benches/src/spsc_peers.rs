@@ -11,8 +11,8 @@
 //!   except `std::sync::mpsc`, whose blocking `send`/`recv` is its own waiting strategy;
 //! * batched variants move up to `batch` events per cursor publication, and take fewer
 //!   when fewer fit or are available (they never wait for a full batch);
-//! * ringcore rings are `N` bytes (a 64 B payload takes 88 bytes with its 24-byte header
-//!   and padding, so a 64 KiB ring holds 744 such records); the fixed-size queues hold
+//! * ringcore rings are `N` bytes (a 64 B payload takes 80 bytes with its 16-byte in-ring header
+//!   and padding, so a 64 KiB ring holds 819 such records); the fixed-size queues hold
 //!   [`QUEUE_SLOTS`] items of `[u8; P]` (heapless: one fewer, it keeps a slot empty).
 
 use std::sync::mpsc::sync_channel;
@@ -20,8 +20,8 @@ use std::sync::mpsc::sync_channel;
 use crossbeam_queue::ArrayQueue;
 use ringbuf::HeapRb;
 use ringbuf::traits::{Consumer as _, Producer as _, Split as _};
-use ringcore::frame::record_len;
 use ringcore::spsc::PushError;
+use ringcore::spsc::record_len;
 
 use crate::{Backoff, Received, Sample, boxed_ring, item, payload_ok, run_pair};
 

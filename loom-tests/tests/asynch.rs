@@ -64,7 +64,7 @@ fn spsc_consumer_task_wakes_for_each_record() {
         let (mut p, mut c) = ring.try_split(0).unwrap();
         let producer = thread::spawn(move || {
             for seq in 0..2u64 {
-                p.push(&[seq as u8], 0, 0).unwrap();
+                p.push(0, 0, &[seq as u8]).unwrap();
                 p.wake_consumer();
             }
             p
@@ -87,7 +87,7 @@ fn spsc_producer_drop_wakes_the_consumer_task() {
         let ring: &'static Ring<64> = leak(Ring::new());
         let (mut p, mut c) = ring.try_split(0).unwrap();
         let producer = thread::spawn(move || {
-            p.push_staged(b"z", 0, 0).unwrap();
+            p.push_staged(0, 0, b"z").unwrap();
             drop(p);
         });
         assert_eq!(block_on(c.readable()), Ok(()));
@@ -105,8 +105,8 @@ fn spsc_producer_task_wakes_for_room() {
     let n = explore(|| {
         let ring: &'static Ring<64> = leak(Ring::new());
         let (mut p, mut c) = ring.try_split(0).unwrap();
-        p.push(&[0; 8], 0, 0).unwrap();
-        p.push(&[1; 8], 0, 0).unwrap();
+        p.push(0, 0, &[0; 8]).unwrap();
+        p.push(0, 0, &[1; 8]).unwrap();
         let consumer = thread::spawn(move || {
             for _ in 0..2 {
                 drop(c.read().unwrap());
@@ -114,8 +114,8 @@ fn spsc_producer_task_wakes_for_room() {
             }
             c
         });
-        assert_eq!(block_on(p.push_async(&[2; 8], 0, 0)), Ok(2));
-        assert_eq!(block_on(p.push_async(&[3; 8], 0, 0)), Ok(3));
+        assert_eq!(block_on(p.push_async(0, 0, &[2; 8])), Ok(2));
+        assert_eq!(block_on(p.push_async(0, 0, &[3; 8])), Ok(3));
         drop(consumer.join().unwrap());
     });
     assert!(n > 1);
@@ -127,8 +127,8 @@ fn spsc_consumer_drop_wakes_the_producer_task() {
     let n = explore(|| {
         let ring: &'static Ring<64> = leak(Ring::new());
         let (mut p, c) = ring.try_split(0).unwrap();
-        p.push(&[0; 8], 0, 0).unwrap();
-        p.push(&[1; 8], 0, 0).unwrap();
+        p.push(0, 0, &[0; 8]).unwrap();
+        p.push(0, 0, &[1; 8]).unwrap();
         let consumer = thread::spawn(move || drop(c));
         assert_eq!(block_on(p.writable(8)), Err(RoomError::Closed));
         consumer.join().unwrap();

@@ -14,7 +14,7 @@ use ringcore::spsc::{HeapRing, PushError, Ring};
 
 /// Producer writes one record per entry of `lens` (retrying on Full); the consumer reads
 /// them all, checking order, lengths and contents. The ring is 128 bytes, so records of up
-/// to 40 payload bytes (64 with the header) wrap within a few records.
+/// to 48 payload bytes (64 with the 16-byte in-ring header) wrap within a few records.
 fn transfer_model(lens: &'static [usize], batch: bool) -> usize {
     let count = lens.len() as u64;
     explore(move || {
@@ -84,20 +84,20 @@ fn leak_ring() -> &'static Ring<128> {
 #[test]
 fn single_records_fill_and_reuse() {
     // 64-byte records: two fill the ring, the third reuses the first one's bytes.
-    assert!(transfer_model(&[40, 40, 40], false) > 1);
+    assert!(transfer_model(&[48, 48, 48], false) > 1);
 }
 
 #[test]
 fn batched_records_with_wrap_marker() {
     // 40 + 64 bytes leave 24 before the end: the third record needs a wrap marker there
     // and lands at offset 0 once the first two are released.
-    assert!(transfer_model(&[16, 40, 40], true) > 1);
+    assert!(transfer_model(&[24, 48, 48], true) > 1);
 }
 
 #[test]
 fn short_tail_skipped_without_marker() {
-    // 64 + 48 bytes leave 16 (less than a header) before the end: skipped implicitly.
-    assert!(transfer_model(&[40, 24, 8], false) > 1);
+    // 64 + 56 bytes leave 8 (less than a header) before the end: skipped implicitly.
+    assert!(transfer_model(&[48, 40, 8], false) > 1);
 }
 
 #[test]
@@ -121,14 +121,14 @@ fn grant_dropped_after_a_wrap_skip() {
     let n = explore(|| {
         let (mut p, mut c) = leak_ring().try_split(0).unwrap();
         let producer = thread::spawn(move || {
-            let lens = [40, 16];
+            let lens = [48, 24];
             for (seq, len) in lens.into_iter().enumerate() {
                 let mut g = p.grant(len).unwrap();
                 fill_event(seq as u64, g.payload_mut());
                 g.commit();
             }
             loop {
-                match p.grant(40) {
+                match p.grant(48) {
                     Ok(g) => {
                         drop(g);
                         // The gap alone is published: the consumer steps over it and
@@ -141,7 +141,7 @@ fn grant_dropped_after_a_wrap_skip() {
                 }
             }
             loop {
-                match p.grant(8) {
+                match p.grant(16) {
                     Ok(mut g) => {
                         fill_event(2, g.payload_mut());
                         assert_eq!(g.commit(), 2);
@@ -153,7 +153,7 @@ fn grant_dropped_after_a_wrap_skip() {
             }
         });
         let consumer = thread::spawn(move || {
-            let lens = [40, 16, 8];
+            let lens = [48, 24, 16];
             let mut expect = 0;
             while expect < 3 {
                 match c.read() {
@@ -179,7 +179,7 @@ fn multi_record_batch_across_the_wrap() {
     // Two batches of two records (40 + 64, then 64 + 40 bytes): the second batch's first
     // record skips the last 24 bytes of the lap and reuses the first batch's bytes, so it
     // waits for the consumer's release; each batch publishes once.
-    let lens: [usize; 4] = [16, 40, 40, 16];
+    let lens: [usize; 4] = [24, 48, 48, 24];
     let n = explore(move || {
         let (mut p, mut c) = leak_ring().try_split(0).unwrap();
         let producer = thread::spawn(move || {

@@ -34,7 +34,7 @@ fn main() {
         // Producer task: one reading per tick. When the ring is full, keep the reading
         // and retry on the next pass instead of blocking (a polling loop never blocks).
         let reading = pending.take().unwrap_or_else(|| read_sensor(tick));
-        match producer.push(&reading, 1, u64::from(tick)) {
+        match producer.push(1, u64::from(tick), &reading) {
             Ok(seq) => {
                 assert_eq!(seq, produced, "sequences are gap-free");
                 produced += 1;

@@ -30,8 +30,8 @@
 //!
 //! let ring = Ring::<1024>::new();
 //! let (mut producer, mut consumer) = ring.try_split(0).unwrap();
-//! producer.push(&[1, 2, 3], 0, 0).unwrap();
-//! producer.push(&[4], 0, 0).unwrap();
+//! producer.push(0, 0, &[1, 2, 3]).unwrap();
+//! producer.push(0, 0, &[4]).unwrap();
 //!
 //! let mut sum = Sum(0);
 //! let mut kinds = 0_u32;
@@ -76,7 +76,7 @@ use crate::spsc::{self, RecordView};
 /// let ring = Ring::<1024>::new();
 /// let (mut p, mut c) = ring.try_split(0).unwrap();
 /// for i in 0..5_u8 {
-///     p.push(&[i], 0, 0).unwrap();
+///     p.push(0, 0, &[i]).unwrap();
 /// }
 /// let mut seen = [0_u8; 5];
 /// let mut n = 0;
@@ -101,7 +101,7 @@ pub trait EventSource {
     /// use ringcore::dispatch::EventSource;
     /// let ring = ringcore::spsc::Ring::<256>::new();
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push(b"a", 0, 0).unwrap();
+    /// p.push(0, 0, b"a").unwrap();
     /// assert_eq!(c.drain(8, |_| core::ops::ControlFlow::Continue(())), Ok(1));
     /// assert_eq!(c.drain(8, |_| core::ops::ControlFlow::Continue(())), Ok(0));
     /// ```
@@ -361,7 +361,7 @@ impl<E> DispatchOutcome<E> {
 /// let ring = Ring::<1024>::new();
 /// let (mut p, mut c) = ring.try_split(0).unwrap();
 /// for i in 0..4_u8 {
-///     p.push(&[i], 0, 0).unwrap();
+///     p.push(0, 0, &[i]).unwrap();
 /// }
 /// let mut odd = |v: RecordView<'_>| if v.payload[0] % 2 == 1 { Err("odd") } else { Ok(()) };
 /// let mut all = |_: RecordView<'_>| Ok(());
@@ -430,7 +430,7 @@ impl<'c, E, const K: usize> Dispatcher<'c, E, K> {
     /// use ringcore::spsc::{Ring, RecordView};
     /// let ring = Ring::<1024>::new();
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// for _ in 0..3 { p.push(b"xy", 0, 0).unwrap(); }
+    /// for _ in 0..3 { p.push(0, 0, b"xy").unwrap(); }
     /// let mut fail = |_: RecordView<'_>| Err("no");
     /// let mut d = Dispatcher::new([&mut fail], ErrorPolicy::Continue);
     /// let o = d.dispatch(&mut c, 2).unwrap();
@@ -517,7 +517,7 @@ impl<'c, E, const K: usize> Dispatcher<'c, E, K> {
     /// use ringcore::dispatch::{Dispatcher, ErrorPolicy};
     /// let ring = ringcore::spsc::Ring::<256>::new();
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push(b"a", 0, 0).unwrap();
+    /// p.push(0, 0, b"a").unwrap();
     /// let mut a = |_: ringcore::spsc::RecordView<'_>| Ok::<(), ()>(());
     /// let mut d = Dispatcher::new([&mut a], ErrorPolicy::Continue);
     /// d.dispatch(&mut c, 1).unwrap();
@@ -613,7 +613,7 @@ mod tests {
     fn fill<const N: usize>(p: &mut spsc::Producer<'_, N>, lens: &[usize]) {
         for (i, len) in lens.iter().enumerate() {
             let payload = [i as u8; 64];
-            p.push(&payload[..*len], 0, 0).unwrap();
+            p.push(0, 0, &payload[..*len]).unwrap();
         }
     }
 
@@ -799,7 +799,7 @@ mod tests {
     fn stop_policy_releases_what_it_took() {
         let ring = Ring::<256>::new();
         let (mut p, mut c) = ring.try_split(0).unwrap();
-        while p.push(&[0; 8], 0, 0).is_ok() {}
+        while p.push(0, 0, &[0; 16]).is_ok() {}
         assert_eq!(p.free_bytes(), 0);
         let mut fail = |_: RecordView<'_>| Err(());
         let mut d = Dispatcher::new([&mut fail], ErrorPolicy::Stop);
@@ -847,7 +847,7 @@ mod tests {
     fn source_errors_pass_through_without_touching_stats() {
         let ring = Ring::<256>::new();
         let (mut p, mut c) = ring.try_split(0).unwrap();
-        p.push(b"abc", 0, 0).unwrap();
+        p.push(0, 0, b"abc").unwrap();
         let mut src = Lagging {
             inner: &mut c,
             lag: Some(42),

@@ -276,7 +276,7 @@ pub struct RecordView<'b> {
 ///
 /// let ring = Ring::<256>::new();
 /// let (mut p, mut c) = ring.try_split(0).unwrap();
-/// p.push_now(b"x", 0, &Fixed).unwrap();
+/// p.push_now(0, &Fixed, b"x").unwrap();
 /// assert_eq!(c.read().unwrap().header().timestamp_ns, 42);
 /// ```
 pub trait Clock {

@@ -34,7 +34,7 @@
 //! {
 //!     let mut readable = pin!(c.readable());
 //!     assert!(readable.as_mut().poll(&mut cx).is_pending());
-//!     p.push(b"x", 0, 0).unwrap();
+//!     p.push(0, 0, b"x").unwrap();
 //!     p.wake_consumer();
 //!     assert_eq!(readable.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
 //! }

@@ -191,7 +191,7 @@ fn spsc_consumer_is_recorded_too() {
     let ring = ringcore::spsc::Ring::<4096>::new();
     let (mut p, mut c) = ring.try_split(0).unwrap();
     for seq in 0..20u64 {
-        p.push(&seq.to_le_bytes(), 7, seq * 10).unwrap();
+        p.push(7, seq * 10, &seq.to_le_bytes()).unwrap();
     }
     assert_eq!(rec.drain_spsc(&mut c, 100).unwrap(), Drained::Records(20));
     assert_eq!(rec.drain_spsc(&mut c, 100).unwrap(), Drained::Empty);

@@ -47,8 +47,8 @@
 //! // Sender: a ring drained to a byte buffer (any embedded_io::Write).
 //! let tx = Ring::<1024>::new();
 //! let (mut p, mut c) = tx.try_split(0).unwrap();
-//! p.push(b"hello", 1, 1_000).unwrap();
-//! p.push(b"world", 2, 2_000).unwrap();
+//! p.push(1, 1_000, b"hello").unwrap();
+//! p.push(2, 2_000, b"world").unwrap();
 //! let mut wire = [0_u8; 128];
 //! let mut sink = FrameSink::new();
 //! let mut out: &mut [u8] = &mut wire;

@@ -25,7 +25,7 @@
 //! let mut cx = Context::from_waker(Waker::noop());
 //! let mut readable = pin!(c.readable());
 //! assert!(readable.as_mut().poll(&mut cx).is_pending());
-//! p.push(b"event", 0, 0).unwrap();
+//! p.push(0, 0, b"event").unwrap();
 //! p.wake_consumer();
 //! assert_eq!(readable.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
 //! ```
@@ -121,8 +121,8 @@ impl core::error::Error for Closed {}
 /// let (mut p, c) = ring.try_split(0).unwrap();
 /// let mut cx = Context::from_waker(Waker::noop());
 /// assert_eq!(
-///     pin!(p.writable(9)).poll(&mut cx),
-///     Poll::Ready(Err(RoomError::TooLarge { len: 9, max: 8 }))
+///     pin!(p.writable(17)).poll(&mut cx),
+///     Poll::Ready(Err(RoomError::TooLarge { len: 17, max: 16 }))
 /// );
 /// drop(c);
 /// assert_eq!(pin!(p.writable(1)).poll(&mut cx), Poll::Ready(Err(RoomError::Closed)));
@@ -281,7 +281,7 @@ impl<R: RingRef> ConsumerOf<R> {
     /// # use core::{future::Future, pin::pin, task::{Context, Poll, Waker}};
     /// let ring = ringcore::spsc::Ring::<128>::new();
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push(b"ready", 0, 0).unwrap();
+    /// p.push(0, 0, b"ready").unwrap();
     /// let mut cx = Context::from_waker(Waker::noop());
     /// assert_eq!(pin!(c.readable()).poll(&mut cx), Poll::Ready(Ok(())));
     /// assert_eq!(c.read().unwrap().payload(), b"ready");
@@ -300,7 +300,7 @@ impl<R: RingRef> ConsumerOf<R> {
     /// ```
     /// let ring = ringcore::spsc::Ring::<128>::new();
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push(b"x", 0, 0).unwrap();
+    /// p.push(0, 0, b"x").unwrap();
     /// c.read_batch(usize::MAX).count();
     /// c.wake_producer();
     /// ```
@@ -328,8 +328,8 @@ impl<R: RingRef> ProducerOf<R> {
     /// # use core::{future::Future, pin::pin, task::{Context, Poll, Waker}};
     /// let ring = ringcore::spsc::Ring::<64>::new();
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push(&[0; 8], 0, 0).unwrap();
-    /// p.push(&[0; 8], 0, 0).unwrap();
+    /// p.push(0, 0, &[0; 8]).unwrap();
+    /// p.push(0, 0, &[0; 8]).unwrap();
     /// let mut cx = Context::from_waker(Waker::noop());
     /// let mut room = pin!(p.writable(8));
     /// assert!(room.as_mut().poll(&mut cx).is_pending());
@@ -383,7 +383,7 @@ impl<R: RingRef> ProducerOf<R> {
     /// ```
     /// let ring = ringcore::spsc::Ring::<128>::new();
     /// let (mut p, _c) = ring.try_split(0).unwrap();
-    /// p.push(b"x", 0, 0).unwrap();
+    /// p.push(0, 0, b"x").unwrap();
     /// p.wake_consumer();
     /// ```
     pub fn wake_consumer(&self) {
@@ -398,20 +398,20 @@ impl<R: RingRef> ProducerOf<R> {
     /// let ring = ringcore::spsc::Ring::<128>::new();
     /// let (mut p, mut c) = ring.try_split(3).unwrap();
     /// let mut cx = Context::from_waker(Waker::noop());
-    /// assert_eq!(pin!(p.push_async(b"abc", 1, 0)).poll(&mut cx), Poll::Ready(Ok(3)));
+    /// assert_eq!(pin!(p.push_async(1, 0, b"abc")).poll(&mut cx), Poll::Ready(Ok(3)));
     /// assert_eq!(c.read().unwrap().payload(), b"abc");
     /// ```
     pub async fn push_async(
         &mut self,
-        payload: &[u8],
         kind: u16,
         timestamp_ns: u64,
+        payload: &[u8],
     ) -> Result<u64, RoomError> {
         loop {
             self.writable(payload.len()).await?;
             // Only the consumer moves the free space, and only up: after `writable` the
             // push fits. Loop anyway rather than trust it.
-            if let Ok(seq) = self.push(payload, kind, timestamp_ns) {
+            if let Ok(seq) = self.push(kind, timestamp_ns, payload) {
                 self.wake_consumer();
                 return Ok(seq);
             }

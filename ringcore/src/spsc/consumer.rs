@@ -4,10 +4,10 @@ use core::cell::Cell;
 use core::marker::PhantomData;
 
 use super::RecordView;
-use super::place::{self, Readable};
+use super::place::{self, HEADER_LEN, LEN_OFFSET, Readable, RingHeader};
 use super::ring::private::RingStorage;
 use super::ring::{RingRef, Storage};
-use crate::frame::{FrameHeader, HEADER_LEN, LEN_OFFSET};
+use crate::frame::FrameHeader;
 use crate::sync::Ordering;
 
 /// The consumer's private position. A [`ReadBatchOf`] works on a copy (so the hot loop
@@ -28,6 +28,9 @@ pub(super) struct ReadCursor {
     /// that serialises record after record.
     last_len: u32,
     last_rec: usize,
+    /// The sequence of the framed record at `pos`: the ring does not store sequences, the
+    /// consumer counts the records it steps over.
+    seq: u64,
 }
 
 /// A framed record located by [`ReadCursor::next_framed`]: its buffer offset, payload
@@ -45,14 +48,27 @@ impl ReadCursor {
         self.pos
     }
 
-    pub(super) fn new(read: usize, write: usize) -> Self {
+    pub(super) fn new(read: usize, write: usize, seq: u64) -> Self {
         Self {
             pos: read,
             end: read,
             limit: write,
             last_len: 0,
             last_rec: place::framed_len(0),
+            seq,
         }
+    }
+
+    /// Counts the framed records published after `pos`, stepping over them (for a split
+    /// that finds records left by earlier handles: they are numbered backwards from the
+    /// new first sequence). Stops at anything that is not a whole framed record.
+    pub(super) fn count_framed<S: Storage>(&mut self, ring: &S) -> u64 {
+        let mut n = 0u64;
+        while let Some(Located { rec, .. }) = self.next_framed(ring) {
+            self.pos = self.pos.wrapping_add(rec);
+            n += 1;
+        }
+        n
     }
 
     /// Makes `pos..end` the next non-empty readable range, skipping a wrap gap; `false`
@@ -108,7 +124,12 @@ impl ReadCursor {
         let len = u32::from_le(unsafe { ring.base().add(off + LEN_OFFSET).cast::<u32>().read() });
         // Bare-metal cores execute in order, so the prediction buys nothing there and its
         // code is left out.
+        // Every position is a multiple of 8 (records and gaps are), so `avail` is too.
+        debug_assert_eq!(avail % place::align(1), 0);
         let rec = if cfg!(not(target_os = "none")) && len == self.last_len {
+            if self.last_rec > avail {
+                return None;
+            }
             self.last_rec
         } else {
             if len as usize > avail - HEADER_LEN {
@@ -117,6 +138,8 @@ impl ReadCursor {
                 // never leave the published range.
                 return None;
             }
+            // At most `avail`: header plus payload fit in it, and rounding up to 8 cannot
+            // pass `avail`, a multiple of 8.
             let rec = place::framed_len(len as usize);
             if cfg!(not(target_os = "none")) {
                 self.last_len = len;
@@ -124,9 +147,6 @@ impl ReadCursor {
             }
             rec
         };
-        if rec > avail {
-            return None;
-        }
         ring.track_read(off, rec);
         Some(Located { off, len, rec })
     }
@@ -143,25 +163,15 @@ unsafe fn ring_bytes<S: Storage>(ring: &S, off: usize, len: usize) -> &[u8] {
     unsafe { core::slice::from_raw_parts(ring.base().add(off), len) }
 }
 
-/// The header of the framed record at `off`.
+/// The in-ring header of the framed record at `off`, in native byte order.
 ///
 /// # Safety
 /// As [`ring_bytes`] for `off..off + HEADER_LEN`, and `off` is 8-aligned.
-#[cfg(target_endian = "little")]
 #[inline(always)]
-unsafe fn header_at<S: Storage>(ring: &S, off: usize) -> &FrameHeader {
-    // SAFETY: aligned and published (the caller's contract); `FrameHeader` is `repr(C)`
-    // with the wire layout, every bit pattern is a valid value, and on a little-endian
-    // target the wire's byte order is the native one.
-    unsafe { &*ring.base().add(off).cast::<FrameHeader>() }
-}
-
-#[cfg(target_endian = "big")]
-#[inline(always)]
-unsafe fn header_at<S: Storage>(ring: &S, off: usize) -> FrameHeader {
-    // SAFETY: the caller's contract.
-    let bytes = unsafe { ring_bytes(ring, off, HEADER_LEN) };
-    FrameHeader::decode(bytes).unwrap_or_default()
+unsafe fn header_at<S: Storage>(ring: &S, off: usize) -> RingHeader {
+    // SAFETY: aligned and published (the caller's contract); `RingHeader` is `repr(C)`
+    // of integers without padding, so every bit pattern is a valid value.
+    unsafe { ring.base().add(off).cast::<RingHeader>().read() }.to_native()
 }
 
 /// The reading half of a ring. `Send`, not `Sync`, and there is only one per ring.
@@ -207,7 +217,7 @@ impl<R: RingRef> ConsumerOf<R> {
     /// let ring = ringcore::spsc::Ring::<128>::new();
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
     /// assert!(c.read().is_none());
-    /// p.push(b"hi", 0, 0).unwrap();
+    /// p.push(0, 0, b"hi").unwrap();
     /// let r = c.read().unwrap();
     /// assert_eq!(r.payload(), b"hi");
     /// ```
@@ -228,7 +238,7 @@ impl<R: RingRef> ConsumerOf<R> {
     /// ```
     /// let ring = ringcore::spsc::Ring::<1024>::new();
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// for i in 0..5u8 { p.push(&[i], 0, 0).unwrap(); }
+    /// for i in 0..5u8 { p.push(0, 0, &[i]).unwrap(); }
     /// let mut batch = c.read_batch(3);
     /// let mut seen = 0;
     /// while let Some(r) = batch.next() { assert_eq!(r.payload, &[seen as u8]); seen += 1; }
@@ -240,7 +250,7 @@ impl<R: RingRef> ConsumerOf<R> {
     /// ```compile_fail
     /// let ring = ringcore::spsc::Ring::<1024>::new();
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push(b"x", 0, 0).unwrap();
+    /// p.push(0, 0, b"x").unwrap();
     /// let mut batch = c.read_batch(1);
     /// let r = batch.next().unwrap();
     /// drop(batch);
@@ -350,8 +360,8 @@ impl<R: RingRef> ConsumerOf<R> {
     /// ```
     /// let ring = ringcore::spsc::Ring::<128>::new();
     /// let (mut p, c) = ring.try_split(0).unwrap();
-    /// p.push(&[0; 8], 0, 0).unwrap();
-    /// assert_eq!(c.pending_bytes(), 32);
+    /// p.push(0, 0, &[0; 8]).unwrap();
+    /// assert_eq!(c.pending_bytes(), 24);
     /// ```
     pub fn pending_bytes(&self) -> usize {
         // Relaxed: a figure for the caller; reads do their own Acquire.
@@ -462,30 +472,21 @@ impl<R: RingRef> core::fmt::Debug for RecordOf<'_, R> {
 }
 
 impl<R: RingRef> RecordOf<'_, R> {
-    /// The record's header, read in place (on a little-endian target nothing is decoded:
-    /// a field is loaded when it is used).
+    /// The record's header: the sequence the consumer counted, the rest read from the
+    /// ring's 16-byte in-ring header when asked (nothing is decoded before).
     ///
     /// ```
     /// # let ring = ringcore::spsc::Ring::<128>::new();
     /// # let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push(b"abc", 4, 5).unwrap();
-    /// let h = *c.read().unwrap().header();
-    /// assert_eq!((h.len, h.kind, h.timestamp_ns), (3, 4, 5));
+    /// p.push(4, 5, b"abc").unwrap();
+    /// let h = c.read().unwrap().header();
+    /// assert_eq!((h.seq, h.len, h.kind, h.timestamp_ns), (0, 3, 4, 5));
     /// ```
-    #[cfg(target_endian = "little")]
-    #[inline]
-    pub fn header(&self) -> &FrameHeader {
-        // SAFETY: next_framed proved the record (header first) lies in the published
-        // range at an 8-aligned offset; it stays unreleased while this Record lives.
-        unsafe { header_at(self.consumer.ring.ring(), self.off) }
-    }
-
-    /// The record's header (big-endian target: decoded from the ring's bytes).
-    #[cfg(target_endian = "big")]
     #[inline]
     pub fn header(&self) -> FrameHeader {
-        // SAFETY: as on little-endian targets.
-        unsafe { header_at(self.consumer.ring.ring(), self.off) }
+        // SAFETY: next_framed proved the record (header first) lies in the published
+        // range at an 8-aligned offset; it stays unreleased while this Record lives.
+        unsafe { header_at(self.consumer.ring.ring(), self.off) }.with_seq(self.seq())
     }
 
     /// The record's sequence number.
@@ -493,12 +494,12 @@ impl<R: RingRef> RecordOf<'_, R> {
     /// ```
     /// # let ring = ringcore::spsc::Ring::<128>::new();
     /// # let (mut p, mut c) = ring.try_split(3).unwrap();
-    /// p.push(b"", 0, 0).unwrap();
+    /// p.push(0, 0, b"").unwrap();
     /// assert_eq!(c.read().unwrap().seq(), 3);
     /// ```
     #[inline]
     pub fn seq(&self) -> u64 {
-        self.header().seq
+        self.consumer.cursor.seq
     }
 
     /// The payload, borrowed from the ring.
@@ -506,7 +507,7 @@ impl<R: RingRef> RecordOf<'_, R> {
     /// ```
     /// # let ring = ringcore::spsc::Ring::<128>::new();
     /// # let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push(b"zz", 0, 0).unwrap();
+    /// p.push(0, 0, b"zz").unwrap();
     /// assert_eq!(c.read().unwrap().payload(), b"zz");
     /// ```
     #[inline]
@@ -527,14 +528,13 @@ impl<R: RingRef> RecordOf<'_, R> {
     /// ```
     /// # let ring = ringcore::spsc::Ring::<128>::new();
     /// # let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push(b"v", 0, 0).unwrap();
+    /// p.push(0, 0, b"v").unwrap();
     /// let r = c.read().unwrap();
     /// assert_eq!(r.view().payload, b"v");
     /// ```
     pub fn view(&self) -> RecordView<'_> {
         RecordView {
-            #[allow(clippy::clone_on_copy)] // a reference on little-endian targets
-            header: self.header().clone(),
+            header: self.header(),
             payload: self.payload(),
         }
     }
@@ -545,7 +545,7 @@ impl<R: RingRef> RecordOf<'_, R> {
     /// ```
     /// let ring = ringcore::spsc::Ring::<128>::new();
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push(b"again", 0, 0).unwrap();
+    /// p.push(0, 0, b"again").unwrap();
     /// c.read().unwrap().keep();
     /// let r = c.read().unwrap();
     /// assert_eq!((r.seq(), r.payload()), (0, &b"again"[..]));
@@ -564,6 +564,7 @@ impl<R: RingRef> Drop for RecordOf<'_, R> {
         // next_framed left the position at this record's start.
         let pos = c.cursor.pos.wrapping_add(self.rec);
         c.cursor.pos = pos;
+        c.cursor.seq = c.cursor.seq.wrapping_add(1);
         c.release_to(pos);
     }
 }
@@ -596,7 +597,7 @@ impl<R: RingRef> ReadBatchOf<'_, R> {
     /// ```
     /// # let ring = ringcore::spsc::Ring::<128>::new();
     /// # let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push(b"q", 0, 0).unwrap();
+    /// p.push(0, 0, b"q").unwrap();
     /// let mut b = c.read_batch(10);
     /// assert_eq!(b.next().unwrap().payload, b"q");
     /// assert!(b.next().is_none());
@@ -613,6 +614,8 @@ impl<R: RingRef> ReadBatchOf<'_, R> {
         let Located { off, len, rec } = self.cursor.next_framed(ring)?;
         self.remaining -= 1;
         self.pending = rec;
+        let seq = self.cursor.seq;
+        self.cursor.seq = seq.wrapping_add(1);
         // SAFETY: as in RecordOf::header and RecordOf::payload; the view borrows the
         // batch, which releases only on drop.
         let (header, payload) = unsafe {
@@ -621,9 +624,10 @@ impl<R: RingRef> ReadBatchOf<'_, R> {
                 ring_bytes(ring, off + HEADER_LEN, len as usize),
             )
         };
-        #[allow(clippy::clone_on_copy)] // a reference on little-endian targets
-        let header = header.clone();
-        Some(RecordView { header, payload })
+        Some(RecordView {
+            header: header.with_seq(seq),
+            payload,
+        })
     }
 
     /// Reads the rest of the batch, returning how many records there were.
@@ -631,8 +635,8 @@ impl<R: RingRef> ReadBatchOf<'_, R> {
     /// ```
     /// # let ring = ringcore::spsc::Ring::<256>::new();
     /// # let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push(b"1", 0, 0).unwrap();
-    /// p.push(b"2", 0, 0).unwrap();
+    /// p.push(0, 0, b"1").unwrap();
+    /// p.push(0, 0, b"2").unwrap();
     /// assert_eq!(c.read_batch(usize::MAX).count(), 2);
     /// ```
     pub fn count(mut self) -> usize {

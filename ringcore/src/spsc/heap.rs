@@ -13,6 +13,7 @@ use core::ptr::NonNull;
 
 #[cfg(ringcore_cas)]
 use super::SplitError;
+use super::place::HEADER_LEN;
 #[cfg(target_has_atomic = "ptr")]
 use super::ring::RingRef;
 #[cfg(target_has_atomic = "ptr")]
@@ -20,7 +21,7 @@ use super::ring::private::RingPointer;
 use super::ring::private::{Cursors, RingStorage};
 use super::ring::{Storage, capacity_ok, debug_cursors, handles};
 use super::{ConsumerOf, ProducerOf, Ring};
-use crate::frame::{HEADER_LEN, RECORD_ALIGN};
+use crate::frame::RECORD_ALIGN;
 use crate::sync::AccessTracker;
 
 /// A capacity a ring cannot have: not a power of two from 64 to 2^31 bytes.
@@ -55,7 +56,7 @@ impl core::error::Error for CapacityError {}
 /// use ringcore::spsc::HeapRing;
 /// let ring = HeapRing::new(1 << 20).unwrap();
 /// let (mut p, mut c) = ring.try_split(0).unwrap();
-/// p.push(b"big", 0, 0).unwrap();
+/// p.push(0, 0, b"big").unwrap();
 /// assert_eq!(c.read().unwrap().payload(), b"big");
 /// ```
 pub struct HeapRing {
@@ -92,7 +93,7 @@ impl HeapRing {
     ///
     /// ```
     /// let ring = ringcore::spsc::HeapRing::new(4096).unwrap();
-    /// assert_eq!((ring.capacity(), ring.max_payload()), (4096, 2048 - 24));
+    /// assert_eq!((ring.capacity(), ring.max_payload()), (4096, 2048 - 16));
     /// ```
     pub fn new(capacity: usize) -> Result<Self, super::CapacityError> {
         if !capacity_ok(capacity) {
@@ -126,7 +127,7 @@ impl HeapRing {
     /// capacity.
     ///
     /// ```
-    /// assert_eq!(ringcore::spsc::HeapRing::new(128).unwrap().max_payload(), 40);
+    /// assert_eq!(ringcore::spsc::HeapRing::new(128).unwrap().max_payload(), 48);
     /// ```
     pub fn max_payload(&self) -> usize {
         self.capacity / 2 - HEADER_LEN
@@ -157,7 +158,7 @@ impl HeapRing {
     /// ```
     /// let mut ring = ringcore::spsc::HeapRing::new(128).unwrap();
     /// let (mut p, mut c) = ring.split_mut(0);
-    /// p.push(b"m", 0, 0).unwrap();
+    /// p.push(0, 0, b"m").unwrap();
     /// assert_eq!(c.read().unwrap().payload(), b"m");
     /// ```
     pub fn split_mut(&mut self, first_seq: u64) -> (ProducerOf<&Self>, ConsumerOf<&Self>) {
@@ -170,7 +171,7 @@ impl HeapRing {
     ///
     /// ```
     /// let (mut p, mut c) = ringcore::spsc::HeapRing::split_owned(1 << 16, 7).unwrap();
-    /// let t = std::thread::spawn(move || p.push(b"owned", 0, 0).unwrap());
+    /// let t = std::thread::spawn(move || p.push(0, 0, b"owned").unwrap());
     /// assert_eq!(t.join().unwrap(), 7);
     /// assert_eq!(c.read().unwrap().payload(), b"owned");
     /// ```
@@ -245,7 +246,7 @@ impl<const N: usize> Ring<N> {
     /// ```
     /// let ring = ringcore::spsc::Ring::<{ 1 << 24 }>::boxed();
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push(b"16 MiB", 0, 0).unwrap();
+    /// p.push(0, 0, b"16 MiB").unwrap();
     /// assert_eq!(c.read().unwrap().payload(), b"16 MiB");
     /// ```
     pub fn boxed() -> Box<Self> {
@@ -267,7 +268,7 @@ impl<const N: usize> Ring<N> {
     ///
     /// ```
     /// let (mut p, mut c) = ringcore::spsc::Ring::<{ 1 << 20 }>::split_owned(0);
-    /// let t = std::thread::spawn(move || p.push(b"x", 0, 0).unwrap());
+    /// let t = std::thread::spawn(move || p.push(0, 0, b"x").unwrap());
     /// t.join().unwrap();
     /// assert_eq!(c.read().unwrap().payload(), b"x");
     /// ```

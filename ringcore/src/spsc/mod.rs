@@ -3,7 +3,9 @@
 //! The ring is a buffer of `capacity` bytes (a power of two) and two cursors. Records come
 //! in two kinds, one kind per ring:
 //!
-//! * *framed*: a 24-byte [`FrameHeader`] followed by the payload, padded to 8. Writing is
+//! * *framed*: a 16-byte in-ring header (payload length, kind, flags, timestamp; the
+//!   sequence is counted by each handle, not stored) followed by the payload, padded to
+//!   8; a read presents it as a [`FrameHeader`]. Writing is
 //!   a zero-copy [`Grant`]: ask for `len` bytes, fill the slice, commit; a [`Batch`]
 //!   stages many records and publishes them with one cursor store. Reading is a zero-copy
 //!   [`Record`] that borrows the payload and gives its bytes back when dropped; a
@@ -117,13 +119,25 @@ pub type Batch<'p, 'a, const N: usize> = BatchOf<'p, &'a Ring<N>>;
 /// A grant of one raw record in a [`Ring<N>`].
 pub type RawGrant<'p, const N: usize> = RawGrantOf<'p, Ring<N>>;
 
+/// Bytes a framed record with `payload_len` bytes of payload takes in an SPSC ring: its
+/// 16-byte in-ring header plus the payload, rounded up to 8. (The log's and the wire's
+/// frames carry the 24-byte [`FrameHeader`]; the ring does not store the sequence.)
+///
+/// ```
+/// assert_eq!(ringcore::spsc::record_len(64), 80);
+/// assert_eq!(ringcore::spsc::record_len(0), 16);
+/// ```
+pub const fn record_len(payload_len: usize) -> usize {
+    place::framed_len(payload_len)
+}
+
 /// Why a record could not be written.
 ///
 /// ```
 /// use ringcore::spsc::{PushError, Ring};
 /// let ring = Ring::<64>::new();
 /// let (mut p, _c) = ring.try_split(0).unwrap();
-/// assert_eq!(p.grant(9).err(), Some(PushError::TooLarge { len: 9, max: 8 }));
+/// assert_eq!(p.grant(17).err(), Some(PushError::TooLarge { len: 17, max: 16 }));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushError {

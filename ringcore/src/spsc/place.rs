@@ -8,7 +8,67 @@
 //! of two, divides); a buffer offset is `pos & (capacity - 1)`. A *lap* is the span of
 //! positions between two multiples of the capacity.
 
-use crate::frame::{HEADER_LEN, RECORD_ALIGN};
+use crate::frame::RECORD_ALIGN;
+
+/// A framed record's header as it lies in the ring: 16 bytes, little-endian, length
+/// first so the consumer finds the next record with one 4-byte load. It is not the log's
+/// 24-byte [`FrameHeader`](crate::frame::FrameHeader): the sequence is not stored, both
+/// handles count records instead (a byte of ring per byte of payload is what crosses
+/// between the cores, so every header byte costs throughput).
+#[repr(C, align(8))]
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RingHeader {
+    /// Payload length in bytes.
+    pub(super) len: u32,
+    /// The caller's record kind.
+    pub(super) kind: u16,
+    /// The caller's flags.
+    pub(super) flags: u16,
+    /// Nanoseconds, as the producer set them (0 when unset).
+    pub(super) timestamp_ns: u64,
+}
+
+/// Bytes of a framed record's in-ring header ([`RingHeader`]).
+pub(super) const HEADER_LEN: usize = core::mem::size_of::<RingHeader>();
+/// Byte offset of the payload length in a [`RingHeader`].
+pub(super) const LEN_OFFSET: usize = 0;
+const _: () = assert!(HEADER_LEN == 16 && core::mem::align_of::<RingHeader>() == RECORD_ALIGN);
+
+impl RingHeader {
+    /// The header with every field in little-endian byte order (its bytes in the ring).
+    #[inline(always)]
+    pub(super) fn to_le(self) -> Self {
+        Self {
+            len: self.len.to_le(),
+            kind: self.kind.to_le(),
+            flags: self.flags.to_le(),
+            timestamp_ns: self.timestamp_ns.to_le(),
+        }
+    }
+
+    /// The inverse of [`RingHeader::to_le`]: the header as read from the ring, in native byte order.
+    #[inline(always)]
+    pub(super) fn to_native(self) -> Self {
+        Self {
+            len: u32::from_le(self.len),
+            kind: u16::from_le(self.kind),
+            flags: u16::from_le(self.flags),
+            timestamp_ns: u64::from_le(self.timestamp_ns),
+        }
+    }
+
+    /// The full header of the record numbered `seq`.
+    #[inline(always)]
+    pub(super) fn with_seq(self, seq: u64) -> crate::frame::FrameHeader {
+        crate::frame::FrameHeader {
+            seq,
+            timestamp_ns: self.timestamp_ns,
+            len: self.len,
+            kind: self.kind,
+            flags: self.flags,
+        }
+    }
+}
 
 /// Rounds `len` up to [`RECORD_ALIGN`]; `len` is at most half a ring, so no overflow.
 #[inline(always)]
@@ -136,7 +196,7 @@ mod tests {
     fn record_lengths_round_to_eight() {
         assert_eq!(
             [framed_len(0), framed_len(1), framed_len(8), framed_len(64)],
-            [24, 32, 32, 88]
+            [16, 24, 24, 80]
         );
         assert_eq!([align(0), align(1), align(8), align(9)], [0, 8, 8, 16]);
     }

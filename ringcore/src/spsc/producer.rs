@@ -3,11 +3,10 @@
 use core::cell::Cell;
 use core::marker::PhantomData;
 
-use super::place::{self, Placement};
+use super::place::{self, HEADER_LEN, Placement, RingHeader};
 use super::ring::private::RingStorage;
 use super::ring::{RingRef, Storage};
 use super::{Clock, PushError};
-use crate::frame::{FrameHeader, HEADER_LEN};
 use crate::sync::Ordering;
 
 /// The producer's private position; a [`BatchOf`] works on a copy (kept in registers) and
@@ -110,18 +109,16 @@ impl WriteCursor {
 /// # Safety
 /// `off..off + HEADER_LEN` is inside the buffer, 8-aligned, and reserved by the producer.
 #[inline(always)]
-unsafe fn write_header<S: Storage>(ring: &S, off: usize, header: FrameHeader) {
-    let le = FrameHeader {
-        seq: header.seq.to_le(),
-        timestamp_ns: header.timestamp_ns.to_le(),
-        len: header.len.to_le(),
-        kind: header.kind.to_le(),
-        flags: header.flags.to_le(),
-    };
+unsafe fn write_header<S: Storage>(ring: &S, off: usize, header: RingHeader) {
     // SAFETY: in bounds, aligned (the buffer is 8-aligned and records start at multiples
-    // of 8) and reserved per the caller; `FrameHeader` is `repr(C)` with the wire layout,
-    // and its fields hold little-endian values, so its bytes are the encoded header.
-    unsafe { ring.base().add(off).cast::<FrameHeader>().write(le) }
+    // of 8) and reserved per the caller; `RingHeader` is `repr(C)` without padding, and
+    // its fields hold little-endian values, so its bytes are the in-ring encoding.
+    unsafe {
+        ring.base()
+            .add(off)
+            .cast::<RingHeader>()
+            .write(header.to_le())
+    }
 }
 
 /// # Safety
@@ -181,7 +178,7 @@ impl<R: RingRef> ProducerOf<R> {
     /// ```
     /// let ring = ringcore::spsc::Ring::<256>::new();
     /// let (p, _c) = ring.try_split(0).unwrap();
-    /// assert_eq!(p.max_payload(), 128 - 24);
+    /// assert_eq!(p.max_payload(), 128 - 16);
     /// ```
     #[inline(always)]
     pub fn max_payload(&self) -> usize {
@@ -206,8 +203,8 @@ impl<R: RingRef> ProducerOf<R> {
     /// use ringcore::spsc::{PushError, Ring};
     /// let ring = Ring::<128>::new();
     /// let (mut p, _c) = ring.try_split(0).unwrap();
-    /// p.grant(40).unwrap().commit();
-    /// p.grant(40).unwrap().commit();
+    /// p.grant(48).unwrap().commit();
+    /// p.grant(48).unwrap().commit();
     /// assert_eq!(p.grant(0).err(), Some(PushError::Full));
     /// ```
     #[inline]
@@ -225,9 +222,11 @@ impl<R: RingRef> ProducerOf<R> {
             published: Some(&mut self.published),
             off,
             rec,
-            header: FrameHeader {
+            header: RingHeader {
                 len: len as u32,
-                ..FrameHeader::default()
+                kind: 0,
+                flags: 0,
+                timestamp_ns: 0,
             },
         })
     }
@@ -242,7 +241,7 @@ impl<R: RingRef> ProducerOf<R> {
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
     /// let mut batch = p.batch();
     /// for i in 0..3u8 {
-    ///     batch.push(&[i], 0, 0).unwrap();
+    ///     batch.push(0, 0, &[i]).unwrap();
     /// }
     /// assert!(c.read().is_none(), "not published yet");
     /// drop(batch);
@@ -297,16 +296,18 @@ impl<R: RingRef> ProducerOf<R> {
         })
     }
 
-    /// Copies `payload` into a new record and publishes it; returns its sequence.
+    /// Copies `payload` into a new record of `kind` stamped `timestamp_ns` and publishes it;
+    /// returns its sequence. The argument order (kind, timestamp, payload) is the broadcast
+    /// writer's `try_publish`'s.
     ///
     /// ```
     /// let ring = ringcore::spsc::Ring::<128>::new();
     /// let (mut p, mut c) = ring.try_split(5).unwrap();
-    /// assert_eq!(p.push(b"abc", 1, 99), Ok(5));
+    /// assert_eq!(p.push(1, 99, b"abc"), Ok(5));
     /// assert_eq!(c.read().unwrap().payload(), b"abc");
     /// ```
     #[inline]
-    pub fn push(&mut self, payload: &[u8], kind: u16, timestamp_ns: u64) -> Result<u64, PushError> {
+    pub fn push(&mut self, kind: u16, timestamp_ns: u64, payload: &[u8]) -> Result<u64, PushError> {
         let mut g = self.grant(payload.len())?;
         g.payload_mut().copy_from_slice(payload);
         g.set_kind(kind);
@@ -322,15 +323,15 @@ impl<R: RingRef> ProducerOf<R> {
     /// impl Clock for Zero { fn now_ns(&self) -> u64 { 0 } }
     /// let ring = Ring::<128>::new();
     /// let (mut p, _c) = ring.try_split(0).unwrap();
-    /// assert_eq!(p.push_now(b"x", 0, &Zero), Ok(0));
+    /// assert_eq!(p.push_now(0, &Zero, b"x"), Ok(0));
     /// ```
     pub fn push_now(
         &mut self,
-        payload: &[u8],
         kind: u16,
         clock: &impl Clock,
+        payload: &[u8],
     ) -> Result<u64, PushError> {
-        self.push(payload, kind, clock.now_ns())
+        self.push(kind, clock.now_ns(), payload)
     }
 
     /// Like [`ProducerOf::push`] but only stages the record: it becomes visible at the next
@@ -339,7 +340,7 @@ impl<R: RingRef> ProducerOf<R> {
     /// ```
     /// let ring = ringcore::spsc::Ring::<256>::new();
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
-    /// p.push_staged(b"a", 0, 0).unwrap();
+    /// p.push_staged(0, 0, b"a").unwrap();
     /// assert!(c.read().is_none());
     /// p.publish();
     /// assert!(c.read().is_some());
@@ -347,9 +348,9 @@ impl<R: RingRef> ProducerOf<R> {
     #[inline]
     pub fn push_staged(
         &mut self,
-        payload: &[u8],
         kind: u16,
         timestamp_ns: u64,
+        payload: &[u8],
     ) -> Result<u64, PushError> {
         let mut g = self.grant(payload.len())?;
         g.payload_mut().copy_from_slice(payload);
@@ -377,7 +378,7 @@ impl<R: RingRef> ProducerOf<R> {
     /// ```
     /// let ring = ringcore::spsc::Ring::<128>::new();
     /// let (mut p, _c) = ring.try_split(9).unwrap();
-    /// p.push(b"", 0, 0).unwrap();
+    /// p.push(0, 0, b"").unwrap();
     /// assert_eq!(p.next_seq(), 10);
     /// ```
     pub fn next_seq(&self) -> u64 {
@@ -449,7 +450,7 @@ pub struct GrantOf<'p, S: Storage> {
     off: usize,
     /// Bytes the record takes in the ring: header plus padded payload.
     rec: usize,
-    header: FrameHeader,
+    header: RingHeader,
 }
 
 impl<S: Storage> core::fmt::Debug for GrantOf<'_, S> {
@@ -577,10 +578,9 @@ fn stage_record<S: Storage>(
     cursor: &mut WriteCursor,
     off: usize,
     rec: usize,
-    mut header: FrameHeader,
+    header: RingHeader,
 ) -> u64 {
     let seq = cursor.seq;
-    header.seq = seq;
     // SAFETY: the header range is the 8-aligned start of the reserved record range.
     unsafe { write_header(ring, off, header) };
     cursor.advance(rec);
@@ -633,9 +633,11 @@ impl<R: RingRef> BatchOf<'_, R> {
             published: None,
             off,
             rec,
-            header: FrameHeader {
+            header: RingHeader {
                 len: len as u32,
-                ..FrameHeader::default()
+                kind: 0,
+                flags: 0,
+                timestamp_ns: 0,
             },
         })
     }
@@ -646,12 +648,12 @@ impl<R: RingRef> BatchOf<'_, R> {
     /// let ring = ringcore::spsc::Ring::<256>::new();
     /// let (mut p, mut c) = ring.try_split(4).unwrap();
     /// let mut batch = p.batch();
-    /// assert_eq!(batch.push(b"a", 1, 2), Ok(4));
+    /// assert_eq!(batch.push(1, 2, b"a"), Ok(4));
     /// drop(batch);
     /// assert_eq!(c.read().unwrap().header().kind, 1);
     /// ```
     #[inline]
-    pub fn push(&mut self, payload: &[u8], kind: u16, timestamp_ns: u64) -> Result<u64, PushError> {
+    pub fn push(&mut self, kind: u16, timestamp_ns: u64, payload: &[u8]) -> Result<u64, PushError> {
         let mut g = self.grant(payload.len())?;
         g.payload_mut().copy_from_slice(payload);
         g.set_kind(kind);
@@ -665,7 +667,7 @@ impl<R: RingRef> BatchOf<'_, R> {
     /// let ring = ringcore::spsc::Ring::<256>::new();
     /// let (mut p, mut c) = ring.try_split(0).unwrap();
     /// let mut batch = p.batch();
-    /// batch.push(b"a", 0, 0).unwrap();
+    /// batch.push(0, 0, b"a").unwrap();
     /// batch.publish();
     /// assert!(c.read().is_some());
     /// ```

@@ -7,9 +7,9 @@ use core::marker::PhantomData;
 #[cfg(ringcore_cas)]
 use super::SplitError;
 use super::consumer::{ConsumerOf, ReadCursor};
+use super::place::HEADER_LEN;
 use super::producer::{ProducerOf, WriteCursor};
 use super::{Consumer, Producer};
-use crate::frame::HEADER_LEN;
 use crate::sync::{
     AtomicBool, AtomicUsize, ByteBuffer, CachePadded, Ordering, atomic_bool, atomic_usize,
     const_unless_loom,
@@ -118,7 +118,7 @@ impl<S: Storage> RingRef for &S {}
 /// ```
 /// use ringcore::spsc::Ring;
 /// let ring = Ring::<4096>::new();
-/// assert_eq!(Ring::<4096>::MAX_PAYLOAD, 2048 - 24);
+/// assert_eq!(Ring::<4096>::MAX_PAYLOAD, 2048 - 16);
 /// let (p, c) = ring.try_split(0).unwrap();
 /// # drop((p, c));
 /// ```
@@ -267,16 +267,20 @@ impl<const N: usize> Ring<N> {
 
     /// Splits a ring the caller holds exclusively; needs no compare-and-swap, so it works
     /// on every target. The borrow checker makes a second split while the handles live
-    /// impossible; a split after they are dropped continues from where they stopped.
+    /// impossible; a split after they are dropped continues from where they stopped. The
+    /// ring stores no sequence numbers: records the old handles left in it are numbered
+    /// backwards from the new `first_seq` (pass the old producer's
+    /// [`next_seq`](super::ProducerOf::next_seq) to keep the numbering).
     ///
     /// ```
     /// let mut ring = ringcore::spsc::Ring::<128>::new();
     /// {
     ///     let (mut p, _c) = ring.split_mut(0);
-    ///     p.push(b"a", 0, 0).unwrap();
+    ///     p.push(0, 0, b"a").unwrap();
     /// }
     /// let (_p, mut c) = ring.split_mut(1);
-    /// assert_eq!(c.read().unwrap().payload(), b"a");
+    /// let r = c.read().unwrap();
+    /// assert_eq!((r.seq(), r.payload()), (0, &b"a"[..]));
     /// ```
     pub fn split_mut(&mut self, first_seq: u64) -> (Producer<'_, N>, Consumer<'_, N>) {
         handles(&*self, first_seq)
@@ -305,6 +309,10 @@ pub(super) fn handles<R: RingRef>(ring: R, first_seq: u64) -> (ProducerOf<R>, Co
     // so whatever stored these cursors happened before this call.
     let write = cursors.producer.write.load(Ordering::Relaxed);
     let read = cursors.read.load(Ordering::Relaxed);
+    // Records left by earlier handles are numbered backwards from `first_seq`, so the
+    // consumer's count continues where the new producer's numbering starts.
+    let mut cursor = ReadCursor::new(read, write, 0);
+    let left = cursor.count_framed(ring.ring());
     #[cfg(all(feature = "async", ringcore_cas))]
     cursors.tasks.reopen();
     let consumer_ring = ring.clone();
@@ -322,7 +330,7 @@ pub(super) fn handles<R: RingRef>(ring: R, first_seq: u64) -> (ProducerOf<R>, Co
         },
         ConsumerOf {
             ring: consumer_ring,
-            cursor: ReadCursor::new(read, write),
+            cursor: ReadCursor::new(read, write, first_seq.wrapping_sub(left)),
             released: read,
             _not_sync: PhantomData,
         },

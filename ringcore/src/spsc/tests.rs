@@ -3,8 +3,8 @@
 
 use std::vec::Vec;
 
+use super::place::HEADER_LEN;
 use super::*;
-use crate::frame::HEADER_LEN;
 use crate::sync::Ordering;
 
 #[test]
@@ -24,7 +24,7 @@ fn too_large_exactly_past_half() {
             max
         })
     );
-    assert_eq!(p.push(&[1; 104], 0, 0), Ok(0));
+    assert_eq!(p.push(0, 0, &[1; 104]), Ok(0));
     assert_eq!(c.read().unwrap().payload(), &[1; 104][..]);
 }
 
@@ -40,7 +40,7 @@ fn no_dead_zone_at_any_offset() {
         for round in 0..3u8 {
             let payload = [round; 104];
             assert!(
-                p.push(&payload, 0, 0).is_ok(),
+                p.push(0, 0, &payload).is_ok(),
                 "start {start} round {round}"
             );
             let r = c.read().unwrap();
@@ -93,7 +93,7 @@ fn dropped_grant_writes_nothing() {
     let (mut p, mut c) = ring.try_split(0).unwrap();
     drop(p.grant(10).unwrap());
     assert!(c.read().is_none());
-    assert_eq!(p.push(b"x", 0, 0), Ok(0));
+    assert_eq!(p.push(0, 0, b"x"), Ok(0));
     assert_eq!(c.read().unwrap().seq(), 0);
 }
 
@@ -101,13 +101,13 @@ fn dropped_grant_writes_nothing() {
 fn dropped_grant_after_wrap_skip_keeps_stream_intact() {
     let ring = Ring::<256>::new();
     let (mut p, mut c) = ring.try_split(0).unwrap();
-    p.push(&[1; 80], 0, 0).unwrap(); // 104 bytes
-    p.push(&[2; 80], 0, 0).unwrap(); // 208
+    p.push(0, 0, &[1; 80]).unwrap(); // 104 bytes
+    p.push(0, 0, &[2; 80]).unwrap(); // 208
     drop(c.read());
     drop(c.read());
     // 48 bytes left before the end: a 100-byte grant skips them, then is dropped.
     drop(p.grant(100).unwrap());
-    p.push(&[3; 16], 0, 0).unwrap();
+    p.push(0, 0, &[3; 16]).unwrap();
     let r = c.read().unwrap();
     assert_eq!((r.seq(), r.payload()), (2, &[3; 16][..]));
 }
@@ -116,12 +116,12 @@ fn dropped_grant_after_wrap_skip_keeps_stream_intact() {
 fn small_tail_gap_is_skipped_without_marker() {
     let ring = Ring::<128>::new();
     let (mut p, mut c) = ring.try_split(0).unwrap();
-    // 24 + 88 = 112, leaves 16 bytes (< header) before the end.
-    p.push(&[9; 40], 0, 0).unwrap(); // 64
-    p.push(&[8; 24], 0, 0).unwrap(); // 48 -> 112
+    // 56 + 64 = 120, leaves 8 bytes (< header) before the end.
+    p.push(0, 0, &[9; 40]).unwrap(); // 56
+    p.push(0, 0, &[8; 48]).unwrap(); // 64 -> 120
     drop(c.read());
     drop(c.read());
-    p.push(&[7; 16], 0, 0).unwrap();
+    p.push(0, 0, &[7; 16]).unwrap();
     let r = c.read().unwrap();
     assert_eq!((r.seq(), r.payload()), (2, &[7; 16][..]));
 }
@@ -131,7 +131,7 @@ fn staged_records_publish_together_and_on_drop() {
     let ring = Ring::<1024>::new();
     let (mut p, mut c) = ring.try_split(0).unwrap();
     for i in 0..4u8 {
-        p.push_staged(&[i], 0, 0).unwrap();
+        p.push_staged(0, 0, &[i]).unwrap();
     }
     assert!(c.read().is_none());
     drop(p);
@@ -150,7 +150,7 @@ fn staged_records_publish_together_and_on_drop() {
 fn batch_release_frees_space_once() {
     let ring = Ring::<256>::new();
     let (mut p, mut c) = ring.try_split(0).unwrap();
-    while p.push(&[0; 8], 0, 0).is_ok() {}
+    while p.push(0, 0, &[0; 16]).is_ok() {}
     assert_eq!(p.free_bytes(), 0);
     {
         let mut b = c.read_batch(2);
@@ -170,7 +170,7 @@ fn zeroed_heap_ring_is_a_valid_empty_ring() {
     let (mut p, mut c) = ring.try_split(3).unwrap();
     assert!(c.read().is_none());
     assert_eq!(p.free_bytes(), 1024);
-    p.push(b"zero", 0, 0).unwrap();
+    p.push(0, 0, b"zero").unwrap();
     assert_eq!(
         (c.read().unwrap().seq(), ring.try_split(0).err()),
         (3, Some(SplitError::AlreadySplit))
@@ -394,17 +394,17 @@ fn exact_fit_at_the_lap_end_then_a_dropped_grant() {
     let ring = Ring::<256>::new();
     let (mut p, mut c) = ring.try_split(0).unwrap();
     for i in 0..4u8 {
-        p.push(&[i; 40], 0, 0).unwrap();
+        p.push(0, 0, &[i; 40]).unwrap();
     }
     for i in 0..4u8 {
         assert_eq!(c.read().unwrap().payload(), &[i; 40][..]);
     }
     for i in 4..8u8 {
-        p.push(&[i; 40], 0, 0).unwrap();
+        p.push(0, 0, &[i; 40]).unwrap();
     }
     drop(c.read());
     drop(p.grant(40));
-    assert_eq!(p.push(&[9; 8], 0, 0), Ok(8));
+    assert_eq!(p.push(0, 0, &[9; 8]), Ok(8));
     let seen: Vec<(u64, usize)> = {
         let mut v = Vec::new();
         while let Some(r) = c.read() {
@@ -452,14 +452,20 @@ fn header_is_read_in_place_and_matches_the_encoding() {
         kind: 0xBEEF,
         flags: 0x0102,
     };
-    assert_eq!(*r.header(), expected);
+    assert_eq!(r.header(), expected);
     // SAFETY: the record is unreleased while `r` lives; reading its bytes is what the
     // consumer's own accessors do.
-    let bytes = unsafe { core::slice::from_raw_parts(ring.buf_ptr(), HEADER_LEN) };
-    assert_eq!(bytes, expected.encode());
+    let bytes = unsafe { core::slice::from_raw_parts(ring.buf_ptr(), 19) };
+    // The in-ring header: length, kind, flags, timestamp, little-endian; no sequence.
+    let mut in_ring = [0u8; 16];
+    in_ring[..4].copy_from_slice(&3u32.to_le_bytes());
+    in_ring[4..6].copy_from_slice(&0xBEEFu16.to_le_bytes());
+    in_ring[6..8].copy_from_slice(&0x0102u16.to_le_bytes());
+    in_ring[8..].copy_from_slice(&0x1122_3344_5566_7788u64.to_le_bytes());
+    assert_eq!((&bytes[..16], &bytes[16..]), (&in_ring[..], &b"abc"[..]));
     assert_eq!(r.view().payload, b"abc");
     drop(r);
-    assert_eq!(p.push(b"", 0, 0), Ok(u64::MAX), "sequence wraps");
+    assert_eq!(p.push(0, 0, b""), Ok(u64::MAX), "sequence wraps");
 }
 
 mod heap {
@@ -475,18 +481,18 @@ mod heap {
         for &cap in caps {
             let ring = HeapRing::new(cap).unwrap();
             let (mut p, mut c) = ring.try_split(0).unwrap();
-            assert_eq!((p.capacity(), p.max_payload()), (cap, cap / 2 - 24));
+            assert_eq!((p.capacity(), p.max_payload()), (cap, cap / 2 - 16));
             assert_eq!(
-                p.grant(cap / 2 - 23).err(),
+                p.grant(cap / 2 - 15).err(),
                 Some(PushError::TooLarge {
-                    len: cap / 2 - 23,
-                    max: cap / 2 - 24
+                    len: cap / 2 - 15,
+                    max: cap / 2 - 16
                 })
             );
             let laps = if cfg!(miri) { 2 } else { 50 };
             let mut next = 0u64;
             for seq in 0..(laps * cap as u64 / 16) {
-                let len = (seq as usize * 7) % (cap / 2 - 24);
+                let len = (seq as usize * 7) % (cap / 2 - 16);
                 let mut g = match p.grant(len) {
                     Ok(g) => g,
                     Err(PushError::Full) => {
@@ -561,7 +567,7 @@ mod heap {
         #[cfg(miri)]
         const N: usize = 1 << 20;
         let (mut p, mut c) = Ring::<N>::split_owned(0);
-        let big = if cfg!(miri) { 1000 } else { N / 2 - 24 };
+        let big = if cfg!(miri) { 1000 } else { N / 2 - 16 };
         let mut g = p.grant(big).unwrap();
         g.payload_mut().fill(9);
         g.commit();
@@ -571,4 +577,31 @@ mod heap {
         let boxed = Ring::<N>::boxed();
         assert_eq!(boxed.try_split(0).map(|(p, _)| p.free_bytes()), Ok(N));
     }
+}
+
+#[test]
+fn sequences_are_counted_not_stored_and_continue_across_splits() {
+    let mut ring = Ring::<256>::new();
+    {
+        let (mut p, mut c) = ring.split_mut(10);
+        // Fill past a lap end so the count must step over a wrap gap too.
+        for i in 0..5u8 {
+            assert_eq!(p.push(i.into(), 0, &[i; 40]), Ok(10 + u64::from(i)));
+            if i < 3 {
+                assert_eq!(c.read().unwrap().seq(), 10 + u64::from(i));
+            }
+        }
+        // One record read in a batch, one left in the ring with its neighbour.
+        let mut b = c.read_batch(1);
+        assert_eq!(b.next().unwrap().header.seq, 13);
+    }
+    // Records left by the old handles are numbered backwards from the new first sequence.
+    let (mut p, mut c) = ring.split_mut(15);
+    assert_eq!(p.push(9, 0, b"new"), Ok(15));
+    let got: Vec<(u64, u16)> = core::iter::from_fn(|| {
+        let r = c.read()?;
+        Some((r.seq(), r.header().kind))
+    })
+    .collect();
+    assert_eq!(got, [(14, 4), (15, 9)]);
 }

@@ -5,7 +5,8 @@
 use super::source::next_sync_candidate;
 use super::wire::{CRC32C, frame_prefix};
 use super::*;
-use crate::frame::{FrameHeader, record_len};
+use crate::frame::FrameHeader;
+use crate::spsc::record_len;
 use crate::spsc::{self, Ring};
 use embedded_io::{ErrorKind, ErrorType};
 use embedded_io::{Read, ReadReady, Write, WriteReady};
@@ -225,7 +226,7 @@ fn run_source<R: Read<Error = ErrorKind>>(reader: &mut R) -> (Vec<Ev>, SourceSta
         match source.poll(reader, &mut p) {
             Ok(Polled::Frame(got)) => {
                 let r = c.read().unwrap();
-                check_record(r.header(), r.payload(), got.header.seq);
+                check_record(&r.header(), r.payload(), got.header.seq);
                 assert_eq!(r.header().kind, got.header.kind);
                 events.push(Ev::Frame(got.header.seq));
             }

@@ -55,7 +55,7 @@ fn round_trip_live_with_short_reads_and_writes() {
             if rng.below(2) == 0 {
                 while let Some(rec) = rc.read() {
                     assert_eq!(rec.seq(), received);
-                    check_record(rec.header(), rec.payload(), received);
+                    check_record(&rec.header(), rec.payload(), received);
                     received += 1;
                 }
             }
@@ -256,13 +256,13 @@ fn huge_lengths_are_rejected_without_waiting() {
 
 #[test]
 fn ring_limit_applies_when_smaller_than_the_buffer() {
-    let ring = Ring::<128>::new(); // MAX_PAYLOAD 40
+    let ring = Ring::<128>::new(); // MAX_PAYLOAD 48
     let (mut p, mut c) = ring.try_split(0).unwrap();
     let mut source = FrameSource::<1024>::new();
-    let mut input = &[frame(0, 41), frame(1, 40)].concat()[..];
+    let mut input = &[frame(0, 49), frame(1, 48)].concat()[..];
     assert_eq!(
         source.poll(&mut input, &mut p),
-        Err(SourceError::TooLong { len: 41, max: 40 })
+        Err(SourceError::TooLong { len: 49, max: 48 })
     );
     assert!(matches!(
         source.poll(&mut input, &mut p),
@@ -270,7 +270,7 @@ fn ring_limit_applies_when_smaller_than_the_buffer() {
     ));
     let rec = c.read().unwrap();
     assert_eq!(rec.seq(), 0);
-    check_record(rec.header(), rec.payload(), 1);
+    check_record(&rec.header(), rec.payload(), 1);
 }
 
 #[test]
@@ -288,7 +288,7 @@ fn ring_full_keeps_the_frame_for_later() {
             Polled::RingFull => {
                 fulls += 1;
                 let rec = c.read().unwrap();
-                check_record(rec.header(), rec.payload(), rec.seq());
+                check_record(&rec.header(), rec.payload(), rec.seq());
             }
             Polled::End => break,
             Polled::Pending => unreachable!(),

@@ -18,7 +18,7 @@ fn a_waiting_consumer_is_woken_by_wake_consumer_not_by_the_fast_path() {
     let mut cx = Context::from_waker(&waker);
     let mut readable = pin!(c.readable());
     assert!(readable.as_mut().poll(&mut cx).is_pending());
-    p.push(b"a", 0, 0).unwrap();
+    p.push(0, 0, b"a").unwrap();
     assert_eq!(count.wakes(), 0, "push alone does not notify (documented)");
     p.wake_consumer();
     assert_eq!(count.wakes(), 1);
@@ -37,7 +37,7 @@ fn dropping_the_producer_wakes_the_consumer_with_closed_after_the_last_record() 
     {
         let mut readable = pin!(c.readable());
         assert!(readable.as_mut().poll(&mut cx).is_pending());
-        p.push_staged(b"last", 0, 0).unwrap();
+        p.push_staged(0, 0, b"last").unwrap();
         drop(p); // publishes the staged record, then closes
         assert_eq!(count.wakes(), 1);
         assert_eq!(readable.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
@@ -50,8 +50,8 @@ fn dropping_the_producer_wakes_the_consumer_with_closed_after_the_last_record() 
 fn a_waiting_producer_is_woken_by_wake_producer_and_by_the_consumers_drop() {
     let ring = Ring::<64>::new();
     let (mut p, mut c) = ring.try_split(0).unwrap();
-    p.push(&[1; 8], 0, 0).unwrap();
-    p.push(&[2; 8], 0, 0).unwrap();
+    p.push(0, 0, &[1; 8]).unwrap();
+    p.push(0, 0, &[2; 8]).unwrap();
     let (count, waker) = counting();
     let mut cx = Context::from_waker(&waker);
     {
@@ -67,7 +67,7 @@ fn a_waiting_producer_is_woken_by_wake_producer_and_by_the_consumers_drop() {
         assert_eq!(count.wakes(), 1);
         assert_eq!(room.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
     }
-    p.push(&[3; 8], 0, 0).unwrap();
+    p.push(0, 0, &[3; 8]).unwrap();
     let mut room = pin!(p.writable(8));
     assert!(room.as_mut().poll(&mut cx).is_pending());
     drop(c);
@@ -119,7 +119,7 @@ fn too_large_and_empty_raw_records_are_errors_at_once() {
         pin!(p.writable(usize::MAX)).poll(&mut cx),
         Poll::Ready(Err(RoomError::TooLarge {
             len: usize::MAX,
-            max: 8
+            max: 16
         }))
     );
     assert_eq!(
@@ -152,7 +152,7 @@ fn a_resplit_ring_frees_the_slot_of_a_forgotten_future() {
         1,
         "the slot was free again: no poll-again wake-up"
     );
-    p.push(b"x", 0, 0).unwrap();
+    p.push(0, 0, b"x").unwrap();
     p.wake_consumer();
     assert_eq!(count.wakes(), 2);
     assert_eq!(readable.poll(&mut cx), Poll::Ready(Ok(())));
@@ -180,7 +180,7 @@ fn threads_pass_every_record_through_awaited_waits() {
     std::thread::scope(|s| {
         s.spawn(move || {
             for seq in 0..EVENTS {
-                let got = block_on(p.push_async(&seq.to_le_bytes(), 0, 0));
+                let got = block_on(p.push_async(0, 0, &seq.to_le_bytes()));
                 assert_eq!(got, Ok(seq));
             }
         });
@@ -224,7 +224,7 @@ fn tokio_producer_and_consumer_tasks_pass_100k_events() {
     let (mut p, mut c) = Ring::<1024>::split_owned(0);
     let producer = rt.spawn(async move {
         for seq in 0..EVENTS {
-            assert_eq!(p.push_async(&seq.to_le_bytes(), 1, seq).await, Ok(seq));
+            assert_eq!(p.push_async(1, seq, &seq.to_le_bytes()).await, Ok(seq));
         }
     });
     let consumer = rt.spawn(async move {
@@ -259,9 +259,9 @@ fn tokio_dropping_either_handle_wakes_the_awaiting_task() {
     });
 
     let (mut p, c) = Ring::<64>::split_owned(0);
-    p.push(&[0; 8], 0, 0).unwrap();
-    p.push(&[0; 8], 0, 0).unwrap();
-    let producer = rt.spawn(async move { p.push_async(&[0; 8], 0, 0).await });
+    p.push(0, 0, &[0; 8]).unwrap();
+    p.push(0, 0, &[0; 8]).unwrap();
+    let producer = rt.spawn(async move { p.push_async(0, 0, &[0; 8]).await });
     within(&rt, async {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         drop(c);
