@@ -38,6 +38,16 @@ step_setup() {
     cargo +nightly miri setup
 }
 
+# The toolchain building is not older than the workspace's `rust-version`.
+step_toolchain() {
+    local want have
+    want=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+    have=$(rustc --version | cut -d' ' -f2 | cut -d- -f1)
+    echo "rustc $have, rust-version $want"
+    [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n1)" = "$want" ] ||
+        { echo "rustc $have is older than rust-version $want" >&2; return 1; }
+}
+
 step_fmt() { cargo fmt --all -- --check; }
 
 # The house layout: storage-std's layers and the size limit per file (docs/architecture.md).
@@ -142,7 +152,7 @@ step_firmware() {
     ./firmware-size/size.py
 }
 
-ALL_STEPS=(setup fmt layout clippy test examples doc package nostd firmware miri loom benches)
+ALL_STEPS=(setup toolchain fmt layout clippy test examples doc package nostd firmware miri loom benches)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL_STEPS[@]}")
 
