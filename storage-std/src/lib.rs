@@ -38,6 +38,7 @@
 //! w.close().unwrap();
 //! assert_eq!(storage_std::verify_dir(dir.path()).unwrap().status, storage_std::VerifyStatus::Clean);
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -45,6 +46,9 @@
 // Layers, lowest first; a module imports only modules of lower layers
 // (`scripts/check-layout.sh` checks it, `docs/architecture.md` draws it).
 pub mod archive;
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub mod asynch;
 pub mod backend;
 mod clock;
 mod error;

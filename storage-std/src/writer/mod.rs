@@ -562,6 +562,26 @@ impl<const N: usize> Writer<N> {
         Err(Error::Timeout { seq })
     }
 
+    /// The watermarks, for the `async` waits (crate::asynch).
+    #[cfg(feature = "async")]
+    pub(crate) fn progress(&self) -> &Progress {
+        &self.shared.progress
+    }
+
+    /// How a wait for `seq` ends now: durable, the writer's fail-stop, closed; `None`
+    /// while it may still become durable.
+    #[cfg(feature = "async")]
+    pub(crate) fn durable_outcome(&self, seq: u64) -> Option<Result<()>> {
+        let p = &self.shared.progress;
+        if p.durable_end() > seq {
+            return Some(Ok(()));
+        }
+        if let Some(c) = self.shared.failure() {
+            return Some(Err(Error::Stopped(c)));
+        }
+        p.has_exited().then_some(Err(Error::Closed))
+    }
+
     /// Makes everything appended so far durable, whatever the mode, and waits for it;
     /// returns the durable watermark.
     pub fn sync(&self) -> Result<Option<u64>> {
