@@ -51,6 +51,7 @@ pub mod archive;
 pub mod asynch;
 pub mod backend;
 mod clock;
+pub mod dispatch;
 mod error;
 pub mod format;
 mod offsets;
