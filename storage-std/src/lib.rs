@@ -43,6 +43,15 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+/// A `tracing` event with feature `tracing`; without it, nothing (the arguments are not
+/// even evaluated).
+macro_rules! trace_event {
+    ($($arg:tt)*) => {
+        #[cfg(feature = "tracing")]
+        ::tracing::event!(target: "storage_std", $($arg)*);
+    };
+}
+
 // Layers, lowest first; a module imports only modules of lower layers
 // (`scripts/check-layout.sh` checks it, `docs/architecture.md` draws it).
 pub mod archive;

@@ -124,6 +124,7 @@ impl Shared {
         {
             let mut f = lock(&self.failure);
             if f.is_none() {
+                trace_event!(tracing::Level::ERROR, cause = %cause, "writer fail-stop");
                 *f = Some(Arc::new(cause));
             }
             self.progress.set_failed();
@@ -262,6 +263,7 @@ impl<const N: usize> Writer<N> {
             .spawn(move || wt.run(consumer))
             .map_err(|e| Error::io("spawn", "writer thread", e))?;
         let _ = shared.writer_thread.set(thread.thread().clone());
+        trace_event!(tracing::Level::INFO, backend = ?backend.kind(), next_seq = next, durability = ?opts.durability, "writer opened");
         let watchdog = match opts.stall_timeout {
             Some(t) => {
                 let sh = shared.clone();
@@ -429,7 +431,7 @@ impl<const N: usize> Writer<N> {
     }
 
     /// Counters of what the writer thread did since open: records, bytes, groups and
-    /// syncs written, and sync latency percentiles.
+    /// syncs written, sync latency percentiles, the submit queue's high-water mark.
     ///
     /// ```
     /// use storage_std::{Durability, Writer, WriterOptions};
@@ -440,6 +442,7 @@ impl<const N: usize> Writer<N> {
     /// let s = w.stats();
     /// assert_eq!((s.records, s.bytes), (1, 40));
     /// assert!(s.groups >= 1 && s.syncs >= 1);
+    /// assert!(s.queue_high_water_bytes >= 40, "the record waited in the queue");
     /// assert!(s.sync_latency.unwrap().max_ns > 0);
     /// ```
     pub fn stats(&self) -> WriterStats {
