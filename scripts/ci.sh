@@ -59,14 +59,14 @@ step_test() { cargo test --workspace; }
 
 # Every example of ringcore and storage-std, run as a user runs it (`cargo run
 # --example`); each asserts what it shows, so a failing one fails the step. ringcore's
-# run with `std` (broadcast_fanout's reader threads block), the others need none.
+# run with `std` (broadcast_fanout's reader threads block), storage-std's with `async`.
 step_examples() {
     cargo build -q -p ringcore --examples # those without required-features need none
     cargo build -q -p ringcore --examples --features std
-    cargo build -q -p storage-std --examples
+    cargo build -q -p storage-std --examples --features async
     local crate example features
     for crate in ringcore storage-std; do
-        features=""
+        features="async"
         [ "$crate" = ringcore ] && features="std"
         for example in "$crate"/examples/*.rs; do
             example=$(basename "$example" .rs)

@@ -23,6 +23,13 @@
 //!   offsets.
 //! * [`backend`]: the storage trait with real-file, in-memory (power cuts) and faulty
 //!   implementations; an io_uring backend plugs in here.
+//! * [`dispatch`]: a `ringcore` ring drained straight into the log
+//!   ([`dispatch::LogSink`], a `ringcore::dispatch` consumer).
+//! * Feature `async`: `Writer::durable` (a future for `wait_durable`) and
+//!   `Writer::follow` (a `futures_core::Stream` of a live log), with any executor
+//!   (module `asynch`).
+//! * Feature `tracing`: `tracing` events (target `storage_std`) for open, recovery,
+//!   segment seal and roll, retention and fail-stop; off, nothing is compiled in.
 //!
 //! The on-disk format is in [`format`](mod@format) and `docs/format.md`.
 //!
