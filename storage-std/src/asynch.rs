@@ -131,9 +131,9 @@ impl<const N: usize> Writer<N> {
     /// Follows the log from `start` as a [`Stream`](futures_core::Stream): each record
     /// (or lost range) once it is below `limit`'s watermark, passed through `map` (the
     /// record borrows the cursor; `map` copies out what the caller keeps). Pending
-    /// while the writer has nothing more; after the writer closes, the stream ends at
-    /// its last watermark; after a fail-stop it yields [`Error::Stopped`] once, then
-    /// ends. Damage is an error item (the stream goes on after a lost range).
+    /// while the writer has nothing more (the stream borrows the writer, so it cannot
+    /// close meanwhile); after a fail-stop it yields what was below the watermark, then
+    /// [`Error::Stopped`] once, then ends. Damage is an error item.
     ///
     /// ```
     /// # fn main() -> storage_std::Result<()> {

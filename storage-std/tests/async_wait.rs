@@ -3,8 +3,13 @@
 //! fail-stop reaching them.
 #![cfg(feature = "async")]
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
+
+use futures_core::Stream;
 
 use storage_std::backend::{Fault, FaultyBackend, MemBackend, OpKind};
 use storage_std::{Durability, Error, LogItem, ReadLimit, Start, Writer, WriterOptions};
@@ -12,7 +17,34 @@ use tokio::runtime::{Builder, Runtime};
 use tokio::time::timeout;
 
 /// Long enough that only a lost wake-up (nobody left to wake the task) reaches it.
-const LOST: Duration = Duration::from_secs(20);
+const LOST: Duration = Duration::from_secs(10);
+
+/// Awaits `f`, failing if it needed `LOST` to end: a task whose wake-up was lost is
+/// polled again only when a timer fires, and may find its condition true by then (so
+/// a plain `timeout(..).await.is_ok()` would not see the loss).
+async fn woken<F: std::future::Future>(what: impl std::fmt::Display, f: F) -> F::Output {
+    let start = std::time::Instant::now();
+    let out = timeout(LOST, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: woken by nobody"));
+    assert!(
+        start.elapsed() < LOST,
+        "{what}: woken only by the timer, a lost wake-up"
+    );
+    out
+}
+
+#[test]
+fn the_future_and_the_stream_can_move_to_another_thread() {
+    fn send<T: Send>(_: &T) {}
+    let dir = tempfile::tempdir().unwrap();
+    let w: Writer = Writer::open(dir.path(), WriterOptions::new(Durability::group())).unwrap();
+    send(&w.durable(0));
+    send(
+        &w.follow(ReadLimit::Durable, Start::Oldest, record_payload)
+            .unwrap(),
+    );
+}
 
 fn multi_thread() -> Runtime {
     Builder::new_multi_thread()
@@ -58,10 +90,7 @@ fn waits_end_once_durable(rt: Runtime) {
         for seq in (0..N).step_by(7).chain([N - 1]) {
             let w = w.clone();
             tasks.push(tokio::spawn(async move {
-                timeout(LOST, w.durable(seq))
-                    .await
-                    .unwrap_or_else(|_| panic!("wait for {seq}: woken by nobody"))
-                    .unwrap();
+                woken(seq, w.durable(seq)).await.unwrap();
                 assert!(
                     w.durable_seq() >= Some(seq),
                     "{seq} resolved before durable"
@@ -100,10 +129,7 @@ fn no_wake_up_is_lost_between_check_and_registration() {
         rt.block_on(async {
             for i in 0..300 {
                 let seq = w.append(&payload(i)).unwrap();
-                timeout(LOST, w.durable(seq))
-                    .await
-                    .unwrap_or_else(|_| panic!("wait for {seq}: woken by nobody"))
-                    .unwrap();
+                woken(seq, w.durable(seq)).await.unwrap();
             }
         });
     }
@@ -129,14 +155,13 @@ fn a_fail_stop_wakes_the_durable_future_with_its_cause() {
         rt.block_on(async {
             let waiting = {
                 let w = w.clone();
-                tokio::spawn(async move { timeout(LOST, w.durable(seq)).await })
+                tokio::spawn(async move { woken("fail-stop", w.durable(seq)).await })
             };
             // `None`: nothing syncs until asked; the task is parked by now or soon.
             tokio::time::sleep(Duration::from_millis(20)).await;
             let w2 = w.clone();
             let sync = tokio::task::spawn_blocking(move || w2.sync());
-            let got = waiting.await.unwrap().expect("woken by the fail-stop");
-            match got {
+            match waiting.await.unwrap() {
                 Err(Error::Stopped(cause)) => assert!(cause.to_string().contains("sync")),
                 other => panic!("{other:?}"),
             }
@@ -171,9 +196,8 @@ fn the_follow_stream_yields_every_record_in_order_on_both_runtimes() {
                 .follow(ReadLimit::Durable, Start::Oldest, record_payload)
                 .unwrap();
             for i in 0..N {
-                let p = timeout(LOST, s.next_item())
+                let p = woken(i, s.next_item())
                     .await
-                    .unwrap_or_else(|_| panic!("record {i}: woken by nobody"))
                     .expect("the writer is open: no end")
                     .unwrap();
                 assert_eq!(p, payload(i), "record {i}");
@@ -188,43 +212,54 @@ fn the_follow_stream_yields_every_record_in_order_on_both_runtimes() {
             let mut s = w
                 .follow(ReadLimit::Written, Start::Seq(last), record_payload)
                 .unwrap();
-            let p = timeout(LOST, s.next_item()).await.unwrap();
+            let p = woken("written", s.next_item()).await;
             assert_eq!(p.unwrap().unwrap(), b"written");
         });
         Arc::into_inner(w).unwrap().close().unwrap();
     }
 }
 
-/// A stream waiting for more is woken by the fail-stop and yields its cause once, then
-/// ends.
+struct CountWakes(AtomicUsize);
+impl Wake for CountWakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A stream waiting for more (registered, pending) is woken by the fail-stop and yields
+/// its cause once, then ends.
 #[test]
 #[cfg_attr(miri, ignore)]
-fn the_follow_stream_reports_a_fail_stop_then_ends() {
-    let rt = multi_thread();
+fn the_follow_stream_is_woken_by_a_fail_stop_and_reports_it_then_ends() {
     let (f, w) = faulty_writer();
     w.append(b"a").unwrap();
     w.sync().unwrap();
     let mut s = w
         .follow(ReadLimit::Durable, Start::Oldest, record_payload)
         .unwrap();
-    let first = rt.block_on(s.next_item()).unwrap().unwrap();
-    assert_eq!(first, b"a");
+    let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut poll = || Pin::new(&mut s).poll_next(&mut cx);
+    assert!(matches!(poll(), Poll::Ready(Some(Ok(p))) if p == b"a"));
     f.add_fault(Fault::eio(OpKind::Sync, f.count(OpKind::Sync)));
     w.append(b"b").unwrap();
-    {
-        let (item, sync) = std::thread::scope(|sc| {
-            let sync = sc.spawn(|| {
-                std::thread::sleep(Duration::from_millis(20));
-                w.sync()
-            });
-            let item = rt.block_on(async { timeout(LOST, s.next_item()).await });
-            (item, sync.join().unwrap())
-        });
-        assert!(matches!(sync, Err(Error::Stopped(_))));
-        match item.expect("woken by the fail-stop") {
-            Some(Err(Error::Stopped(_))) => {}
-            other => panic!("{other:?}"),
-        }
-        assert!(rt.block_on(s.next_item()).is_none(), "then the stream ends");
+    assert!(poll().is_pending(), "b is not durable: nothing to yield");
+    let before = wakes.0.load(Ordering::SeqCst);
+    assert!(matches!(w.sync(), Err(Error::Stopped(_))));
+    // The writer thread wakes tasks right after the blocked threads (`sync` here).
+    let deadline = std::time::Instant::now() + LOST;
+    while wakes.0.load(Ordering::SeqCst) == before && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
     }
+    assert!(
+        wakes.0.load(Ordering::SeqCst) > before,
+        "the fail-stop woke the stream"
+    );
+    assert!(matches!(poll(), Poll::Ready(Some(Err(Error::Stopped(_))))));
+    assert!(matches!(poll(), Poll::Ready(None)), "then the stream ends");
+    assert!(matches!(poll(), Poll::Ready(None)));
+    // A tokio task sees the same end.
+    let rt = current_thread();
+    assert!(rt.block_on(woken("ended", s.next_item())).is_none());
 }
