@@ -57,7 +57,7 @@ pub struct LogSink<'w, const N: usize = DEFAULT_QUEUE_BYTES> {
 #[derive(Debug, thiserror::Error)]
 pub enum DrainError<E> {
     /// The ring's error; no record was taken (see
-    /// [`EventSource`](ringcore::dispatch::EventSource)).
+    /// [`EventSource`]).
     #[error("the ring: {0:?}")]
     Source(E),
     /// The log refused a record: it is out of the ring and not in the log. After a
