@@ -33,7 +33,7 @@ LAYERS = [
     ["progress"],
     ["reader"],
     ["writer"],
-    ["archive"],
+    ["archive", "asynch", "dispatch"],
 ]
 LAYER_OF = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 

@@ -38,6 +38,16 @@ step_setup() {
     cargo +nightly miri setup
 }
 
+# The toolchain building is not older than the workspace's `rust-version`.
+step_toolchain() {
+    local want have
+    want=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+    have=$(rustc --version | cut -d' ' -f2 | cut -d- -f1)
+    echo "rustc $have, rust-version $want"
+    [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n1)" = "$want" ] ||
+        { echo "rustc $have is older than rust-version $want" >&2; return 1; }
+}
+
 step_fmt() { cargo fmt --all -- --check; }
 
 # The house layout: storage-std's layers and the size limit per file (docs/architecture.md).
@@ -49,14 +59,14 @@ step_test() { cargo test --workspace; }
 
 # Every example of ringcore and storage-std, run as a user runs it (`cargo run
 # --example`); each asserts what it shows, so a failing one fails the step. ringcore's
-# run with `std` (broadcast_fanout's reader threads block), the others need none.
+# run with `std` (broadcast_fanout's reader threads block), storage-std's with `async`.
 step_examples() {
     cargo build -q -p ringcore --examples # those without required-features need none
     cargo build -q -p ringcore --examples --features std
-    cargo build -q -p storage-std --examples
+    cargo build -q -p storage-std --examples --features async
     local crate example features
     for crate in ringcore storage-std; do
-        features=""
+        features="async"
         [ "$crate" = ringcore ] && features="std"
         for example in "$crate"/examples/*.rs; do
             example=$(basename "$example" .rs)
@@ -148,7 +158,7 @@ step_firmware() {
     ./firmware-size/size.py
 }
 
-ALL_STEPS=(setup fmt layout clippy test examples doc package nostd firmware miri loom benches)
+ALL_STEPS=(setup toolchain fmt layout clippy test examples doc package nostd firmware miri loom benches)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL_STEPS[@]}")
 

@@ -23,6 +23,13 @@
 //!   offsets.
 //! * [`backend`]: the storage trait with real-file, in-memory (power cuts) and faulty
 //!   implementations; an io_uring backend plugs in here.
+//! * [`dispatch`]: a `ringcore` ring drained straight into the log
+//!   ([`dispatch::LogSink`], a `ringcore::dispatch` consumer).
+//! * Feature `async`: `Writer::durable` (a future for `wait_durable`) and
+//!   `Writer::follow` (a `futures_core::Stream` of a live log), with any executor
+//!   (module `asynch`).
+//! * Feature `tracing`: `tracing` events (target `storage_std`) for open, recovery,
+//!   segment seal and roll, retention and fail-stop; off, nothing is compiled in.
 //!
 //! The on-disk format is in [`format`](mod@format) and `docs/format.md`.
 //!
@@ -38,15 +45,29 @@
 //! w.close().unwrap();
 //! assert_eq!(storage_std::verify_dir(dir.path()).unwrap().status, storage_std::VerifyStatus::Clean);
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+/// A `tracing` event with feature `tracing`; without it, nothing (the arguments are not
+/// even evaluated).
+macro_rules! trace_event {
+    ($($arg:tt)*) => {
+        #[cfg(feature = "tracing")]
+        ::tracing::event!(target: "storage_std", $($arg)*);
+    };
+}
+
 // Layers, lowest first; a module imports only modules of lower layers
 // (`scripts/check-layout.sh` checks it, `docs/architecture.md` draws it).
 pub mod archive;
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub mod asynch;
 pub mod backend;
 mod clock;
+pub mod dispatch;
 mod error;
 pub mod format;
 mod offsets;

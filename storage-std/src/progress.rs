@@ -41,6 +41,17 @@ pub(crate) struct Progress {
     exited: AtomicBool,
     lock: Mutex<()>,
     changed: Condvar,
+    /// Tasks waiting (feature `async`), woken where the threads above are.
+    #[cfg(feature = "async")]
+    tasks: Mutex<Tasks>,
+}
+
+/// The wakers of waiting tasks, each under the key its future holds.
+#[cfg(feature = "async")]
+#[derive(Debug, Default)]
+struct Tasks {
+    next_key: u64,
+    waiting: Vec<(u64, std::task::Waker)>,
 }
 
 impl Progress {
@@ -53,6 +64,8 @@ impl Progress {
             exited: AtomicBool::new(false),
             lock: Mutex::new(()),
             changed: Condvar::new(),
+            #[cfg(feature = "async")]
+            tasks: Mutex::new(Tasks::default()),
         }
     }
 
@@ -137,8 +150,44 @@ impl Progress {
 
     /// Wakes everyone waiting in [`Self::wait`].
     pub(crate) fn notify(&self) {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.changed.notify_all();
+        {
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.changed.notify_all();
+        }
+        #[cfg(feature = "async")]
+        self.wake_tasks();
+    }
+
+    /// Registers (or updates) a task's waker under `key`, which the first call sets; the
+    /// next [`Self::notify`] wakes it once. A caller checks its condition again after
+    /// this: a change before the registration was announced to nobody, a change after it
+    /// wakes the task (the watermark is stored before `notify` takes this lock).
+    #[cfg(feature = "async")]
+    pub(crate) fn register(&self, key: &mut Option<u64>, waker: &std::task::Waker) {
+        let mut t = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        let k = *key.get_or_insert_with(|| {
+            t.next_key += 1;
+            t.next_key
+        });
+        match t.waiting.iter_mut().find(|(kk, _)| *kk == k) {
+            Some((_, w)) => w.clone_from(waker),
+            None => t.waiting.push((k, waker.clone())),
+        }
+    }
+
+    /// Forgets the waker registered under `key` (a finished or dropped future).
+    #[cfg(feature = "async")]
+    pub(crate) fn unregister(&self, key: u64) {
+        let mut t = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        t.waiting.retain(|(k, _)| *k != key);
+    }
+
+    #[cfg(feature = "async")]
+    fn wake_tasks(&self) {
+        let woken =
+            std::mem::take(&mut self.tasks.lock().unwrap_or_else(|e| e.into_inner()).waiting);
+        // Outside the lock: a waker may poll its task inline and register again.
+        woken.into_iter().for_each(|(_, w)| w.wake());
     }
 }
 

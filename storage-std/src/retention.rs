@@ -159,6 +159,7 @@ pub(crate) fn apply_retention(
     }
     if !report.deleted.is_empty() {
         backend.sync_dir().op("sync_dir", "log directory")?;
+        trace_event!(tracing::Level::INFO, deleted = report.deleted.len(), bytes_freed = report.bytes_freed, held_by = ?report.held_by, "retention deleted segments");
     }
     Ok(report)
 }

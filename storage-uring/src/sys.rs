@@ -522,9 +522,13 @@ fn is_transient(e: &io::Error) -> bool {
 }
 
 /// The kernel took entries that still run and refuses to let us wait for them: their
-/// buffers must not be freed, and returning would free them. Nothing sound is left.
+/// buffers must not be freed, and returning would free them. Nothing sound is left: the
+/// one place this crate aborts, after an `error` event (feature `tracing`) and a line on
+/// stderr.
 fn wait_failed(e: &io::Error) -> ! {
     use std::io::Write as _;
+    #[cfg(feature = "tracing")]
+    tracing::error!(target: "storage_uring", error = %e, "cannot wait for io_uring operations in flight; aborting");
     // Not `eprintln!`: a closed stderr must not turn the abort into a panic.
     let _ = writeln!(
         io::stderr(),

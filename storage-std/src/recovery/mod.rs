@@ -193,6 +193,7 @@ pub(crate) fn recover(backend: &dyn Backend, opts: &RecoverOpts) -> Result<Recov
     let (sealed, active) = run.open_writer()?;
     run.report.segments = sealed.len() + 1;
     run.report.next_seq = active.next_seq;
+    trace_event!(tracing::Level::INFO, found = ?run.report.found, segments = run.report.segments, next_seq = run.report.next_seq, cuts = run.report.cuts.len(), holes = run.report.holes.len(), "log recovered");
     Ok(Recovered {
         sealed,
         active,

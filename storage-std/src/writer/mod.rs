@@ -147,6 +147,7 @@ impl Shared {
         {
             let mut f = lock(&self.failure);
             if f.is_none() {
+                trace_event!(tracing::Level::ERROR, cause = %cause, "writer fail-stop");
                 *f = Some(Arc::new(cause));
             }
             self.progress.set_failed();
@@ -285,6 +286,7 @@ impl<const N: usize> Writer<N> {
             .spawn(move || wt.run(consumer))
             .map_err(|e| Error::io("spawn", "writer thread", e))?;
         let _ = shared.writer_thread.set(thread.thread().clone());
+        trace_event!(tracing::Level::INFO, backend = ?backend.kind(), next_seq = next, durability = ?opts.durability, "writer opened");
         let watchdog = match opts.stall_timeout {
             Some(t) => {
                 let sh = shared.clone();
@@ -452,7 +454,7 @@ impl<const N: usize> Writer<N> {
     }
 
     /// Counters of what the writer thread did since open: records, bytes, groups and
-    /// syncs written, and sync latency percentiles.
+    /// syncs written, sync latency percentiles, the submit queue's high-water mark.
     ///
     /// ```
     /// use storage_std::{Durability, Writer, WriterOptions};
@@ -463,6 +465,7 @@ impl<const N: usize> Writer<N> {
     /// let s = w.stats();
     /// assert_eq!((s.records, s.bytes), (1, 40));
     /// assert!(s.groups >= 1 && s.syncs >= 1);
+    /// assert!(s.queue_high_water_bytes >= 40, "the record waited in the queue");
     /// assert!(s.sync_latency.unwrap().max_ns > 0);
     /// ```
     pub fn stats(&self) -> WriterStats {
@@ -583,6 +586,26 @@ impl<const N: usize> Writer<N> {
             return Err(Error::Closed);
         }
         Err(Error::Timeout { seq })
+    }
+
+    /// The watermarks, for the `async` waits (crate::asynch).
+    #[cfg(feature = "async")]
+    pub(crate) fn progress(&self) -> &Progress {
+        &self.shared.progress
+    }
+
+    /// How a wait for `seq` ends now: durable, the writer's fail-stop, closed; `None`
+    /// while it may still become durable.
+    #[cfg(feature = "async")]
+    pub(crate) fn durable_outcome(&self, seq: u64) -> Option<Result<()>> {
+        let p = &self.shared.progress;
+        if p.durable_end() > seq {
+            return Some(Ok(()));
+        }
+        if let Some(c) = self.shared.failure() {
+            return Some(Err(Error::Stopped(c)));
+        }
+        p.has_exited().then_some(Err(Error::Closed))
     }
 
     /// Makes everything appended so far durable, whatever the mode, and waits for it;

@@ -14,6 +14,10 @@ pub struct WriterStats {
     pub groups: u64,
     /// Syncs that succeeded: a group's sync, or a sync of what was written without one.
     pub syncs: u64,
+    /// The submit queue's high-water mark: the most record bytes waiting in it (the
+    /// group being written included) seen at a group's write. Near the queue's size:
+    /// appends were blocking on a full queue.
+    pub queue_high_water_bytes: u64,
     /// How long each syncing backend call took (write and sync together for a group),
     /// in nanoseconds; `None` before the first.
     pub sync_latency: Option<SyncLatency>,
@@ -69,6 +73,10 @@ impl StatsCell {
         self.counts.chain = Some((seq, digest));
     }
 
+    pub(super) fn queued(&mut self, bytes: u64) {
+        self.counts.queue_high_water_bytes = self.counts.queue_high_water_bytes.max(bytes);
+    }
+
     pub(super) fn synced(&mut self, took_ns: u64) {
         self.counts.syncs += 1;
         self.sync_ns
@@ -102,7 +110,10 @@ mod tests {
             s.synced(i * 1000);
         }
         s.wrote(10, 960);
+        s.queued(4096);
+        s.queued(1024);
         let snap = s.snapshot();
+        assert_eq!(snap.queue_high_water_bytes, 4096, "the most, not the last");
         assert_eq!(
             (snap.records, snap.bytes, snap.groups, snap.syncs),
             (10, 960, 1, 1000)

@@ -568,11 +568,13 @@ impl WriterThread {
             }
         };
         let took = started.elapsed();
+        let queued = consumer.pending_bytes() as u64; // this group and what waits behind it
         consumer.release(&last);
         self.pieces.clear();
         {
             let mut st = lock(&self.shared.stats);
             st.wrote(self.group_records, self.group_len as u64);
+            st.queued(queued);
             if sync && done.synced {
                 st.synced(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
             }
@@ -643,6 +645,7 @@ impl WriterThread {
         let info = Self::guarded(&self.shared, "seal", &name, || a.seal(now_ns(), area))?;
         // The seal synced the footer too: nothing of this file may be cut any more.
         self.synced_pos = self.active.pos + FOOTER_LEN as u64;
+        trace_event!(tracing::Level::INFO, segment = %name, records = info.record_count, bytes = info.bytes, "segment sealed");
         lock(&self.shared.segments).push(info);
         let next = self.active.next_seq;
         let backend = self.shared.backend.clone();
@@ -663,6 +666,7 @@ impl WriterThread {
             .as_ref()
             .map(|c| SegmentChain::new(c.digest(), next));
         self.publish_point();
+        trace_event!(tracing::Level::INFO, segment = %new_name, base_seq = next, "segment rolled");
         if let Some(policy) = &self.opts.retention {
             let sh = &self.shared;
             Self::guarded(sh, "retention", "log directory", || {
