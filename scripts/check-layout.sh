@@ -27,13 +27,14 @@ LAYERS = [
     ["backend"],
     ["scan"],
     ["segment"],
-    ["state", "quarantine"],
+    ["state", "quarantine", "chain_files"],
     ["recovery", "verify", "offsets"],
     ["retention"],
     ["progress"],
     ["reader"],
     ["writer"],
     ["archive", "asynch", "dispatch"],
+    ["audit"],
 ]
 LAYER_OF = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 

@@ -53,9 +53,17 @@ step_fmt() { cargo fmt --all -- --check; }
 # The house layout: storage-std's layers and the size limit per file (docs/architecture.md).
 step_layout() { ./scripts/check-layout.sh; }
 
-step_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
+step_clippy() {
+    cargo clippy --workspace --all-targets -- -D warnings
+    # The feature-gated code (async waiting, tracing events) as well.
+    cargo clippy -p storage-std -p storage-uring --all-targets --all-features -- -D warnings
+}
 
-step_test() { cargo test --workspace; }
+step_test() {
+    cargo test --workspace
+    # storage-std's feature-gated tests: the async future and stream, the tracing events.
+    cargo test -p storage-std --features async,tracing --lib --test async_wait --test tracing_events
+}
 
 # Every example of ringcore and storage-std, run as a user runs it (`cargo run
 # --example`); each asserts what it shows, so a failing one fails the step. ringcore's

@@ -65,7 +65,9 @@ pub mod archive;
 #[cfg(feature = "async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub mod asynch;
+mod audit;
 pub mod backend;
+mod chain_files;
 mod clock;
 pub mod dispatch;
 mod error;
@@ -83,6 +85,10 @@ pub mod time;
 mod verify;
 mod writer;
 
+pub use audit::{
+    IsolatedOutcome, IsolatedVerify, IsolationLimits, REPORT_MARKER, VERIFY_CHILD_ENV,
+    run_verify_child_if_requested, verify_dir, verify_dir_with, verify_isolated,
+};
 pub use clock::{coarse_now_ns, now_ns};
 pub use error::{Error, ErrorClass, Result, SeqRange, StopCause};
 pub use offsets::OffsetStore;
@@ -96,12 +102,8 @@ pub use retention::{KeepUnread, RetentionPolicy, RetentionReport};
 pub use segment::SegmentInfo;
 pub use verify::{
     ChainReport, ExpectDigest, Finding, LiveCheck, LogClass, Problem, SealedRun, SegmentCheck,
-    Severity, VerifyOptions, VerifyReport, VerifyStatus, record_chain_front, verify, verify_dir,
-    verify_dir_with, verify_with, write_chain_front,
-};
-pub use verify::{
-    IsolatedOutcome, IsolatedVerify, IsolationLimits, REPORT_MARKER, VERIFY_CHILD_ENV,
-    run_verify_child_if_requested, verify_isolated,
+    Severity, VerifyOptions, VerifyReport, VerifyStatus, record_chain_front, verify, verify_with,
+    write_chain_front,
 };
 pub use writer::{
     Appender, CloseReport, DEFAULT_QUEUE_BYTES, Durability, MAX_GROUP_BYTES, MAX_INDEX_INTERVAL,

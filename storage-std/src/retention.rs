@@ -149,7 +149,7 @@ pub(crate) fn apply_retention(
         }
         // The chain's front moves past it first, so a crash between the two leaves
         // a front the verifier can start from.
-        crate::verify::record_chain_front(backend, oldest.base_seq)
+        crate::chain_files::record_chain_front(backend, oldest.base_seq)
             .op("write", format::CHAIN_FRONT_FILE)?;
         retire_segment_files(backend, oldest.base_seq)?;
         count -= 1;

@@ -27,9 +27,11 @@ use crate::time;
 
 mod cold;
 mod cursor;
+mod record;
 
 pub use cold::{ColdCursor, ColdError, ColdErrorKind, ColdSegment, ColdSegmentSource};
-pub use cursor::{Cursor, LogItem, ReadEnd, Record};
+pub use cursor::{Cursor, LogItem, ReadEnd};
+pub use record::Record;
 
 /// Where a cursor starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

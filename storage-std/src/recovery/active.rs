@@ -133,7 +133,7 @@ impl Recovery<'_> {
             return Ok(LogEnd::Active(a));
         }
         if a.stats.count > 0 {
-            let chain = crate::verify::chain::resume(self.backend, &a)
+            let chain = crate::chain_files::resume(self.backend, &a)
                 .ok()
                 .flatten()
                 .map(|c| c.footer_area());

@@ -271,7 +271,7 @@ impl Recovery<'_> {
     /// still links; one that lost records starts a new link, which the verifier reports
     /// as information next to the lost range).
     fn chained(&self, footer: SegmentFooter, records: &[u8]) -> SegmentFooter {
-        let Ok(prev) = crate::verify::chain::prev_for(self.backend, footer.base_seq) else {
+        let Ok(prev) = crate::chain_files::prev_for(self.backend, footer.base_seq) else {
             return footer;
         };
         let mut c = crate::format::chain::SegmentChain::new(prev, footer.base_seq);

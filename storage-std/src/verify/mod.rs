@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use crate::backend::{Backend, FileBackend};
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::format::{self, DurablePoint};
 use crate::segment::read_durable;
@@ -25,15 +25,10 @@ use crate::state::{self, SurveyOpts, Verdict};
 
 pub(crate) mod chain;
 
-pub use chain::{ChainReport, ExpectDigest, SealedRun, record_chain_front, write_chain_front};
+pub use crate::chain_files::{record_chain_front, write_chain_front};
+pub use chain::{ChainReport, ExpectDigest, SealedRun};
 
 pub use crate::state::{Finding, LogClass, Problem, Severity};
-
-mod isolated;
-pub use isolated::{
-    IsolatedOutcome, IsolatedVerify, IsolationLimits, REPORT_MARKER, VERIFY_CHILD_ENV,
-    run_verify_child_if_requested, verify_isolated,
-};
 
 /// The overall result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -66,7 +61,7 @@ impl VerifyStatus {
         }
     }
 
-    fn of(class: LogClass) -> Self {
+    pub(crate) fn of(class: LogClass) -> Self {
         match class {
             LogClass::Clean => Self::Clean,
             LogClass::TornTail => Self::TornTail,
@@ -148,81 +143,6 @@ pub struct VerifyOptions {
     /// A sealed run's end: the log must end at its last sequence with its final digest
     /// (catches segments deleted from the end).
     pub sealed_run: Option<SealedRun>,
-}
-
-/// Verifies the log in `dir` (real files; nothing is created). A recording's log
-/// (`ROOT/NAME/log`, see [`crate::archive`]) is checked against its sealed manifest
-/// (`ROOT/NAME/manifest.json`) too: a damaged manifest, or a sealed run whose end the
-/// log no longer reaches, is corruption.
-pub fn verify_dir(dir: impl AsRef<std::path::Path>) -> Result<VerifyReport> {
-    verify_dir_with(dir, &VerifyOptions::default())
-}
-
-/// [`verify_dir`] with a digest kept outside the log, or a sealed run given by the
-/// caller (which replaces the one found next to a recording's log).
-pub fn verify_dir_with(
-    dir: impl AsRef<std::path::Path>,
-    opts: &VerifyOptions,
-) -> Result<VerifyReport> {
-    let dir = dir.as_ref();
-    let b =
-        FileBackend::existing(dir).map_err(|e| Error::io("open", dir.display().to_string(), e))?;
-    let mut opts = opts.clone();
-    let mut damaged = None;
-    if opts.sealed_run.is_none() {
-        match sealed_run_next_to(dir) {
-            Ok(run) => opts.sealed_run = run,
-            Err(f) => damaged = Some(f),
-        }
-    }
-    let mut rep = verify_with(&(Arc::new(b) as Arc<dyn Backend>), &opts)?;
-    if let Some(f) = damaged {
-        rep.findings.push(f);
-        rep.class = state::class_of(&rep.findings);
-        rep.status = VerifyStatus::of(rep.class);
-    }
-    Ok(rep)
-}
-
-/// The sealed run of a recording whose log is `dir` (`Ok(None)`: not a recording, or
-/// not sealed); a manifest that does not decode is a finding.
-fn sealed_run_next_to(dir: &std::path::Path) -> std::result::Result<Option<SealedRun>, Finding> {
-    use crate::archive::{MANIFEST_FILE, Manifest, RecordingState};
-    if dir.file_name().is_none_or(|n| n != "log") {
-        return Ok(None);
-    }
-    let Some(parent) = dir.parent() else {
-        return Ok(None);
-    };
-    let path = parent.join(MANIFEST_FILE);
-    let name = path.display().to_string();
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(chain_finding(&name, format!("cannot read {name}: {e}")));
-        }
-    };
-    let m = Manifest::decode(&bytes).map_err(|why| {
-        chain_finding(&name, format!("the run manifest {name} is damaged: {why}"))
-    })?;
-    Ok((m.state == RecordingState::Sealed).then_some(SealedRun {
-        file: name,
-        last_seq: m.last_seq,
-        final_digest: m.final_digest,
-    }))
-}
-
-fn chain_finding(file: &str, detail: String) -> Finding {
-    Finding {
-        severity: Severity::Corruption,
-        file: file.to_owned(),
-        offset: None,
-        problem: Problem::Chain {
-            detail: detail.clone(),
-        },
-        message: detail,
-    }
 }
 
 /// Verifies a log on any backend. Errors when a file cannot be read (or is of a format

@@ -178,7 +178,7 @@ impl WriterThread {
         let backend = self.shared.backend.clone();
         let a = &self.active;
         let resumed = Self::guarded(&self.shared, "read", &name, || {
-            crate::verify::chain::resume(&*backend, a).op("read", &name)
+            crate::chain_files::resume(&*backend, a).op("read", &name)
         })?;
         self.chain =
             Some(resumed.unwrap_or_else(|| SegmentChain::new(CHAIN_START, self.active.base())));

@@ -43,8 +43,8 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Resource, Rlimit, Signal, prlimit};
 use serde::{Deserialize, Serialize};
 
-use super::VerifyReport;
 use crate::error::{Error, Result};
+use crate::verify::VerifyReport;
 
 /// The environment variable that makes [`run_verify_child_if_requested`] act (its value
 /// is ignored). Set by [`verify_isolated`] on the child only.
@@ -95,6 +95,7 @@ impl Default for IsolationLimits {
 /// Why the child did not produce a report, or the report it produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // one per verify run, never held in bulk
 pub enum IsolatedOutcome {
     /// The verifier ran to its end: its report (which may itself find corruption).
     Verified {
@@ -213,6 +214,7 @@ impl IsolatedVerify {
 /// What the child writes after [`REPORT_MARKER`].
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // one per child, never held in bulk
 enum ChildReply {
     Report(VerifyReport),
     Error(String),
