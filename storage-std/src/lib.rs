@@ -59,6 +59,29 @@ macro_rules! trace_event {
     };
 }
 
+/// The text form of a serde type: `Display` writes its JSON (one line), `FromStr` reads
+/// it back (an `InvalidArgument` error naming `$what` otherwise).
+macro_rules! json_text_form {
+    ($ty:ty, $what:literal) => {
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                let json = ::serde_json::to_string(self).map_err(|_| ::std::fmt::Error)?;
+                f.write_str(&json)
+            }
+        }
+
+        impl ::std::str::FromStr for $ty {
+            type Err = crate::error::Error;
+
+            fn from_str(s: &str) -> crate::error::Result<Self> {
+                ::serde_json::from_str(s).map_err(|e| {
+                    crate::error::Error::InvalidArgument(format!(concat!($what, ": {}"), e))
+                })
+            }
+        }
+    };
+}
+
 // Layers, lowest first; a module imports only modules of lower layers
 // (`scripts/check-layout.sh` checks it, `docs/architecture.md` draws it).
 pub mod archive;

@@ -86,6 +86,8 @@ pub struct RetentionReport {
     pub held_by: Option<String>,
 }
 
+json_text_form!(RetentionReport, "retention report");
+
 pub(crate) fn apply_retention(
     backend: &dyn Backend,
     catalog: &Mutex<Vec<SegmentInfo>>,

@@ -216,6 +216,48 @@ fn reports_deserialize_what_they_serialize() {
     );
 }
 
+/// Reports have a text form too (`Display` writes their JSON, `FromStr` reads it back),
+/// and a text that is not one is an `InvalidArgument` naming the report.
+#[test]
+fn reports_have_a_text_form_that_reads_back() {
+    use storage_std::{CloseReport, RecoveryReport, RetentionPolicy, VerifyReport, WriterStats};
+    fn round_trip<T>(value: &T, what: &str)
+    where
+        T: std::fmt::Display + std::str::FromStr<Err = Error> + PartialEq + std::fmt::Debug,
+    {
+        let text = value.to_string();
+        assert!(!text.contains('\n'), "one line: {text}");
+        assert_eq!(&text.parse::<T>().unwrap(), value);
+        match "{not json".parse::<T>() {
+            Err(Error::InvalidArgument(m)) => assert!(m.starts_with(what), "{m}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let opts = WriterOptions::new(Durability::Sync).with_segment_bytes(4096);
+    let w: Writer = Writer::open(dir.path(), opts).unwrap();
+    for _ in 0..100 {
+        w.append(&[5; 100]).unwrap();
+    }
+    round_trip::<WriterStats>(&w.stats(), "writer statistics");
+    let retained = w
+        .apply_retention(&RetentionPolicy {
+            max_segments: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    round_trip(&retained, "retention report");
+    round_trip::<CloseReport>(&w.close().unwrap(), "close report");
+    round_trip::<RecoveryReport>(
+        &storage_std::recover(dir.path(), false).unwrap(),
+        "recovery report",
+    );
+    round_trip::<VerifyReport>(
+        &storage_std::verify_dir(dir.path()).unwrap(),
+        "verify report",
+    );
+}
+
 /// The payload of record `seq`: its length and bytes both follow from it.
 fn payload_of(seq: u64) -> Vec<u8> {
     let len = match seq % 7 {

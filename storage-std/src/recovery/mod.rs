@@ -128,6 +128,8 @@ pub struct RecoveryReport {
     pub scanned_from: Option<(String, u64)>,
 }
 
+json_text_form!(RecoveryReport, "recovery report");
+
 impl RecoveryReport {
     /// Whether any cut was made.
     pub fn cut_anything(&self) -> bool {

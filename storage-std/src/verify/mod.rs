@@ -134,6 +134,8 @@ pub struct VerifyReport {
     pub chain: ChainReport,
 }
 
+json_text_form!(VerifyReport, "verify report");
+
 /// What to check the log against besides itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyOptions {

@@ -105,6 +105,8 @@ pub struct CloseReport {
     pub next_seq: u64,
 }
 
+json_text_form!(CloseReport, "close report");
+
 /// State shared by the writer handle, its thread and its watchdog. Live readers get
 /// only [`Progress`], through a [`ProgressView`].
 struct Shared {

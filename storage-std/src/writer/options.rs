@@ -233,20 +233,7 @@ impl Default for WriterOptions {
     }
 }
 
-impl fmt::Display for WriterOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let json = serde_json::to_string(self).map_err(|_| fmt::Error)?;
-        f.write_str(&json)
-    }
-}
-
-impl FromStr for WriterOptions {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        serde_json::from_str(s).map_err(|e| Error::InvalidArgument(format!("writer options: {e}")))
-    }
-}
+json_text_form!(WriterOptions, "writer options");
 
 impl WriterOptions {
     /// Defaults with this durability.

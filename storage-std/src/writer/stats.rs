@@ -28,6 +28,8 @@ pub struct WriterStats {
     pub chain: Option<(u64, [u8; 32])>,
 }
 
+json_text_form!(WriterStats, "writer statistics");
+
 /// Percentiles of sync latencies, in nanoseconds (2 significant digits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
