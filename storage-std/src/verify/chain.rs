@@ -180,8 +180,14 @@ pub(crate) fn check(
     // Whether the segment before was rebuilt by `recover --force` (its old digest,
     // which the next footer names, is gone with the bytes it took out).
     let mut prev_rebuilt = false;
+    // Whether this segment's link was excused because the one before was rebuilt: then
+    // recover --force may have rebuilt this one too (a segment that lost its first
+    // records to a hole in front of it gets a new digest), so the next link is excused
+    // as well.
+    let mut excused;
     let mut at_seq: Option<(u64, ChainDigest)> = None;
     for (i, s) in segs.iter().enumerate() {
+        excused = false;
         if s.records_end < SEGMENT_HEADER_LEN as u64 {
             running = None;
             continue;
@@ -286,6 +292,7 @@ pub(crate) fn check(
             let want = running.unwrap_or(CHAIN_START);
             if want != prev {
                 let (severity, why) = if prev_rebuilt {
+                    excused = true;
                     (
                         Severity::Info,
                         "the segment before it was rebuilt by recover --force".to_owned(),
@@ -346,7 +353,7 @@ pub(crate) fn check(
             }
         }
         running = Some(digest);
-        prev_rebuilt = s.lost > 0;
+        prev_rebuilt = s.lost > 0 || excused;
     }
     let last_seq = segs.iter().rev().find_map(|s| s.last_seq);
     let end = running.zip(last_seq).map(|(d, q)| (q, d));
