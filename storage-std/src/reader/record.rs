@@ -77,7 +77,7 @@ impl Source for SharedSource {
     }
 }
 
-/// An owned record: what the [`Iterator`] of a [`Cursor`] returns. It keeps the buffer
+/// An owned record: what the [`Iterator`] of a [`Cursor`](super::Cursor) returns. It keeps the buffer
 /// its payload was read into alive (shared, not copied), so it may outlive the cursor's
 /// next call and the cursor itself; [`Record::as_ref`] borrows it as a [`RecordRef`].
 ///
@@ -187,7 +187,7 @@ impl Record {
         crate::time::from_ns(self.header.timestamp_ns)
     }
 
-    /// This record borrowed, as the lending [`Cursor::next`] returns it.
+    /// This record borrowed, as the lending [`Cursor::next`](super::Cursor::next) returns it.
     pub fn as_ref(&self) -> RecordRef<'_> {
         RecordRef {
             header: self.header,
