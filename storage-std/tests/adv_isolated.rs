@@ -106,3 +106,36 @@ fn adv_newline_path_and_not_a_log() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A huge (sparse) chain-front file is a finding, not a read of the whole file into
+/// memory. Before the fix the verifier read all of it (`Backend::read_all`): under a
+/// 1 GiB limit the child ran out of memory on a 4 GiB file.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn adv_huge_chain_front_is_a_finding_under_a_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = WriterOptions::new(Durability::Sync).with_digest_chain(true);
+    let w: Writer = Writer::open(dir.path(), o).unwrap();
+    w.append(b"one").unwrap();
+    w.close().unwrap();
+    let front =
+        std::fs::File::create(dir.path().join(storage_std::format::CHAIN_FRONT_FILE)).unwrap();
+    front.set_len(4 << 30).unwrap();
+    drop(front);
+    let r = verify_isolated(
+        dir.path(),
+        &child_limits(Duration::from_secs(120), Some(1 << 30)),
+    )
+    .unwrap();
+    match r.outcome {
+        IsolatedOutcome::Verified { report } => {
+            assert_eq!(
+                report.status,
+                VerifyStatus::Corrupt,
+                "{:#?}",
+                report.findings
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
