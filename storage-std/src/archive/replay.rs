@@ -326,7 +326,7 @@ impl LiveMerge {
         timeout: Duration,
         f: impl FnOnce(MergedFrom, LogItem<'_>) -> R,
     ) -> Result<Option<R>, ArchiveError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline_after(timeout);
         loop {
             if self.phase == Phase::Archive {
                 match self.archive.next_item()? {
