@@ -85,8 +85,7 @@ pub fn write_chain_front(backend: &dyn Backend, front: ChainFront) -> io::Result
 /// use storage_std::format::segment_name;
 /// use std::sync::Arc;
 /// let b: Arc<dyn Backend> = Arc::new(MemBackend::new());
-/// let mut o = WriterOptions::new(Durability::Sync);
-/// o.segment_bytes = 4096;
+/// let o = WriterOptions::new(Durability::Sync).with_segment_bytes(4096);
 /// let w: Writer = Writer::open_with(b.clone(), o).unwrap();
 /// for _ in 0..200 { w.append(&[7; 100]).unwrap(); }
 /// w.close().unwrap();

@@ -19,15 +19,15 @@
 //! let w: Writer = Writer::open(dir.path(), WriterOptions::new(Durability::group())).unwrap();
 //! let ring = Ring::<1024>::new();
 //! let (mut p, mut c) = ring.try_split(0).unwrap();
-//! p.push(b"sensor 1", 3, 1_000).unwrap();
-//! p.push(b"sensor 2", 3, 2_000).unwrap();
+//! p.push(3, 1_000, b"sensor 1").unwrap();
+//! p.push(3, 2_000, b"sensor 2").unwrap();
 //!
 //! // Alone: drain up to 64 records into the log.
 //! let mut sink = LogSink::new(&w).unwrap();
 //! assert_eq!(sink.drain(&mut c, 64).unwrap(), 2);
 //!
 //! // Or next to other consumers of the same ring, in one dispatcher.
-//! p.push(b"sensor 3", 3, 3_000).unwrap();
+//! p.push(3, 3_000, b"sensor 3").unwrap();
 //! let mut seen = 0;
 //! let mut count = |_: RecordView<'_>| -> Result<(), Error> { seen += 1; Ok(()) };
 //! let mut d = Dispatcher::new([&mut sink, &mut count], ErrorPolicy::Stop);
