@@ -7,7 +7,7 @@ use std::io;
 
 use crate::backend::{Access, Backend, BackendFile, read_full_at};
 use crate::format::chain::{
-    CHAIN_START, ChainDigest, ChainFront, DIGEST_KIND_CHAIN, SegmentChain, split_area,
+    CHAIN_START, ChainDigest, ChainFront, DIGEST_KIND_CHAIN, SegmentChain, front, split_area,
 };
 use crate::format::{self, SEGMENT_HEADER_LEN};
 use crate::segment::{ActiveSeg, read_footer};
@@ -42,11 +42,20 @@ pub(crate) fn hash_range(
 /// The chain-front file: `Ok(None)` when there is none, `Ok(Some(Err(why)))` when it
 /// does not decode.
 pub(crate) fn read_front(backend: &dyn Backend) -> io::Result<Option<Result<ChainFront, String>>> {
-    match backend.read_all(format::CHAIN_FRONT_FILE) {
-        Ok(b) => Ok(Some(ChainFront::decode(&b).map_err(|e| e.to_string()))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+    let f = match backend.open(format::CHAIN_FRONT_FILE, Access::Read) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // Never more than one file's worth plus a byte: a huge file is damage, not a read
+    // of all of it into memory.
+    let mut b = [0u8; front::LEN + 1];
+    let n = read_full_at(&*f, 0, &mut b)?;
+    if n > front::LEN {
+        let len = f.len()?;
+        return Ok(Some(Err(format!("{len} bytes, not {}", front::LEN))));
     }
+    Ok(Some(ChainFront::decode(&b[..n]).map_err(|e| e.to_string())))
 }
 
 /// Records where the chain continues after the front of a log was cut (retention,

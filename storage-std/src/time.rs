@@ -11,7 +11,7 @@
 //! assert_eq!(time::to_ns(UNIX_EPOCH - Duration::from_secs(1)), 0);
 //! ```
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Nanoseconds since the Unix epoch of `t`: 0 for times before 1970, `u64::MAX` for
 /// times after 2554 (the stored stamps' range).
@@ -63,6 +63,16 @@ pub(crate) mod opt_duration_ns {
         let ns: Option<u64> = serde::Deserialize::deserialize(d)?;
         Ok(ns.map(Duration::from_nanos))
     }
+}
+
+/// The instant `timeout` from now. A timeout past what an `Instant` holds (a caller's
+/// `Duration::MAX` for "as long as it takes") is a century: as good as forever, where
+/// `Instant + Duration` would panic.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + CENTURY.min(timeout))
 }
 
 #[cfg(test)]

@@ -151,6 +151,15 @@ pub enum ArchiveError {
         /// Where the log that has records goes on.
         found: u64,
     },
+    /// The live log of a merge is not the recording's continuation: at a sequence both
+    /// hold, its record differs from the recording's (another log, numbered alike).
+    #[error(
+        "the live log is not the recording's continuation: its record {seq} differs from the recording's"
+    )]
+    NotContinuation {
+        /// The sequence both logs hold, with different records.
+        seq: u64,
+    },
     /// The recorder's reader was lapped (an overwrite ring): the recording would have a
     /// gap. Record from a gated reader.
     #[error("the recorder was lapped at sequence {at} and lost {lost} records")]

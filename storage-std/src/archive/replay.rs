@@ -257,6 +257,10 @@ pub struct LiveMerge {
     start: Start,
     /// The sequence due (`None`: a time start before its first record).
     next: Option<u64>,
+    /// The last record delivered from the recording: its sequence and payload CRC32C,
+    /// compared at the hand-over with the live log's record there (payloads only: a
+    /// writer may stamp its own times).
+    last_archive: Option<(u64, u32)>,
     phase: Phase,
     stats: LiveMergeStats,
 }
@@ -303,9 +307,27 @@ impl LiveMerge {
                 Start::Seq(s) => Some(s),
                 _ => None,
             },
+            last_archive: None,
             phase: Phase::Archive,
             stats: LiveMergeStats::default(),
         })
+    }
+
+    /// At the hand-over: the live log, where it still holds the recording's last
+    /// delivered record, must hold that same record (else it is another log).
+    fn check_continuation(&self) -> Result<(), ArchiveError> {
+        let Some((seq, crc)) = self.last_archive else {
+            return Ok(());
+        };
+        let Ok(mut c) = self.live_reader.cursor(Start::Seq(seq)) else {
+            return Ok(()); // no longer in the live log: nothing to compare
+        };
+        match c.next_item()? {
+            Some(LogItem::Record(r)) if r.header.seq == seq && crc32c::crc32c(r.payload) != crc => {
+                Err(ArchiveError::NotContinuation { seq })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The sequence delivered next, once known.
@@ -326,7 +348,7 @@ impl LiveMerge {
         timeout: Duration,
         f: impl FnOnce(MergedFrom, LogItem<'_>) -> R,
     ) -> Result<Option<R>, ArchiveError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline_after(timeout);
         loop {
             if self.phase == Phase::Archive {
                 match self.archive.next_item()? {
@@ -334,6 +356,7 @@ impl LiveMerge {
                         HandOver::Drop => self.stats.dropped += 1,
                         HandOver::Deliver => {
                             self.stats.from_archive += 1;
+                            self.last_archive = Some((r.header.seq, crc32c::crc32c(r.payload)));
                             return Ok(Some(f(MergedFrom::Archive, LogItem::Record(r))));
                         }
                         HandOver::Behind => {
@@ -352,6 +375,7 @@ impl LiveMerge {
                         let start = self.next.map_or(self.start, Start::Seq);
                         match self.live_reader.cursor(start) {
                             Ok(c) => {
+                                self.check_continuation()?;
                                 self.live = Some(c);
                                 self.phase = Phase::Live;
                             }

@@ -286,12 +286,13 @@ pub fn verify_isolated(dir: impl AsRef<Path>, limits: &IsolationLimits) -> Resul
         let from = buf.len().saturating_sub(MAX_STDERR);
         String::from_utf8_lossy(&buf[from..]).into_owned()
     });
-    let deadline = started + limits.time;
+    // A limit past what an `Instant` can hold is no wall-clock limit (the CPU one stays).
+    let deadline = started.checked_add(limits.time);
     let mut killed = false;
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
-            Ok(None) if Instant::now() >= deadline => {
+            Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => {
                 let _ = child.kill();
                 killed = true;
                 break child

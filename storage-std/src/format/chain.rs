@@ -113,7 +113,8 @@ pub fn to_hex(d: &ChainDigest) -> String {
 /// ```
 pub fn parse_hex(s: &str) -> Result<ChainDigest, String> {
     let s = s.trim();
-    if s.len() != 2 * DIGEST_BYTES || !s.is_ascii() {
+    // All hex digits: `from_str_radix` alone would take a leading `+` ("+a" is 10).
+    if s.len() != 2 * DIGEST_BYTES || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!(
             "a digest is {} hex digits, got {:?}",
             2 * DIGEST_BYTES,

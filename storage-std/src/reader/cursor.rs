@@ -798,7 +798,7 @@ impl Cursor {
     /// reached. At a torn tail it waits too: a writer's open cuts the tail and appends
     /// after it. Damage is an error, never a wait.
     pub fn next_item_wait(&mut self, timeout: Duration) -> Result<Option<LogItem<'_>>> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline_after(timeout);
         let loc = loop {
             if let Some(loc) = self.advance()? {
                 break loc;

@@ -259,8 +259,29 @@ pub(crate) fn check(
         }
         if i == 0 && front.is_some_and(|f| f.seq > s.base_seq) {
             // A cut was recorded but the segments in front of it are still here (a
-            // removal cut short): where this one starts is checked at the cut.
+            // removal cut short): where this one starts is checked at the cut, so a
+            // segment must start there (or the log end just before it).
             rep.start = Some("before a recorded cut".to_owned());
+            let cut = front.map_or(0, |f| f.seq);
+            let next = segs
+                .iter()
+                .rev()
+                .find_map(|s| s.last_seq)
+                .and_then(|q| q.checked_add(1));
+            if !segs.iter().any(|s| s.base_seq == cut) && next != Some(cut) {
+                finding(
+                    findings,
+                    Severity::Corruption,
+                    format::CHAIN_FRONT_FILE,
+                    format!(
+                        "{} records a cut at sequence {cut}, but no segment starts there: \
+                         {} starts from {} unchecked",
+                        format::CHAIN_FRONT_FILE,
+                        s.name,
+                        to_hex(&prev)
+                    ),
+                );
+            }
         } else if i == 0 {
             let recorded = front.filter(|f| f.seq == s.base_seq);
             rep.start = Some(match recorded {

@@ -45,7 +45,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::{Builder, JoinHandle, Thread};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::backend::{Backend, DirLock, FileBackend};
 use crate::clock::{RecordClock, now_ns};
@@ -574,7 +574,7 @@ impl<const N: usize> Writer<N> {
     /// assert_eq!(report.durable_seq, Some(later));
     /// ```
     pub fn wait_durable(&self, seq: u64, timeout: Option<Duration>) -> Result<()> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(crate::time::deadline_after);
         let sh = &self.shared;
         let p = &sh.progress;
         let ok = p.wait(deadline, || p.durable_end() > seq || p.is_done());
