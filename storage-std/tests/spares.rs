@@ -293,6 +293,9 @@ fn file_backend_prepares_spares_in_the_background() {
             sb.last_error()
         );
     }
+    // Idle now: a timeout no deadline can hold returns at once (it panicked computing
+    // `Instant::now() + Duration::MAX`).
+    assert!(sb.wait_idle(Duration::MAX));
     w.close().unwrap();
     let st = sb.stats();
     assert!(st.taken >= 3, "{st:?}");

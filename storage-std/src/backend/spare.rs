@@ -258,7 +258,7 @@ impl<B: Backend> SpareBackend<B> {
     /// Waits until no preparation is pending or running (or `timeout` passed); returns
     /// whether it is idle.
     pub fn wait_idle(&self, timeout: std::time::Duration) -> bool {
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = crate::time::deadline_after(timeout);
         let mut s = self.shared.lock();
         loop {
             let opts = self.shared.opts;
