@@ -29,6 +29,7 @@ fn inline(recycle: bool) -> SpareOptions {
         spares: 2,
         recycle,
         background: false,
+        ..SpareOptions::default()
     }
 }
 
@@ -270,6 +271,7 @@ fn file_backend_prepares_spares_in_the_background() {
                 spares: 2,
                 recycle: true,
                 background: true,
+                ..SpareOptions::default()
             }),
     );
     let b: Arc<dyn Backend> = sb.clone();
@@ -316,4 +318,96 @@ fn file_backend_prepares_spares_in_the_background() {
     // A plain backend reads the same log; spare files are not part of it.
     let plain: Arc<dyn Backend> = Arc::new(FileBackend::new(dir.path()).unwrap());
     assert_eq!(read_all_checked(&plain).last().copied(), Some(s - 1));
+}
+
+/// `fill` before the writer opens: the first segments start pre-written, and with a
+/// quiet period no zero pass runs while the log keeps writing; once it stops, the pool
+/// refills, and not before the quiet period has passed.
+#[cfg_attr(miri, ignore)]
+#[test]
+fn fill_readies_spares_before_the_first_segment_and_refills_only_when_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = 64 << 10;
+    let quiet = Duration::from_millis(300);
+    let sb = Arc::new(
+        FileBackend::new(dir.path())
+            .unwrap()
+            .with_spares(SpareOptions {
+                spares: 2,
+                size: Some(seg),
+                quiet,
+                ..SpareOptions::default()
+            }),
+    );
+    assert!(
+        sb.fill(Duration::from_secs(20)).unwrap(),
+        "{:?}",
+        sb.last_error()
+    );
+    assert_eq!(sb.ready().len(), 2);
+    assert_eq!(sb.stats().zero_bytes, 2 * seg);
+    let b: Arc<dyn Backend> = sb.clone();
+    let o = WriterOptions::new(small_group())
+        .with_segment_bytes(seg)
+        .with_preallocate(true);
+    let w = W::open_with(b.clone(), o).unwrap();
+    // Three segments' worth, written without a pause as long as the quiet period.
+    let mut s = 0;
+    let mut last = std::time::Instant::now();
+    while sb.stats().taken + sb.stats().missed < 3 {
+        w.append_with(&payload(s), meta(s)).unwrap();
+        s += 1;
+        if s % 64 == 0 {
+            w.sync().unwrap();
+            assert!(last.elapsed() < quiet / 2, "the test itself paused");
+            last = std::time::Instant::now();
+        }
+    }
+    w.sync().unwrap();
+    let stopped = std::time::Instant::now();
+    let st = sb.stats();
+    assert_eq!(
+        st.taken, 2,
+        "the first two segments are the filled spares: {st:?}"
+    );
+    assert_eq!(st.missed, 1, "the third finds none ready: {st:?}");
+    assert_eq!(
+        st.zero_bytes,
+        2 * seg,
+        "no zero pass while the log writes: {st:?}"
+    );
+    // Quiet now: the pool refills, after the quiet period.
+    assert!(
+        sb.wait_idle(Duration::from_secs(20)),
+        "{:?}",
+        sb.last_error()
+    );
+    assert!(
+        stopped.elapsed() >= quiet * 9 / 10,
+        "{:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(sb.ready().len(), 2);
+    assert_eq!(sb.stats().zero_bytes, 4 * seg);
+    w.close().unwrap();
+    assert_eq!(read_all_checked(&b).last().copied(), Some(s - 1));
+    assert_eq!(verify(&b).unwrap().status, VerifyStatus::Clean);
+}
+
+/// `fill` needs the directory's lock: with a writer open it fails and prepares nothing.
+#[cfg_attr(miri, ignore)]
+#[test]
+fn fill_refuses_a_locked_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = W::open(dir.path(), WriterOptions::new(small_group())).unwrap();
+    let sb = FileBackend::new(dir.path())
+        .unwrap()
+        .with_spares(SpareOptions {
+            size: Some(64 << 10),
+            ..SpareOptions::default()
+        });
+    assert!(sb.fill(Duration::from_secs(5)).is_err());
+    assert!(sb.ready().is_empty());
+    assert_eq!(sb.stats().zero_bytes, 0);
+    w.close().unwrap();
 }

@@ -57,8 +57,17 @@ const USAGE: &str = "usage: log_peers [--events N] [--payload B] [--group-bytes 
 
 /// The storage-std backends the log rows run on. The io_uring backend of
 /// `storage-uring` goes here as one more `LogBackend::new("io_uring", |dir| ...)`.
-fn backends() -> Vec<LogBackend> {
-    let mut v = vec![LogBackend::file()];
+fn backends(events: u64, payload: usize) -> Vec<LogBackend> {
+    // Enough pre-written segments for the whole run (at most the pool's bound).
+    let seg = slog::options(Durability::None).segment_bytes();
+    let bytes = events.saturating_mul(disk_record_len(payload) as u64);
+    let spares = usize::try_from(bytes.div_ceil(seg) + 1)
+        .unwrap_or(usize::MAX)
+        .min(storage_std::backend::MAX_SPARES);
+    let mut v = vec![
+        LogBackend::file(),
+        LogBackend::file_with_ready_spares(spares),
+    ];
     // The io_uring backend (storage-uring) with its measured defaults; the time it spends
     // preallocating and zero-filling segment files counts inside each run.
     match storage_uring::probe() {
@@ -686,7 +695,7 @@ struct ReplayRuns {
 }
 
 fn run_all(cfg: &Config, root: &Path) -> (Vec<Row>, Option<ReplayRuns>) {
-    let backends = backends();
+    let backends = backends(cfg.events, cfg.payload);
     let unchained = LogBackend::file().without_chain();
     let all = variants(cfg, &backends, &unchained);
     let chosen: Vec<&Variant<'_>> = all.iter().filter(|v| wanted(cfg, &v.spec)).collect();
@@ -825,7 +834,7 @@ fn targets(rows: &[Row], cfg: &Config, replay_gbs: Option<f64>) -> Vec<Target> {
     let kev = |x: Option<f64>| fmt_f(x.map(|e| e / 1e3), 0);
     let mbs = |x: Option<f64>| fmt_f(x.map(|e| e / 1e6), 1);
     let raw_sync = find(&|s| s.kind == Kind::RawPerEvent).and_then(Row::latency);
-    for b in backends() {
+    for b in backends(cfg.events, cfg.payload) {
         let bname = Some(b.name.clone());
         let sys_name = log_system(&b);
         for &g in &cfg.group_bytes {

@@ -79,6 +79,31 @@ impl LogBackend {
         })
     }
 
+    /// The portable file backend whose first `spares` segments are pre-written (zeroed
+    /// and synced) before the run starts, as the raw pre-written file is: the regime of a
+    /// log after idle time ([`SpareBackend::fill`], refills only after 1 s without a
+    /// write, so none competes with the run). Segments beyond them grow as usual.
+    ///
+    /// [`SpareBackend::fill`]: storage_std::backend::SpareBackend::fill
+    pub fn file_with_ready_spares(spares: usize) -> Self {
+        Self::new("file, spares ready", move |dir| {
+            let b = FileBackend::new(dir)?.with_spares(storage_std::backend::SpareOptions {
+                spares,
+                size: Some(options(Durability::None).segment_bytes()),
+                quiet: std::time::Duration::from_secs(1),
+                ..Default::default()
+            });
+            if !b.fill(std::time::Duration::from_secs(120))? {
+                return Err(std::io::Error::other(format!(
+                    "spares not ready: {:?}",
+                    b.last_error()
+                )));
+            }
+            Ok(Arc::new(b) as Arc<dyn Backend>)
+        })
+        .preallocating()
+    }
+
     /// The null backend (every byte discarded): the writer's own cost, no I/O.
     pub fn null() -> Self {
         Self::new("null: writes discarded", |_| {
