@@ -40,11 +40,8 @@ fn archive_and_trim(from: &Path, to: &Path, keep: usize) -> u64 {
     let mut o = WriterOptions::new(Durability::group());
     o = o.with_segment_bytes(16 << 10);
     let w: Writer = Writer::open(from, o).unwrap();
-    w.apply_retention(&RetentionPolicy {
-        max_segments: Some(keep),
-        ..Default::default()
-    })
-    .unwrap();
+    w.apply_retention(&RetentionPolicy::default().with_max_segments(Some(keep)))
+        .unwrap();
     w.close().unwrap();
     storage_std::LogReader::open(from)
         .unwrap()
@@ -143,11 +140,8 @@ fn sequences_in_neither_log_fail_and_usage_is_checked() {
     let mut o = WriterOptions::new(Durability::group());
     o = o.with_segment_bytes(16 << 10);
     let w: Writer = Writer::open(&live, o).unwrap();
-    w.apply_retention(&RetentionPolicy {
-        max_segments: Some(2),
-        ..Default::default()
-    })
-    .unwrap();
+    w.apply_retention(&RetentionPolicy::default().with_max_segments(Some(2)))
+        .unwrap();
     w.close().unwrap();
     let r = run_within(
         BIN,

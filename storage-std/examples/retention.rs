@@ -26,11 +26,9 @@ fn main() -> storage_std::Result<()> {
 
     // Keep at most 2 segments, but not what "audit" still has to read: only the three
     // segments it has read completely may go.
-    let keep_audit = RetentionPolicy {
-        max_segments: Some(2),
-        keep_unread: KeepUnread::Consumers(vec!["audit".into()]),
-        ..RetentionPolicy::default()
-    };
+    let keep_audit = RetentionPolicy::default()
+        .with_max_segments(Some(2))
+        .with_keep_unread(KeepUnread::Consumers(vec!["audit".into()]));
     let report = writer.apply_retention(&keep_audit)?;
     assert_eq!(report.deleted.len(), 3);
     assert_eq!(report.held_by.as_deref(), Some("audit"));
@@ -56,10 +54,7 @@ fn main() -> storage_std::Result<()> {
 
     // Without a consumer to keep, the limit wins. A policy can also be set in the
     // options (`WriterOptions::retention`), and the writer applies it after each roll.
-    let two_segments = RetentionPolicy {
-        max_segments: Some(2),
-        ..RetentionPolicy::default()
-    };
+    let two_segments = RetentionPolicy::default().with_max_segments(Some(2));
     writer.apply_retention(&two_segments)?;
     let left = LogReader::open(dir.path())?.segments()?.len();
     assert_eq!(left, 2, "one sealed segment and the active one");

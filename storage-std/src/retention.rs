@@ -13,6 +13,7 @@ use crate::segment::{self, SegmentInfo, retire_segment_files};
 /// Which consumers' unread records retention keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum KeepUnread {
     /// None: retention ignores consumer offsets.
     #[default]
@@ -44,17 +45,15 @@ pub enum KeepUnread {
 /// assert!(sealed.len() >= 5);
 /// // Consumer "audit" has read into the third segment.
 /// w.offsets().commit("audit", sealed[2].base_seq + 1).unwrap();
-/// let keep_audit = RetentionPolicy {
-///     max_segments: Some(1),
-///     keep_unread: KeepUnread::Consumers(vec!["audit".into()]),
-///     ..Default::default()
-/// };
+/// let keep_audit = RetentionPolicy::default()
+///     .with_max_segments(Some(1))
+///     .with_keep_unread(KeepUnread::Consumers(vec!["audit".into()]));
 /// let r = w.apply_retention(&keep_audit).unwrap();
 /// // Only what "audit" has read completely went, although the limit asks for more.
 /// assert_eq!(r.deleted.len(), 2);
 /// assert_eq!(r.held_by.as_deref(), Some("audit"));
 /// // Without a consumer to keep, the limit wins; the active segment always stays.
-/// let all = RetentionPolicy { max_segments: Some(1), ..Default::default() };
+/// let all = RetentionPolicy::default().with_max_segments(Some(1));
 /// w.apply_retention(&all).unwrap();
 /// assert!(w.segments().is_empty());
 /// assert_eq!(w.reader(storage_std::ReadLimit::Durable).segments().unwrap().len(), 1);
@@ -62,6 +61,7 @@ pub enum KeepUnread {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RetentionPolicy {
     /// Delete segments sealed longer ago than this.
     #[serde(rename = "max_age_ns", with = "crate::time::opt_duration_ns")]
@@ -72,6 +72,39 @@ pub struct RetentionPolicy {
     pub max_segments: Option<usize>,
     /// Keep segments these consumers have not read.
     pub keep_unread: KeepUnread,
+}
+
+/// Builders: the policy is `#[non_exhaustive]` (a limit added later is not a breaking
+/// change), so it is built from [`RetentionPolicy::default`] (no limit, keeps nothing
+/// unread) with these.
+impl RetentionPolicy {
+    /// Sets [`RetentionPolicy::max_age`].
+    #[must_use]
+    pub fn with_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// Sets [`RetentionPolicy::max_total_bytes`].
+    #[must_use]
+    pub fn with_max_total_bytes(mut self, max_total_bytes: Option<u64>) -> Self {
+        self.max_total_bytes = max_total_bytes;
+        self
+    }
+
+    /// Sets [`RetentionPolicy::max_segments`].
+    #[must_use]
+    pub fn with_max_segments(mut self, max_segments: Option<usize>) -> Self {
+        self.max_segments = max_segments;
+        self
+    }
+
+    /// Sets [`RetentionPolicy::keep_unread`].
+    #[must_use]
+    pub fn with_keep_unread(mut self, keep_unread: KeepUnread) -> Self {
+        self.keep_unread = keep_unread;
+        self
+    }
 }
 
 /// What retention deleted.

@@ -139,3 +139,38 @@ fn adv_huge_chain_front_is_a_finding_under_a_memory_limit() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The variable set by anyone but the spawning parent (exported in a shell, say) does
+/// not turn a program into a verify child: it runs as itself and never reads stdin as
+/// a request. Before the fix any value did: this binary printed a report of the log
+/// named on stdin instead of running its tests.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn adv_a_stray_child_variable_is_ignored() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    small_log(dir.path());
+    for value in ["1", "0", &u32::MAX.to_string()] {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["adv_child_entry", "--exact", "--test-threads=1"])
+            .env(VERIFY_CHILD_ENV, value)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // The child may exit before reading: a broken pipe is fine.
+        let _ = stdin.write_all(dir.path().as_os_str().as_encoded_bytes());
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{value}: {out:?}");
+        assert!(
+            !stdout.contains(storage_std::REPORT_MARKER),
+            "{value}: acted as a verify child: {stdout}"
+        );
+        assert!(stdout.contains("1 passed"), "{value}: {stdout}");
+    }
+}

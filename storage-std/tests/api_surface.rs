@@ -52,11 +52,9 @@ fn a_locked_error_says_locked_once() {
 fn options_are_built_and_read_back_field_by_field() {
     use std::time::Duration;
     use storage_std::{KeepUnread, RetentionPolicy};
-    let policy = RetentionPolicy {
-        max_age: Some(Duration::from_secs(3600)),
-        keep_unread: KeepUnread::Consumers(vec!["audit".into()]),
-        ..Default::default()
-    };
+    let policy = RetentionPolicy::default()
+        .with_max_age(Some(Duration::from_secs(3600)))
+        .with_keep_unread(KeepUnread::Consumers(vec!["audit".into()]));
     let group = Durability::Group {
         max_bytes: 64 << 10,
         max_delay: Duration::from_micros(250),
@@ -188,10 +186,7 @@ fn reports_deserialize_what_they_serialize() {
     let back: WriterStats = serde_json::from_str(&serde_json::to_string(&stats).unwrap()).unwrap();
     assert_eq!(back, stats);
     let retained = w
-        .apply_retention(&RetentionPolicy {
-            max_segments: Some(1),
-            ..Default::default()
-        })
+        .apply_retention(&RetentionPolicy::default().with_max_segments(Some(1)))
         .unwrap();
     assert!(!retained.deleted.is_empty());
     let json = serde_json::to_string(&retained).unwrap();
@@ -241,10 +236,7 @@ fn reports_have_a_text_form_that_reads_back() {
     }
     round_trip::<WriterStats>(&w.stats(), "writer statistics");
     let retained = w
-        .apply_retention(&RetentionPolicy {
-            max_segments: Some(1),
-            ..Default::default()
-        })
+        .apply_retention(&RetentionPolicy::default().with_max_segments(Some(1)))
         .unwrap();
     round_trip(&retained, "retention report");
     round_trip::<CloseReport>(&w.close().unwrap(), "close report");

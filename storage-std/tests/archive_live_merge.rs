@@ -40,11 +40,8 @@ fn logs(root: &Path, recorded: u64, end: u64, keep_segments: usize) -> (Writer, 
     let live: Writer = Writer::open(root.join("live"), opts()).unwrap();
     append(&live, 0, end);
     live.sync().unwrap();
-    live.apply_retention(&RetentionPolicy {
-        max_segments: Some(keep_segments),
-        ..Default::default()
-    })
-    .unwrap();
+    live.apply_retention(&RetentionPolicy::default().with_max_segments(Some(keep_segments)))
+        .unwrap();
     let first = LogReader::open(root.join("live"))
         .unwrap()
         .segments()

@@ -257,10 +257,7 @@ fn front_segments_deleted_without_a_recorded_cut_are_detected() {
 fn retention_records_the_cut_and_the_chain_starts_there() {
     let d = tempfile::tempdir().unwrap();
     let mut o = opts(true);
-    o = o.with_retention(RetentionPolicy {
-        max_segments: Some(3),
-        ..Default::default()
-    });
+    o = o.with_retention(RetentionPolicy::default().with_max_segments(Some(3)));
     let w: Writer = Writer::open(d.path(), o.clone()).unwrap();
     for s in 0..RECORDS {
         w.append(&payload(s, 0)).unwrap();

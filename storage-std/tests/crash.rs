@@ -45,10 +45,7 @@ fn backend(m: &MemBackend, setup: Setup) -> Arc<dyn Backend> {
 fn opts(d: Durability, setup: Setup) -> storage_std::WriterOptions {
     let mut o = small_opts(d);
     if setup == Setup::Recycled {
-        o = o.with_retention(storage_std::RetentionPolicy {
-            max_segments: Some(2),
-            ..Default::default()
-        });
+        o = o.with_retention(storage_std::RetentionPolicy::default().with_max_segments(Some(2)));
     }
     o
 }

@@ -305,10 +305,7 @@ fn recycled_segment_files_end_cleanly() {
     let (m, _) = mem();
     let b: Arc<dyn Backend> = Arc::new(Recycling(m.clone()));
     let mut o = small_opts(small_group());
-    o = o.with_retention(storage_std::RetentionPolicy {
-        max_segments: Some(2),
-        ..Default::default()
-    });
+    o = o.with_retention(storage_std::RetentionPolicy::default().with_max_segments(Some(2)));
     for round in 0..3u64 {
         let w = W::open_with(b.clone(), o.clone()).unwrap();
         assert!(w.recovery().cuts.is_empty(), "{:?}", w.recovery());

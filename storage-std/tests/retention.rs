@@ -37,10 +37,7 @@ fn retention_by_count_keeps_the_newest_and_the_log_contiguous() {
     let before = seg_count(&b);
     assert!(before > 6);
     let rep = w
-        .apply_retention(&RetentionPolicy {
-            max_segments: Some(3),
-            ..Default::default()
-        })
+        .apply_retention(&RetentionPolicy::default().with_max_segments(Some(3)))
         .unwrap();
     assert_eq!(rep.deleted.len(), before - 3);
     assert_eq!(seg_count(&b), 3);
@@ -76,10 +73,7 @@ fn retention_by_size_and_age() {
         .map(|s| s.bytes)
         .sum();
     let rep = w
-        .apply_retention(&RetentionPolicy {
-            max_total_bytes: Some(total / 2),
-            ..Default::default()
-        })
+        .apply_retention(&RetentionPolicy::default().with_max_total_bytes(Some(total / 2)))
         .unwrap();
     let left: u64 = LogReader::new(b.clone())
         .segments()
@@ -91,19 +85,13 @@ fn retention_by_size_and_age() {
     assert!(!rep.deleted.is_empty());
     // Nothing is an hour old.
     let rep = w
-        .apply_retention(&RetentionPolicy {
-            max_age: Some(Duration::from_secs(3600)),
-            ..Default::default()
-        })
+        .apply_retention(&RetentionPolicy::default().with_max_age(Some(Duration::from_secs(3600))))
         .unwrap();
     assert!(rep.deleted.is_empty());
     // Everything sealed is older than zero: only the active segment stays.
     std::thread::sleep(Duration::from_millis(2));
-    w.apply_retention(&RetentionPolicy {
-        max_age: Some(Duration::ZERO),
-        ..Default::default()
-    })
-    .unwrap();
+    w.apply_retention(&RetentionPolicy::default().with_max_age(Some(Duration::ZERO)))
+        .unwrap();
     assert_eq!(seg_count(&b), 1);
     w.close().unwrap();
 }
@@ -114,11 +102,9 @@ fn retention_keeps_what_a_named_consumer_has_not_read() {
     let offsets = w.offsets();
     offsets.commit("slow", 100).unwrap();
     offsets.commit("fast", 390).unwrap();
-    let keep_all = RetentionPolicy {
-        max_segments: Some(1),
-        keep_unread: KeepUnread::AllConsumers,
-        ..Default::default()
-    };
+    let keep_all = RetentionPolicy::default()
+        .with_max_segments(Some(1))
+        .with_keep_unread(KeepUnread::AllConsumers);
     let rep = w.apply_retention(&keep_all).unwrap();
     assert_eq!(rep.held_by.as_deref(), Some("slow"));
     assert!(rep.deleted.iter().all(|s| s.last_seq.unwrap() < 100));
@@ -141,11 +127,11 @@ fn retention_keeps_what_a_named_consumer_has_not_read() {
     // A named consumer without an offset has read nothing: it keeps everything left.
     let n = seg_count(&b);
     let rep = w
-        .apply_retention(&RetentionPolicy {
-            max_segments: Some(1),
-            keep_unread: KeepUnread::Consumers(vec!["new".into()]),
-            ..Default::default()
-        })
+        .apply_retention(
+            &RetentionPolicy::default()
+                .with_max_segments(Some(1))
+                .with_keep_unread(KeepUnread::Consumers(vec!["new".into()])),
+        )
         .unwrap();
     assert!(rep.deleted.is_empty());
     assert_eq!(seg_count(&b), n);
@@ -160,10 +146,7 @@ fn retention_keeps_what_a_named_consumer_has_not_read() {
 fn the_writer_applies_retention_as_it_rolls() {
     let (_m, b) = mem();
     let mut o = small_opts(small_group());
-    o = o.with_retention(RetentionPolicy {
-        max_segments: Some(2),
-        ..Default::default()
-    });
+    o = o.with_retention(RetentionPolicy::default().with_max_segments(Some(2)));
     let w = W::open_with(b.clone(), o).unwrap();
     for s in 0..600 {
         w.append_with(&payload(s), meta(s)).unwrap();

@@ -40,10 +40,7 @@ fn spares(m: &MemBackend) -> Arc<dyn Backend> {
 fn opts(d: Durability) -> WriterOptions {
     let mut o = small_opts(d);
     o = o.with_preallocate(true);
-    o = o.with_retention(RetentionPolicy {
-        max_segments: Some(2),
-        ..Default::default()
-    });
+    o = o.with_retention(RetentionPolicy::default().with_max_segments(Some(2)));
     o
 }
 
@@ -277,10 +274,7 @@ fn file_backend_prepares_spares_in_the_background() {
     let b: Arc<dyn Backend> = sb.clone();
     let mut o = WriterOptions::new(small_group()).with_segment_bytes(seg);
     o = o.with_preallocate(true);
-    o = o.with_retention(RetentionPolicy {
-        max_segments: Some(3),
-        ..Default::default()
-    });
+    o = o.with_retention(RetentionPolicy::default().with_max_segments(Some(3)));
     let w = W::open_with(b.clone(), o).unwrap();
     let mut s = 0;
     for round in 0..8 {

@@ -84,10 +84,7 @@ fn open_recovery_roll_seal_and_retention_are_events() {
     let dir = tempfile::tempdir().unwrap();
     let opts = WriterOptions::new(Durability::group())
         .with_segment_bytes(4096)
-        .with_retention(RetentionPolicy {
-            max_segments: Some(2),
-            ..RetentionPolicy::default()
-        });
+        .with_retention(RetentionPolicy::default().with_max_segments(Some(2)));
     let before = c.0.lock().unwrap().len();
     let w: Writer = Writer::open(dir.path(), opts).unwrap();
     for i in 0..200u32 {

@@ -999,6 +999,9 @@ impl Tierer {
                 }
                 min
             }
+            // A policy this build does not know: hold every segment (keeping too much is
+            // safe; moving what a consumer still needs is not).
+            _ => Some((format!("{keep:?}"), 0)),
         })
     }
 

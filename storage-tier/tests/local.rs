@@ -1019,11 +1019,11 @@ fn a_live_writer_with_retention_tolerates_segments_tiered_away() {
     let mut opts = storage_std::WriterOptions::new(storage_std::Durability::group())
         .with_segment_bytes(32 << 10);
     // Retention deletes every sealed segment consumer "c" has read.
-    opts = opts.with_retention(storage_std::RetentionPolicy {
-        max_age: Some(Duration::ZERO),
-        keep_unread: storage_std::KeepUnread::Consumers(vec!["c".into()]),
-        ..Default::default()
-    });
+    opts = opts.with_retention(
+        storage_std::RetentionPolicy::default()
+            .with_max_age(Some(Duration::ZERO))
+            .with_keep_unread(storage_std::KeepUnread::Consumers(vec!["c".into()])),
+    );
     let w: storage_std::Writer = storage_std::Writer::open(log.path(), opts).unwrap();
     w.offsets().commit("c", 0).unwrap();
     let append = |seq: &mut u64, n: u64| {

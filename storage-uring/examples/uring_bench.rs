@@ -173,10 +173,7 @@ fn run(config: &str, mode: &str, secs: f64, retention: bool, base: &std::path::P
     o = o.with_preallocate(true);
     o = o.with_segment_bytes(if retention { 8 << 20 } else { 64 << 20 });
     if retention {
-        o = o.with_retention(RetentionPolicy {
-            max_segments: Some(2),
-            ..Default::default()
-        });
+        o = o.with_retention(RetentionPolicy::default().with_max_segments(Some(2)));
     }
     let counts = Arc::new(Counts::default());
     let mut ub = None;

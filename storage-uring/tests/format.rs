@@ -177,10 +177,7 @@ fn retention_recycles_segment_files_and_the_log_stays_clean() {
                 .direct(direct)
                 .recycle(3);
             let mut wo = small_opts(small_group());
-            wo = wo.with_retention(RetentionPolicy {
-                max_segments: Some(3),
-                ..Default::default()
-            });
+            wo = wo.with_retention(RetentionPolicy::default().with_max_segments(Some(3)));
             let mut next = 0;
             for _round in 0..3 {
                 let (u, b) = uring_backend(dir.path(), o.clone());

@@ -63,10 +63,7 @@ fn configs() -> Vec<Config> {
             uring: || UringOptions::default().recycle(2),
             writer: || {
                 let mut o = small_opts(small_group());
-                o = o.with_retention(RetentionPolicy {
-                    max_segments: Some(3),
-                    ..Default::default()
-                });
+                o = o.with_retention(RetentionPolicy::default().with_max_segments(Some(3)));
                 o
             },
             retention: true,

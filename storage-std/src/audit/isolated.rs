@@ -46,8 +46,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::verify::VerifyReport;
 
-/// The environment variable that makes [`run_verify_child_if_requested`] act (its value
-/// is ignored). Set by [`verify_isolated`] on the child only.
+/// The environment variable that makes [`run_verify_child_if_requested`] act. Set by
+/// [`verify_isolated`] on the child only, to the parent's process id: the child acts
+/// only when that is its parent, so the variable exported in a shell, or inherited by a
+/// process the child's parent did not spawn itself, makes nobody read stdin as a request.
 pub const VERIFY_CHILD_ENV: &str = "STORAGE_STD_VERIFY_CHILD";
 
 /// What starts the child's report line on its stdout (anything else there, such as a
@@ -234,7 +236,10 @@ pub fn verify_isolated(dir: impl AsRef<Path>, limits: &IsolationLimits) -> Resul
     let started = Instant::now();
     let mut child = Command::new(&program)
         .args(&limits.args)
-        .env(VERIFY_CHILD_ENV, "1")
+        .env(
+            VERIFY_CHILD_ENV,
+            rustix::process::getpid().as_raw_pid().to_string(),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -384,12 +389,24 @@ fn parse_reply(out: &[u8]) -> std::result::Result<ChildReply, String> {
     serde_json::from_slice(line).map_err(|e| format!("a report line that does not parse: {e}"))
 }
 
+/// Whether `env` (the value of [`VERIFY_CHILD_ENV`]) names `parent`: only a process
+/// that [`verify_isolated`] spawned acts as a verify child.
+fn is_requested_child(env: Option<&std::ffi::OsStr>, parent: Option<Pid>) -> bool {
+    let named = env
+        .and_then(|v| v.to_str())
+        .and_then(|v| v.parse::<i32>().ok());
+    matches!((named, parent), (Some(n), Some(p)) if n == p.as_raw_pid())
+}
+
 /// The child's side of [`verify_isolated`]: when [`VERIFY_CHILD_ENV`] is set, reads the
 /// log directory from stdin, verifies it, prints the reply line and exits the process
 /// (code 0, also when the verifier returned an error: the reply says so); otherwise
 /// returns at once. Call it first in `main`, before anything writes to stdout.
 pub fn run_verify_child_if_requested() {
-    if std::env::var_os(VERIFY_CHILD_ENV).is_none() {
+    if !is_requested_child(
+        std::env::var_os(VERIFY_CHILD_ENV).as_deref(),
+        rustix::process::getppid(),
+    ) {
         return;
     }
     let mut request = Vec::new();
@@ -411,4 +428,23 @@ pub fn run_verify_child_if_requested() {
     // On a line of its own, whatever the program printed before (a test harness).
     let written = writeln!(out, "\n{REPORT_MARKER}{json}").and_then(|()| out.flush());
     std::process::exit(if written.is_ok() { 0 } else { 3 });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn only_the_named_parent_makes_a_verify_child() {
+        let parent = Pid::from_raw(4242);
+        assert!(is_requested_child(Some(OsStr::new("4242")), parent));
+        // What a shell export or an older parent would set.
+        assert!(!is_requested_child(Some(OsStr::new("1")), parent));
+        assert!(!is_requested_child(Some(OsStr::new("")), parent));
+        assert!(!is_requested_child(Some(OsStr::new("4242x")), parent));
+        assert!(!is_requested_child(None, parent));
+        // Reparented to no parent at all (or one outside this namespace).
+        assert!(!is_requested_child(Some(OsStr::new("4242")), None));
+    }
 }
