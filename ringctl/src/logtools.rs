@@ -403,6 +403,7 @@ pub(crate) fn print_verify(o: &mut dyn Write, r: &VerifyReport) -> io::Result<()
         LogClass::TornTail => "torn tail (the next open or `ringctl recover` cuts it)".into(),
         LogClass::Repairable => "repairable (the next open or `ringctl recover` repairs it)".into(),
         LogClass::Corruption => "CORRUPT (`ringctl recover --force` takes it out)".into(),
+        other => format!("{other:?} (a class this ringctl does not know)"),
     };
     let live = match r.live {
         Some(l) => match l.durable_seq {
@@ -649,6 +650,7 @@ fn print_recovery(o: &mut dyn Write, report: &RecoveryReport) -> io::Result<()> 
         let kind = match c.kind {
             storage_std::CutKind::TornTail => "torn tail",
             storage_std::CutKind::Forced => "forced",
+            _ => "other",
         };
         write!(
             o,

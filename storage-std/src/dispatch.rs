@@ -55,6 +55,7 @@ pub struct LogSink<'w, const N: usize = DEFAULT_QUEUE_BYTES> {
 
 /// Why [`LogSink::drain`] stopped.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DrainError<E> {
     /// The ring's error; no record was taken (see
     /// [`EventSource`]).

@@ -25,6 +25,7 @@ pub struct ByteRange {
 
 /// One thing a recovery took out of the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct QuarantineEntry {
     /// When (ns since the Unix epoch).
     pub recovered_ns: u64,

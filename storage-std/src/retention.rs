@@ -76,7 +76,22 @@ pub struct RetentionPolicy {
 
 /// Builders: the policy is `#[non_exhaustive]` (a limit added later is not a breaking
 /// change), so it is built from [`RetentionPolicy::default`] (no limit, keeps nothing
-/// unread) with these.
+/// unread) with these; a struct literal does not compile outside this crate:
+///
+/// ```compile_fail
+/// let p = storage_std::RetentionPolicy { max_segments: Some(2), ..Default::default() };
+/// ```
+///
+/// ```compile_fail
+/// // An exhaustive match would break when a way to keep is added.
+/// fn name(k: &storage_std::KeepUnread) -> &str {
+///     match k {
+///         storage_std::KeepUnread::No => "no",
+///         storage_std::KeepUnread::AllConsumers => "all",
+///         storage_std::KeepUnread::Consumers(_) => "some",
+///     }
+/// }
+/// ```
 impl RetentionPolicy {
     /// Sets [`RetentionPolicy::max_age`].
     #[must_use]

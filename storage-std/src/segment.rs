@@ -55,6 +55,7 @@ pub(crate) fn list(backend: &dyn Backend) -> Result<Listing, Error> {
 
 /// A segment as the log sees it (sealed ones from their footer).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct SegmentInfo {
     /// File name.
     pub name: String,

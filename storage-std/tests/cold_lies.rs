@@ -67,14 +67,9 @@ impl ColdSegmentSource for Liar {
     }
 
     fn open_cursor(&self, base_seq: u64, start: Start) -> Result<Box<dyn ColdCursor>, ColdError> {
-        let seg = self
-            .0
-            .iter()
-            .find(|s| s.base == base_seq)
-            .ok_or_else(|| ColdError {
-                kind: ColdErrorKind::NotFound,
-                message: format!("no segment {base_seq}"),
-            })?;
+        let seg = self.0.iter().find(|s| s.base == base_seq).ok_or_else(|| {
+            ColdError::new(ColdErrorKind::NotFound, format!("no segment {base_seq}"))
+        })?;
         let records = seg
             .records
             .iter()

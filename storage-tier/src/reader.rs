@@ -117,10 +117,7 @@ impl From<TierError> for ColdError {
             TierError::Store { .. } if e.is_retryable() => ColdErrorKind::Unavailable,
             _ => ColdErrorKind::Other,
         };
-        ColdError {
-            kind,
-            message: error_chain(&e),
-        }
+        ColdError::new(kind, error_chain(&e))
     }
 }
 
@@ -484,19 +481,18 @@ impl SegmentCursor {
             // decode_frame checked every record of the frame (CRC, sequences), so the
             // header alone says where the next one starts; `next` decodes the record it
             // returns in full once more.
-            let h = FrameHeader::decode(&self.frame[self.pos..]).map_err(|e| ColdError {
-                kind: ColdErrorKind::Corrupt,
-                message: format!("{}: {e:?}", self.entry.key),
+            let h = FrameHeader::decode(&self.frame[self.pos..]).map_err(|e| {
+                ColdError::new(ColdErrorKind::Corrupt, format!("{}: {e:?}", self.entry.key))
             })?;
             let expect = self.expect_seq.unwrap_or(h.seq);
             if h.seq != expect {
-                return Err(ColdError {
-                    kind: ColdErrorKind::Corrupt,
-                    message: format!(
+                return Err(ColdError::new(
+                    ColdErrorKind::Corrupt,
+                    format!(
                         "{}: sequence {} where {expect} was expected",
                         self.entry.key, h.seq
                     ),
-                });
+                ));
             }
             let keep = match self.skip {
                 Skip::None => true,
@@ -527,10 +523,8 @@ impl ColdCursor for SegmentCursor {
             }
         }
         let at = self.pos;
-        let r = decode_record(&self.frame[at..]).map_err(|e| ColdError {
-            kind: ColdErrorKind::Corrupt,
-            message: e.to_string(),
-        })?;
+        let r = decode_record(&self.frame[at..])
+            .map_err(|e| ColdError::new(ColdErrorKind::Corrupt, e.to_string()))?;
         self.pos += r.disk_len();
         self.expect_seq = Some(r.seq() + 1);
         Ok(Some(r))

@@ -98,6 +98,7 @@ impl Default for IsolationLimits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 #[allow(clippy::large_enum_variant)] // one per verify run, never held in bulk
+#[non_exhaustive]
 pub enum IsolatedOutcome {
     /// The verifier ran to its end: its report (which may itself find corruption).
     Verified {
@@ -195,6 +196,7 @@ impl std::fmt::Display for IsolatedOutcome {
 
 /// What [`verify_isolated`] learned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct IsolatedVerify {
     /// The report, or why there is none.
     #[serde(flatten)]

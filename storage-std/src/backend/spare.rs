@@ -144,6 +144,7 @@ impl Default for SpareOptions {
 
 /// What a [`SpareBackend`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SpareStats {
     /// Segments created from a ready spare.
     pub taken: u64,

@@ -5,6 +5,7 @@
 /// Why bytes are not a valid header, footer, index or offset record.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StructError {
     /// Fewer bytes than the structure.
     Truncated {

@@ -45,6 +45,7 @@ pub fn record_crc(header: &[u8; HEADER_LEN], payload: &[u8]) -> u32 {
 /// Why bytes at a position are not a valid record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RecordError {
     /// Fewer bytes than the record prefix or the record its length field announces.
     Truncated {

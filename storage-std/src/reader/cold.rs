@@ -43,6 +43,7 @@ pub struct ColdSegment {
 /// What kind of failure a cold read met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ColdErrorKind {
     /// The store could not be reached or failed; retrying later can succeed.
     Unavailable,
@@ -56,6 +57,7 @@ pub enum ColdErrorKind {
 
 /// A cold read that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ColdError {
     /// The kind.
     pub kind: ColdErrorKind,
@@ -72,6 +74,15 @@ impl fmt::Display for ColdError {
 impl std::error::Error for ColdError {}
 
 impl ColdError {
+    /// A cold read error of `kind` (for [`ColdSegmentSource`] implementations: the type is
+    /// `#[non_exhaustive]`).
+    pub fn new(kind: ColdErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
     /// Whether retrying later can succeed.
     pub fn is_retryable(&self) -> bool {
         self.kind == ColdErrorKind::Unavailable

@@ -31,6 +31,7 @@ mod force;
 /// Why bytes were cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CutKind {
     /// The unsynced end of the last segment (what a crash leaves).
     TornTail,

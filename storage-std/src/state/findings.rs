@@ -18,6 +18,7 @@ use crate::format::StructError;
     serde::Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LogClass {
     /// Nothing wrong.
     #[default]
@@ -63,6 +64,7 @@ impl LogClass {
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Severity {
     /// Worth knowing, harmless (a leftover temporary file, a lost range recorded by an
     /// earlier `recover --force`).
@@ -90,6 +92,7 @@ impl Severity {
 /// What a finding is about.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Problem {
     /// A segment header that does not decode.
     BadHeader {
@@ -187,6 +190,7 @@ pub enum Problem {
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct Finding {
     /// How bad.
     pub severity: Severity,

@@ -68,6 +68,7 @@ pub struct SealedRun {
 
 /// What the chain check found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct ChainReport {
     /// Segments whose footer carries the chain and matched it.
     pub chained_segments: u64,

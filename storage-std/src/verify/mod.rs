@@ -33,6 +33,7 @@ pub use crate::state::{Finding, LogClass, Problem, Severity};
 /// The overall result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum VerifyStatus {
     /// No damage (info findings may exist).
     Clean,
@@ -73,6 +74,7 @@ impl VerifyStatus {
 
 /// What the verifier found in one segment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct SegmentCheck {
     /// File name.
     pub name: String,
@@ -100,6 +102,7 @@ pub struct SegmentCheck {
 
 /// A live log: a writer held the lock while the verifier ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct LiveCheck {
     /// The writer's published durable point (absent if it published none yet).
     pub durable: Option<DurablePoint>,
