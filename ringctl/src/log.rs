@@ -109,10 +109,7 @@ impl BackendArg {
                 }
                 let b = storage_std::backend::FileBackend::new(dir)
                     .map_err(|e| format!("cannot use {}: {e}", dir.display()))?
-                    .with_spares(storage_std::backend::SpareOptions {
-                        spares: n,
-                        ..Default::default()
-                    });
+                    .with_spares(storage_std::backend::SpareOptions::default().with_spares(n));
                 // Spares take the size the writer preallocates.
                 opts = opts.with_preallocate(true);
                 (std::sync::Arc::new(b), "std")

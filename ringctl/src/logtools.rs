@@ -471,10 +471,7 @@ pub fn verify(a: &VerifyArgs) -> ExitCode {
     if let Err(c) = read_dir_of_log("verify", &a.dir, &a.store) {
         return c;
     }
-    let opts = storage_std::VerifyOptions {
-        expect: a.expect_digest,
-        ..Default::default()
-    };
+    let opts = storage_std::VerifyOptions::default().with_expect(a.expect_digest);
     let report = match storage_std::verify_dir_with(&a.dir, &opts) {
         Ok(r) => r,
         Err(e) => return fail("verify", EXIT_USAGE, e),

@@ -38,10 +38,7 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn with_expect(dir: &Path, e: ExpectDigest) -> VerifyReport {
-    let o = VerifyOptions {
-        expect: Some(e),
-        ..Default::default()
-    };
+    let o = VerifyOptions::default().with_expect(Some(e));
     verify_dir_with(dir, &o).unwrap()
 }
 

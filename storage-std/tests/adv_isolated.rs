@@ -15,16 +15,15 @@ fn adv_child_entry() {
 }
 
 fn child_limits(time: Duration, memory_bytes: Option<u64>) -> IsolationLimits {
-    IsolationLimits {
-        time,
-        memory_bytes,
-        program: Some(std::env::current_exe().unwrap()),
-        args: vec![
+    IsolationLimits::default()
+        .with_time(time)
+        .with_memory_bytes(memory_bytes)
+        .with_program(Some(std::env::current_exe().unwrap()))
+        .with_args(vec![
             OsString::from("adv_child_entry"),
             OsString::from("--exact"),
             OsString::from("--test-threads=1"),
-        ],
-    }
+        ])
 }
 
 fn small_log(dir: &std::path::Path) {

@@ -76,12 +76,11 @@ fn limits(knob: Option<&str>, extra: &[String]) -> IsolationLimits {
         args.push(format!("knob={k}").into());
     }
     args.extend(extra.iter().map(OsString::from));
-    IsolationLimits {
-        time: Duration::from_secs(60),
-        memory_bytes: None,
-        program: Some(std::env::current_exe().unwrap()),
-        args,
-    }
+    IsolationLimits::default()
+        .with_time(Duration::from_secs(60))
+        .with_memory_bytes(None)
+        .with_program(Some(std::env::current_exe().unwrap()))
+        .with_args(args)
 }
 
 fn a_log(records: u32) -> tempfile::TempDir {
@@ -230,10 +229,7 @@ fn a_hung_child_is_killed_at_the_time_limit() {
 #[test]
 fn a_missing_program_is_an_error_not_an_outcome() {
     let dir = a_log(1);
-    let lim = IsolationLimits {
-        program: Some(dir.path().join("no-such-program")),
-        ..Default::default()
-    };
+    let lim = IsolationLimits::default().with_program(Some(dir.path().join("no-such-program")));
     let err = verify_isolated(dir.path(), &lim).unwrap_err();
     assert!(err.to_string().contains("no-such-program"), "{err}");
 }

@@ -113,10 +113,7 @@ fn writer_digest_is_what_the_verifier_computes_and_every_footer_links() {
     }
     // A digest kept outside matches; a different one, or one at another sequence, not.
     let ok = |e: ExpectDigest| {
-        let o = VerifyOptions {
-            expect: Some(e),
-            ..Default::default()
-        };
+        let o = VerifyOptions::default().with_expect(Some(e));
         verify_dir_with(d.path(), &o).unwrap()
     };
     let r = ok(ExpectDigest { digest, seq: None });
@@ -155,13 +152,10 @@ fn digest_at_every_durable_point_verifies_later() {
     }
     w.close().unwrap();
     for (seq, digest) in points {
-        let o = VerifyOptions {
-            expect: Some(ExpectDigest {
-                digest,
-                seq: Some(seq),
-            }),
-            ..Default::default()
-        };
+        let o = VerifyOptions::default().with_expect(Some(ExpectDigest {
+            digest,
+            seq: Some(seq),
+        }));
         let r = verify_dir_with(d.path(), &o).unwrap();
         assert_eq!(
             r.chain.expected_matched,
@@ -302,14 +296,11 @@ fn sealed_run_detects_segments_deleted_from_the_end_and_a_cut_tail() {
     fs::remove_file(format!("{}", segs[segs.len() - 2].display()).replace(".seg", ".idx")).ok();
     let alone = verify_dir_with(
         &log,
-        &VerifyOptions {
-            sealed_run: Some(storage_std::SealedRun {
-                file: "none".into(),
-                last_seq: None,
-                final_digest: None,
-            }),
-            ..Default::default()
-        },
+        &VerifyOptions::default().with_sealed_run(Some(storage_std::SealedRun {
+            file: "none".into(),
+            last_seq: None,
+            final_digest: None,
+        })),
     )
     .unwrap();
     assert!(
@@ -504,13 +495,10 @@ fn large_groups_hashed_while_their_write_is_in_flight_give_the_same_chain() {
     assert!(r.chain.chained_segments >= 8, "{:?}", r.chain);
     assert_eq!(r.chain.digest, Some(to_hex(&points.last().unwrap().1)));
     for (seq, digest) in [points[0], points[5]] {
-        let o = VerifyOptions {
-            expect: Some(ExpectDigest {
-                digest,
-                seq: Some(seq),
-            }),
-            ..Default::default()
-        };
+        let o = VerifyOptions::default().with_expect(Some(ExpectDigest {
+            digest,
+            seq: Some(seq),
+        }));
         assert_eq!(
             verify_dir_with(d.path(), &o)
                 .unwrap()

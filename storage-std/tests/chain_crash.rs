@@ -94,10 +94,7 @@ fn a_killed_writer_leaves_a_chain_that_verifies_to_its_last_durable_record() {
             digest: parse_hex(hex).unwrap(),
             seq: Some(seq.parse().unwrap()),
         };
-        let o = VerifyOptions {
-            expect: Some(expect),
-            ..Default::default()
-        };
+        let o = VerifyOptions::default().with_expect(Some(expect));
         let r = verify_dir_with(dir.path(), &o).unwrap();
         assert!(
             matches!(r.status, VerifyStatus::Clean | VerifyStatus::TornTail),

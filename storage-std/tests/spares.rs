@@ -25,12 +25,10 @@ const RUN: u64 = 150;
 const SEG: u64 = 4096;
 
 fn inline(recycle: bool) -> SpareOptions {
-    SpareOptions {
-        spares: 2,
-        recycle,
-        background: false,
-        ..SpareOptions::default()
-    }
+    SpareOptions::default()
+        .with_spares(2)
+        .with_recycle(recycle)
+        .with_background(false)
 }
 
 fn spares(m: &MemBackend) -> Arc<dyn Backend> {
@@ -262,14 +260,12 @@ fn file_backend_prepares_spares_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
     let seg = 64 << 10;
     let sb = Arc::new(
-        FileBackend::new(dir.path())
-            .unwrap()
-            .with_spares(SpareOptions {
-                spares: 2,
-                recycle: true,
-                background: true,
-                ..SpareOptions::default()
-            }),
+        FileBackend::new(dir.path()).unwrap().with_spares(
+            SpareOptions::default()
+                .with_spares(2)
+                .with_recycle(true)
+                .with_background(true),
+        ),
     );
     let b: Arc<dyn Backend> = sb.clone();
     let mut o = WriterOptions::new(small_group()).with_segment_bytes(seg);
@@ -324,14 +320,12 @@ fn fill_readies_spares_before_the_first_segment_and_refills_only_when_quiet() {
     let seg = 64 << 10;
     let quiet = Duration::from_millis(300);
     let sb = Arc::new(
-        FileBackend::new(dir.path())
-            .unwrap()
-            .with_spares(SpareOptions {
-                spares: 2,
-                size: Some(seg),
-                quiet,
-                ..SpareOptions::default()
-            }),
+        FileBackend::new(dir.path()).unwrap().with_spares(
+            SpareOptions::default()
+                .with_spares(2)
+                .with_size(Some(seg))
+                .with_quiet(quiet),
+        ),
     );
     assert!(
         sb.fill(Duration::from_secs(20)).unwrap(),
@@ -396,10 +390,7 @@ fn fill_refuses_a_locked_directory() {
     let w = W::open(dir.path(), WriterOptions::new(small_group())).unwrap();
     let sb = FileBackend::new(dir.path())
         .unwrap()
-        .with_spares(SpareOptions {
-            size: Some(64 << 10),
-            ..SpareOptions::default()
-        });
+        .with_spares(SpareOptions::default().with_size(Some(64 << 10)));
     assert!(sb.fill(Duration::from_secs(5)).is_err());
     assert!(sb.ready().is_empty());
     assert_eq!(sb.stats().zero_bytes, 0);

@@ -22,6 +22,7 @@ use crate::tierer::{TIER_DIR, error_chain, read_bucket_manifest, read_local_mani
 
 /// Where fetched frames are cached and how much they may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheOptions {
     /// The cache folder; `None`: no cache (each cursor keeps its current frame only).
     pub dir: Option<PathBuf>,

@@ -31,6 +31,7 @@ pub const MAX_RECYCLE: usize = 1024;
 
 /// Settings of a [`UringBackend`](crate::UringBackend).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct UringOptions {
     /// Submission queue entries (rounded up to a power of two, 2 to 4096); the
     /// completion queue gets twice as many. One group's chain holds at most this many
@@ -98,6 +99,20 @@ impl UringOptions {
             ));
         }
         Ok(())
+    }
+
+    /// Sets `sq_entries`.
+    #[must_use]
+    pub fn sq_entries(mut self, n: u32) -> Self {
+        self.sq_entries = n;
+        self
+    }
+
+    /// Sets `staging_bytes` (checked by [`UringOptions::validate`]).
+    #[must_use]
+    pub fn staging_bytes(mut self, n: usize) -> Self {
+        self.staging_bytes = n;
+        self
     }
 
     /// Sets `direct`.

@@ -254,10 +254,10 @@ fn direct_writes_at_any_offset_match_a_model() {
     }
     for fixed in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let o = UringOptions {
-            staging_bytes: 3 * 4096,
-            ..UringOptions::default().direct(true).fixed_buffers(fixed)
-        };
+        let o = UringOptions::default()
+            .direct(true)
+            .fixed_buffers(fixed)
+            .staging_bytes(3 * 4096);
         let (u, b) = uring_backend(dir.path(), o);
         // Old bytes in the file, as in a recycled one.
         let junk: Vec<u8> = (0..40_000u32).map(|i| (i * 7 + 3) as u8).collect();
@@ -327,10 +327,7 @@ fn huge_groups_split_into_chains_within_the_queue() {
     }
     let dir = tempfile::tempdir().unwrap();
     // The vectored path: a registered stage would copy the group into it instead.
-    let o = UringOptions {
-        sq_entries: 4,
-        ..UringOptions::default().fixed_buffers(false)
-    };
+    let o = UringOptions::default().fixed_buffers(false).sq_entries(4);
     let (u, b) = uring_backend(dir.path(), o);
     let mut f = b.create("big.tmp").unwrap();
     let pieces: Vec<Vec<u8>> = (0..10_000u32)

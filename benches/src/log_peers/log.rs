@@ -87,12 +87,12 @@ impl LogBackend {
     /// [`SpareBackend::fill`]: storage_std::backend::SpareBackend::fill
     pub fn file_with_ready_spares(spares: usize) -> Self {
         Self::new("file, spares ready", move |dir| {
-            let b = FileBackend::new(dir)?.with_spares(storage_std::backend::SpareOptions {
-                spares,
-                size: Some(options(Durability::None).segment_bytes()),
-                quiet: std::time::Duration::from_secs(1),
-                ..Default::default()
-            });
+            let b = FileBackend::new(dir)?.with_spares(
+                storage_std::backend::SpareOptions::default()
+                    .with_spares(spares)
+                    .with_size(Some(options(Durability::None).segment_bytes()))
+                    .with_quiet(std::time::Duration::from_secs(1)),
+            );
             if !b.fill(std::time::Duration::from_secs(120))? {
                 return Err(std::io::Error::other(format!(
                     "spares not ready: {:?}",

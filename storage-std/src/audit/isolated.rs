@@ -20,11 +20,9 @@
 //! fn main() {
 //!     // First thing: a child spawned by `verify_isolated` verifies and exits here.
 //!     storage_std::run_verify_child_if_requested();
-//!     let limits = IsolationLimits {
-//!         time: Duration::from_secs(30),
-//!         memory_bytes: Some(1 << 30),
-//!         ..Default::default()
-//!     };
+//!     let limits = IsolationLimits::default()
+//!         .with_time(Duration::from_secs(30))
+//!         .with_memory_bytes(Some(1 << 30));
 //!     match verify_isolated("/var/log/app", &limits).unwrap().outcome {
 //!         IsolatedOutcome::Verified { report } => println!("{:?}", report.status),
 //!         other => eprintln!("not verified: {other}"),
@@ -67,6 +65,7 @@ const POLL: Duration = Duration::from_millis(2);
 
 /// The limits of an isolated verification and the child to run it in.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IsolationLimits {
     /// Wall-clock time: the child is killed ([`IsolatedOutcome::TimedOut`]) after it. Its
     /// CPU time is limited to this plus one second too, a backstop should the parent die.
@@ -80,6 +79,38 @@ pub struct IsolationLimits {
     pub program: Option<PathBuf>,
     /// Arguments for the child program (the request itself goes through stdin).
     pub args: Vec<OsString>,
+}
+
+/// Builders: `IsolationLimits` is `#[non_exhaustive]` (an option added later is not a breaking
+/// change), so it is built from its default with these.
+impl IsolationLimits {
+    /// Sets [`IsolationLimits::time`].
+    #[must_use]
+    pub fn with_time(mut self, time: Duration) -> Self {
+        self.time = time;
+        self
+    }
+
+    /// Sets [`IsolationLimits::memory_bytes`].
+    #[must_use]
+    pub fn with_memory_bytes(mut self, memory_bytes: Option<u64>) -> Self {
+        self.memory_bytes = memory_bytes;
+        self
+    }
+
+    /// Sets [`IsolationLimits::program`].
+    #[must_use]
+    pub fn with_program(mut self, program: Option<PathBuf>) -> Self {
+        self.program = program;
+        self
+    }
+
+    /// Sets [`IsolationLimits::args`].
+    #[must_use]
+    pub fn with_args(mut self, args: Vec<OsString>) -> Self {
+        self.args = args;
+        self
+    }
 }
 
 impl Default for IsolationLimits {

@@ -105,6 +105,7 @@ const ZERO_CHUNK: usize = 1 << 20;
 
 /// Settings of a [`SpareBackend`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SpareOptions {
     /// Ready spares to keep (1 to [`MAX_SPARES`]).
     pub spares: usize,
@@ -127,6 +128,45 @@ pub struct SpareOptions {
     /// the ready spares creates new files as without spares. Background preparation
     /// only.
     pub quiet: Duration,
+}
+
+/// Builders: `SpareOptions` is `#[non_exhaustive]` (an option added later is not a breaking
+/// change), so it is built from its default with these.
+impl SpareOptions {
+    /// Sets [`SpareOptions::spares`].
+    #[must_use]
+    pub fn with_spares(mut self, spares: usize) -> Self {
+        self.spares = spares;
+        self
+    }
+
+    /// Sets [`SpareOptions::recycle`].
+    #[must_use]
+    pub fn with_recycle(mut self, recycle: bool) -> Self {
+        self.recycle = recycle;
+        self
+    }
+
+    /// Sets [`SpareOptions::background`].
+    #[must_use]
+    pub fn with_background(mut self, background: bool) -> Self {
+        self.background = background;
+        self
+    }
+
+    /// Sets [`SpareOptions::size`].
+    #[must_use]
+    pub fn with_size(mut self, size: Option<u64>) -> Self {
+        self.size = size;
+        self
+    }
+
+    /// Sets [`SpareOptions::quiet`].
+    #[must_use]
+    pub fn with_quiet(mut self, quiet: Duration) -> Self {
+        self.quiet = quiet;
+        self
+    }
 }
 
 impl Default for SpareOptions {
@@ -368,7 +408,7 @@ impl<B: Backend> SpareBackend<B> {
     /// use storage_std::{Durability, Writer, WriterOptions};
     /// let dir = tempfile::tempdir().unwrap();
     /// let seg = 64 << 10;
-    /// let spares = SpareOptions { spares: 2, size: Some(seg), ..SpareOptions::default() };
+    /// let spares = SpareOptions::default().with_spares(2).with_size(Some(seg));
     /// let backend = FileBackend::new(dir.path()).unwrap().with_spares(spares);
     /// assert!(backend.fill(Duration::from_secs(10)).unwrap());
     /// assert_eq!(backend.ready().len(), 2);

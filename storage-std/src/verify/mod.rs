@@ -141,6 +141,7 @@ json_text_form!(VerifyReport, "verify report");
 
 /// What to check the log against besides itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyOptions {
     /// A digest kept outside the log (`ringctl verify --expect-digest`): the only check
     /// that catches someone who rewrote segments and manifest consistently.
@@ -148,6 +149,24 @@ pub struct VerifyOptions {
     /// A sealed run's end: the log must end at its last sequence with its final digest
     /// (catches segments deleted from the end).
     pub sealed_run: Option<SealedRun>,
+}
+
+/// Builders: `VerifyOptions` is `#[non_exhaustive]` (an option added later is not a breaking
+/// change), so it is built from its default with these.
+impl VerifyOptions {
+    /// Sets [`VerifyOptions::expect`].
+    #[must_use]
+    pub fn with_expect(mut self, expect: Option<ExpectDigest>) -> Self {
+        self.expect = expect;
+        self
+    }
+
+    /// Sets [`VerifyOptions::sealed_run`].
+    #[must_use]
+    pub fn with_sealed_run(mut self, sealed_run: Option<SealedRun>) -> Self {
+        self.sealed_run = sealed_run;
+        self
+    }
 }
 
 /// Verifies a log on any backend. Errors when a file cannot be read (or is of a format
@@ -179,11 +198,10 @@ pub fn verify(backend: &Arc<dyn Backend>) -> Result<VerifyReport> {
 /// w.append(b"x").unwrap();
 /// let (seq, digest) = w.stats().chain.unwrap();
 /// w.close().unwrap();
-/// let opts = VerifyOptions { expect: Some(ExpectDigest { digest, seq: Some(seq) }),
-///     ..Default::default() };
+/// let opts = VerifyOptions::default().with_expect(Some(ExpectDigest { digest, seq: Some(seq) }));
 /// assert_eq!(verify_with(&b, &opts).unwrap().status, VerifyStatus::Clean);
-/// let wrong = VerifyOptions { expect: Some(ExpectDigest { digest: [0; 32], seq: None }),
-///     ..Default::default() };
+/// let wrong =
+///     VerifyOptions::default().with_expect(Some(ExpectDigest { digest: [0; 32], seq: None }));
 /// assert_eq!(verify_with(&b, &wrong).unwrap().status, VerifyStatus::Corrupt);
 /// ```
 pub fn verify_with(backend: &Arc<dyn Backend>, opts: &VerifyOptions) -> Result<VerifyReport> {

@@ -54,11 +54,7 @@ pub fn option_sets() -> Vec<(&'static str, UringOptions)> {
         ),
         (
             "direct, tiny ring and stage",
-            UringOptions {
-                sq_entries: 2,
-                staging_bytes: 4096,
-                ..d.clone()
-            },
+            d.clone().sq_entries(2).staging_bytes(4096),
         ),
         ("buffered", b.clone()),
         (
