@@ -77,7 +77,7 @@ pub struct Catalog {
 }
 
 fn io(step: &'static str) -> impl Fn(std::io::Error) -> ArchiveError {
-    move |source| ArchiveError::Io { step, source }
+    move |error| ArchiveError::Io { step, error }
 }
 
 fn check_name(name: &str) -> Result<(), ArchiveError> {
