@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::backend::{Backend, DirLock, FileBackend};
+use crate::backend::{Access, Backend, DirLock};
 use crate::clock::now_ns;
 use crate::error::Error;
 use crate::reader::{LogReader, Start};
@@ -17,6 +17,7 @@ use super::ArchiveError;
 use super::anchor::{
     Anchor, AnchorEntry, RejectedAnchor, latest_anchor, list_anchors, write_anchor,
 };
+use super::fs::{CatalogFs, RealFs};
 use super::manifest::{MANIFEST_TEMP, Manifest, RecordingState, read_manifest};
 use super::recorder::{Recorder, RecordingStatus};
 use super::replay::LogReplay;
@@ -74,6 +75,7 @@ impl RecordingInfo {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     root: PathBuf,
+    fs: Arc<dyn CatalogFs>,
 }
 
 fn io(step: &'static str) -> impl Fn(std::io::Error) -> ArchiveError {
@@ -94,35 +96,40 @@ fn check_name(name: &str) -> Result<(), ArchiveError> {
     }
 }
 
-fn sync_dir(path: &Path) -> Result<(), ArchiveError> {
-    std::fs::File::open(path)
-        .and_then(|d| d.sync_all())
-        .map_err(io("sync directory"))
-}
-
 impl Catalog {
     /// Opens (creating it if needed) the catalog at `root`, finishing what a crash cut
     /// short: a purge (the recording's directory was already renamed away) and a
     /// truncation that had not swapped its shortened log in (it is dropped).
     pub fn open(root: impl AsRef<Path>) -> Result<Self, ArchiveError> {
+        Self::open_on(root, Arc::new(RealFs))
+    }
+
+    /// [`Catalog::open`] on another file system than the real one (the crash tests'
+    /// simulated disk).
+    pub fn open_on(root: impl AsRef<Path>, fs: Arc<dyn CatalogFs>) -> Result<Self, ArchiveError> {
         let root = root.as_ref().to_path_buf();
-        std::fs::create_dir_all(&root).map_err(io("create catalog root"))?;
-        let catalog = Catalog { root };
-        for entry in std::fs::read_dir(&catalog.root).map_err(io("list catalog"))? {
-            let entry = entry.map_err(io("list catalog"))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+        fs.create_root(&root).map_err(io("create catalog root"))?;
+        let catalog = Catalog { root, fs };
+        let fs = &catalog.fs;
+        for name in fs.list_dirs(&catalog.root).map_err(io("list catalog"))? {
+            let path = catalog.root.join(&name);
             if name.starts_with(PURGING_PREFIX) {
-                std::fs::remove_dir_all(entry.path()).map_err(io("finish purge"))?;
-            } else if entry.path().join(TRUNCATING_DIR).exists()
-                && !FileBackend::existing(entry.path().join(LOG_DIR))
+                fs.remove_dir_all(&path).map_err(io("finish purge"))?;
+            } else if fs.is_dir(&path.join(TRUNCATING_DIR))
+                && !fs
+                    .open_dir(&path.join(LOG_DIR))
                     .and_then(|b| b.lock_held())
                     .unwrap_or(false)
             {
-                std::fs::remove_dir_all(entry.path().join(TRUNCATING_DIR))
+                fs.remove_dir_all(&path.join(TRUNCATING_DIR))
                     .map_err(io("drop unfinished truncation"))?;
             }
         }
         Ok(catalog)
+    }
+
+    fn sync_dir(&self, path: &Path) -> Result<(), ArchiveError> {
+        self.fs.sync_dir(path).map_err(io("sync directory"))
     }
 
     /// The catalog's root directory.
@@ -140,10 +147,10 @@ impl Catalog {
     /// holds it.
     fn hold_log(&self, name: &str, dir: &Path) -> Result<Option<DirLock>, ArchiveError> {
         let log = dir.join(LOG_DIR);
-        if !log.is_dir() {
+        if !self.fs.is_dir(&log) {
             return Ok(None);
         }
-        let backend = FileBackend::existing(&log).map_err(io("open log"))?;
+        let backend = self.fs.open_dir(&log).map_err(io("open log"))?;
         match backend.lock() {
             Ok(l) => Ok(Some(l)),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -155,11 +162,11 @@ impl Catalog {
 
     fn existing(&self, name: &str) -> Result<(PathBuf, Arc<dyn Backend>), ArchiveError> {
         let dir = self.dir_of(name)?;
-        if !dir.is_dir() {
+        if !self.fs.is_dir(&dir) {
             return Err(ArchiveError::NotFound(name.to_owned()));
         }
-        let b = FileBackend::existing(&dir).map_err(io("open recording"))?;
-        Ok((dir, Arc::new(b)))
+        let b = self.fs.open_dir(&dir).map_err(io("open recording"))?;
+        Ok((dir, b))
     }
 
     /// The path of a recording's log directory (for `storage_std` tools).
@@ -170,14 +177,8 @@ impl Catalog {
     /// Every recording, sorted by name. A recording whose manifest is damaged is listed
     /// with its [`RecordingInfo::problem`], not left out.
     pub fn list(&self) -> Result<Vec<RecordingInfo>, ArchiveError> {
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(&self.root).map_err(io("list catalog"))? {
-            let entry = entry.map_err(io("list catalog"))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().is_dir() && check_name(&name).is_ok() {
-                names.push(name);
-            }
-        }
+        let mut names = self.fs.list_dirs(&self.root).map_err(io("list catalog"))?;
+        names.retain(|n| check_name(n).is_ok());
         names.sort();
         names.iter().map(|n| self.info(n)).collect()
     }
@@ -211,7 +212,7 @@ impl Catalog {
                 info.state = Some(m.state);
                 info.manifest = Some(m);
             }
-            Ok(None) if dir.join(MANIFEST_TEMP).exists() => {
+            Ok(None) if backend.open(MANIFEST_TEMP, Access::Read).is_ok() => {
                 info.problem = Some(format!(
                     "no manifest (its first write was cut short: {MANIFEST_TEMP} is left; \
                      purge the recording)"
@@ -221,14 +222,14 @@ impl Catalog {
             Err(e) => info.problem = Some(e.to_string()),
         }
         let log = dir.join(LOG_DIR);
-        if !log.is_dir() {
+        if !self.fs.is_dir(&log) {
             info.problem
                 .get_or_insert_with(|| "no log directory".to_owned());
             return Ok(info);
         }
-        let log_backend = FileBackend::existing(&log).map_err(io("open log"))?;
+        let log_backend = self.fs.open_dir(&log).map_err(io("open log"))?;
         info.live = log_backend.lock_held().unwrap_or(false);
-        match LogReader::new(Arc::new(log_backend)).segments() {
+        match LogReader::new(log_backend).segments() {
             Ok(segs) => {
                 info.segments = segs.len();
                 info.bytes = segs.iter().map(|s| s.bytes).sum();
@@ -266,22 +267,21 @@ impl Catalog {
         config: BTreeMap<String, String>,
     ) -> Result<Recorder, ArchiveError> {
         let dir = self.dir_of(name)?;
-        match std::fs::create_dir(&dir) {
+        match self.fs.create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(ArchiveError::Exists(name.to_owned()));
             }
             Err(e) => return Err(io("create recording")(e)),
         }
-        sync_dir(&self.root)?;
-        let backend: Arc<dyn Backend> =
-            Arc::new(FileBackend::existing(&dir).map_err(io("open recording"))?);
+        self.sync_dir(&self.root)?;
+        let backend = self.fs.open_dir(&dir).map_err(io("open recording"))?;
         let mut manifest = Manifest::new(name, with_settings(config, &opts), now_ns());
         manifest.first_seq = None;
         save_manifest(&*backend, &manifest)?;
         let first = opts.first_seq;
-        let anchors = anchors_of(&dir)?;
-        let writer = Writer::open(dir.join(LOG_DIR), opts)?;
+        let anchors = self.anchors_of(&dir)?;
+        let writer = self.open_writer(&dir.join(LOG_DIR), opts)?;
         Ok(Recorder::new(writer, backend, anchors, manifest, first))
     }
 
@@ -295,13 +295,16 @@ impl Catalog {
         // write would otherwise find its `Running` manifest replaced by this outcome.
         let _held = self.hold_log(name, &dir)?;
         let mut manifest = self.manifest_of(name, &*backend)?;
-        let log = FileBackend::existing(dir.join(LOG_DIR)).map_err(io("open log"))?;
+        let log = self
+            .fs
+            .open_dir(&dir.join(LOG_DIR))
+            .map_err(io("open log"))?;
         let clean = match manifest.state {
             // A run that never sealed ended in a crash, even if nothing needed a repair.
             RecordingState::Running | RecordingState::Damaged => RecordingState::CrashedRecovered,
             other => other,
         };
-        match repair_held(&log, force) {
+        match repair_held(&*log, force) {
             Ok(report) => {
                 manifest.apply_recovery(&report, clean);
                 if manifest.state != RecordingState::Sealed && manifest.ended_ns.is_none() {
@@ -336,8 +339,11 @@ impl Catalog {
         let (before, deep) = {
             let _held = self.hold_log(name, &dir)?;
             let before = self.manifest_of(name, &*backend)?;
-            let log = FileBackend::existing(dir.join(LOG_DIR)).map_err(io("open log"))?;
-            match repair_held(&log, false) {
+            let log = self
+                .fs
+                .open_dir(&dir.join(LOG_DIR))
+                .map_err(io("open log"))?;
+            match repair_held(&*log, false) {
                 Ok(report) => (before, report),
                 Err(e @ Error::NeedsForce { .. }) | Err(e @ Error::Corrupt { .. }) => {
                     return Err(mark_damaged(name, &*backend, before, &e));
@@ -348,7 +354,7 @@ impl Catalog {
         // The writer's open takes the log's lock again before it recovers the tail, and
         // the manifest is read and written only under that lock: a second extender (or a
         // recovery) cannot interleave its own manifest with this run's.
-        let writer = match Writer::open(dir.join(LOG_DIR), opts) {
+        let writer = match self.open_writer(&dir.join(LOG_DIR), opts) {
             Ok(w) => w,
             Err(Error::Locked(_)) => return Err(ArchiveError::Live(name.to_owned())),
             Err(e @ Error::NeedsForce { .. }) | Err(e @ Error::Corrupt { .. }) => {
@@ -383,7 +389,7 @@ impl Catalog {
         manifest.config = config;
         manifest.writer_version = env!("CARGO_PKG_VERSION").to_owned();
         save_manifest(&*backend, &manifest)?;
-        let anchors = anchors_of(&dir)?;
+        let anchors = self.anchors_of(&dir)?;
         Ok(Recorder::new(writer, backend, anchors, manifest, next))
     }
 
@@ -403,7 +409,7 @@ impl Catalog {
         status: Option<Arc<RecordingStatus>>,
     ) -> Result<LogReplay, ArchiveError> {
         let (dir, _) = self.existing(name)?;
-        let reader = LogReader::open(dir.join(LOG_DIR))?;
+        let reader = self.reader(&dir.join(LOG_DIR))?;
         Ok(LogReplay::at_time(reader, timestamp_ns, status)?)
     }
 
@@ -415,7 +421,7 @@ impl Catalog {
         status: Option<Arc<RecordingStatus>>,
     ) -> Result<LogReplay, ArchiveError> {
         let (dir, _) = self.existing(name)?;
-        let reader = LogReader::open(dir.join(LOG_DIR))?;
+        let reader = self.reader(&dir.join(LOG_DIR))?;
         Ok(LogReplay::new(reader, from, status)?)
     }
 
@@ -455,7 +461,7 @@ impl Catalog {
         // Anchors past the cut first: they reflect records about to go, and would look
         // valid again once an extend reaches their sequence. A crash after this step
         // only leaves fewer anchors (a replay from an earlier one).
-        let anchors = anchors_of(&dir)?;
+        let anchors = self.anchors_of(&dir)?;
         for file in anchors.list().map_err(io("list anchors"))? {
             let seq = file
                 .strip_suffix(".anchor")
@@ -466,13 +472,15 @@ impl Catalog {
         }
         anchors.sync_dir().map_err(io("sync anchors"))?;
         let tmp = dir.join(TRUNCATING_DIR);
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(io("drop old truncation"))?;
+        if self.fs.is_dir(&tmp) {
+            self.fs
+                .remove_dir_all(&tmp)
+                .map_err(io("drop old truncation"))?;
         }
         let mut opts = WriterOptions::new(crate::writer::Durability::None);
         opts.first_seq = first;
-        let copy: Writer = Writer::open(&tmp, opts)?;
-        let reader = LogReader::open(dir.join(LOG_DIR))?;
+        let copy: Writer = self.open_writer(&tmp, opts)?;
+        let reader = self.reader(&dir.join(LOG_DIR))?;
         let mut cursor = reader.cursor(Start::Seq(first))?;
         cursor.set_end(Some(last_kept));
         let mut last = None;
@@ -493,20 +501,17 @@ impl Catalog {
         }
         copy.close()?;
         // The shortened log's lock, taken before the swap puts it in place.
-        let _held_new = FileBackend::existing(&tmp)
+        let _held_new = self
+            .fs
+            .open_dir(&tmp)
             .and_then(|b| b.lock())
             .map_err(io("lock truncated log"))?;
-        sync_dir(&dir)?;
-        rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            &tmp,
-            rustix::fs::CWD,
-            dir.join(LOG_DIR),
-            rustix::fs::RenameFlags::EXCHANGE,
-        )
-        .map_err(|e| io("swap truncated log")(e.into()))?;
-        sync_dir(&dir)?;
-        std::fs::remove_dir_all(&tmp).map_err(io("remove old log"))?;
+        self.sync_dir(&dir)?;
+        self.fs
+            .exchange_dirs(&tmp, &dir.join(LOG_DIR))
+            .map_err(io("swap truncated log"))?;
+        self.sync_dir(&dir)?;
+        self.fs.remove_dir_all(&tmp).map_err(io("remove old log"))?;
         manifest.last_seq = last;
         manifest
             .config
@@ -523,9 +528,19 @@ impl Catalog {
         // Held through the rename: a recorder cannot open the log in between.
         let _held = self.hold_log(name, &dir)?;
         let gone = self.root.join(format!("{PURGING_PREFIX}{name}"));
-        std::fs::rename(&dir, &gone).map_err(io("rename recording for purge"))?;
-        sync_dir(&self.root)?;
-        std::fs::remove_dir_all(&gone).map_err(io("remove recording"))?;
+        if self.fs.is_dir(&gone) {
+            // A purge of an earlier recording of this name that a crash cut short.
+            self.fs
+                .remove_dir_all(&gone)
+                .map_err(io("finish earlier purge"))?;
+        }
+        self.fs
+            .rename_dir(&dir, &gone)
+            .map_err(io("rename recording for purge"))?;
+        self.sync_dir(&self.root)?;
+        self.fs
+            .remove_dir_all(&gone)
+            .map_err(io("remove recording"))?;
         Ok(())
     }
 }
@@ -564,7 +579,7 @@ impl Catalog {
             created_ns: now_ns(),
             snapshot: snapshot.to_vec(),
         };
-        write_anchor(&*anchors_of(&dir)?, &anchor)?;
+        write_anchor(&*self.anchors_of(&dir)?, &anchor)?;
         Ok(anchor)
     }
 
@@ -574,7 +589,7 @@ impl Catalog {
         let info = self.info(name)?;
         let (dir, _) = self.existing(name)?;
         let durable_end = info.last_seq.map_or(0, |s| s + 1);
-        list_anchors(&*anchors_of(&dir)?, durable_end)
+        list_anchors(&*self.anchors_of(&dir)?, durable_end)
     }
 
     /// The latest valid anchor of a recording (its checks pass and the log still holds
@@ -587,7 +602,7 @@ impl Catalog {
         let info = self.info(name)?;
         let (dir, _) = self.existing(name)?;
         let durable_end = info.last_seq.map_or(0, |s| s + 1);
-        let (anchor, rejected) = latest_anchor(&*anchors_of(&dir)?, durable_end)?;
+        let (anchor, rejected) = latest_anchor(&*self.anchors_of(&dir)?, durable_end)?;
         let from = anchor
             .as_ref()
             .map_or(info.first_seq.unwrap_or(0), |a| a.seq + 1);
@@ -626,10 +641,30 @@ fn mark_damaged(name: &str, dir: &dyn Backend, mut manifest: Manifest, e: &Error
     }
 }
 
-fn anchors_of(dir: &Path) -> Result<Arc<dyn Backend>, ArchiveError> {
-    Ok(Arc::new(
-        FileBackend::new(dir.join(ANCHORS_DIR)).map_err(io("open anchors"))?,
-    ))
+impl Catalog {
+    fn anchors_of(&self, dir: &Path) -> Result<Arc<dyn Backend>, ArchiveError> {
+        self.fs
+            .create_backend(&dir.join(ANCHORS_DIR))
+            .map_err(io("open anchors"))
+    }
+
+    /// `Writer::open` on the catalog's file system.
+    fn open_writer(&self, log: &Path, opts: WriterOptions) -> Result<Writer, Error> {
+        let backend = self
+            .fs
+            .create_backend(log)
+            .map_err(|e| Error::io("create_dir", log.display().to_string(), e))?;
+        Writer::open_with(backend, opts)
+    }
+
+    /// `LogReader::open` on the catalog's file system.
+    fn reader(&self, log: &Path) -> Result<LogReader, Error> {
+        let backend = self
+            .fs
+            .open_dir(log)
+            .map_err(|e| Error::io("open", log.display().to_string(), e))?;
+        Ok(LogReader::new(backend))
+    }
 }
 
 /// `config` plus the writer settings worth knowing later.

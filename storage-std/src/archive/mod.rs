@@ -51,6 +51,7 @@
 
 mod anchor;
 mod catalog;
+mod fs;
 mod manifest;
 mod recorder;
 mod replay;
@@ -60,6 +61,7 @@ pub use anchor::{
     list_anchors, write_anchor,
 };
 pub use catalog::{Catalog, RecordingInfo};
+pub use fs::{CatalogFs, RealFs};
 pub use manifest::{
     MANIFEST_FILE, MANIFEST_TEMP, MANIFEST_VERSION, Manifest, RecordingState, read_manifest,
     write_manifest,
