@@ -186,6 +186,56 @@ fn listed_whole(catalog: &Catalog, label: &str) {
 }
 
 #[test]
+fn a_crash_at_each_step_of_a_create_leaves_the_recording_whole_or_absent() {
+    let base = SimFs::new();
+    catalog_on(&base);
+    let seen = Seen::<2>::new();
+    let cuts = sweep(
+        &base,
+        &|c| c.create("r", opts(), BTreeMap::new()).map(Some),
+        &|catalog, fs, label| {
+            let list = catalog
+                .list()
+                .unwrap_or_else(|e| panic!("{label}: list: {e}"));
+            match list.as_slice() {
+                [] => {
+                    seen.saw(0);
+                    // Not created: the name is free, and the create goes through now.
+                    let mut rec = catalog
+                        .create("r", opts(), BTreeMap::new())
+                        .unwrap_or_else(|e| panic!("{label}: create again: {e}"));
+                    record(&mut rec, 3);
+                    let m = rec.stop().unwrap();
+                    assert_eq!((m.state, m.last_seq), (RecordingState::Sealed, Some(2)));
+                }
+                [info] => {
+                    seen.saw(1);
+                    // Created: a run that never stopped, which extend continues.
+                    assert!(info.problem.is_none(), "{label}: {:?}", info.problem);
+                    assert_eq!(info.state_label(), "interrupted", "{label}");
+                    assert!(log_seqs(fs, "r", label).is_empty(), "{label}");
+                    verifies(fs, "r", label);
+                    assert!(matches!(
+                        catalog.create("r", opts(), BTreeMap::new()),
+                        Err(ArchiveError::Exists(_))
+                    ));
+                    let mut rec = catalog
+                        .extend("r", opts(), BTreeMap::new())
+                        .unwrap_or_else(|e| panic!("{label}: extend: {e}"));
+                    assert_eq!(rec.next_seq(), 0, "{label}");
+                    record(&mut rec, 3);
+                    let m = rec.stop().unwrap();
+                    assert_eq!((m.state, m.last_seq), (RecordingState::Sealed, Some(2)));
+                }
+                more => panic!("{label}: {} recordings", more.len()),
+            }
+        },
+    );
+    assert!(cuts > 12, "{cuts}");
+    seen.assert_all();
+}
+
+#[test]
 fn a_crash_at_each_step_of_an_extend_keeps_every_durable_record() {
     let base = sealed_recording(300);
     let seen = Seen::<2>::new();

@@ -29,6 +29,9 @@ const LOG_DIR: &str = "log";
 const TRUNCATING_DIR: &str = "log.truncating";
 /// Prefix of a recording directory being purged.
 const PURGING_PREFIX: &str = ".purging-";
+/// Prefix of a recording directory being created: it is built (manifest, log directory)
+/// under this name and renamed into place whole.
+const CREATING_PREFIX: &str = ".creating-";
 /// The snapshot anchors' directory inside a recording's directory.
 const ANCHORS_DIR: &str = "anchors";
 
@@ -98,8 +101,9 @@ fn check_name(name: &str) -> Result<(), ArchiveError> {
 
 impl Catalog {
     /// Opens (creating it if needed) the catalog at `root`, finishing what a crash cut
-    /// short: a purge (the recording's directory was already renamed away) and a
-    /// truncation that had not swapped its shortened log in (it is dropped).
+    /// short: a purge (the recording's directory was already renamed away), a creation
+    /// that had not renamed its recording into place and a truncation that had not
+    /// swapped its shortened log in (both are dropped).
     pub fn open(root: impl AsRef<Path>) -> Result<Self, ArchiveError> {
         Self::open_on(root, Arc::new(RealFs))
     }
@@ -115,6 +119,18 @@ impl Catalog {
             let path = catalog.root.join(&name);
             if name.starts_with(PURGING_PREFIX) {
                 fs.remove_dir_all(&path).map_err(io("finish purge"))?;
+            } else if name.starts_with(CREATING_PREFIX) {
+                // A creation that did not rename its recording into place. One under way
+                // in another process holds its log's lock (taken before anything else
+                // goes in): it is left alone.
+                let busy = fs
+                    .open_dir(&path.join(LOG_DIR))
+                    .and_then(|b| b.lock_held())
+                    .unwrap_or(false);
+                if !busy {
+                    fs.remove_dir_all(&path)
+                        .map_err(io("drop unfinished creation"))?;
+                }
             } else if fs.is_dir(&path.join(TRUNCATING_DIR))
                 && !fs
                     .open_dir(&path.join(LOG_DIR))
@@ -259,7 +275,10 @@ impl Catalog {
     }
 
     /// Creates a recording and starts recording it. `config` goes into the manifest next
-    /// to the writer's own settings.
+    /// to the writer's own settings. The recording's directory is built under a hidden
+    /// name (manifest, log directory) and renamed into place: after a crash the catalog
+    /// has the recording whole (an interrupted run, which [`Catalog::extend`] continues)
+    /// or not at all (the name is free).
     pub fn create(
         &self,
         name: &str,
@@ -267,21 +286,66 @@ impl Catalog {
         config: BTreeMap<String, String>,
     ) -> Result<Recorder, ArchiveError> {
         let dir = self.dir_of(name)?;
-        match self.fs.create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(ArchiveError::Exists(name.to_owned()));
-            }
-            Err(e) => return Err(io("create recording")(e)),
+        if self.fs.is_dir(&dir) {
+            return Err(ArchiveError::Exists(name.to_owned()));
         }
-        self.sync_dir(&self.root)?;
-        let backend = self.fs.open_dir(&dir).map_err(io("open recording"))?;
+        // Built under another name and renamed into place whole: a crash leaves either
+        // no recording (the next `open` drops the staging directory) or one with its
+        // manifest and log, never a directory a retry must purge first.
+        let staging = self.root.join(format!("{CREATING_PREFIX}{name}"));
+        let staged_log = staging.join(LOG_DIR);
+        let mut fresh = false;
+        while !fresh {
+            match self.fs.create_dir(&staging) {
+                Ok(()) => fresh = true,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let busy = self
+                        .fs
+                        .open_dir(&staged_log)
+                        .and_then(|b| b.lock_held())
+                        .unwrap_or(false);
+                    if busy {
+                        // Another create of this name is under way.
+                        return Err(ArchiveError::Exists(name.to_owned()));
+                    }
+                    self.fs
+                        .remove_dir_all(&staging)
+                        .map_err(io("drop unfinished creation"))?;
+                }
+                Err(e) => return Err(io("create recording")(e)),
+            }
+        }
+        // The staged log's lock first, held through the rename: a concurrent `open` leaves
+        // the staging directory alone, and no extend takes the recording before this
+        // create's writer does.
+        let staged_lock = self
+            .fs
+            .create_backend(&staged_log)
+            .and_then(|b| b.lock())
+            .map_err(io("lock new log"))?;
+        let backend = self.fs.open_dir(&staging).map_err(io("open recording"))?;
         let mut manifest = Manifest::new(name, with_settings(config, &opts), now_ns());
         manifest.first_seq = None;
         save_manifest(&*backend, &manifest)?;
+        match self.fs.rename_dir(&staging, &dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                drop(staged_lock);
+                let _ = self.fs.remove_dir_all(&staging);
+                return Err(ArchiveError::Exists(name.to_owned()));
+            }
+            Err(e) => return Err(io("rename new recording into place")(e)),
+        }
+        self.sync_dir(&self.root)?;
+        let backend = self.fs.open_dir(&dir).map_err(io("open recording"))?;
         let first = opts.first_seq;
         let anchors = self.anchors_of(&dir)?;
-        let writer = self.open_writer(&dir.join(LOG_DIR), opts)?;
+        drop(staged_lock);
+        let writer = match self.open_writer(&dir.join(LOG_DIR), opts) {
+            Ok(w) => w,
+            Err(Error::Locked(_)) => return Err(ArchiveError::Live(name.to_owned())),
+            Err(e) => return Err(e.into()),
+        };
         Ok(Recorder::new(writer, backend, anchors, manifest, first))
     }
 
