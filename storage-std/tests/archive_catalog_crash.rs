@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use ringcore::broadcast::GatedRing;
 use simfs::SimFs;
-use storage_std::archive::{ArchiveError, Catalog, CatalogFs, Drained, Recorder, RecordingState};
+use storage_std::archive::{
+    ArchiveError, Catalog, CatalogFs, Drained, Recorder, RecordingState, TRUNCATING_KEY,
+};
 use storage_std::backend::CrashMode;
 use storage_std::{Durability, LogReader, Start, VerifyStatus, WriterOptions};
 
@@ -276,6 +278,98 @@ fn a_crash_at_each_step_of_an_extend_keeps_every_durable_record() {
                 "{label}"
             );
             assert_eq!(log_seqs(fs, "r", label).len(), 303, "{label}");
+        },
+    );
+    seen.assert_all();
+}
+
+#[test]
+fn a_crash_at_each_step_of_a_truncate_leaves_the_old_log_or_the_cut_one() {
+    let base = sealed_recording(400);
+    {
+        let catalog = catalog_on(&base);
+        catalog.store_anchor("r", 100, b"early").unwrap();
+        catalog.store_anchor("r", 300, b"late").unwrap();
+    }
+    // The old log; the cut one with the manifest still at the old end; both cut.
+    let seen = Seen::<3>::new();
+    sweep(
+        &base,
+        &|c| c.truncate("r", 149).map(|_| None),
+        &|catalog, fs, label| {
+            listed_whole(catalog, label);
+            let seqs = log_seqs(fs, "r", label);
+            let last = seqs.last().copied();
+            assert!(
+                last == Some(149) || last == Some(399),
+                "{label}: the log ends at {last:?}"
+            );
+            assert_eq!(
+                seqs,
+                (0..=last.unwrap()).collect::<Vec<_>>(),
+                "{label}: every record up to the end"
+            );
+            verifies(fs, "r", label);
+            let info = catalog.describe("r").unwrap();
+            assert_eq!(info.last_seq, last, "{label}");
+            let m = info.manifest.unwrap();
+            // The manifest never claims a cut the log lacks, and when it still says the
+            // old end of a cut log, it says why: the truncation it had started.
+            assert!(
+                m.last_seq == last || (m.last_seq == Some(399) && last == Some(149)),
+                "{label}: manifest {:?}, log {last:?}",
+                m.last_seq
+            );
+            seen.saw(match (last, m.last_seq) {
+                (Some(399), _) => 0,
+                (_, Some(399)) => 1,
+                _ => 2,
+            });
+            if m.last_seq != last {
+                assert_eq!(
+                    m.config.get(TRUNCATING_KEY).map(String::as_str),
+                    Some("149"),
+                    "{label}: {:?}",
+                    m.config
+                );
+                // A recovery settles it as a retry would.
+                let m = catalog
+                    .recover("r", false)
+                    .unwrap_or_else(|e| panic!("{label}: recover: {e}"));
+                assert_eq!(m.last_seq, Some(149), "{label}");
+                assert!(!m.config.contains_key(TRUNCATING_KEY), "{label}");
+                assert_eq!(
+                    m.config.get("truncated_after").map(String::as_str),
+                    Some("149"),
+                    "{label}"
+                );
+            }
+            // The anchor past the cut is gone before the log is cut.
+            if last == Some(149) {
+                let anchors = catalog.anchors("r").unwrap();
+                assert!(
+                    anchors.iter().all(|a| a.problem.is_none()),
+                    "{label}: {anchors:?}"
+                );
+            }
+            let m = catalog
+                .truncate("r", 149)
+                .unwrap_or_else(|e| panic!("{label}: truncate again: {e}"));
+            assert_eq!(m.last_seq, Some(149), "{label}: the retry's manifest");
+            let info = catalog.describe("r").unwrap();
+            assert_eq!(info.last_seq, Some(149), "{label}");
+            assert_eq!(info.manifest.unwrap().last_seq, Some(149), "{label}");
+            let mut rec = catalog
+                .extend("r", opts(), BTreeMap::new())
+                .unwrap_or_else(|e| panic!("{label}: extend: {e}"));
+            assert_eq!(rec.next_seq(), 150, "{label}");
+            record(&mut rec, 2);
+            rec.stop().unwrap();
+            assert_eq!(
+                log_seqs(fs, "r", label),
+                (0..152).collect::<Vec<_>>(),
+                "{label}"
+            );
         },
     );
     seen.assert_all();

@@ -32,6 +32,12 @@ const PURGING_PREFIX: &str = ".purging-";
 /// Prefix of a recording directory being created: it is built (manifest, log directory)
 /// under this name and renamed into place whole.
 const CREATING_PREFIX: &str = ".creating-";
+/// The manifest's configuration key a truncation sets (to the last sequence kept)
+/// before it swaps the shortened log in, and clears once the manifest says the cut:
+/// a manifest that still has it after a crash knows why its log may end earlier.
+pub const TRUNCATING_KEY: &str = "truncating_after";
+/// The configuration key naming the last sequence a finished truncation kept.
+const TRUNCATED_KEY: &str = "truncated_after";
 /// The snapshot anchors' directory inside a recording's directory.
 const ANCHORS_DIR: &str = "anchors";
 
@@ -375,6 +381,7 @@ impl Catalog {
                     manifest.ended_ns = Some(now_ns());
                 }
                 manifest.last_seq = report.next_seq.checked_sub(1);
+                settle_truncation(&mut manifest);
             }
             Err(e @ Error::NeedsForce { .. }) | Err(e @ Error::Corrupt { .. }) => {
                 return Err(mark_damaged(name, &*backend, manifest, &e));
@@ -494,7 +501,9 @@ impl Catalog {
     /// records, with their sequences and timestamps), which is then swapped in with one
     /// atomic exchange of directory names; a crash before the exchange leaves the
     /// recording as it was (the copy is dropped on the next [`Catalog::open`]), a crash
-    /// after it leaves the cut one. Refused for a live, `Damaged` or `Repaired` recording
+    /// after it leaves the cut one, its manifest still naming the old end and the cut
+    /// under way ([`TRUNCATING_KEY`]): a retry, or [`Catalog::recover`], settles it.
+    /// Refused for a live, `Damaged` or `Repaired` recording
     /// (a repaired log has lost ranges a copy cannot reproduce).
     pub fn truncate(&self, name: &str, last_kept: u64) -> Result<Manifest, ArchiveError> {
         let (dir, backend) = self.existing(name)?;
@@ -516,12 +525,17 @@ impl Catalog {
                     .to_owned(),
             });
         }
-        let Some(first) = info.first_seq else {
-            return Ok(manifest);
-        };
-        if info.last_seq.is_none_or(|l| l <= last_kept) {
+        if info.first_seq.is_none() || info.last_seq.is_none_or(|l| l <= last_kept) {
+            // Nothing to cut; but a truncation a crash stopped after its swap left the
+            // manifest saying the old end: it says the cut now.
+            if manifest.config.contains_key(TRUNCATING_KEY) {
+                manifest.last_seq = info.last_seq;
+                settle_truncation(&mut manifest);
+                save_manifest(&*backend, &manifest)?;
+            }
             return Ok(manifest);
         }
+        let first = info.first_seq.unwrap_or(0);
         // Anchors past the cut first: they reflect records about to go, and would look
         // valid again once an extend reaches their sequence. A crash after this step
         // only leaves fewer anchors (a replay from an earlier one).
@@ -535,6 +549,13 @@ impl Catalog {
             }
         }
         anchors.sync_dir().map_err(io("sync anchors"))?;
+        // The intent, before the log can change: after a crash past the swap, the
+        // manifest's older end is explained (a retry or a recovery settles it), not taken
+        // for lost records.
+        manifest
+            .config
+            .insert(TRUNCATING_KEY.to_owned(), last_kept.to_string());
+        save_manifest(&*backend, &manifest)?;
         let tmp = dir.join(TRUNCATING_DIR);
         if self.fs.is_dir(&tmp) {
             self.fs
@@ -577,9 +598,10 @@ impl Catalog {
         self.sync_dir(&dir)?;
         self.fs.remove_dir_all(&tmp).map_err(io("remove old log"))?;
         manifest.last_seq = last;
+        manifest.config.remove(TRUNCATING_KEY);
         manifest
             .config
-            .insert("truncated_after".to_owned(), last_kept.to_string());
+            .insert(TRUNCATED_KEY.to_owned(), last_kept.to_string());
         save_manifest(&*backend, &manifest)?;
         Ok(manifest)
     }
@@ -688,6 +710,23 @@ fn repair_held(log: &dyn Backend, force: bool) -> Result<RecoveryReport, Error> 
             preallocate: None,
         },
     )
+}
+
+/// Settles the intent of a truncation a crash stopped (`manifest.last_seq` is the log's
+/// end already): done if the log ends at or before the sequence it kept, abandoned (the
+/// swap never happened) otherwise.
+fn settle_truncation(manifest: &mut Manifest) {
+    let Some(kept) = manifest.config.remove(TRUNCATING_KEY) else {
+        return;
+    };
+    let done = match (kept.parse::<u64>(), manifest.last_seq) {
+        (Ok(k), Some(l)) => l <= k,
+        (Ok(_), None) => true,
+        (Err(_), _) => false,
+    };
+    if done {
+        manifest.config.insert(TRUNCATED_KEY.to_owned(), kept);
+    }
 }
 
 /// Records in the manifest that recovery refused the log's damage, and the error to

@@ -60,7 +60,7 @@ pub use anchor::{
     Anchor, AnchorEntry, MAX_SNAPSHOT_BYTES, RejectedAnchor, anchor_name, latest_anchor,
     list_anchors, write_anchor,
 };
-pub use catalog::{Catalog, RecordingInfo};
+pub use catalog::{Catalog, RecordingInfo, TRUNCATING_KEY};
 pub use fs::{CatalogFs, RealFs};
 pub use manifest::{
     MANIFEST_FILE, MANIFEST_TEMP, MANIFEST_VERSION, Manifest, RecordingState, read_manifest,
