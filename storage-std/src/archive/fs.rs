@@ -71,14 +71,27 @@ impl CatalogFs for RealFs {
     }
 
     fn rename_dir(&self, from: &Path, to: &Path) -> io::Result<()> {
-        rustix::fs::renameat_with(
+        match rustix::fs::renameat_with(
             rustix::fs::CWD,
             from,
             rustix::fs::CWD,
             to,
             rustix::fs::RenameFlags::NOREPLACE,
-        )
-        .map_err(io::Error::from)
+        ) {
+            // A file system without RENAME_NOREPLACE: a plain rename (which replaces only
+            // an empty directory) after a check; the catalog's own names are not raced
+            // by anything but catalogs, which check the same way.
+            Err(rustix::io::Errno::INVAL) => {
+                if std::fs::symlink_metadata(to).is_ok() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("{} exists", to.display()),
+                    ));
+                }
+                std::fs::rename(from, to)
+            }
+            r => r.map_err(io::Error::from),
+        }
     }
 
     fn exchange_dirs(&self, a: &Path, b: &Path) -> io::Result<()> {
