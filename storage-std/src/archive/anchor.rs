@@ -61,7 +61,7 @@ fn header(seq: u64, created_ns: u64, snapshot: &[u8]) -> [u8; HEADER_LEN] {
 
 /// Writes an anchor into `dir` atomically. The caller checked that `seq` is durable.
 pub fn write_anchor(dir: &dyn Backend, anchor: &Anchor) -> Result<(), ArchiveError> {
-    let io = |step: &'static str| move |e: io::Error| ArchiveError::Io { step, source: e };
+    let io = |step: &'static str| move |e: io::Error| ArchiveError::Io { step, error: e };
     if anchor.snapshot.len() as u64 > MAX_SNAPSHOT_BYTES {
         return Err(ArchiveError::State {
             recording: String::new(),
@@ -95,7 +95,7 @@ pub(super) fn drop_leftover_temp(dir: &dyn Backend, temp: &str) -> Result<(), Ar
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(ArchiveError::Io {
             step: "remove a leftover temporary file",
-            source: e,
+            error: e,
         }),
     }
 }
@@ -192,7 +192,7 @@ fn anchor_files(dir: &dyn Backend) -> Result<Vec<(u64, String)>, ArchiveError> {
         .list()
         .map_err(|e| ArchiveError::Io {
             step: "list anchors",
-            source: e,
+            error: e,
         })?
         .into_iter()
         .filter_map(|n| {

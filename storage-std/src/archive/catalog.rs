@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::backend::{Backend, DirLock, FileBackend};
+use crate::backend::{Access, Backend, DirLock};
 use crate::clock::now_ns;
 use crate::error::Error;
 use crate::reader::{LogReader, Start};
@@ -17,6 +17,7 @@ use super::ArchiveError;
 use super::anchor::{
     Anchor, AnchorEntry, RejectedAnchor, latest_anchor, list_anchors, write_anchor,
 };
+use super::fs::{CatalogFs, RealFs};
 use super::manifest::{MANIFEST_TEMP, Manifest, RecordingState, read_manifest};
 use super::recorder::{Recorder, RecordingStatus};
 use super::replay::LogReplay;
@@ -28,6 +29,15 @@ const LOG_DIR: &str = "log";
 const TRUNCATING_DIR: &str = "log.truncating";
 /// Prefix of a recording directory being purged.
 const PURGING_PREFIX: &str = ".purging-";
+/// Prefix of a recording directory being created: it is built (manifest, log directory)
+/// under this name and renamed into place whole.
+const CREATING_PREFIX: &str = ".creating-";
+/// The manifest's configuration key a truncation sets (to the last sequence kept)
+/// before it swaps the shortened log in, and clears once the manifest says the cut:
+/// a manifest that still has it after a crash knows why its log may end earlier.
+pub const TRUNCATING_KEY: &str = "truncating_after";
+/// The configuration key naming the last sequence a finished truncation kept.
+const TRUNCATED_KEY: &str = "truncated_after";
 /// The snapshot anchors' directory inside a recording's directory.
 const ANCHORS_DIR: &str = "anchors";
 
@@ -74,10 +84,11 @@ impl RecordingInfo {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     root: PathBuf,
+    fs: Arc<dyn CatalogFs>,
 }
 
 fn io(step: &'static str) -> impl Fn(std::io::Error) -> ArchiveError {
-    move |source| ArchiveError::Io { step, source }
+    move |error| ArchiveError::Io { step, error }
 }
 
 fn check_name(name: &str) -> Result<(), ArchiveError> {
@@ -94,35 +105,53 @@ fn check_name(name: &str) -> Result<(), ArchiveError> {
     }
 }
 
-fn sync_dir(path: &Path) -> Result<(), ArchiveError> {
-    std::fs::File::open(path)
-        .and_then(|d| d.sync_all())
-        .map_err(io("sync directory"))
-}
-
 impl Catalog {
     /// Opens (creating it if needed) the catalog at `root`, finishing what a crash cut
-    /// short: a purge (the recording's directory was already renamed away) and a
-    /// truncation that had not swapped its shortened log in (it is dropped).
+    /// short: a purge (the recording's directory was already renamed away), a creation
+    /// that had not renamed its recording into place and a truncation that had not
+    /// swapped its shortened log in (both are dropped).
     pub fn open(root: impl AsRef<Path>) -> Result<Self, ArchiveError> {
+        Self::open_on(root, Arc::new(RealFs))
+    }
+
+    /// [`Catalog::open`] on another file system than the real one (the crash tests'
+    /// simulated disk).
+    pub fn open_on(root: impl AsRef<Path>, fs: Arc<dyn CatalogFs>) -> Result<Self, ArchiveError> {
         let root = root.as_ref().to_path_buf();
-        std::fs::create_dir_all(&root).map_err(io("create catalog root"))?;
-        let catalog = Catalog { root };
-        for entry in std::fs::read_dir(&catalog.root).map_err(io("list catalog"))? {
-            let entry = entry.map_err(io("list catalog"))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+        fs.create_root(&root).map_err(io("create catalog root"))?;
+        let catalog = Catalog { root, fs };
+        let fs = &catalog.fs;
+        for name in fs.list_dirs(&catalog.root).map_err(io("list catalog"))? {
+            let path = catalog.root.join(&name);
             if name.starts_with(PURGING_PREFIX) {
-                std::fs::remove_dir_all(entry.path()).map_err(io("finish purge"))?;
-            } else if entry.path().join(TRUNCATING_DIR).exists()
-                && !FileBackend::existing(entry.path().join(LOG_DIR))
+                fs.remove_dir_all(&path).map_err(io("finish purge"))?;
+            } else if name.starts_with(CREATING_PREFIX) {
+                // A creation that did not rename its recording into place. One under way
+                // in another process holds its log's lock (taken before anything else
+                // goes in): it is left alone.
+                let busy = fs
+                    .open_dir(&path.join(LOG_DIR))
+                    .and_then(|b| b.lock_held())
+                    .unwrap_or(false);
+                if !busy {
+                    fs.remove_dir_all(&path)
+                        .map_err(io("drop unfinished creation"))?;
+                }
+            } else if fs.is_dir(&path.join(TRUNCATING_DIR))
+                && !fs
+                    .open_dir(&path.join(LOG_DIR))
                     .and_then(|b| b.lock_held())
                     .unwrap_or(false)
             {
-                std::fs::remove_dir_all(entry.path().join(TRUNCATING_DIR))
+                fs.remove_dir_all(&path.join(TRUNCATING_DIR))
                     .map_err(io("drop unfinished truncation"))?;
             }
         }
         Ok(catalog)
+    }
+
+    fn sync_dir(&self, path: &Path) -> Result<(), ArchiveError> {
+        self.fs.sync_dir(path).map_err(io("sync directory"))
     }
 
     /// The catalog's root directory.
@@ -140,10 +169,10 @@ impl Catalog {
     /// holds it.
     fn hold_log(&self, name: &str, dir: &Path) -> Result<Option<DirLock>, ArchiveError> {
         let log = dir.join(LOG_DIR);
-        if !log.is_dir() {
+        if !self.fs.is_dir(&log) {
             return Ok(None);
         }
-        let backend = FileBackend::existing(&log).map_err(io("open log"))?;
+        let backend = self.fs.open_dir(&log).map_err(io("open log"))?;
         match backend.lock() {
             Ok(l) => Ok(Some(l)),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -155,11 +184,11 @@ impl Catalog {
 
     fn existing(&self, name: &str) -> Result<(PathBuf, Arc<dyn Backend>), ArchiveError> {
         let dir = self.dir_of(name)?;
-        if !dir.is_dir() {
+        if !self.fs.is_dir(&dir) {
             return Err(ArchiveError::NotFound(name.to_owned()));
         }
-        let b = FileBackend::existing(&dir).map_err(io("open recording"))?;
-        Ok((dir, Arc::new(b)))
+        let b = self.fs.open_dir(&dir).map_err(io("open recording"))?;
+        Ok((dir, b))
     }
 
     /// The path of a recording's log directory (for `storage_std` tools).
@@ -170,14 +199,8 @@ impl Catalog {
     /// Every recording, sorted by name. A recording whose manifest is damaged is listed
     /// with its [`RecordingInfo::problem`], not left out.
     pub fn list(&self) -> Result<Vec<RecordingInfo>, ArchiveError> {
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(&self.root).map_err(io("list catalog"))? {
-            let entry = entry.map_err(io("list catalog"))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().is_dir() && check_name(&name).is_ok() {
-                names.push(name);
-            }
-        }
+        let mut names = self.fs.list_dirs(&self.root).map_err(io("list catalog"))?;
+        names.retain(|n| check_name(n).is_ok());
         names.sort();
         names.iter().map(|n| self.info(n)).collect()
     }
@@ -211,7 +234,7 @@ impl Catalog {
                 info.state = Some(m.state);
                 info.manifest = Some(m);
             }
-            Ok(None) if dir.join(MANIFEST_TEMP).exists() => {
+            Ok(None) if backend.open(MANIFEST_TEMP, Access::Read).is_ok() => {
                 info.problem = Some(format!(
                     "no manifest (its first write was cut short: {MANIFEST_TEMP} is left; \
                      purge the recording)"
@@ -221,14 +244,14 @@ impl Catalog {
             Err(e) => info.problem = Some(e.to_string()),
         }
         let log = dir.join(LOG_DIR);
-        if !log.is_dir() {
+        if !self.fs.is_dir(&log) {
             info.problem
                 .get_or_insert_with(|| "no log directory".to_owned());
             return Ok(info);
         }
-        let log_backend = FileBackend::existing(&log).map_err(io("open log"))?;
+        let log_backend = self.fs.open_dir(&log).map_err(io("open log"))?;
         info.live = log_backend.lock_held().unwrap_or(false);
-        match LogReader::new(Arc::new(log_backend)).segments() {
+        match LogReader::new(log_backend).segments() {
             Ok(segs) => {
                 info.segments = segs.len();
                 info.bytes = segs.iter().map(|s| s.bytes).sum();
@@ -258,7 +281,10 @@ impl Catalog {
     }
 
     /// Creates a recording and starts recording it. `config` goes into the manifest next
-    /// to the writer's own settings.
+    /// to the writer's own settings. The recording's directory is built under a hidden
+    /// name (manifest, log directory) and renamed into place: after a crash the catalog
+    /// has the recording whole (an interrupted run, which [`Catalog::extend`] continues)
+    /// or not at all (the name is free).
     pub fn create(
         &self,
         name: &str,
@@ -266,22 +292,66 @@ impl Catalog {
         config: BTreeMap<String, String>,
     ) -> Result<Recorder, ArchiveError> {
         let dir = self.dir_of(name)?;
-        match std::fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(ArchiveError::Exists(name.to_owned()));
-            }
-            Err(e) => return Err(io("create recording")(e)),
+        if self.fs.is_dir(&dir) {
+            return Err(ArchiveError::Exists(name.to_owned()));
         }
-        sync_dir(&self.root)?;
-        let backend: Arc<dyn Backend> =
-            Arc::new(FileBackend::existing(&dir).map_err(io("open recording"))?);
+        // Built under another name and renamed into place whole: a crash leaves either
+        // no recording (the next `open` drops the staging directory) or one with its
+        // manifest and log, never a directory a retry must purge first.
+        let staging = self.root.join(format!("{CREATING_PREFIX}{name}"));
+        let staged_log = staging.join(LOG_DIR);
+        let mut fresh = false;
+        while !fresh {
+            match self.fs.create_dir(&staging) {
+                Ok(()) => fresh = true,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let busy = self
+                        .fs
+                        .open_dir(&staged_log)
+                        .and_then(|b| b.lock_held())
+                        .unwrap_or(false);
+                    if busy {
+                        // Another create of this name is under way.
+                        return Err(ArchiveError::Exists(name.to_owned()));
+                    }
+                    self.fs
+                        .remove_dir_all(&staging)
+                        .map_err(io("drop unfinished creation"))?;
+                }
+                Err(e) => return Err(io("create recording")(e)),
+            }
+        }
+        // The staged log's lock first, held through the rename: a concurrent `open` leaves
+        // the staging directory alone, and no extend takes the recording before this
+        // create's writer does.
+        let staged_lock = self
+            .fs
+            .create_backend(&staged_log)
+            .and_then(|b| b.lock())
+            .map_err(io("lock new log"))?;
+        let backend = self.fs.open_dir(&staging).map_err(io("open recording"))?;
         let mut manifest = Manifest::new(name, with_settings(config, &opts), now_ns());
         manifest.first_seq = None;
         save_manifest(&*backend, &manifest)?;
+        match self.fs.rename_dir(&staging, &dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                drop(staged_lock);
+                let _ = self.fs.remove_dir_all(&staging);
+                return Err(ArchiveError::Exists(name.to_owned()));
+            }
+            Err(e) => return Err(io("rename new recording into place")(e)),
+        }
+        self.sync_dir(&self.root)?;
+        let backend = self.fs.open_dir(&dir).map_err(io("open recording"))?;
         let first = opts.first_seq;
-        let anchors = anchors_of(&dir)?;
-        let writer = Writer::open(dir.join(LOG_DIR), opts)?;
+        let anchors = self.anchors_of(&dir)?;
+        drop(staged_lock);
+        let writer = match self.open_writer(&dir.join(LOG_DIR), opts) {
+            Ok(w) => w,
+            Err(Error::Locked(_)) => return Err(ArchiveError::Live(name.to_owned())),
+            Err(e) => return Err(e.into()),
+        };
         Ok(Recorder::new(writer, backend, anchors, manifest, first))
     }
 
@@ -295,19 +365,23 @@ impl Catalog {
         // write would otherwise find its `Running` manifest replaced by this outcome.
         let _held = self.hold_log(name, &dir)?;
         let mut manifest = self.manifest_of(name, &*backend)?;
-        let log = FileBackend::existing(dir.join(LOG_DIR)).map_err(io("open log"))?;
+        let log = self
+            .fs
+            .open_dir(&dir.join(LOG_DIR))
+            .map_err(io("open log"))?;
         let clean = match manifest.state {
             // A run that never sealed ended in a crash, even if nothing needed a repair.
             RecordingState::Running | RecordingState::Damaged => RecordingState::CrashedRecovered,
             other => other,
         };
-        match repair_held(&log, force) {
+        match repair_held(&*log, force) {
             Ok(report) => {
                 manifest.apply_recovery(&report, clean);
                 if manifest.state != RecordingState::Sealed && manifest.ended_ns.is_none() {
                     manifest.ended_ns = Some(now_ns());
                 }
                 manifest.last_seq = report.next_seq.checked_sub(1);
+                settle_truncation(&mut manifest);
             }
             Err(e @ Error::NeedsForce { .. }) | Err(e @ Error::Corrupt { .. }) => {
                 return Err(mark_damaged(name, &*backend, manifest, &e));
@@ -336,8 +410,11 @@ impl Catalog {
         let (before, deep) = {
             let _held = self.hold_log(name, &dir)?;
             let before = self.manifest_of(name, &*backend)?;
-            let log = FileBackend::existing(dir.join(LOG_DIR)).map_err(io("open log"))?;
-            match repair_held(&log, false) {
+            let log = self
+                .fs
+                .open_dir(&dir.join(LOG_DIR))
+                .map_err(io("open log"))?;
+            match repair_held(&*log, false) {
                 Ok(report) => (before, report),
                 Err(e @ Error::NeedsForce { .. }) | Err(e @ Error::Corrupt { .. }) => {
                     return Err(mark_damaged(name, &*backend, before, &e));
@@ -348,7 +425,7 @@ impl Catalog {
         // The writer's open takes the log's lock again before it recovers the tail, and
         // the manifest is read and written only under that lock: a second extender (or a
         // recovery) cannot interleave its own manifest with this run's.
-        let writer = match Writer::open(dir.join(LOG_DIR), opts) {
+        let writer = match self.open_writer(&dir.join(LOG_DIR), opts) {
             Ok(w) => w,
             Err(Error::Locked(_)) => return Err(ArchiveError::Live(name.to_owned())),
             Err(e @ Error::NeedsForce { .. }) | Err(e @ Error::Corrupt { .. }) => {
@@ -383,7 +460,7 @@ impl Catalog {
         manifest.config = config;
         manifest.writer_version = env!("CARGO_PKG_VERSION").to_owned();
         save_manifest(&*backend, &manifest)?;
-        let anchors = anchors_of(&dir)?;
+        let anchors = self.anchors_of(&dir)?;
         Ok(Recorder::new(writer, backend, anchors, manifest, next))
     }
 
@@ -403,7 +480,7 @@ impl Catalog {
         status: Option<Arc<RecordingStatus>>,
     ) -> Result<LogReplay, ArchiveError> {
         let (dir, _) = self.existing(name)?;
-        let reader = LogReader::open(dir.join(LOG_DIR))?;
+        let reader = self.reader(&dir.join(LOG_DIR))?;
         Ok(LogReplay::at_time(reader, timestamp_ns, status)?)
     }
 
@@ -415,7 +492,7 @@ impl Catalog {
         status: Option<Arc<RecordingStatus>>,
     ) -> Result<LogReplay, ArchiveError> {
         let (dir, _) = self.existing(name)?;
-        let reader = LogReader::open(dir.join(LOG_DIR))?;
+        let reader = self.reader(&dir.join(LOG_DIR))?;
         Ok(LogReplay::new(reader, from, status)?)
     }
 
@@ -424,7 +501,9 @@ impl Catalog {
     /// records, with their sequences and timestamps), which is then swapped in with one
     /// atomic exchange of directory names; a crash before the exchange leaves the
     /// recording as it was (the copy is dropped on the next [`Catalog::open`]), a crash
-    /// after it leaves the cut one. Refused for a live, `Damaged` or `Repaired` recording
+    /// after it leaves the cut one, its manifest still naming the old end and the cut
+    /// under way ([`TRUNCATING_KEY`]): a retry, or [`Catalog::recover`], settles it.
+    /// Refused for a live, `Damaged` or `Repaired` recording
     /// (a repaired log has lost ranges a copy cannot reproduce).
     pub fn truncate(&self, name: &str, last_kept: u64) -> Result<Manifest, ArchiveError> {
         let (dir, backend) = self.existing(name)?;
@@ -446,16 +525,21 @@ impl Catalog {
                     .to_owned(),
             });
         }
-        let Some(first) = info.first_seq else {
-            return Ok(manifest);
-        };
-        if info.last_seq.is_none_or(|l| l <= last_kept) {
+        if info.first_seq.is_none() || info.last_seq.is_none_or(|l| l <= last_kept) {
+            // Nothing to cut; but a truncation a crash stopped after its swap left the
+            // manifest saying the old end: it says the cut now.
+            if manifest.config.contains_key(TRUNCATING_KEY) {
+                manifest.last_seq = info.last_seq;
+                settle_truncation(&mut manifest);
+                save_manifest(&*backend, &manifest)?;
+            }
             return Ok(manifest);
         }
+        let first = info.first_seq.unwrap_or(0);
         // Anchors past the cut first: they reflect records about to go, and would look
         // valid again once an extend reaches their sequence. A crash after this step
         // only leaves fewer anchors (a replay from an earlier one).
-        let anchors = anchors_of(&dir)?;
+        let anchors = self.anchors_of(&dir)?;
         for file in anchors.list().map_err(io("list anchors"))? {
             let seq = file
                 .strip_suffix(".anchor")
@@ -465,14 +549,23 @@ impl Catalog {
             }
         }
         anchors.sync_dir().map_err(io("sync anchors"))?;
+        // The intent, before the log can change: after a crash past the swap, the
+        // manifest's older end is explained (a retry or a recovery settles it), not taken
+        // for lost records.
+        manifest
+            .config
+            .insert(TRUNCATING_KEY.to_owned(), last_kept.to_string());
+        save_manifest(&*backend, &manifest)?;
         let tmp = dir.join(TRUNCATING_DIR);
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(io("drop old truncation"))?;
+        if self.fs.is_dir(&tmp) {
+            self.fs
+                .remove_dir_all(&tmp)
+                .map_err(io("drop old truncation"))?;
         }
         let mut opts = WriterOptions::new(crate::writer::Durability::None);
         opts.first_seq = first;
-        let copy: Writer = Writer::open(&tmp, opts)?;
-        let reader = LogReader::open(dir.join(LOG_DIR))?;
+        let copy: Writer = self.open_writer(&tmp, opts)?;
+        let reader = self.reader(&dir.join(LOG_DIR))?;
         let mut cursor = reader.cursor(Start::Seq(first))?;
         cursor.set_end(Some(last_kept));
         let mut last = None;
@@ -493,24 +586,22 @@ impl Catalog {
         }
         copy.close()?;
         // The shortened log's lock, taken before the swap puts it in place.
-        let _held_new = FileBackend::existing(&tmp)
+        let _held_new = self
+            .fs
+            .open_dir(&tmp)
             .and_then(|b| b.lock())
             .map_err(io("lock truncated log"))?;
-        sync_dir(&dir)?;
-        rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            &tmp,
-            rustix::fs::CWD,
-            dir.join(LOG_DIR),
-            rustix::fs::RenameFlags::EXCHANGE,
-        )
-        .map_err(|e| io("swap truncated log")(e.into()))?;
-        sync_dir(&dir)?;
-        std::fs::remove_dir_all(&tmp).map_err(io("remove old log"))?;
+        self.sync_dir(&dir)?;
+        self.fs
+            .exchange_dirs(&tmp, &dir.join(LOG_DIR))
+            .map_err(io("swap truncated log"))?;
+        self.sync_dir(&dir)?;
+        self.fs.remove_dir_all(&tmp).map_err(io("remove old log"))?;
         manifest.last_seq = last;
+        manifest.config.remove(TRUNCATING_KEY);
         manifest
             .config
-            .insert("truncated_after".to_owned(), last_kept.to_string());
+            .insert(TRUNCATED_KEY.to_owned(), last_kept.to_string());
         save_manifest(&*backend, &manifest)?;
         Ok(manifest)
     }
@@ -523,9 +614,19 @@ impl Catalog {
         // Held through the rename: a recorder cannot open the log in between.
         let _held = self.hold_log(name, &dir)?;
         let gone = self.root.join(format!("{PURGING_PREFIX}{name}"));
-        std::fs::rename(&dir, &gone).map_err(io("rename recording for purge"))?;
-        sync_dir(&self.root)?;
-        std::fs::remove_dir_all(&gone).map_err(io("remove recording"))?;
+        if self.fs.is_dir(&gone) {
+            // A purge of an earlier recording of this name that a crash cut short.
+            self.fs
+                .remove_dir_all(&gone)
+                .map_err(io("finish earlier purge"))?;
+        }
+        self.fs
+            .rename_dir(&dir, &gone)
+            .map_err(io("rename recording for purge"))?;
+        self.sync_dir(&self.root)?;
+        self.fs
+            .remove_dir_all(&gone)
+            .map_err(io("remove recording"))?;
         Ok(())
     }
 }
@@ -564,7 +665,7 @@ impl Catalog {
             created_ns: now_ns(),
             snapshot: snapshot.to_vec(),
         };
-        write_anchor(&*anchors_of(&dir)?, &anchor)?;
+        write_anchor(&*self.anchors_of(&dir)?, &anchor)?;
         Ok(anchor)
     }
 
@@ -574,7 +675,7 @@ impl Catalog {
         let info = self.info(name)?;
         let (dir, _) = self.existing(name)?;
         let durable_end = info.last_seq.map_or(0, |s| s + 1);
-        list_anchors(&*anchors_of(&dir)?, durable_end)
+        list_anchors(&*self.anchors_of(&dir)?, durable_end)
     }
 
     /// The latest valid anchor of a recording (its checks pass and the log still holds
@@ -587,7 +688,7 @@ impl Catalog {
         let info = self.info(name)?;
         let (dir, _) = self.existing(name)?;
         let durable_end = info.last_seq.map_or(0, |s| s + 1);
-        let (anchor, rejected) = latest_anchor(&*anchors_of(&dir)?, durable_end)?;
+        let (anchor, rejected) = latest_anchor(&*self.anchors_of(&dir)?, durable_end)?;
         let from = anchor
             .as_ref()
             .map_or(info.first_seq.unwrap_or(0), |a| a.seq + 1);
@@ -611,6 +712,23 @@ fn repair_held(log: &dyn Backend, force: bool) -> Result<RecoveryReport, Error> 
     )
 }
 
+/// Settles the intent of a truncation a crash stopped (`manifest.last_seq` is the log's
+/// end already): done if the log ends at or before the sequence it kept, abandoned (the
+/// swap never happened) otherwise.
+fn settle_truncation(manifest: &mut Manifest) {
+    let Some(kept) = manifest.config.remove(TRUNCATING_KEY) else {
+        return;
+    };
+    let done = match (kept.parse::<u64>(), manifest.last_seq) {
+        (Ok(k), Some(l)) => l <= k,
+        (Ok(_), None) => true,
+        (Err(_), _) => false,
+    };
+    if done {
+        manifest.config.insert(TRUNCATED_KEY.to_owned(), kept);
+    }
+}
+
 /// Records in the manifest that recovery refused the log's damage, and the error to
 /// return for it.
 fn mark_damaged(name: &str, dir: &dyn Backend, mut manifest: Manifest, e: &Error) -> ArchiveError {
@@ -626,10 +744,30 @@ fn mark_damaged(name: &str, dir: &dyn Backend, mut manifest: Manifest, e: &Error
     }
 }
 
-fn anchors_of(dir: &Path) -> Result<Arc<dyn Backend>, ArchiveError> {
-    Ok(Arc::new(
-        FileBackend::new(dir.join(ANCHORS_DIR)).map_err(io("open anchors"))?,
-    ))
+impl Catalog {
+    fn anchors_of(&self, dir: &Path) -> Result<Arc<dyn Backend>, ArchiveError> {
+        self.fs
+            .create_backend(&dir.join(ANCHORS_DIR))
+            .map_err(io("open anchors"))
+    }
+
+    /// `Writer::open` on the catalog's file system.
+    fn open_writer(&self, log: &Path, opts: WriterOptions) -> Result<Writer, Error> {
+        let backend = self
+            .fs
+            .create_backend(log)
+            .map_err(|e| Error::io("create_dir", log.display().to_string(), e))?;
+        Writer::open_with(backend, opts)
+    }
+
+    /// `LogReader::open` on the catalog's file system.
+    fn reader(&self, log: &Path) -> Result<LogReader, Error> {
+        let backend = self
+            .fs
+            .open_dir(log)
+            .map_err(|e| Error::io("open", log.display().to_string(), e))?;
+        Ok(LogReader::new(backend))
+    }
 }
 
 /// `config` plus the writer settings worth knowing later.

@@ -208,7 +208,7 @@ fn host_name() -> String {
 
 /// Writes `manifest` into `dir` atomically: temporary file, sync, rename, directory sync.
 pub fn write_manifest(dir: &dyn Backend, manifest: &Manifest) -> Result<(), ArchiveError> {
-    let io = |step: &'static str| move |e: io::Error| ArchiveError::Io { step, source: e };
+    let io = |step: &'static str| move |e: io::Error| ArchiveError::Io { step, error: e };
     let bytes = manifest.encode();
     {
         let mut f = dir.create(MANIFEST_TEMP).map_err(io("create manifest"))?;
@@ -235,7 +235,7 @@ pub fn read_manifest(dir: &dyn Backend, label: &str) -> Result<Option<Manifest>,
         Err(e) => {
             return Err(ArchiveError::Io {
                 step: "open manifest",
-                source: e,
+                error: e,
             });
         }
     };
@@ -250,7 +250,7 @@ pub fn read_manifest(dir: &dyn Backend, label: &str) -> Result<Option<Manifest>,
         Err(e) => {
             return Err(ArchiveError::Io {
                 step: "read manifest",
-                source: e,
+                error: e,
             });
         }
     };

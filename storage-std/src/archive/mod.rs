@@ -51,6 +51,7 @@
 
 mod anchor;
 mod catalog;
+mod fs;
 mod manifest;
 mod recorder;
 mod replay;
@@ -59,7 +60,8 @@ pub use anchor::{
     Anchor, AnchorEntry, MAX_SNAPSHOT_BYTES, RejectedAnchor, anchor_name, latest_anchor,
     list_anchors, write_anchor,
 };
-pub use catalog::{Catalog, RecordingInfo};
+pub use catalog::{Catalog, RecordingInfo, TRUNCATING_KEY};
+pub use fs::{CatalogFs, RealFs};
 pub use manifest::{
     MANIFEST_FILE, MANIFEST_TEMP, MANIFEST_VERSION, Manifest, RecordingState, read_manifest,
     write_manifest,
@@ -77,6 +79,18 @@ pub(crate) fn save_manifest(
     write_manifest(dir, manifest)
 }
 
+impl ArchiveError {
+    /// The I/O error of an [`ArchiveError::Io`] (not a [`std::error::Error::source`]:
+    /// its text is in the message already), or of a log error that carries one.
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        match self {
+            Self::Io { error, .. } => Some(error),
+            Self::Log(e) => e.io_error(),
+            _ => None,
+        }
+    }
+}
+
 /// Why a catalog, recorder or manifest operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -84,12 +98,16 @@ pub enum ArchiveError {
     #[error(transparent)]
     Log(#[from] crate::error::Error),
     /// A file system step failed.
-    #[error("{step}: {source}")]
+    ///
+    /// The message includes the I/O error's text, so [`std::error::Error::source`] does
+    /// not return it again (a chain printed cause after cause shows it once); reach it
+    /// through the field or [`ArchiveError::io_error`].
+    #[error("{step}: {error}")]
     Io {
         /// What was being done.
         step: &'static str,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The manifest exists but cannot be trusted: what is wrong with it.
     #[error("recording {recording}: damaged manifest: {detail}")]
