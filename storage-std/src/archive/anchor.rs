@@ -35,6 +35,7 @@ pub struct Anchor {
 
 /// An anchor file that was skipped, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RejectedAnchor {
     /// The file.
     pub file: String,
@@ -146,6 +147,7 @@ fn read_one(dir: &dyn Backend, file: &str, seq: u64) -> Result<Anchor, String> {
 
 /// One anchor file as [`list_anchors`] finds it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct AnchorEntry {
     /// The file.
     pub file: String,

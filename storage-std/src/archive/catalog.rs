@@ -43,6 +43,7 @@ const ANCHORS_DIR: &str = "anchors";
 
 /// What the catalog knows of one recording.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct RecordingInfo {
     /// The recording's name.
     pub name: String,

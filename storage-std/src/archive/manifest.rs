@@ -28,6 +28,7 @@ pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 /// How a recording stands, as its manifest says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RecordingState {
     /// A recorder has it open (or had, and crashed before it could say otherwise: see
     /// [`super::RecordingInfo::live`]).
@@ -80,6 +81,7 @@ impl RecordingState {
 
 /// A recording's run manifest: provenance and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Manifest {
     /// [`MANIFEST_VERSION`].
     pub version: u32,

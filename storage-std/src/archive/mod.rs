@@ -93,6 +93,7 @@ impl ArchiveError {
 
 /// Why a catalog, recorder or manifest operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ArchiveError {
     /// The log refused or failed.
     #[error(transparent)]

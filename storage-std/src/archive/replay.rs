@@ -189,6 +189,7 @@ pub enum MergedFrom {
 
 /// Counters of a [`LiveMerge`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct LiveMergeStats {
     /// Records delivered from the recording.
     pub from_archive: u64,
