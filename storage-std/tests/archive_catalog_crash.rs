@@ -8,19 +8,20 @@
 //! recovery brings it in line, the log verifies as clean or a named recoverable state,
 //! and the operation, tried again, succeeds.
 
+#[path = "common/recording.rs"]
+mod recording;
 #[path = "common/simfs.rs"]
 mod simfs;
 
+use recording::record;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use ringcore::broadcast::GatedRing;
 use simfs::SimFs;
 use storage_std::archive::{
-    ArchiveError, Catalog, CatalogFs, Drained, Recorder, RecordingState, TRUNCATING_KEY,
+    ArchiveError, Catalog, CatalogFs, Recorder, RecordingState, TRUNCATING_KEY,
 };
 use storage_std::backend::CrashMode;
 use storage_std::{Durability, LogReader, Start, VerifyStatus, WriterOptions};
@@ -35,25 +36,6 @@ const ROOT: &str = "/catalog";
 
 fn opts() -> WriterOptions {
     WriterOptions::new(Durability::group()).with_segment_bytes(8 << 10)
-}
-
-/// Records `count` records (payload: the sequence, timestamp: ten times it).
-fn record(recorder: &mut Recorder, count: u64) {
-    let ring = GatedRing::<256, 32, 2>::new();
-    let mut w = ring.try_writer().unwrap();
-    let from = recorder.next_seq();
-    w.set_next_seq(from);
-    let mut tap = ring.join().unwrap();
-    for seq in from..from + count {
-        w.try_publish(7, seq * 10, &seq.to_le_bytes()).unwrap();
-        if (seq + 1) % 128 == 0 {
-            while let Ok(Drained::Records(_)) = recorder.drain_broadcast(&mut tap, 64) {}
-        }
-    }
-    drop(w);
-    recorder
-        .record_until_closed(&mut tap, Duration::from_millis(1))
-        .unwrap();
 }
 
 fn catalog_on(fs: &SimFs) -> Catalog {

@@ -6,14 +6,15 @@
 //! names the state or the problem, `recover` brings the manifest in line with the log,
 //! and the recording can be extended (or, cut at its creation, purged and created anew).
 
+#[path = "common/recording.rs"]
+mod recording;
+use recording::record;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
-use ringcore::broadcast::GatedRing;
 use storage_std::archive::{
-    Anchor, Catalog, Drained, MANIFEST_FILE, MANIFEST_TEMP, Manifest, Recorder, RecordingState,
-    write_anchor, write_manifest,
+    Anchor, Catalog, MANIFEST_FILE, MANIFEST_TEMP, Manifest, RecordingState, write_anchor,
+    write_manifest,
 };
 use storage_std::backend::{Backend, CrashMode, MemBackend, SyncKind, write_at};
 use storage_std::{Durability, WriterOptions};
@@ -28,24 +29,6 @@ fn opts() -> WriterOptions {
     let mut o = WriterOptions::new(Durability::group());
     o = o.with_segment_bytes(64 << 10);
     o
-}
-
-fn record(recorder: &mut Recorder, count: u64) {
-    let ring = GatedRing::<256, 32, 2>::new();
-    let mut w = ring.try_writer().unwrap();
-    let from = recorder.next_seq();
-    w.set_next_seq(from);
-    let mut tap = ring.join().unwrap();
-    for seq in from..from + count {
-        w.try_publish(7, seq * 10, &seq.to_le_bytes()).unwrap();
-        if (seq + 1) % 128 == 0 {
-            while let Ok(Drained::Records(_)) = recorder.drain_broadcast(&mut tap, 64) {}
-        }
-    }
-    drop(w);
-    recorder
-        .record_until_closed(&mut tap, Duration::from_millis(1))
-        .unwrap();
 }
 
 type Files = Vec<(String, Vec<u8>)>;

@@ -7,6 +7,9 @@
 //! log's lock: the loser's manifest (its run count, its configuration) replaced the
 //! winner's, or the winner's replaced the one of a run that came in between.
 
+#[path = "common/recording.rs"]
+mod recording;
+use recording::record;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
@@ -15,10 +18,9 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ringcore::broadcast::GatedRing;
 use storage_std::archive::{
-    ArchiveError, Catalog, CatalogFs, Drained, MANIFEST_FILE, MANIFEST_TEMP, Manifest, RealFs,
-    Recorder, RecordingState, read_manifest,
+    ArchiveError, Catalog, CatalogFs, MANIFEST_FILE, MANIFEST_TEMP, Manifest, RealFs, Recorder,
+    RecordingState, read_manifest,
 };
 use storage_std::backend::{Access, Backend, BackendFile, DirLock, FileBackend, Mapped};
 use storage_std::{Durability, WriterOptions};
@@ -29,24 +31,6 @@ fn opts() -> WriterOptions {
 
 fn config(who: &str) -> BTreeMap<String, String> {
     BTreeMap::from([("extender".to_owned(), who.to_owned())])
-}
-
-fn record(recorder: &mut Recorder, count: u64) {
-    let ring = GatedRing::<256, 32, 2>::new();
-    let mut w = ring.try_writer().unwrap();
-    let from = recorder.next_seq();
-    w.set_next_seq(from);
-    let mut tap = ring.join().unwrap();
-    for seq in from..from + count {
-        w.try_publish(7, seq * 10, &seq.to_le_bytes()).unwrap();
-        if (seq + 1) % 128 == 0 {
-            while let Ok(Drained::Records(_)) = recorder.drain_broadcast(&mut tap, 64) {}
-        }
-    }
-    drop(w);
-    recorder
-        .record_until_closed(&mut tap, Duration::from_millis(1))
-        .unwrap();
 }
 
 /// Where the paused extender stops.
