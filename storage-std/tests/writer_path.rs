@@ -391,3 +391,32 @@ fn bad_queue_sizes_are_refused() {
         }
     }
 }
+
+/// The writer's CPU time is reported, grows with the work, and stays below the wall time
+/// of the threads that could have used it (the writer plus one hashing thread at most).
+#[test]
+#[cfg_attr(miri, ignore)]
+fn writer_stats_report_the_writer_threads_cpu_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = storage_std::WriterOptions::new(storage_std::Durability::group())
+        .with_segment_bytes(8 << 20);
+    let started = std::time::Instant::now();
+    let w: storage_std::Writer = storage_std::Writer::open(dir.path(), opts).unwrap();
+    let mut last = None;
+    let mut readings = Vec::new();
+    for round in 0..3 {
+        for i in 0..40_000u32 {
+            last = Some(w.append(&i.to_le_bytes().repeat(16)).unwrap());
+        }
+        w.wait_durable(last.unwrap(), None).unwrap();
+        readings.push(w.stats().writer_cpu_ns);
+        assert!(readings[round] > 0, "{:?}", w.stats());
+    }
+    let wall = u64::try_from(started.elapsed().as_nanos()).unwrap();
+    assert!(
+        readings.windows(2).all(|p| p[0] <= p[1]),
+        "never decreases: {readings:?}"
+    );
+    assert!(readings[2] <= 2 * wall, "{readings:?} vs wall {wall} ns");
+    w.close().unwrap();
+}

@@ -252,6 +252,11 @@ impl Row {
         self.median_of(|o| Some(o.written_bytes? as f64 / 1e6 / o.elapsed.as_secs_f64()))
     }
 
+    /// Median over runs of a CPU time (`cpu`) divided by the events counted.
+    fn cpu_ns_per_event(&self, cpu: impl Fn(&Outcome) -> Option<u64>) -> Option<f64> {
+        self.median_of(|o| Some(cpu(o)? as f64 / o.events.max(1) as f64))
+    }
+
     /// Events made durable per sync (median over runs), where the syncs are known.
     fn events_per_sync(&self) -> Option<f64> {
         self.median_of(|o| {
@@ -968,6 +973,22 @@ fn targets(rows: &[Row], cfg: &Config, replay_gbs: Option<f64>) -> Vec<Target> {
                 missing()
             },
         ));
+        let user_ns = none.and_then(|r| r.cpu_ns_per_event(|o| o.writer_user_ns));
+        out.push(Target {
+            name: format!("{sys_name} None writer thread user CPU per event, ns"),
+            value: user_ns,
+            goal: "<= 5",
+            met: user_ns.map(|v| v <= 5.0),
+            detail: match none {
+                Some(r) => format!(
+                    "/proc utime, 10 ms ticks, the writer thread only; with system time and the threads it spawns to hash large groups (`WriterStats::writer_cpu_ns`): {} ns; whole process, all threads: {} ns per event (raw pwrite row: {})",
+                    fmt_f(r.cpu_ns_per_event(|o| o.writer_cpu_ns), 1),
+                    fmt_f(r.cpu_ns_per_event(|o| o.process_cpu_ns), 1),
+                    fmt_f(raw_none.and_then(|r| r.cpu_ns_per_event(|o| o.process_cpu_ns)), 1)
+                ),
+                None => missing(),
+            },
+        });
     }
     out.push(Target::at_least(
         "replay with CRC checks from the page cache, GB/s of records".into(),
@@ -1048,6 +1069,7 @@ fn notes(cfg: &Config) -> String {
 - raw: storage-std records (24-byte frame + CRC32C + zero word + payload padded to 8: {rec} B each), encoded ahead by a second thread, one `pwrite` per group then `fdatasync`; pre-written = zeros written and synced before the clock, then overwritten; growing = a new empty file.\n\
 - peers commit groups of the same number of events as the log's group of that size (shown in the mode) and use 64 MiB files: okaywal, one entry per group (one chunk per event; `commit` fdatasyncs; write buffer of one group); commitlog never syncs, so by hand after each group: fdatasync of its segment file and of its mmap'd index file (it needs the index to read records back), directory fsync when it starts a segment; rivven-core 0.0.22 without default features: LogManager = `append_batch` then its deferred `take_pending_sync()` + `sync_data()` (`EveryNWrites(1)`, which also fsyncs its index), GroupCommitWal = `write_batch` with `SyncMode::FsyncData`, group size = the event count, default 200 µs window, on a current-thread tokio runtime.\n\
 - paced rows: {rate} offered for {secs} s. Latency runs from the moment an event was due to the moment it is known durable: storage-std's paced producer appends when due (it sleeps between events, so it can be late by a sleep's overshoot, and lateness counts), another thread records when `wait_durable` returns; a raw or peer caller commits every due event whenever it is free (so an event that arrives during a commit waits for it). Unpaced rows have no latency (unbounded offered load). `Sync`: the time each `append` took; raw per event: the time of each pwrite + fdatasync.\n\
+- CPU ns/event: CPU time (user + system) of the whole process, every thread, during the timed part, per event counted (unpaced rows; the harness's 5 ms memory sampler included). For storage-std's None rows the targets list the writer thread's own share (`WriterStats::writer_cpu_ns`: the writer thread and the threads it spawns to hash large groups).\n\
 - events/sync: events made durable per sync (storage-std: syncs counted by a wrapper around its backend, every file sync included; raw and peers: one per commit; not shown for `None` rows, which sync only at a segment roll).\n\
 - written MB/s: bytes passed to write system calls during the timed part (`wchar` of /proc/self/io), each system's own format and metadata included, mmap'd writes not counted. Payload MB/s: 10^6 payload bytes per second.\n\
 - peak RSS: VmHWM, reset before each row (/proc/self/clear_refs), of the whole process (the harness and freed-but-kept allocator memory of earlier rows included), mapped file pages included; peak anon Δ: the row's own anonymous memory, peak RssAnon (sampled every 5 ms) minus RssAnon before the row.\n\
@@ -1177,6 +1199,7 @@ fn main() -> ExitCode {
         ("payload MB/s", Align::Right),
         ("written MB/s", Align::Right),
         ("events/sync", Align::Right),
+        ("CPU ns/event", Align::Right),
         ("p50 µs", Align::Right),
         ("p99 µs", Align::Right),
         ("p99.9 µs", Align::Right),
@@ -1206,6 +1229,7 @@ fn main() -> ExitCode {
                         .filter(|_| !r.spec.mode.starts_with("None")),
                     0,
                 ),
+                fmt_f(r.cpu_ns_per_event(|o| o.process_cpu_ns), 1),
                 fmt_f(lat.map(|l| l.p50_us), 0),
                 fmt_f(lat.map(|l| l.p99_us), 0),
                 fmt_f(lat.map(|l| l.p999_us), 0),

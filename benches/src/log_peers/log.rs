@@ -207,6 +207,7 @@ pub fn run_unpaced_stamped(
     let mut a = w.appender().map_err(ctx("appender"))?;
     let mark = written_mark();
     let c0 = counts.snapshot();
+    let cpu0 = CpuMark::now(&w);
     let start = Instant::now();
     let mut n = 0u64;
     while n < events {
@@ -217,7 +218,7 @@ pub fn run_unpaced_stamped(
         n += 1;
     }
     drop(a);
-    finish_unpaced(w, &counts, durability, n, start, mark, c0)
+    finish_unpaced(w, &counts, durability, n, (start, cpu0), mark, c0)
 }
 
 /// The end of an unpaced row: waits until the `appended` events (sequences from 0) are
@@ -227,7 +228,7 @@ fn finish_unpaced(
     counts: &Counts,
     durability: Durability,
     appended: u64,
-    start: Instant,
+    (start, cpu0): (Instant, CpuMark),
     mark: Option<u64>,
     c0: [u64; 6],
 ) -> BenchResult<Outcome> {
@@ -244,6 +245,7 @@ fn finish_unpaced(
         }
     }
     let elapsed = start.elapsed();
+    let cpu = CpuMark::now(&w);
     let written_bytes = written_since(mark);
     let (syncs, calls) = counted(c0, counts.snapshot());
     let report = w.close().map_err(ctx("close"))?;
@@ -255,8 +257,33 @@ fn finish_unpaced(
         written_bytes,
         groups: Some(syncs),
         backend_calls: Some(calls),
+        writer_cpu_ns: Some(cpu.writer.saturating_sub(cpu0.writer)),
+        // A writer thread just spawned may not carry its name yet: it has used no
+        // measurable time then.
+        writer_user_ns: cpu
+            .writer_user
+            .map(|b| b.saturating_sub(cpu0.writer_user.unwrap_or(0))),
+        process_cpu_ns: Some(cpu.process.saturating_sub(cpu0.process)),
         ..Outcome::default()
     })
+}
+
+/// CPU clocks at one moment: the writer's (its statistics) and the whole process's.
+#[derive(Clone, Copy)]
+struct CpuMark {
+    writer: u64,
+    writer_user: Option<u64>,
+    process: u64,
+}
+
+impl CpuMark {
+    fn now(w: &Writer) -> Self {
+        Self {
+            writer: w.stats().writer_cpu_ns,
+            writer_user: super::sys::threads_user_ns("storage-writer"),
+            process: super::sys::process_cpu_ns(),
+        }
+    }
 }
 
 /// `producers` threads append `events` between them through the shared writer (its
@@ -275,6 +302,7 @@ pub fn run_unpaced_shared(
     let (w, counts) = open_writer(b, dir, durability)?;
     let mark = written_mark();
     let c0 = counts.snapshot();
+    let cpu0 = CpuMark::now(&w);
     let start = Instant::now();
     let per = events / producers.max(1) as u64;
     let appended = std::thread::scope(|s| -> BenchResult<u64> {
@@ -303,7 +331,7 @@ pub fn run_unpaced_shared(
         }
         Ok(total)
     })?;
-    finish_unpaced(w, &counts, durability, appended, start, mark, c0)
+    finish_unpaced(w, &counts, durability, appended, (start, cpu0), mark, c0)
 }
 
 /// A paced producer thread appends at `rate` events/s while this thread waits on the

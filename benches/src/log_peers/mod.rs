@@ -205,6 +205,15 @@ pub struct Outcome {
     pub backend_calls: Option<u64>,
     /// Bytes passed to write system calls during the timed part ([`sys::wchar`]).
     pub written_bytes: Option<u64>,
+    /// CPU time (user and system) of storage-std's writer thread and its hashing
+    /// threads during the timed part (`WriterStats::writer_cpu_ns`).
+    pub writer_cpu_ns: Option<u64>,
+    /// User CPU time of storage-std's writer thread alone during the timed part
+    /// ([`sys::threads_user_ns`]: 10 ms ticks).
+    pub writer_user_ns: Option<u64>,
+    /// CPU time (user and system) of the whole process, all threads, during the timed
+    /// part ([`sys::process_cpu_ns`]): producers, writer, and the harness's own sampler.
+    pub process_cpu_ns: Option<u64>,
 }
 
 /// [`sys::wchar`] now, to difference later with [`written_since`].
@@ -228,6 +237,7 @@ pub fn drive_unpaced(
     let group_events = group_events.max(1);
     let mut commits = Latency::new();
     let mark = written_mark();
+    let cpu0 = sys::process_cpu_ns();
     let start = Instant::now();
     let mut next = 0u64;
     let mut groups = 0u64;
@@ -240,6 +250,7 @@ pub fn drive_unpaced(
         groups += 1;
     }
     let elapsed = start.elapsed();
+    let process_cpu_ns = Some(sys::process_cpu_ns().saturating_sub(cpu0));
     let written_bytes = written_since(mark);
     sink.finish()?;
     Ok(Outcome {
@@ -251,6 +262,8 @@ pub fn drive_unpaced(
         groups: Some(groups),
         backend_calls: None,
         written_bytes,
+        process_cpu_ns,
+        ..Outcome::default()
     })
 }
 
@@ -303,6 +316,7 @@ pub fn drive_paced(
         groups: Some(groups),
         backend_calls: None,
         written_bytes,
+        ..Outcome::default()
     })
 }
 

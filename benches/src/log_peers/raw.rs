@@ -151,6 +151,7 @@ pub fn run_unpaced(
     }
     let mut commits = Latency::new();
     let mark = written_mark();
+    let cpu0 = super::sys::process_cpu_ns();
     let start = Instant::now();
     let (written, groups) = std::thread::scope(|s| -> BenchResult<(u64, u64)> {
         s.spawn(move || {
@@ -191,6 +192,7 @@ pub fn run_unpaced(
         Ok((done, groups))
     })?;
     let elapsed = start.elapsed();
+    let process_cpu_ns = Some(super::sys::process_cpu_ns().saturating_sub(cpu0));
     let written_bytes = written_since(mark);
     file.sync_data().map_err(ctx("fdatasync"))?;
     Ok(Outcome {
@@ -203,5 +205,8 @@ pub fn run_unpaced(
         groups: Some(if sync { groups } else { 0 }),
         backend_calls: None,
         written_bytes,
+        process_cpu_ns,
+        writer_cpu_ns: None,
+        writer_user_ns: None,
     })
 }

@@ -43,6 +43,47 @@ pub fn wchar() -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// CPU time (user and system) of the whole process so far, all threads, in nanoseconds.
+pub fn process_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    u64::try_from(t.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(t.tv_nsec).unwrap_or(0))
+}
+
+/// User CPU time of this process's threads named `name` (summed), in nanoseconds, from
+/// `/proc/self/task/*/stat` (clock ticks: 10 ms each where `CLK_TCK` is 100, so only
+/// long runs give a usable figure); `None` when no such thread runs or `/proc` is missing.
+pub fn threads_user_ns(name: &str) -> Option<u64> {
+    let mut total = None;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the command's closing parenthesis: state is the 3rd field of
+        // the line, utime the 14th.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        if let Some(ticks) = rest
+            .split_whitespace()
+            .nth(11)
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            *total.get_or_insert(0) += ticks * (1_000_000_000 / TICKS_PER_SECOND);
+        }
+    }
+    total
+}
+
+/// `sysconf(_SC_CLK_TCK)` on every Linux architecture the benches run on.
+const TICKS_PER_SECOND: u64 = 100;
+
 /// The file system type of `path` (`ext4`, `xfs`, `tmpfs`, ...), from `statfs`.
 pub fn fs_type(path: &Path) -> String {
     let Ok(st) = rustix::fs::statfs(path) else {

@@ -26,6 +26,12 @@ pub struct WriterStats {
     /// first durable record. Compare it later with `ringctl verify --expect-digest
     /// HEX@SEQ` (or [`crate::ExpectDigest`]).
     pub chain: Option<(u64, [u8; 32])>,
+    /// CPU time (user and system) the writer thread and the threads it spawned to hash
+    /// large groups have used, in nanoseconds, as of the last group written (0 where
+    /// the thread CPU clock is unavailable). Divided by `records`: the writer's CPU cost
+    /// per record; the appending threads' cost is not in it.
+    #[serde(default)]
+    pub writer_cpu_ns: u64,
 }
 
 json_text_form!(WriterStats, "writer statistics");
@@ -71,6 +77,10 @@ impl StatsCell {
         self.counts.groups += 1;
     }
 
+    pub(super) fn cpu(&mut self, ns: u64) {
+        self.counts.writer_cpu_ns = ns;
+    }
+
     pub(super) fn chained(&mut self, seq: u64, digest: [u8; 32]) {
         self.counts.chain = Some((seq, digest));
     }
@@ -114,7 +124,10 @@ mod tests {
         s.wrote(10, 960);
         s.queued(4096);
         s.queued(1024);
+        s.cpu(5);
+        s.cpu(7);
         let snap = s.snapshot();
+        assert_eq!(snap.writer_cpu_ns, 7, "the last reading, not a sum");
         assert_eq!(snap.queue_high_water_bytes, 4096, "the most, not the last");
         assert_eq!(
             (snap.records, snap.bytes, snap.groups, snap.syncs),

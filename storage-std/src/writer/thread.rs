@@ -105,6 +105,8 @@ pub(super) struct WriterThread {
     clock_refreshed: Option<Instant>,
     window: u64,
     pending_since: Option<Instant>,
+    /// CPU time of the threads that hashed groups for the chain, added up.
+    helper_cpu_ns: u64,
     synced_end: u64,
     written_end: u64,
     /// Where the active segment's synced bytes end: everything before it reached the
@@ -127,6 +129,16 @@ const SLEEP_RECHECK: Duration = Duration::from_micros(50);
 /// Ring ranges taken per pass of the writer loop (each up to half the ring), so it
 /// checks for shutdown and sync requests between them.
 const MAX_RANGES: usize = 64;
+
+/// CPU time (user and system) the calling thread has used, in nanoseconds (0 where the
+/// clock is unavailable).
+fn thread_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    u64::try_from(t.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(t.tv_nsec).unwrap_or(0))
+}
 
 /// Groups from this size on are hashed for the digest chain on a scoped thread while
 /// their write is in flight; smaller ones inline, before it.
@@ -158,6 +170,7 @@ impl WriterThread {
             clock_refreshed: None,
             window,
             pending_since: None,
+            helper_cpu_ns: 0,
             synced_end: next,
             written_end: next,
             synced_pos: active_pos,
@@ -545,15 +558,19 @@ impl WriterThread {
                 // cost more than the hash.
                 Some(c) if self.group_len >= OVERLAP_HASH_BYTES => {
                     let records = &bufs[..records];
+                    let helper_cpu = &mut self.helper_cpu_ns;
                     std::thread::scope(|scope| {
                         let hashing = scope.spawn(move || {
                             for b in records {
                                 c.update(b);
                             }
+                            // A fresh thread: its whole CPU time is this hash.
+                            thread_cpu_ns()
                         });
                         let r = write();
-                        if let Err(p) = hashing.join() {
-                            std::panic::resume_unwind(p);
+                        match hashing.join() {
+                            Ok(ns) => *helper_cpu += ns,
+                            Err(p) => std::panic::resume_unwind(p),
                         }
                         r
                     })?
@@ -572,8 +589,10 @@ impl WriterThread {
         consumer.release(&last);
         self.pieces.clear();
         {
+            let cpu = thread_cpu_ns().saturating_add(self.helper_cpu_ns);
             let mut st = lock(&self.shared.stats);
             st.wrote(self.group_records, self.group_len as u64);
+            st.cpu(cpu);
             st.queued(queued);
             if sync && done.synced {
                 st.synced(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
