@@ -28,29 +28,46 @@ def tool(name):
 
 def functions(elf):
     out = subprocess.run([tool("nm"), "--print-size", "--size-sort", elf], capture_output=True, text=True, check=True).stdout
-    funcs, data = {}, {}
+    funcs, data, addrs = {}, {}, {}
     for line in out.splitlines():
         parts = line.split()
         if len(parts) != 4:
             continue
-        _, size, kind, name = parts
+        addr, size, kind, name = parts
         (funcs if kind.lower() == "t" else data)[name] = int(size, 16)
-    return funcs, data
+        if kind.lower() == "t":
+            addrs[int(addr, 16)] = name
+    return funcs, data, addrs
 
 
-def calls(elf, funcs):
+def calls(elf, funcs, addrs):
     out = subprocess.run([tool("objdump"), "-d", "--no-show-raw-insn", elf], capture_output=True, text=True, check=True).stdout
-    graph, current = {}, None
+    graph, current, auipc = {}, None, {}
     for line in out.splitlines():
         m = re.match(r"^[0-9a-f]+ <(.+)>:$", line)
         if m:
             current = m.group(1)
             graph.setdefault(current, set())
+            auipc = {}
             continue
         if current is None:
             continue
         for ref in re.findall(r"<([^>+]+)(?:\+0x[0-9a-f]+)?>", line):
             if ref != current and ref in funcs:
+                graph[current].add(ref)
+        # RISC-V calls and tail calls are `auipc REG, HI` then `jalr OFF(REG)` (or `jr`),
+        # which objdump does not resolve to a symbol: add HI << 12 + OFF to the auipc's
+        # address and look the target up among the functions' start addresses.
+        m = re.match(r"^\s*([0-9a-f]+):\s+auipc\s+(\w+), (-?\w+)$", line)
+        if m:
+            hi = int(m.group(3), 0) & 0xFFFFF
+            hi = hi - (1 << 20) if hi & (1 << 19) else hi
+            auipc[m.group(2)] = int(m.group(1), 16) + (hi << 12)
+            continue
+        m = re.match(r"^\s*[0-9a-f]+:\s+(?:jalr|jr)\s+(?:\w+, )?(-?\d+)\((\w+)\)$", line)
+        if m and m.group(2) in auipc:
+            ref = addrs.get((auipc.pop(m.group(2)) + int(m.group(1))) & 0xFFFFFFFF)
+            if ref is not None and ref != current and ref in funcs:
                 graph[current].add(ref)
     return graph
 
@@ -68,8 +85,8 @@ def reach(graph, roots):
 
 def measure(target, queue):
     elf = os.path.join(HERE, "target", target, "release", queue)
-    funcs, data = functions(elf)
-    graph = calls(elf, funcs)
+    funcs, data, addrs = functions(elf)
+    graph = calls(elf, funcs, addrs)
     roots = [f"{queue}_push", f"{queue}_pop"]
     missing = [r for r in roots if r not in funcs]
     if missing:

@@ -263,6 +263,35 @@ mod tests {
     }
 
     #[test]
+    fn data_end_is_the_lap_end_less_the_gap() {
+        // The producer stores `lap_end - skip` as where a crossed lap's data ends: the
+        // gap's start when the record skips to the next lap, the record's end (the lap's
+        // end) when it ends exactly there.
+        for cap in [64usize, 128, 1024] {
+            for start in (0..3 * cap)
+                .step_by(8)
+                .chain([usize::MAX - 7, usize::MAX - 63])
+            {
+                for rec in (8..=cap / 2).step_by(8) {
+                    let Placement::At {
+                        skip,
+                        crosses: true,
+                    } = place(start, start, cap, rec)
+                    else {
+                        continue;
+                    };
+                    let expected = if skip > 0 {
+                        start
+                    } else {
+                        start.wrapping_add(rec)
+                    };
+                    assert_eq!(lap_end(start, cap).wrapping_sub(skip), expected);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn readable_range_stops_at_the_gap_and_the_lap_end() {
         // Inside one lap: everything published.
         assert_eq!(

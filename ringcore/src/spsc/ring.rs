@@ -142,6 +142,12 @@ impl<S: Storage> RingRef for &S {}
 /// ```compile_fail
 /// let ring = ringcore::spsc::Ring::<1000>::new();
 /// ```
+// `repr(C)`, cursors first: on bare metal (no cache padding) they then sit at small
+// offsets from the ring's address, which Thumb loads and stores encode in the instruction,
+// rather than past the buffer, where every access needs the offset built in a register.
+// Where the cursors are cache-padded they fill whole lines, so the buffer still starts on
+// a line of its own.
+#[repr(C)]
 pub struct Ring<const N: usize> {
     pub(super) cursors: Cursors,
     buf: ByteBuffer<N>,
