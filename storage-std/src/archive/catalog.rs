@@ -366,6 +366,7 @@ impl Catalog {
         // write would otherwise find its `Running` manifest replaced by this outcome.
         let _held = self.hold_log(name, &dir)?;
         let mut manifest = self.manifest_of(name, &*backend)?;
+        check_intent(name, &manifest)?;
         let log = self
             .fs
             .open_dir(&dir.join(LOG_DIR))
@@ -513,6 +514,7 @@ impl Catalog {
         // records lost) and its manifest would be overwritten.
         let _held = self.hold_log(name, &dir)?;
         let mut manifest = self.manifest_of(name, &*backend)?;
+        check_intent(name, &manifest)?;
         // `info.live` is this truncation's own lock now: the lock above was the check.
         let info = self.info(name)?;
         if matches!(
@@ -552,7 +554,9 @@ impl Catalog {
         anchors.sync_dir().map_err(io("sync anchors"))?;
         // The intent, before the log can change: after a crash past the swap, the
         // manifest's older end is explained (a retry or a recovery settles it), not taken
-        // for lost records.
+        // for lost records. The end beside it is the log's (held, so it is current): a
+        // retry checks the intent against it.
+        manifest.last_seq = info.last_seq;
         manifest
             .config
             .insert(TRUNCATING_KEY.to_owned(), last_kept.to_string());
@@ -563,7 +567,10 @@ impl Catalog {
                 .remove_dir_all(&tmp)
                 .map_err(io("drop old truncation"))?;
         }
-        let mut opts = WriterOptions::new(crate::writer::Durability::None);
+        // Group durability, not none: a `Durability::None` writer synced explicitly leaves
+        // a log whose digest chain differs from the one it publishes, and the manifest's
+        // final digest comes from the published one.
+        let mut opts = WriterOptions::new(crate::writer::Durability::group());
         opts.first_seq = first;
         let copy: Writer = self.open_writer(&tmp, opts)?;
         let reader = self.reader(&dir.join(LOG_DIR))?;
@@ -585,6 +592,15 @@ impl Catalog {
             }
             last = Some(seq);
         }
+        // The sealed manifest's final digest names the old end: the verifier would take
+        // the cut for lost records. The copy's chain (over the same records from the
+        // same first sequence) gives the new end's.
+        let synced = copy.sync()?;
+        let digest = copy
+            .stats()
+            .chain
+            .filter(|c| Some(c.0) == synced && synced == last)
+            .map(|c| crate::format::chain::to_hex(&c.1));
         copy.close()?;
         // The shortened log's lock, taken before the swap puts it in place.
         let _held_new = self
@@ -599,6 +615,7 @@ impl Catalog {
         self.sync_dir(&dir)?;
         self.fs.remove_dir_all(&tmp).map_err(io("remove old log"))?;
         manifest.last_seq = last;
+        manifest.final_digest = digest;
         manifest.config.remove(TRUNCATING_KEY);
         manifest
             .config
@@ -713,6 +730,34 @@ fn repair_held(log: &dyn Backend, force: bool) -> Result<RecoveryReport, Error> 
     )
 }
 
+/// Refuses a manifest whose truncation intent no truncation could have written: one
+/// is written only with a last kept sequence below the manifest's end (a retry or a
+/// recovery settling a value that is not would record a cut that never happened).
+fn check_intent(name: &str, manifest: &Manifest) -> Result<(), ArchiveError> {
+    let Some(kept) = manifest.config.get(TRUNCATING_KEY) else {
+        return Ok(());
+    };
+    let valid = match (kept.parse::<u64>(), manifest.last_seq) {
+        (Ok(k), Some(end)) => k < end,
+        (Ok(_), None) => true,
+        (Err(_), _) => false,
+    };
+    if valid {
+        return Ok(());
+    }
+    Err(ArchiveError::DamagedManifest {
+        recording: name.to_owned(),
+        detail: format!(
+            "{TRUNCATING_KEY} is {kept:?}, which no truncation of a recording ending at {} \
+             writes (a sequence below that end); the records are untouched: remove the key \
+             or restore the manifest",
+            manifest
+                .last_seq
+                .map_or_else(|| "(none)".to_owned(), |l| l.to_string())
+        ),
+    })
+}
+
 /// Settles the intent of a truncation a crash stopped (`manifest.last_seq` is the log's
 /// end already): done if the log ends at or before the sequence it kept, abandoned (the
 /// swap never happened) otherwise.
@@ -726,6 +771,8 @@ fn settle_truncation(manifest: &mut Manifest) {
         (Err(_), _) => false,
     };
     if done {
+        // The digest named the end before the cut; the cut end's is not known here.
+        manifest.final_digest = None;
         manifest.config.insert(TRUNCATED_KEY.to_owned(), kept);
     }
 }

@@ -1,0 +1,307 @@
+//! Adversarial checks of the recordings catalog: names at the limits, hand-edited
+//! truncation intents, absurd truncation points, catalog operations next to a live
+//! recorder, and `Catalog::open` racing creations and purges.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ringcore::broadcast::GatedRing;
+use ringcore::broadcast::merge::{MergeError, MergingReader};
+use storage_std::archive::{
+    ArchiveError, Catalog, Drained, MANIFEST_FILE, Manifest, Recorder, RecordingState,
+    TRUNCATING_KEY,
+};
+use storage_std::{Durability, WriterOptions};
+
+fn opts() -> WriterOptions {
+    WriterOptions::new(Durability::group()).with_segment_bytes(64 << 10)
+}
+
+type Ring = GatedRing<256, 32, 2>;
+
+/// Publishes `from..to` (payload: the sequence) through a fresh ring and records it.
+fn record(recorder: &mut Recorder, from: u64, to: u64) {
+    let ring = Ring::new();
+    let mut w = ring.try_writer().unwrap();
+    w.set_next_seq(recorder.next_seq());
+    let mut tap = ring.join().unwrap();
+    for seq in from..to {
+        assert_eq!(w.try_publish(7, seq * 10, &seq.to_le_bytes()).unwrap(), seq);
+        if (seq + 1) % 128 == 0 {
+            while let Ok(Drained::Records(_)) = recorder.drain_broadcast(&mut tap, 64) {}
+        }
+    }
+    drop(w);
+    recorder
+        .record_until_closed(&mut tap, Duration::from_millis(1))
+        .unwrap();
+}
+
+/// Every sequence a replay from `from` returns, checking each payload.
+fn replay_all(catalog: &Catalog, name: &str, from: u64) -> Vec<u64> {
+    let ring = Ring::new();
+    drop(ring.try_writer().unwrap());
+    let replay = catalog.replay(name, from).unwrap();
+    let mut m = MergingReader::new(&ring, replay, from);
+    let mut seen = Vec::new();
+    loop {
+        match m.read_batch(100, |e| {
+            assert_eq!(e.payload, e.header.seq.to_le_bytes());
+            seen.push(e.header.seq);
+        }) {
+            Ok(_) | Err(MergeError::Empty) => {}
+            Err(MergeError::Closed) => return seen,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// A sealed recording `name` holding `0..n`.
+fn sealed(catalog: &Catalog, name: &str, n: u64) {
+    let mut rec = catalog.create(name, opts(), BTreeMap::new()).unwrap();
+    record(&mut rec, 0, n);
+    rec.stop().unwrap();
+}
+
+fn edit_manifest(root: &Path, name: &str, f: impl FnOnce(&mut Manifest)) {
+    let path = root.join(name).join(MANIFEST_FILE);
+    let mut m = Manifest::decode(&std::fs::read(&path).unwrap()).unwrap();
+    f(&mut m);
+    std::fs::write(&path, m.encode()).unwrap();
+}
+
+#[test]
+fn a_truncated_sealed_recording_still_verifies_against_its_manifest() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    sealed(&catalog, "t", 3000);
+    let before = storage_std::verify_dir(catalog.log_dir("t").unwrap()).unwrap();
+    assert_eq!(before.chain.manifest_matched, Some(true), "{before:?}");
+    let m = catalog.truncate("t", 1000).unwrap();
+    assert_eq!(m.last_seq, Some(1000));
+    let after = storage_std::verify_dir(catalog.log_dir("t").unwrap()).unwrap();
+    assert!(
+        after.findings.is_empty(),
+        "a truncation is not corruption: {:?}",
+        after.findings
+    );
+    assert_eq!(after.chain.manifest_matched, Some(true));
+}
+
+#[test]
+fn names_at_the_limits_and_names_of_internal_files() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    let long = "n".repeat(128);
+    let names = [
+        long.as_str(),
+        "log",
+        "anchors",
+        "manifest.json",
+        "manifest.json.tmp",
+        "log.truncating",
+        "creating-x",
+        "purging-x",
+        "-",
+        "_",
+        "a.",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        sealed(&catalog, name, i as u64 + 1);
+    }
+    for bad in [
+        ".creating-x",
+        ".purging-x",
+        ".",
+        "..",
+        &"n".repeat(129),
+        "a b",
+        "a\0b",
+        "é",
+    ] {
+        assert!(
+            matches!(
+                catalog.create(bad, opts(), BTreeMap::new()),
+                Err(ArchiveError::InvalidName(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    // A reopen sweeps nothing of theirs, and each is its own recording.
+    let catalog = Catalog::open(root.path()).unwrap();
+    let listed: Vec<String> = catalog
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(listed, want);
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(
+            replay_all(&catalog, name, 0),
+            (0..=i as u64).collect::<Vec<_>>()
+        );
+    }
+    catalog.purge(&long).unwrap();
+    assert!(matches!(
+        catalog.describe(&long),
+        Err(ArchiveError::NotFound(_))
+    ));
+    sealed(&catalog, &long, 2);
+    assert_eq!(replay_all(&catalog, &long, 0), vec![0, 1]);
+}
+
+#[test]
+fn bogus_truncation_intents_are_clear_errors_and_never_lose_records() {
+    let bogus = [
+        "18446744073709551615",
+        "18446744073709551616",
+        "-1",
+        "not a number",
+        "",
+        "99999",
+        "499",
+        " 12",
+    ];
+    for value in bogus {
+        let root = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(root.path()).unwrap();
+        sealed(&catalog, "r", 500);
+        edit_manifest(root.path(), "r", |m| {
+            m.config.insert(TRUNCATING_KEY.to_owned(), value.to_owned());
+        });
+        // Reading it is fine; the operations that would settle it refuse, saying why.
+        assert_eq!(catalog.describe("r").unwrap().last_seq, Some(499));
+        assert!(catalog.list().unwrap()[0].problem.is_none());
+        for (op, r) in [
+            ("recover", catalog.recover("r", false)),
+            ("recover --force", catalog.recover("r", true)),
+            ("truncate past the end", catalog.truncate("r", u64::MAX)),
+            ("truncate", catalog.truncate("r", 10)),
+        ] {
+            let err = r.unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(err, ArchiveError::DamagedManifest { .. })
+                    && text.contains(TRUNCATING_KEY),
+                "{value:?} {op}: {text}"
+            );
+        }
+        assert_eq!(replay_all(&catalog, "r", 0), (0..500).collect::<Vec<_>>());
+        // An extend starts a new run with its own configuration: the bogus key goes.
+        let rec = catalog.extend("r", opts(), BTreeMap::new()).unwrap();
+        let m = rec.stop().unwrap();
+        assert!(!m.config.contains_key(TRUNCATING_KEY));
+        assert_eq!(m.last_seq, Some(499));
+        assert_eq!(catalog.truncate("r", 99).unwrap().last_seq, Some(99));
+        assert_eq!(replay_all(&catalog, "r", 0), (0..100).collect::<Vec<_>>());
+    }
+    // A real intent below the end whose swap never happened: abandoned, no cut recorded.
+    for (i, value) in ["0", "498"].into_iter().enumerate() {
+        let root = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(root.path()).unwrap();
+        sealed(&catalog, "r", 500);
+        edit_manifest(root.path(), "r", |m| {
+            m.config.insert(TRUNCATING_KEY.to_owned(), value.to_owned());
+        });
+        let m = if i == 0 {
+            catalog.recover("r", false).unwrap()
+        } else {
+            catalog.truncate("r", u64::MAX).unwrap()
+        };
+        assert_eq!(m.last_seq, Some(499));
+        assert!(!m.config.contains_key(TRUNCATING_KEY));
+        assert!(!m.config.contains_key("truncated_after"));
+        assert_eq!(replay_all(&catalog, "r", 0), (0..500).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn truncation_to_absurd_positions() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    sealed(&catalog, "r", 300);
+    // Past the end: nothing to do, no intent left behind.
+    for at in [u64::MAX, u64::MAX - 1, 299, 300] {
+        let m = catalog.truncate("r", at).unwrap();
+        assert_eq!(m.last_seq, Some(299));
+        assert!(!m.config.contains_key(TRUNCATING_KEY));
+    }
+    assert_eq!(catalog.truncate("r", 0).unwrap().last_seq, Some(0));
+    assert_eq!(replay_all(&catalog, "r", 0), vec![0]);
+    let mut rec = catalog.extend("r", opts(), BTreeMap::new()).unwrap();
+    assert_eq!(rec.next_seq(), 1);
+    record(&mut rec, 1, 10);
+    rec.stop().unwrap();
+    assert_eq!(replay_all(&catalog, "r", 0), (0..10).collect::<Vec<_>>());
+
+    // A recording that starts at 1000, cut before its first record: it is empty, and
+    // an extend still continues at its first sequence, not at 0.
+    let first = opts().with_first_seq(1000);
+    let mut rec = catalog
+        .create("late", first.clone(), BTreeMap::new())
+        .unwrap();
+    record(&mut rec, 1000, 1100);
+    rec.stop().unwrap();
+    let m = catalog.truncate("late", 5).unwrap();
+    assert_eq!(m.last_seq, None);
+    let info = catalog.describe("late").unwrap();
+    assert_eq!((info.first_seq, info.last_seq), (None, None));
+    let rec = catalog.extend("late", first, BTreeMap::new()).unwrap();
+    assert_eq!(rec.next_seq(), 1000);
+    rec.stop().unwrap();
+}
+
+#[test]
+fn catalog_operations_next_to_a_live_recorder_in_another_thread() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    sealed(&catalog, "r", 200);
+    let mut rec = catalog.extend("r", opts(), BTreeMap::new()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut next = 200;
+            while !stop.load(Ordering::Relaxed) {
+                record(&mut rec, next, next + 500);
+                next += 500;
+            }
+            (rec.stop().unwrap(), next)
+        })
+    };
+    for _ in 0..20 {
+        assert!(matches!(catalog.purge("r"), Err(ArchiveError::Live(_))));
+        assert!(matches!(
+            catalog.truncate("r", 10),
+            Err(ArchiveError::Live(_))
+        ));
+        assert!(matches!(
+            catalog.extend("r", opts(), BTreeMap::new()),
+            Err(ArchiveError::Live(_))
+        ));
+        assert!(matches!(
+            catalog.recover("r", true),
+            Err(ArchiveError::Live(_))
+        ));
+        assert!(matches!(
+            catalog.create("r", opts(), BTreeMap::new()),
+            Err(ArchiveError::Exists(_))
+        ));
+        let info = catalog.describe("r").unwrap();
+        assert!(info.live);
+        assert_eq!(info.state_label(), "running");
+        Catalog::open(root.path()).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (m, next) = writer.join().unwrap();
+    assert_eq!(m.state, RecordingState::Sealed);
+    assert_eq!(m.last_seq, Some(next - 1));
+    assert_eq!(replay_all(&catalog, "r", 0), (0..next).collect::<Vec<_>>());
+}
