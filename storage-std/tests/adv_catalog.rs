@@ -305,3 +305,48 @@ fn catalog_operations_next_to_a_live_recorder_in_another_thread() {
     assert_eq!(m.last_seq, Some(next - 1));
     assert_eq!(replay_all(&catalog, "r", 0), (0..next).collect::<Vec<_>>());
 }
+#[test]
+fn open_races_creations_and_purges_without_errors_or_losses() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let opener = {
+        let stop = stop.clone();
+        let root = root.path().to_path_buf();
+        std::thread::spawn(move || {
+            let mut opened = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if let Err(e) = Catalog::open(&root) {
+                    return Err(format!("open #{opened}: {e}"));
+                }
+                opened += 1;
+            }
+            Ok(opened)
+        })
+    };
+    let mut failures = Vec::new();
+    for i in 0..120u64 {
+        let name = format!("r{}", i % 4);
+        match catalog.create(&name, opts(), BTreeMap::new()) {
+            Ok(mut rec) => {
+                record(&mut rec, 0, 3);
+                match rec.stop() {
+                    Ok(m) => assert_eq!(m.last_seq, Some(2)),
+                    Err(e) => failures.push(format!("stop {i}: {e}")),
+                }
+                match catalog.describe(&name) {
+                    Ok(info) => assert_eq!(info.last_seq, Some(2), "{i}"),
+                    Err(e) => failures.push(format!("describe {i}: {e}")),
+                }
+                if let Err(e) = catalog.purge(&name) {
+                    failures.push(format!("purge {i}: {e}"));
+                }
+            }
+            Err(e) => failures.push(format!("create {i}: {e}")),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let opened = opener.join().unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(opened.is_ok(), "{opened:?}");
+}

@@ -125,27 +125,23 @@ impl Catalog {
         for name in fs.list_dirs(&catalog.root).map_err(io("list catalog"))? {
             let path = catalog.root.join(&name);
             if name.starts_with(PURGING_PREFIX) {
-                fs.remove_dir_all(&path).map_err(io("finish purge"))?;
+                // Another catalog (a purge, a sweep) may be removing it too.
+                remove_gone(&**fs, &path).map_err(io("finish purge"))?;
             } else if name.starts_with(CREATING_PREFIX) {
-                // A creation that did not rename its recording into place. One under way
-                // in another process holds its log's lock (taken before anything else
-                // goes in): it is left alone.
-                let busy = fs
-                    .open_dir(&path.join(LOG_DIR))
-                    .and_then(|b| b.lock_held())
-                    .unwrap_or(false);
-                if !busy {
-                    fs.remove_dir_all(&path)
-                        .map_err(io("drop unfinished creation"))?;
+                catalog.drop_staging(&name)?;
+            } else if fs.is_dir(&path.join(TRUNCATING_DIR)) {
+                // Removed only under the log's lock: a truncation that starts meanwhile
+                // builds its copy there, and once its swap is done the name holds the
+                // old log while a removal begun earlier would empty the new one.
+                let log = fs.open_dir(&path.join(LOG_DIR)).and_then(|b| b.lock());
+                match log {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    held => {
+                        remove_gone(&**fs, &path.join(TRUNCATING_DIR))
+                            .map_err(io("drop unfinished truncation"))?;
+                        drop(held);
+                    }
                 }
-            } else if fs.is_dir(&path.join(TRUNCATING_DIR))
-                && !fs
-                    .open_dir(&path.join(LOG_DIR))
-                    .and_then(|b| b.lock_held())
-                    .unwrap_or(false)
-            {
-                fs.remove_dir_all(&path.join(TRUNCATING_DIR))
-                    .map_err(io("drop unfinished truncation"))?;
             }
         }
         Ok(catalog)
@@ -153,6 +149,39 @@ impl Catalog {
 
     fn sync_dir(&self, path: &Path) -> Result<(), ArchiveError> {
         self.fs.sync_dir(path).map_err(io("sync directory"))
+    }
+
+    /// Drops the staging directory `staging` (a name in the root) of a creation that
+    /// did not finish, unless a creation holds its log's lock. It is claimed by a rename
+    /// to a purge name first and removed there: a creation that takes its lock after the
+    /// check loses its directory whole (it notices and starts again) instead of having
+    /// it emptied under it, before or after its own rename into place.
+    fn drop_staging(&self, staging: &str) -> Result<(), ArchiveError> {
+        let path = self.root.join(staging);
+        let busy = self
+            .fs
+            .open_dir(&path.join(LOG_DIR))
+            .and_then(|b| b.lock_held())
+            .unwrap_or(false);
+        if busy {
+            return Ok(());
+        }
+        let claimed = self.root.join(format!("{PURGING_PREFIX}{staging}"));
+        remove_gone(&*self.fs, &claimed).map_err(io("finish purge"))?;
+        match self.fs.rename_dir(&path, &claimed) {
+            Ok(()) => {}
+            // Renamed into place, or claimed by another sweep, meanwhile.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::AlreadyExists
+                ) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(io("claim unfinished creation")(e)),
+        }
+        remove_gone(&*self.fs, &claimed).map_err(io("drop unfinished creation"))
     }
 
     /// The catalog's root directory.
@@ -300,49 +329,19 @@ impl Catalog {
         // no recording (the next `open` drops the staging directory) or one with its
         // manifest and log, never a directory a retry must purge first.
         let staging = self.root.join(format!("{CREATING_PREFIX}{name}"));
-        let staged_log = staging.join(LOG_DIR);
-        let mut fresh = false;
-        while !fresh {
-            match self.fs.create_dir(&staging) {
-                Ok(()) => fresh = true,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let busy = self
-                        .fs
-                        .open_dir(&staged_log)
-                        .and_then(|b| b.lock_held())
-                        .unwrap_or(false);
-                    if busy {
-                        // Another create of this name is under way.
-                        return Err(ArchiveError::Exists(name.to_owned()));
-                    }
-                    self.fs
-                        .remove_dir_all(&staging)
-                        .map_err(io("drop unfinished creation"))?;
-                }
-                Err(e) => return Err(io("create recording")(e)),
-            }
-        }
-        // The staged log's lock first, held through the rename: a concurrent `open` leaves
-        // the staging directory alone, and no extend takes the recording before this
-        // create's writer does.
-        let staged_lock = self
-            .fs
-            .create_backend(&staged_log)
-            .and_then(|b| b.lock())
-            .map_err(io("lock new log"))?;
-        let backend = self.fs.open_dir(&staging).map_err(io("open recording"))?;
         let mut manifest = Manifest::new(name, with_settings(config, &opts), now_ns());
         manifest.first_seq = None;
-        save_manifest(&*backend, &manifest)?;
-        match self.fs.rename_dir(&staging, &dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                drop(staged_lock);
-                let _ = self.fs.remove_dir_all(&staging);
-                return Err(ArchiveError::Exists(name.to_owned()));
+        let mut attempts = 0;
+        let staged_lock = loop {
+            attempts += 1;
+            match self.stage(name, &staging, &dir, &manifest) {
+                Ok(lock) => break lock,
+                // A concurrent `open` claimed the staging directory before this creation
+                // held its lock (it cannot tell the two apart): start again.
+                Err(ArchiveError::Io { .. }) if attempts < 16 && !self.fs.is_dir(&staging) => {}
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(io("rename new recording into place")(e)),
-        }
+        };
         self.sync_dir(&self.root)?;
         let backend = self.fs.open_dir(&dir).map_err(io("open recording"))?;
         let first = opts.first_seq;
@@ -354,6 +353,70 @@ impl Catalog {
             Err(e) => return Err(e.into()),
         };
         Ok(Recorder::new(writer, backend, anchors, manifest, first))
+    }
+
+    /// Builds a recording's directory under `staging` (its log locked, its manifest
+    /// written) and renames it to `dir`; returns the staged log's lock, held through the
+    /// rename.
+    fn stage(
+        &self,
+        name: &str,
+        staging: &Path,
+        dir: &Path,
+        manifest: &Manifest,
+    ) -> Result<DirLock, ArchiveError> {
+        let staging_name = staging
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let staged_log = staging.join(LOG_DIR);
+        let mut tries = 0;
+        loop {
+            if self.fs.is_dir(dir) {
+                return Err(ArchiveError::Exists(name.to_owned()));
+            }
+            match self.fs.create_dir(staging) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 16 => {
+                    tries += 1;
+                    let busy = self
+                        .fs
+                        .open_dir(&staged_log)
+                        .and_then(|b| b.lock_held())
+                        .unwrap_or(false);
+                    if busy {
+                        // Another create of this name is under way.
+                        return Err(ArchiveError::Exists(name.to_owned()));
+                    }
+                    self.drop_staging(&staging_name)?;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(ArchiveError::Exists(name.to_owned()));
+                }
+                Err(e) => return Err(io("create recording")(e)),
+            }
+        }
+        // The staged log's lock first, held through the rename: a concurrent `open` leaves
+        // the staging directory alone, and no extend takes the recording before this
+        // create's writer does. Taken at once, its durability after it (the manifest's
+        // write syncs the directory that holds the log): until it is held an `open`
+        // takes the directory for a crash's leftover.
+        let staged_lock = match self.fs.create_dir(&staged_log) {
+            Ok(()) => self.fs.open_dir(&staged_log).and_then(|b| b.lock()),
+            Err(e) => Err(e),
+        }
+        .map_err(io("lock new log"))?;
+        let backend = self.fs.open_dir(staging).map_err(io("open recording"))?;
+        save_manifest(&*backend, manifest)?;
+        match self.fs.rename_dir(staging, dir) {
+            Ok(()) => Ok(staged_lock),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                drop(staged_lock);
+                let _ = self.fs.remove_dir_all(staging);
+                Err(ArchiveError::Exists(name.to_owned()))
+            }
+            Err(e) => Err(io("rename new recording into place")(e)),
+        }
     }
 
     /// Recovers a stopped recording's log (see `storage_std::recover`) and records the
@@ -632,20 +695,15 @@ impl Catalog {
         // Held through the rename: a recorder cannot open the log in between.
         let _held = self.hold_log(name, &dir)?;
         let gone = self.root.join(format!("{PURGING_PREFIX}{name}"));
-        if self.fs.is_dir(&gone) {
-            // A purge of an earlier recording of this name that a crash cut short.
-            self.fs
-                .remove_dir_all(&gone)
-                .map_err(io("finish earlier purge"))?;
-        }
+        // A purge of an earlier recording of this name that a crash cut short (a
+        // concurrent `open` may be finishing it too).
+        remove_gone(&*self.fs, &gone).map_err(io("finish earlier purge"))?;
         self.fs
             .rename_dir(&dir, &gone)
             .map_err(io("rename recording for purge"))?;
         self.sync_dir(&self.root)?;
-        self.fs
-            .remove_dir_all(&gone)
-            .map_err(io("remove recording"))?;
-        Ok(())
+        // A concurrent `open` finishes purges it finds: gone already is done.
+        remove_gone(&*self.fs, &gone).map_err(io("remove recording"))
     }
 }
 
@@ -728,6 +786,14 @@ fn repair_held(log: &dyn Backend, force: bool) -> Result<RecoveryReport, Error> 
             preallocate: None,
         },
     )
+}
+
+/// `remove_dir_all`, done when `path` is gone already (another catalog removed it).
+fn remove_gone(fs: &dyn CatalogFs, path: &Path) -> std::io::Result<()> {
+    match fs.remove_dir_all(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
 }
 
 /// Refuses a manifest whose truncation intent no truncation could have written: one
