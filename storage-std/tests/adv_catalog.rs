@@ -255,6 +255,14 @@ fn truncation_to_absurd_positions() {
     let rec = catalog.extend("late", first, BTreeMap::new()).unwrap();
     assert_eq!(rec.next_seq(), 1000);
     rec.stop().unwrap();
+    // An extend that does not say where to start continues where the log is numbered.
+    let mut rec = catalog.extend("late", opts(), BTreeMap::new()).unwrap();
+    assert_eq!(rec.next_seq(), 1000);
+    record(&mut rec, 1000, 1003);
+    let m = rec.stop().unwrap();
+    assert_eq!(m.last_seq, Some(1002));
+    assert_eq!(replay_all(&catalog, "late", 1000), vec![1000, 1001, 1002]);
+    assert_eq!(catalog.describe("late").unwrap().first_seq, Some(1000));
 }
 
 #[test]
