@@ -358,3 +358,84 @@ fn open_races_creations_and_purges_without_errors_or_losses() {
     assert!(failures.is_empty(), "{failures:?}");
     assert!(opened.is_ok(), "{opened:?}");
 }
+
+#[test]
+fn list_and_describe_race_purges_without_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    sealed(&catalog, "stays", 3);
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        let catalog = catalog.clone();
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let name = format!("churn{}", i % 3);
+                let rec = catalog.create(&name, opts(), BTreeMap::new()).unwrap();
+                rec.stop().unwrap();
+                catalog.purge(&name).unwrap();
+                i += 1;
+            }
+            i
+        })
+    };
+    let mut failures = Vec::new();
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        match catalog.list() {
+            Ok(list) => assert!(list.iter().any(|i| i.name == "stays")),
+            Err(e) => failures.push(format!("list: {e}")),
+        }
+        for n in ["churn0", "churn1", "churn2"] {
+            match catalog.describe(n) {
+                Ok(_) | Err(ArchiveError::NotFound(_)) => {}
+                Err(e) => failures.push(format!("describe {n}: {e}")),
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let rounds = churn.join().unwrap();
+    assert!(rounds > 0);
+    failures.truncate(5);
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+#[test]
+fn concurrent_creates_of_one_name_give_one_recording_and_clear_refusals() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    for round in 0..30 {
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let catalog = catalog.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    match catalog.create("same", opts(), BTreeMap::new()) {
+                        Ok(rec) => Ok(rec.stop().unwrap()),
+                        Err(e) => Err(e),
+                    }
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let made = results.iter().filter(|r| r.is_ok()).count();
+        for r in &results {
+            if let Err(e) = r {
+                assert!(matches!(e, ArchiveError::Exists(_)), "round {round}: {e}");
+            }
+        }
+        assert_eq!(made, 1, "round {round}: {results:?}");
+        assert_eq!(
+            catalog.describe("same").unwrap().state,
+            Some(RecordingState::Sealed)
+        );
+        catalog.purge("same").unwrap();
+    }
+    assert!(
+        std::fs::read_dir(root.path()).unwrap().next().is_none(),
+        "nothing left behind"
+    );
+}

@@ -1,6 +1,6 @@
 //! The recordings catalog: list, describe, create, extend, recover, truncate, purge.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -30,8 +30,35 @@ const TRUNCATING_DIR: &str = "log.truncating";
 /// Prefix of a recording directory being purged.
 const PURGING_PREFIX: &str = ".purging-";
 /// Prefix of a recording directory being created: it is built (manifest, log directory)
-/// under this name and renamed into place whole.
+/// under this name (then the recording's name, the process id and a counter: one per
+/// attempt) and renamed into place whole.
 const CREATING_PREFIX: &str = ".creating-";
+/// The counter of staging directory names in this process.
+static STAGING_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The staging directories this process's creations are building now (by name): an
+/// `open` in this process leaves them alone even before their log is locked (another
+/// process's creation is protected by its lock only, and retries if swept before it).
+static STAGING_NOW: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+
+/// A name in [`STAGING_NOW`] while it lives.
+struct Staging(String);
+
+impl Staging {
+    fn new(name: String) -> Self {
+        staging_now().insert(name.clone());
+        Staging(name)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        staging_now().remove(&self.0);
+    }
+}
+
+fn staging_now() -> std::sync::MutexGuard<'static, BTreeSet<String>> {
+    STAGING_NOW.lock().unwrap_or_else(|e| e.into_inner())
+}
 /// The manifest's configuration key a truncation sets (to the last sequence kept)
 /// before it swaps the shortened log in, and clears once the manifest says the cut:
 /// a manifest that still has it after a crash knows why its log may end earlier.
@@ -158,11 +185,12 @@ impl Catalog {
     /// it emptied under it, before or after its own rename into place.
     fn drop_staging(&self, staging: &str) -> Result<(), ArchiveError> {
         let path = self.root.join(staging);
-        let busy = self
-            .fs
-            .open_dir(&path.join(LOG_DIR))
-            .and_then(|b| b.lock_held())
-            .unwrap_or(false);
+        let busy = staging_now().contains(staging)
+            || self
+                .fs
+                .open_dir(&path.join(LOG_DIR))
+                .and_then(|b| b.lock_held())
+                .unwrap_or(false);
         if busy {
             return Ok(());
         }
@@ -217,7 +245,10 @@ impl Catalog {
         if !self.fs.is_dir(&dir) {
             return Err(ArchiveError::NotFound(name.to_owned()));
         }
-        let b = self.fs.open_dir(&dir).map_err(io("open recording"))?;
+        let b = self
+            .fs
+            .open_dir(&dir)
+            .map_err(|e| self.vanished(name, io("open recording")(e)))?;
         Ok((dir, b))
     }
 
@@ -232,7 +263,16 @@ impl Catalog {
         let mut names = self.fs.list_dirs(&self.root).map_err(io("list catalog"))?;
         names.retain(|n| check_name(n).is_ok());
         names.sort();
-        names.iter().map(|n| self.info(n)).collect()
+        let mut out = Vec::with_capacity(names.len());
+        for n in &names {
+            match self.info(n) {
+                Ok(info) => out.push(info),
+                // Purged since the listing.
+                Err(ArchiveError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// One recording: manifest state, positions, times and size, also while it is
@@ -240,11 +280,27 @@ impl Catalog {
     pub fn describe(&self, name: &str) -> Result<RecordingInfo, ArchiveError> {
         let info = self.info(name)?;
         let (_, dir) = self.existing(name)?;
-        read_manifest(&*dir, name)?;
+        read_manifest(&*dir, name).map_err(|e| self.vanished(name, e))?;
         Ok(info)
     }
 
+    /// `e`, or [`ArchiveError::NotFound`] when the recording is gone (a purge ran in
+    /// between): a file system error of a directory that is no longer there is no
+    /// damage.
+    fn vanished(&self, name: &str, e: ArchiveError) -> ArchiveError {
+        match &e {
+            ArchiveError::Io { .. } if !self.fs.is_dir(&self.root.join(name)) => {
+                ArchiveError::NotFound(name.to_owned())
+            }
+            _ => e,
+        }
+    }
+
     fn info(&self, name: &str) -> Result<RecordingInfo, ArchiveError> {
+        self.info_of(name).map_err(|e| self.vanished(name, e))
+    }
+
+    fn info_of(&self, name: &str) -> Result<RecordingInfo, ArchiveError> {
         let (dir, backend) = self.existing(name)?;
         let mut info = RecordingInfo {
             name: name.to_owned(),
@@ -328,17 +384,17 @@ impl Catalog {
         // Built under another name and renamed into place whole: a crash leaves either
         // no recording (the next `open` drops the staging directory) or one with its
         // manifest and log, never a directory a retry must purge first.
-        let staging = self.root.join(format!("{CREATING_PREFIX}{name}"));
         let mut manifest = Manifest::new(name, with_settings(config, &opts), now_ns());
         manifest.first_seq = None;
         let mut attempts = 0;
         let staged_lock = loop {
             attempts += 1;
-            match self.stage(name, &staging, &dir, &manifest) {
+            match self.stage(name, &dir, &manifest) {
                 Ok(lock) => break lock,
-                // A concurrent `open` claimed the staging directory before this creation
-                // held its lock (it cannot tell the two apart): start again.
-                Err(ArchiveError::Io { .. }) if attempts < 16 && !self.fs.is_dir(&staging) => {}
+                // An `open` in another process claimed the staging directory before this
+                // creation held its lock (it cannot tell the two apart): start again.
+                Err(ArchiveError::Io { error, .. })
+                    if attempts < 16 && error.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
         };
@@ -355,64 +411,47 @@ impl Catalog {
         Ok(Recorder::new(writer, backend, anchors, manifest, first))
     }
 
-    /// Builds a recording's directory under `staging` (its log locked, its manifest
-    /// written) and renames it to `dir`; returns the staged log's lock, held through the
-    /// rename.
-    fn stage(
-        &self,
-        name: &str,
-        staging: &Path,
-        dir: &Path,
-        manifest: &Manifest,
-    ) -> Result<DirLock, ArchiveError> {
-        let staging_name = staging
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let staged_log = staging.join(LOG_DIR);
-        let mut tries = 0;
-        loop {
+    /// Builds a recording's directory under a staging name of its own (its log locked,
+    /// its manifest written) and renames it to `dir`; returns the staged log's lock,
+    /// held through the rename.
+    fn stage(&self, name: &str, dir: &Path, manifest: &Manifest) -> Result<DirLock, ArchiveError> {
+        // One staging directory per attempt, never shared: creates of one name racing
+        // each other meet only at the final rename (which refuses to replace), and one
+        // whose directory an `open` swept before it locked finds its path gone for good.
+        let (staging, _building) = loop {
             if self.fs.is_dir(dir) {
                 return Err(ArchiveError::Exists(name.to_owned()));
             }
-            match self.fs.create_dir(staging) {
-                Ok(()) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 16 => {
-                    tries += 1;
-                    let busy = self
-                        .fs
-                        .open_dir(&staged_log)
-                        .and_then(|b| b.lock_held())
-                        .unwrap_or(false);
-                    if busy {
-                        // Another create of this name is under way.
-                        return Err(ArchiveError::Exists(name.to_owned()));
-                    }
-                    self.drop_staging(&staging_name)?;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    return Err(ArchiveError::Exists(name.to_owned()));
-                }
+            let n = STAGING_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let file = format!("{CREATING_PREFIX}{name}.{}.{n}", std::process::id());
+            let path = self.root.join(&file);
+            let building = Staging::new(file);
+            match self.fs.create_dir(&path) {
+                Ok(()) => break (path, building),
+                // A leftover of an earlier process with this id.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io("create recording")(e)),
             }
-        }
+        };
         // The staged log's lock first, held through the rename: a concurrent `open` leaves
         // the staging directory alone, and no extend takes the recording before this
         // create's writer does. Taken at once, its durability after it (the manifest's
         // write syncs the directory that holds the log): until it is held an `open`
         // takes the directory for a crash's leftover.
-        let staged_lock = match self.fs.create_dir(&staged_log) {
-            Ok(()) => self.fs.open_dir(&staged_log).and_then(|b| b.lock()),
-            Err(e) => Err(e),
-        }
-        .map_err(io("lock new log"))?;
-        let backend = self.fs.open_dir(staging).map_err(io("open recording"))?;
+        let staged_log = staging.join(LOG_DIR);
+        let staged_lock = self
+            .fs
+            .create_dir(&staged_log)
+            .and_then(|()| self.fs.open_dir(&staged_log))
+            .and_then(|b| b.lock())
+            .map_err(io("lock new log"))?;
+        let backend = self.fs.open_dir(&staging).map_err(io("open recording"))?;
         save_manifest(&*backend, manifest)?;
-        match self.fs.rename_dir(staging, dir) {
+        match self.fs.rename_dir(&staging, dir) {
             Ok(()) => Ok(staged_lock),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 drop(staged_lock);
-                let _ = self.fs.remove_dir_all(staging);
+                let _ = remove_gone(&*self.fs, &staging);
                 Err(ArchiveError::Exists(name.to_owned()))
             }
             Err(e) => Err(io("rename new recording into place")(e)),
