@@ -219,3 +219,63 @@ fn a_ready_spare_of_another_size_is_replaced() {
         assert_eq!(sb.stats().taken, 1);
     }
 }
+
+/// Spare names with the largest ids (hand-placed or damaged) are not a reason to
+/// panic: the next id must not overflow.
+#[test]
+fn spare_names_with_the_largest_ids() {
+    for id in [u64::MAX, u64::MAX - 1] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(format!("spare-{id:020}.zero")),
+            vec![0u8; SEG as usize],
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(format!("spare-{id:020}.prep")), b"x").unwrap();
+        let sb = Arc::new(backend(
+            dir.path(),
+            SpareOptions::default().with_spares(3).with_size(Some(SEG)),
+        ));
+        assert!(sb.fill(Duration::from_secs(20)).unwrap(), "{id}");
+        assert_eq!(sb.ready().len(), 3);
+        let opts = WriterOptions::new(Durability::group())
+            .with_segment_bytes(SEG)
+            .with_preallocate(true);
+        let w: Writer = Writer::open_with(sb.clone(), opts).unwrap();
+        for _ in 0..3000 {
+            w.append(&[1; 100]).unwrap();
+        }
+        w.close().unwrap();
+        assert!(sb.wait_idle(Duration::from_secs(20)));
+        assert_eq!(sb.stats().failures, 0, "{:?}", sb.last_error());
+        assert!(sb.stats().taken >= 3);
+    }
+}
+
+/// `fill` on the backend a writer holds: refused, the writer's spares untouched.
+#[test]
+fn fill_on_the_backend_its_writer_holds_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = Arc::new(backend(
+        dir.path(),
+        SpareOptions::default().with_spares(2).with_size(Some(SEG)),
+    ));
+    let opts = WriterOptions::new(Durability::group())
+        .with_segment_bytes(SEG)
+        .with_preallocate(true);
+    let w: Writer = Writer::open_with(sb.clone(), opts).unwrap();
+    assert!(sb.wait_idle(Duration::from_secs(20)));
+    let before = sb.ready();
+    let err = sb.fill(Duration::from_secs(1)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    for _ in 0..2000 {
+        w.append(&[1; 100]).unwrap();
+    }
+    w.close().unwrap();
+    assert!(
+        sb.stats().taken >= 1,
+        "still handing out spares: {:?}",
+        sb.stats()
+    );
+    assert_eq!(before.len(), 2);
+}

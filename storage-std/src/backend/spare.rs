@@ -102,6 +102,8 @@ const READY: &str = ".zero";
 const PREP: &str = ".prep";
 /// Zeros written per call while preparing a spare.
 const ZERO_CHUNK: usize = 1 << 20;
+/// The largest spare id a lock's adoption takes for one of this backend's names.
+const MAX_SPARE_ID: u64 = u64::MAX / 2;
 /// `Shared::last_write` before any segment write: a log that never wrote is quiet.
 const NEVER_WROTE: u64 = u64::MAX;
 
@@ -410,7 +412,9 @@ impl<B: Backend> SpareBackend<B> {
 
     /// Takes the directory's writer lock, prepares every spare the options ask for
     /// (waiting at most `timeout`, and for [`SpareOptions::quiet`] only if the log
-    /// wrote recently), and lets the lock go; returns whether all are ready. Call it
+    /// wrote recently), and lets the lock go; returns whether all are ready. With
+    /// [`SpareOptions::background`] off they are prepared in this call, whatever the
+    /// timeout. Call it
     /// before opening the writer so that its first segments start pre-written (it needs
     /// [`SpareOptions::size`], or a size learnt from an earlier segment).
     ///
@@ -479,13 +483,20 @@ impl<B: Backend> SpareBackend<B> {
         names.sort();
         for n in names {
             let Some(id) = spare_id(&n) else { continue };
-            max_id = max_id.max(Some(id));
+            // Ids count up from 0 one spare at a time: one past this is no name this
+            // backend made (hand-placed or damaged), and counting on from it would
+            // overflow. Removed as a stray.
+            let ours = id <= MAX_SPARE_ID;
+            if ours {
+                max_id = max_id.max(Some(id));
+            }
             if preparing.as_deref() == Some(n.as_str()) {
                 continue;
             }
             // Another size than the known one (a run with another segment size left
             // it): not a pre-written segment, replaced.
-            if n.ends_with(READY)
+            if ours
+                && n.ends_with(READY)
                 && ready.len() < self.shared.opts.spares
                 && let Ok(len) = self.inner.open(&n, Access::Read).and_then(|f| f.len())
                 && size.is_none_or(|s| s == len)
