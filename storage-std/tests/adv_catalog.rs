@@ -439,3 +439,26 @@ fn concurrent_creates_of_one_name_give_one_recording_and_clear_refusals() {
         "nothing left behind"
     );
 }
+
+#[test]
+fn a_manifest_at_the_limits_of_its_counters_is_extended_without_a_panic() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    sealed(&catalog, "r", 10);
+    edit_manifest(root.path(), "r", |m| {
+        m.runs = u32::MAX;
+        m.created_ns = u64::MAX;
+        m.started_ns = u64::MAX;
+        m.ended_ns = Some(u64::MAX);
+        m.lost = vec![(u64::MAX, 0)];
+    });
+    let info = catalog.describe("r").unwrap();
+    assert_eq!(info.last_seq, Some(9));
+    let mut rec = catalog.extend("r", opts(), BTreeMap::new()).unwrap();
+    assert_eq!(rec.manifest().runs, u32::MAX);
+    record(&mut rec, 10, 12);
+    let m = rec.stop().unwrap();
+    assert_eq!(m.last_seq, Some(11));
+    assert_eq!(catalog.truncate("r", 10).unwrap().last_seq, Some(10));
+    assert_eq!(replay_all(&catalog, "r", 0), (0..=10).collect::<Vec<_>>());
+}

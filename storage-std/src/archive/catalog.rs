@@ -558,7 +558,8 @@ impl Catalog {
         }
         let now = now_ns();
         manifest.state = RecordingState::Running;
-        manifest.runs += 1;
+        // Saturating: a damaged (or very long-lived) manifest at the limit is no panic.
+        manifest.runs = manifest.runs.saturating_add(1);
         manifest.started_ns = now;
         manifest.ended_ns = None;
         manifest.config = config;
