@@ -509,3 +509,24 @@ fn a_truncation_cut_after_its_swap_is_settled_and_verifies_clean() {
         assert_eq!(replay_all(&catalog, "r", 0), (0..=100).collect::<Vec<_>>());
     }
 }
+
+/// A create whose writer options the log refuses fails without leaving a recording
+/// behind: the name stays free for a create with good options.
+#[test]
+fn a_create_refused_for_its_options_leaves_no_recording() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    for bad in [
+        opts().with_segment_bytes(0),
+        opts().with_segment_bytes(u64::MAX),
+    ] {
+        assert!(catalog.create("x", bad, BTreeMap::new()).is_err());
+        assert!(
+            matches!(catalog.describe("x"), Err(ArchiveError::NotFound(_))),
+            "{:?}",
+            catalog.list().unwrap()
+        );
+    }
+    sealed(&catalog, "x", 3);
+    assert_eq!(replay_all(&catalog, "x", 0), vec![0, 1, 2]);
+}

@@ -370,7 +370,8 @@ impl Catalog {
     /// to the writer's own settings. The recording's directory is built under a hidden
     /// name (manifest, log directory) and renamed into place: after a crash the catalog
     /// has the recording whole (an interrupted run, which [`Catalog::extend`] continues)
-    /// or not at all (the name is free).
+    /// or not at all (the name is free). A create whose writer refuses to open (invalid
+    /// options) removes the recording it made again.
     pub fn create(
         &self,
         name: &str,
@@ -406,9 +407,34 @@ impl Catalog {
         let writer = match self.open_writer(&dir.join(LOG_DIR), opts) {
             Ok(w) => w,
             Err(Error::Locked(_)) => return Err(ArchiveError::Live(name.to_owned())),
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // Refused (options the log does not take, most likely): the recording
+                // this call made goes again, or a retry with good options would find
+                // the name taken.
+                self.undo_create(name, &dir, &manifest);
+                return Err(e.into());
+            }
         };
         Ok(Recorder::new(writer, backend, anchors, manifest, first))
+    }
+
+    /// Removes the recording a [`Catalog::create`] just made when its writer could not
+    /// open, if it is still exactly that: nobody holds its log and its manifest is the
+    /// one the create wrote (an extend in between would have changed it). Best effort:
+    /// what is left is an empty interrupted recording.
+    fn undo_create(&self, name: &str, dir: &Path, made: &Manifest) {
+        let Ok(Some(_held)) = self.hold_log(name, dir) else {
+            return;
+        };
+        let untouched = self
+            .fs
+            .open_dir(dir)
+            .ok()
+            .and_then(|b| read_manifest(&*b, name).ok().flatten())
+            .is_some_and(|m| m == *made);
+        if untouched {
+            let _ = self.remove_held(name, dir);
+        }
     }
 
     /// Builds a recording's directory under a staging name of its own (its log locked,
@@ -734,12 +760,17 @@ impl Catalog {
         let (dir, _) = self.existing(name)?;
         // Held through the rename: a recorder cannot open the log in between.
         let _held = self.hold_log(name, &dir)?;
+        self.remove_held(name, &dir)
+    }
+
+    /// Removes the recording `name` at `dir`, whose log's lock the caller holds.
+    fn remove_held(&self, name: &str, dir: &Path) -> Result<(), ArchiveError> {
         let gone = self.root.join(format!("{PURGING_PREFIX}{name}"));
         // A purge of an earlier recording of this name that a crash cut short (a
         // concurrent `open` may be finishing it too).
         remove_gone(&*self.fs, &gone).map_err(io("finish earlier purge"))?;
         self.fs
-            .rename_dir(&dir, &gone)
+            .rename_dir(dir, &gone)
             .map_err(io("rename recording for purge"))?;
         self.sync_dir(&self.root)?;
         // A concurrent `open` finishes purges it finds: gone already is done.
