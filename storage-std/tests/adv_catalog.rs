@@ -566,3 +566,44 @@ fn replays_from_absurd_positions() {
     catalog.store_anchor("r", 49, b"s").unwrap();
     assert_eq!(catalog.resume_from_anchor("r").unwrap().0.unwrap().seq, 49);
 }
+
+/// `Catalog::open` looping next to truncations: the truncation's copy is never swept
+/// from under it, and the kept records are all there after each cut.
+#[test]
+fn open_races_truncations_without_errors_or_losses() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    sealed(&catalog, "r", 2000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let opener = {
+        let stop = stop.clone();
+        let root = root.path().to_path_buf();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Err(e) = Catalog::open(&root) {
+                    return Err(e.to_string());
+                }
+            }
+            Ok(())
+        })
+    };
+    let mut end = 2000u64;
+    let mut failures = Vec::new();
+    for round in 0..15 {
+        let keep = end - 100;
+        match catalog.truncate("r", keep - 1) {
+            Ok(m) => assert_eq!(m.last_seq, Some(keep - 1)),
+            Err(e) => failures.push(format!("truncate {round}: {e}")),
+        }
+        end = catalog.describe("r").unwrap().last_seq.unwrap() + 1;
+        let mut rec = catalog.extend("r", opts(), BTreeMap::new()).unwrap();
+        record(&mut rec, end, end + 50);
+        rec.stop().unwrap();
+        end += 50;
+        assert_eq!(replay_all(&catalog, "r", 0), (0..end).collect::<Vec<_>>());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let opened = opener.join().unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(opened.is_ok(), "{opened:?}");
+}
