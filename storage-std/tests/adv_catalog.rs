@@ -607,3 +607,26 @@ fn open_races_truncations_without_errors_or_losses() {
     assert!(failures.is_empty(), "{failures:?}");
     assert!(opened.is_ok(), "{opened:?}");
 }
+
+/// An intent below a recording's first sequence (what a cut before its first record
+/// writes) whose swap never happened: abandoned, nothing lost.
+#[test]
+fn a_truncation_intent_below_the_first_sequence_is_abandoned_without_loss() {
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    let first = opts().with_first_seq(1000);
+    let mut rec = catalog.create("late", first, BTreeMap::new()).unwrap();
+    record(&mut rec, 1000, 1100);
+    rec.stop().unwrap();
+    edit_manifest(root.path(), "late", |m| {
+        m.config.insert(TRUNCATING_KEY.to_owned(), "5".to_owned());
+    });
+    let m = catalog.recover("late", false).unwrap();
+    assert_eq!(m.last_seq, Some(1099));
+    assert!(!m.config.contains_key(TRUNCATING_KEY));
+    assert!(!m.config.contains_key("truncated_after"));
+    assert_eq!(
+        replay_all(&catalog, "late", 1000),
+        (1000..1100).collect::<Vec<_>>()
+    );
+}
