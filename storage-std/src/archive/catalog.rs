@@ -1,6 +1,6 @@
 //! The recordings catalog: list, describe, create, extend, recover, truncate, purge.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -30,8 +30,35 @@ const TRUNCATING_DIR: &str = "log.truncating";
 /// Prefix of a recording directory being purged.
 const PURGING_PREFIX: &str = ".purging-";
 /// Prefix of a recording directory being created: it is built (manifest, log directory)
-/// under this name and renamed into place whole.
+/// under this name (then the recording's name, the process id and a counter: one per
+/// attempt) and renamed into place whole.
 const CREATING_PREFIX: &str = ".creating-";
+/// The counter of staging directory names in this process.
+static STAGING_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The staging directories this process's creations are building now (by name): an
+/// `open` in this process leaves them alone even before their log is locked (another
+/// process's creation is protected by its lock only, and retries if swept before it).
+static STAGING_NOW: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+
+/// A name in [`STAGING_NOW`] while it lives.
+struct Staging(String);
+
+impl Staging {
+    fn new(name: String) -> Self {
+        staging_now().insert(name.clone());
+        Staging(name)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        staging_now().remove(&self.0);
+    }
+}
+
+fn staging_now() -> std::sync::MutexGuard<'static, BTreeSet<String>> {
+    STAGING_NOW.lock().unwrap_or_else(|e| e.into_inner())
+}
 /// The manifest's configuration key a truncation sets (to the last sequence kept)
 /// before it swaps the shortened log in, and clears once the manifest says the cut:
 /// a manifest that still has it after a crash knows why its log may end earlier.
@@ -125,27 +152,23 @@ impl Catalog {
         for name in fs.list_dirs(&catalog.root).map_err(io("list catalog"))? {
             let path = catalog.root.join(&name);
             if name.starts_with(PURGING_PREFIX) {
-                fs.remove_dir_all(&path).map_err(io("finish purge"))?;
+                // Another catalog (a purge, a sweep) may be removing it too.
+                remove_gone(&**fs, &path).map_err(io("finish purge"))?;
             } else if name.starts_with(CREATING_PREFIX) {
-                // A creation that did not rename its recording into place. One under way
-                // in another process holds its log's lock (taken before anything else
-                // goes in): it is left alone.
-                let busy = fs
-                    .open_dir(&path.join(LOG_DIR))
-                    .and_then(|b| b.lock_held())
-                    .unwrap_or(false);
-                if !busy {
-                    fs.remove_dir_all(&path)
-                        .map_err(io("drop unfinished creation"))?;
+                catalog.drop_staging(&name)?;
+            } else if fs.is_dir(&path.join(TRUNCATING_DIR)) {
+                // Removed only under the log's lock: a truncation that starts meanwhile
+                // builds its copy there, and once its swap is done the name holds the
+                // old log while a removal begun earlier would empty the new one.
+                let log = fs.open_dir(&path.join(LOG_DIR)).and_then(|b| b.lock());
+                match log {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    held => {
+                        remove_gone(&**fs, &path.join(TRUNCATING_DIR))
+                            .map_err(io("drop unfinished truncation"))?;
+                        drop(held);
+                    }
                 }
-            } else if fs.is_dir(&path.join(TRUNCATING_DIR))
-                && !fs
-                    .open_dir(&path.join(LOG_DIR))
-                    .and_then(|b| b.lock_held())
-                    .unwrap_or(false)
-            {
-                fs.remove_dir_all(&path.join(TRUNCATING_DIR))
-                    .map_err(io("drop unfinished truncation"))?;
             }
         }
         Ok(catalog)
@@ -153,6 +176,40 @@ impl Catalog {
 
     fn sync_dir(&self, path: &Path) -> Result<(), ArchiveError> {
         self.fs.sync_dir(path).map_err(io("sync directory"))
+    }
+
+    /// Drops the staging directory `staging` (a name in the root) of a creation that
+    /// did not finish, unless a creation holds its log's lock. It is claimed by a rename
+    /// to a purge name first and removed there: a creation that takes its lock after the
+    /// check loses its directory whole (it notices and starts again) instead of having
+    /// it emptied under it, before or after its own rename into place.
+    fn drop_staging(&self, staging: &str) -> Result<(), ArchiveError> {
+        let path = self.root.join(staging);
+        let busy = staging_now().contains(staging)
+            || self
+                .fs
+                .open_dir(&path.join(LOG_DIR))
+                .and_then(|b| b.lock_held())
+                .unwrap_or(false);
+        if busy {
+            return Ok(());
+        }
+        let claimed = self.root.join(format!("{PURGING_PREFIX}{staging}"));
+        remove_gone(&*self.fs, &claimed).map_err(io("finish purge"))?;
+        match self.fs.rename_dir(&path, &claimed) {
+            Ok(()) => {}
+            // Renamed into place, or claimed by another sweep, meanwhile.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::AlreadyExists
+                ) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(io("claim unfinished creation")(e)),
+        }
+        remove_gone(&*self.fs, &claimed).map_err(io("drop unfinished creation"))
     }
 
     /// The catalog's root directory.
@@ -188,7 +245,10 @@ impl Catalog {
         if !self.fs.is_dir(&dir) {
             return Err(ArchiveError::NotFound(name.to_owned()));
         }
-        let b = self.fs.open_dir(&dir).map_err(io("open recording"))?;
+        let b = self
+            .fs
+            .open_dir(&dir)
+            .map_err(|e| self.vanished(name, io("open recording")(e)))?;
         Ok((dir, b))
     }
 
@@ -203,7 +263,16 @@ impl Catalog {
         let mut names = self.fs.list_dirs(&self.root).map_err(io("list catalog"))?;
         names.retain(|n| check_name(n).is_ok());
         names.sort();
-        names.iter().map(|n| self.info(n)).collect()
+        let mut out = Vec::with_capacity(names.len());
+        for n in &names {
+            match self.info(n) {
+                Ok(info) => out.push(info),
+                // Purged since the listing.
+                Err(ArchiveError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// One recording: manifest state, positions, times and size, also while it is
@@ -211,11 +280,27 @@ impl Catalog {
     pub fn describe(&self, name: &str) -> Result<RecordingInfo, ArchiveError> {
         let info = self.info(name)?;
         let (_, dir) = self.existing(name)?;
-        read_manifest(&*dir, name)?;
+        read_manifest(&*dir, name).map_err(|e| self.vanished(name, e))?;
         Ok(info)
     }
 
+    /// `e`, or [`ArchiveError::NotFound`] when the recording is gone (a purge ran in
+    /// between): a file system error of a directory that is no longer there is no
+    /// damage.
+    fn vanished(&self, name: &str, e: ArchiveError) -> ArchiveError {
+        match &e {
+            ArchiveError::Io { .. } if !self.fs.is_dir(&self.root.join(name)) => {
+                ArchiveError::NotFound(name.to_owned())
+            }
+            _ => e,
+        }
+    }
+
     fn info(&self, name: &str) -> Result<RecordingInfo, ArchiveError> {
+        self.info_of(name).map_err(|e| self.vanished(name, e))
+    }
+
+    fn info_of(&self, name: &str) -> Result<RecordingInfo, ArchiveError> {
         let (dir, backend) = self.existing(name)?;
         let mut info = RecordingInfo {
             name: name.to_owned(),
@@ -285,7 +370,8 @@ impl Catalog {
     /// to the writer's own settings. The recording's directory is built under a hidden
     /// name (manifest, log directory) and renamed into place: after a crash the catalog
     /// has the recording whole (an interrupted run, which [`Catalog::extend`] continues)
-    /// or not at all (the name is free).
+    /// or not at all (the name is free). A create whose writer refuses to open (invalid
+    /// options) removes the recording it made again.
     pub fn create(
         &self,
         name: &str,
@@ -299,50 +385,20 @@ impl Catalog {
         // Built under another name and renamed into place whole: a crash leaves either
         // no recording (the next `open` drops the staging directory) or one with its
         // manifest and log, never a directory a retry must purge first.
-        let staging = self.root.join(format!("{CREATING_PREFIX}{name}"));
-        let staged_log = staging.join(LOG_DIR);
-        let mut fresh = false;
-        while !fresh {
-            match self.fs.create_dir(&staging) {
-                Ok(()) => fresh = true,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let busy = self
-                        .fs
-                        .open_dir(&staged_log)
-                        .and_then(|b| b.lock_held())
-                        .unwrap_or(false);
-                    if busy {
-                        // Another create of this name is under way.
-                        return Err(ArchiveError::Exists(name.to_owned()));
-                    }
-                    self.fs
-                        .remove_dir_all(&staging)
-                        .map_err(io("drop unfinished creation"))?;
-                }
-                Err(e) => return Err(io("create recording")(e)),
-            }
-        }
-        // The staged log's lock first, held through the rename: a concurrent `open` leaves
-        // the staging directory alone, and no extend takes the recording before this
-        // create's writer does.
-        let staged_lock = self
-            .fs
-            .create_backend(&staged_log)
-            .and_then(|b| b.lock())
-            .map_err(io("lock new log"))?;
-        let backend = self.fs.open_dir(&staging).map_err(io("open recording"))?;
         let mut manifest = Manifest::new(name, with_settings(config, &opts), now_ns());
         manifest.first_seq = None;
-        save_manifest(&*backend, &manifest)?;
-        match self.fs.rename_dir(&staging, &dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                drop(staged_lock);
-                let _ = self.fs.remove_dir_all(&staging);
-                return Err(ArchiveError::Exists(name.to_owned()));
+        let mut attempts = 0;
+        let staged_lock = loop {
+            attempts += 1;
+            match self.stage(name, &dir, &manifest) {
+                Ok(lock) => break lock,
+                // An `open` in another process claimed the staging directory before this
+                // creation held its lock (it cannot tell the two apart): start again.
+                Err(ArchiveError::Io { error, .. })
+                    if attempts < 16 && error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(io("rename new recording into place")(e)),
-        }
+        };
         self.sync_dir(&self.root)?;
         let backend = self.fs.open_dir(&dir).map_err(io("open recording"))?;
         let first = opts.first_seq;
@@ -351,9 +407,81 @@ impl Catalog {
         let writer = match self.open_writer(&dir.join(LOG_DIR), opts) {
             Ok(w) => w,
             Err(Error::Locked(_)) => return Err(ArchiveError::Live(name.to_owned())),
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // Refused (options the log does not take, most likely): the recording
+                // this call made goes again, or a retry with good options would find
+                // the name taken.
+                self.undo_create(name, &dir, &manifest);
+                return Err(e.into());
+            }
         };
         Ok(Recorder::new(writer, backend, anchors, manifest, first))
+    }
+
+    /// Removes the recording a [`Catalog::create`] just made when its writer could not
+    /// open, if it is still exactly that: nobody holds its log and its manifest is the
+    /// one the create wrote (an extend in between would have changed it). Best effort:
+    /// what is left is an empty interrupted recording.
+    fn undo_create(&self, name: &str, dir: &Path, made: &Manifest) {
+        let Ok(Some(_held)) = self.hold_log(name, dir) else {
+            return;
+        };
+        let untouched = self
+            .fs
+            .open_dir(dir)
+            .ok()
+            .and_then(|b| read_manifest(&*b, name).ok().flatten())
+            .is_some_and(|m| m == *made);
+        if untouched {
+            let _ = self.remove_held(name, dir);
+        }
+    }
+
+    /// Builds a recording's directory under a staging name of its own (its log locked,
+    /// its manifest written) and renames it to `dir`; returns the staged log's lock,
+    /// held through the rename.
+    fn stage(&self, name: &str, dir: &Path, manifest: &Manifest) -> Result<DirLock, ArchiveError> {
+        // One staging directory per attempt, never shared: creates of one name racing
+        // each other meet only at the final rename (which refuses to replace), and one
+        // whose directory an `open` swept before it locked finds its path gone for good.
+        let (staging, _building) = loop {
+            if self.fs.is_dir(dir) {
+                return Err(ArchiveError::Exists(name.to_owned()));
+            }
+            let n = STAGING_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let file = format!("{CREATING_PREFIX}{name}.{}.{n}", std::process::id());
+            let path = self.root.join(&file);
+            let building = Staging::new(file);
+            match self.fs.create_dir(&path) {
+                Ok(()) => break (path, building),
+                // A leftover of an earlier process with this id.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io("create recording")(e)),
+            }
+        };
+        // The staged log's lock first, held through the rename: a concurrent `open` leaves
+        // the staging directory alone, and no extend takes the recording before this
+        // create's writer does. Taken at once, its durability after it (the manifest's
+        // write syncs the directory that holds the log): until it is held an `open`
+        // takes the directory for a crash's leftover.
+        let staged_log = staging.join(LOG_DIR);
+        let staged_lock = self
+            .fs
+            .create_dir(&staged_log)
+            .and_then(|()| self.fs.open_dir(&staged_log))
+            .and_then(|b| b.lock())
+            .map_err(io("lock new log"))?;
+        let backend = self.fs.open_dir(&staging).map_err(io("open recording"))?;
+        save_manifest(&*backend, manifest)?;
+        match self.fs.rename_dir(&staging, dir) {
+            Ok(()) => Ok(staged_lock),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                drop(staged_lock);
+                let _ = remove_gone(&*self.fs, &staging);
+                Err(ArchiveError::Exists(name.to_owned()))
+            }
+            Err(e) => Err(io("rename new recording into place")(e)),
+        }
     }
 
     /// Recovers a stopped recording's log (see `storage_std::recover`) and records the
@@ -366,6 +494,7 @@ impl Catalog {
         // write would otherwise find its `Running` manifest replaced by this outcome.
         let _held = self.hold_log(name, &dir)?;
         let mut manifest = self.manifest_of(name, &*backend)?;
+        check_intent(name, &manifest)?;
         let log = self
             .fs
             .open_dir(&dir.join(LOG_DIR))
@@ -455,7 +584,8 @@ impl Catalog {
         }
         let now = now_ns();
         manifest.state = RecordingState::Running;
-        manifest.runs += 1;
+        // Saturating: a damaged (or very long-lived) manifest at the limit is no panic.
+        manifest.runs = manifest.runs.saturating_add(1);
         manifest.started_ns = now;
         manifest.ended_ns = None;
         manifest.config = config;
@@ -513,6 +643,7 @@ impl Catalog {
         // records lost) and its manifest would be overwritten.
         let _held = self.hold_log(name, &dir)?;
         let mut manifest = self.manifest_of(name, &*backend)?;
+        check_intent(name, &manifest)?;
         // `info.live` is this truncation's own lock now: the lock above was the check.
         let info = self.info(name)?;
         if matches!(
@@ -552,7 +683,9 @@ impl Catalog {
         anchors.sync_dir().map_err(io("sync anchors"))?;
         // The intent, before the log can change: after a crash past the swap, the
         // manifest's older end is explained (a retry or a recovery settles it), not taken
-        // for lost records.
+        // for lost records. The end beside it is the log's (held, so it is current): a
+        // retry checks the intent against it.
+        manifest.last_seq = info.last_seq;
         manifest
             .config
             .insert(TRUNCATING_KEY.to_owned(), last_kept.to_string());
@@ -563,7 +696,10 @@ impl Catalog {
                 .remove_dir_all(&tmp)
                 .map_err(io("drop old truncation"))?;
         }
-        let mut opts = WriterOptions::new(crate::writer::Durability::None);
+        // Group durability, not none: a `Durability::None` writer synced explicitly leaves
+        // a log whose digest chain differs from the one it publishes, and the manifest's
+        // final digest comes from the published one.
+        let mut opts = WriterOptions::new(crate::writer::Durability::group());
         opts.first_seq = first;
         let copy: Writer = self.open_writer(&tmp, opts)?;
         let reader = self.reader(&dir.join(LOG_DIR))?;
@@ -585,6 +721,15 @@ impl Catalog {
             }
             last = Some(seq);
         }
+        // The sealed manifest's final digest names the old end: the verifier would take
+        // the cut for lost records. The copy's chain (over the same records from the
+        // same first sequence) gives the new end's.
+        let synced = copy.sync()?;
+        let digest = copy
+            .stats()
+            .chain
+            .filter(|c| Some(c.0) == synced && synced == last)
+            .map(|c| crate::format::chain::to_hex(&c.1));
         copy.close()?;
         // The shortened log's lock, taken before the swap puts it in place.
         let _held_new = self
@@ -599,6 +744,7 @@ impl Catalog {
         self.sync_dir(&dir)?;
         self.fs.remove_dir_all(&tmp).map_err(io("remove old log"))?;
         manifest.last_seq = last;
+        manifest.final_digest = digest;
         manifest.config.remove(TRUNCATING_KEY);
         manifest
             .config
@@ -614,21 +760,21 @@ impl Catalog {
         let (dir, _) = self.existing(name)?;
         // Held through the rename: a recorder cannot open the log in between.
         let _held = self.hold_log(name, &dir)?;
+        self.remove_held(name, &dir)
+    }
+
+    /// Removes the recording `name` at `dir`, whose log's lock the caller holds.
+    fn remove_held(&self, name: &str, dir: &Path) -> Result<(), ArchiveError> {
         let gone = self.root.join(format!("{PURGING_PREFIX}{name}"));
-        if self.fs.is_dir(&gone) {
-            // A purge of an earlier recording of this name that a crash cut short.
-            self.fs
-                .remove_dir_all(&gone)
-                .map_err(io("finish earlier purge"))?;
-        }
+        // A purge of an earlier recording of this name that a crash cut short (a
+        // concurrent `open` may be finishing it too).
+        remove_gone(&*self.fs, &gone).map_err(io("finish earlier purge"))?;
         self.fs
-            .rename_dir(&dir, &gone)
+            .rename_dir(dir, &gone)
             .map_err(io("rename recording for purge"))?;
         self.sync_dir(&self.root)?;
-        self.fs
-            .remove_dir_all(&gone)
-            .map_err(io("remove recording"))?;
-        Ok(())
+        // A concurrent `open` finishes purges it finds: gone already is done.
+        remove_gone(&*self.fs, &gone).map_err(io("remove recording"))
     }
 }
 
@@ -713,6 +859,42 @@ fn repair_held(log: &dyn Backend, force: bool) -> Result<RecoveryReport, Error> 
     )
 }
 
+/// `remove_dir_all`, done when `path` is gone already (another catalog removed it).
+fn remove_gone(fs: &dyn CatalogFs, path: &Path) -> std::io::Result<()> {
+    match fs.remove_dir_all(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
+
+/// Refuses a manifest whose truncation intent no truncation could have written: one
+/// is written only with a last kept sequence below the manifest's end (a retry or a
+/// recovery settling a value that is not would record a cut that never happened).
+fn check_intent(name: &str, manifest: &Manifest) -> Result<(), ArchiveError> {
+    let Some(kept) = manifest.config.get(TRUNCATING_KEY) else {
+        return Ok(());
+    };
+    let valid = match (kept.parse::<u64>(), manifest.last_seq) {
+        (Ok(k), Some(end)) => k < end,
+        (Ok(_), None) => true,
+        (Err(_), _) => false,
+    };
+    if valid {
+        return Ok(());
+    }
+    Err(ArchiveError::DamagedManifest {
+        recording: name.to_owned(),
+        detail: format!(
+            "{TRUNCATING_KEY} is {kept:?}, which no truncation of a recording ending at {} \
+             writes (a sequence below that end); the records are untouched: remove the key \
+             or restore the manifest",
+            manifest
+                .last_seq
+                .map_or_else(|| "(none)".to_owned(), |l| l.to_string())
+        ),
+    })
+}
+
 /// Settles the intent of a truncation a crash stopped (`manifest.last_seq` is the log's
 /// end already): done if the log ends at or before the sequence it kept, abandoned (the
 /// swap never happened) otherwise.
@@ -726,6 +908,8 @@ fn settle_truncation(manifest: &mut Manifest) {
         (Err(_), _) => false,
     };
     if done {
+        // The digest named the end before the cut; the cut end's is not known here.
+        manifest.final_digest = None;
         manifest.config.insert(TRUNCATED_KEY.to_owned(), kept);
     }
 }

@@ -102,6 +102,15 @@ const READY: &str = ".zero";
 const PREP: &str = ".prep";
 /// Zeros written per call while preparing a spare.
 const ZERO_CHUNK: usize = 1 << 20;
+/// The largest spare id a lock's adoption takes for one of this backend's names.
+const MAX_SPARE_ID: u64 = u64::MAX / 2;
+/// `Shared::last_write` before any segment write: a log that never wrote is quiet.
+const NEVER_WROTE: u64 = u64::MAX;
+
+/// Whether `len` can be a segment's size, so a spare's.
+fn segment_size(len: u64) -> bool {
+    (crate::MIN_SEGMENT_BYTES..=crate::MAX_SEGMENT_BYTES).contains(&len)
+}
 
 /// Settings of a [`SpareBackend`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,14 +128,17 @@ pub struct SpareOptions {
     pub background: bool,
     /// The spare size, known before the log preallocates its first segment (`None`:
     /// learnt from that preallocation). With it, [`SpareBackend::fill`] can have spares
-    /// ready before the log creates its first segment.
+    /// ready before the log creates its first segment. A size no segment can have
+    /// (outside [`crate::MIN_SEGMENT_BYTES`]..=[`crate::MAX_SEGMENT_BYTES`]) counts as
+    /// `None`: a zero pass over `u64::MAX` bytes would only end with a full disk.
     pub size: Option<u64>,
     /// Prepare spares only while the log is quiet: a zero pass writes its next chunk
     /// only once no segment write has happened for this long (zero: at once). The zero
     /// pass then uses the disk's idle time instead of competing with the log's writes
     /// (which costs more than it saves: see the module docs), and a burst that outlasts
     /// the ready spares creates new files as without spares. Background preparation
-    /// only.
+    /// only. A log that has not written a segment yet through this backend is quiet
+    /// (a [`SpareBackend::fill`] before the writer opens does not wait).
     pub quiet: Duration,
 }
 
@@ -214,6 +226,9 @@ struct State {
     /// Set once this backend holds the directory's lock and cleaned up strays.
     owned: bool,
     busy: bool,
+    /// The `.prep` file the running job zero-fills (set with `busy`): an adoption
+    /// between a `fill` and the writer's lock leaves it to the job.
+    preparing: Option<String>,
     stop: bool,
     stats: SpareStats,
     last_error: Option<String>,
@@ -225,7 +240,8 @@ struct Shared {
     opts: SpareOptions,
     /// What `last_write` counts from.
     epoch: Instant,
-    /// Nanoseconds from `epoch` to the end of the last segment write (with `quiet` only).
+    /// Nanoseconds from `epoch` to the end of the last segment write (with `quiet` only;
+    /// [`NEVER_WROTE`] until the first).
     last_write: AtomicU64,
 }
 
@@ -256,9 +272,11 @@ impl Shared {
             if self.lock().stop {
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped"));
             }
-            let idle = self
-                .since_epoch()
-                .saturating_sub(self.last_write.load(Ordering::Relaxed));
+            let last = self.last_write.load(Ordering::Relaxed);
+            if last == NEVER_WROTE {
+                return Ok(());
+            }
+            let idle = self.since_epoch().saturating_sub(last);
             if quiet == 0 || idle >= quiet {
                 return Ok(());
             }
@@ -327,13 +345,13 @@ impl<B: Backend> SpareBackend<B> {
             inner: Arc::new(inner),
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
-                    size: opts.size.filter(|&n| n > 0),
+                    size: opts.size.filter(|&n| segment_size(n)),
                     ..State::default()
                 }),
                 wake: Condvar::new(),
                 opts,
                 epoch: Instant::now(),
-                last_write: AtomicU64::new(0),
+                last_write: AtomicU64::new(NEVER_WROTE),
             }),
             worker: Mutex::new(None),
         }
@@ -394,7 +412,9 @@ impl<B: Backend> SpareBackend<B> {
 
     /// Takes the directory's writer lock, prepares every spare the options ask for
     /// (waiting at most `timeout`, and for [`SpareOptions::quiet`] only if the log
-    /// wrote recently), and lets the lock go; returns whether all are ready. Call it
+    /// wrote recently), and lets the lock go; returns whether all are ready. With
+    /// [`SpareOptions::background`] off they are prepared in this call, whatever the
+    /// timeout. Call it
     /// before opening the writer so that its first segments start pre-written (it needs
     /// [`SpareOptions::size`], or a size learnt from an earlier segment).
     ///
@@ -423,9 +443,17 @@ impl<B: Backend> SpareBackend<B> {
     /// ```
     pub fn fill(&self, timeout: Duration) -> io::Result<bool> {
         let lock = self.lock()?;
-        let ready = self.wait_idle(timeout);
+        let idle = self.wait_idle(timeout);
         // Preparing needs the lock: stop until the next `lock` adopts the files again.
-        self.shared.lock().owned = false;
+        let ready = {
+            let mut s = self.shared.lock();
+            s.owned = false;
+            // Idle is not ready: without a size, or after a failed preparation, nothing
+            // is pending and nothing was made.
+            let opts = self.shared.opts;
+            let want = if opts.recycle { 1 } else { opts.spares };
+            idle && s.ready.len() >= want
+        };
         drop(lock);
         Ok(ready)
     }
@@ -444,14 +472,34 @@ impl<B: Backend> SpareBackend<B> {
         let mut ready = Vec::new();
         let mut removed = 0u64;
         let mut max_id = None::<u64>;
+        // A job still running from before (a `fill` that returned before it finished,
+        // then this lock) owns its file: removing it would fail the job for nothing.
+        // No other job starts before this adoption sets `owned`.
+        let (size, preparing) = {
+            let s = self.shared.lock();
+            (s.size, s.preparing.clone())
+        };
         let mut names = self.inner.list()?;
         names.sort();
         for n in names {
             let Some(id) = spare_id(&n) else { continue };
-            max_id = max_id.max(Some(id));
-            if n.ends_with(READY)
+            // Ids count up from 0 one spare at a time: one past this is no name this
+            // backend made (hand-placed or damaged), and counting on from it would
+            // overflow. Removed as a stray.
+            let ours = id <= MAX_SPARE_ID;
+            if ours {
+                max_id = max_id.max(Some(id));
+            }
+            if preparing.as_deref() == Some(n.as_str()) {
+                continue;
+            }
+            // Another size than the known one (a run with another segment size left
+            // it): not a pre-written segment, replaced.
+            if ours
+                && n.ends_with(READY)
                 && ready.len() < self.shared.opts.spares
                 && let Ok(len) = self.inner.open(&n, Access::Read).and_then(|f| f.len())
+                && size.is_none_or(|s| s == len)
             {
                 ready.push((n, len));
                 continue;
@@ -466,6 +514,15 @@ impl<B: Backend> SpareBackend<B> {
             self.inner.sync_dir()?;
         }
         let mut s = self.shared.lock();
+        // The running job's spare, made ready since the listing above.
+        if let Some(p) = &preparing {
+            let made = format!("{}{READY}", &p[..p.len() - PREP.len()]);
+            if let Some(r) = s.ready.iter().find(|r| r.0 == made).cloned()
+                && !ready.contains(&r)
+            {
+                ready.insert(0, r);
+            }
+        }
         s.ready = ready;
         s.retired.clear();
         s.next_id = max_id.map_or(0, |m| m + 1).max(s.next_id);
@@ -565,6 +622,9 @@ fn run_jobs(inner: &dyn Backend, shared: &Shared, wait: bool) {
                 }
                 if let Some(j) = s.next_job(&shared.opts) {
                     s.busy = true;
+                    s.preparing = Some(match &j {
+                        Job::Recycle(p, _) | Job::Fresh(p, _) => p.clone(),
+                    });
                     break j;
                 }
                 if !wait {
@@ -580,6 +640,7 @@ fn run_jobs(inner: &dyn Backend, shared: &Shared, wait: bool) {
         let result = prepare(inner, shared, &prep, size, recycled);
         let mut s = shared.lock();
         s.busy = false;
+        s.preparing = None;
         match result {
             Ok(ready) => {
                 s.stats.prepared += 1;
@@ -685,7 +746,7 @@ impl<B: Backend> BackendFile for SpareFile<B> {
     }
     fn preallocate(&mut self, len: u64) -> io::Result<()> {
         let r = self.inner.preallocate(len);
-        if r.is_ok() && len > 0 {
+        if r.is_ok() && segment_size(len) {
             let h = &self.owner;
             let stale: Vec<String> = {
                 let mut s = h.shared.lock();
