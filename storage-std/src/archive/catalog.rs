@@ -696,9 +696,8 @@ impl Catalog {
                 .remove_dir_all(&tmp)
                 .map_err(io("drop old truncation"))?;
         }
-        // Group durability, not none: a `Durability::None` writer synced explicitly leaves
-        // a log whose digest chain differs from the one it publishes, and the manifest's
-        // final digest comes from the published one.
+        // Group durability: the copy is written once and synced before the swap, whatever
+        // mode the recording was made with.
         let mut opts = WriterOptions::new(crate::writer::Durability::group());
         opts.first_seq = first;
         let copy: Writer = self.open_writer(&tmp, opts)?;

@@ -178,6 +178,7 @@ pub(crate) fn check(
     // The digest the next segment must start from (`None`: the previous one is not
     // chained, so the next one starts a chain).
     let mut running: Option<ChainDigest> = None;
+    let mut at_last_record: Option<ChainDigest> = None;
     // Whether the segment before was rebuilt by `recover --force` (its old digest,
     // which the next footer names, is gone with the bytes it took out).
     let mut prev_rebuilt = false;
@@ -375,10 +376,16 @@ pub(crate) fn check(
             }
         }
         running = Some(digest);
+        if s.last_seq.is_some() {
+            at_last_record = Some(digest);
+        }
         prev_rebuilt = s.lost > 0 || excused;
     }
     let last_seq = segs.iter().rev().find_map(|s| s.last_seq);
-    let end = running.zip(last_seq).map(|(d, q)| (q, d));
+    // The digest at the last sequence: a segment without records after it (the active
+    // one a `None` writer's sync left behind, say) links the chain on but holds nothing
+    // the digest names.
+    let end = at_last_record.zip(last_seq).map(|(d, q)| (q, d));
     if let Some(e) = expect {
         let got = match e.seq {
             Some(q) if Some(q) != last_seq => at_seq.filter(|a| a.0 == q),
