@@ -736,23 +736,14 @@ impl Cursor {
         }
     }
 
-    /// The record `advance` found, owned.
+    /// The record `advance` found at `start` of the open segment's buffer, owned.
     #[inline]
-    fn owned(&self, loc: Loc) -> Result<Record> {
-        match loc {
-            Loc::Record { header, start } => {
-                let bytes = match &self.seg {
-                    Some(s) => &s.src.buf,
-                    None => &self.cold_payload,
-                };
-                Ok(Record::new(header, bytes, start + record::PAYLOAD_OFFSET))
-            }
-            Loc::Cold { header } => Ok(Record::new(header, &self.cold_payload, 0)),
-            Loc::Lost(l) => Err(Error::Lost {
-                from: l.from,
-                to: l.to,
-            }),
-        }
+    fn owned(&self, header: FrameHeader, start: usize) -> Record {
+        let bytes = match &self.seg {
+            Some(s) => &s.src.buf,
+            None => &self.cold_payload,
+        };
+        Record::new(header, bytes, start + record::PAYLOAD_OFFSET)
     }
 
     fn view(&self, start: usize, header: FrameHeader) -> RecordRef<'_> {
@@ -884,16 +875,20 @@ impl Iterator for Cursor {
         if self.iter_failed {
             return None;
         }
-        let got = match self.advance() {
-            Ok(Some(loc)) => self.owned(loc),
+        // The same step as the lending `next`, each kind of entry mapped straight to
+        // the item: no intermediate `Result` to build and match again per record.
+        Some(match self.advance() {
+            Ok(Some(Loc::Record { header, start })) => Ok(self.owned(header, start)),
+            Ok(Some(Loc::Cold { header })) => Ok(Record::new(header, &self.cold_payload, 0)),
+            Ok(Some(Loc::Lost(l))) => Err(Error::Lost {
+                from: l.from,
+                to: l.to,
+            }),
             Ok(None) => return None,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = &got
-            && !matches!(e, Error::Lost { .. })
-        {
-            self.iter_failed = true;
-        }
-        Some(got)
+            Err(e) => {
+                self.iter_failed = !matches!(e, Error::Lost { .. });
+                Err(e)
+            }
+        })
     }
 }

@@ -82,70 +82,63 @@ impl Source for SharedSource {
 /// next call and the cursor itself; [`Record::as_ref`] borrows it as a [`RecordRef`].
 ///
 /// A record that is kept holds its cursor's read buffer (up to 1 MiB, or one record if
-/// larger): the cursor reads on into a new buffer. (Payloads of up to 64 bytes are the
-/// exception: they are copied into the record, which is cheaper than sharing.) Copy out the payload
-/// (`payload().to_vec()`) to keep many records for long.
+/// larger): the cursor reads on into a new buffer. (A record with an empty payload holds
+/// nothing.) Copy out the payload (`payload().to_vec()`) to keep many records for long.
 #[derive(Clone)]
 pub struct Record {
     header: FrameHeader,
     payload: Payload,
 }
 
-/// Payloads up to this many bytes are copied into the record: cheaper than the two
-/// atomic reference-count operations of sharing the buffer (measured by
-/// `benches/src/bin/cursor_iter.rs`: sharing made 64-byte records 0.61x as fast as the
-/// lending `next`).
-const INLINE_PAYLOAD: usize = 64;
-
 /// Where a [`Record`]'s payload is.
+///
+/// Always shared, short payloads too: copying payloads of up to 64 bytes into the
+/// record made it 96 bytes, and the compiler's moves of it (into the `Option<Result<_>>`
+/// item, out of it, out of the `Result`) cost more than the two atomic reference-count
+/// operations of sharing. Measured by `benches/src/bin/cursor_iter.rs` at 64-byte
+/// payloads, thread CPU time: the iterator at 0.72-0.80x the lending `next` with the
+/// copy, 0.78-0.89x shared (6 runs of 25 rounds each).
 #[derive(Clone)]
 enum Payload {
-    /// Copied: `bytes[..len]`.
-    Inline {
-        len: u8,
-        bytes: [u8; INLINE_PAYLOAD],
-    },
+    /// No payload bytes: no buffer to hold.
+    Empty,
     /// In the cursor's read buffer: `bytes[start..start + header.len]`.
     Shared { bytes: Chunk, start: usize },
 }
 
 impl Record {
+    /// The record of `header` whose payload starts at `start` in `bytes`.
     #[inline]
     pub(super) fn new(header: FrameHeader, bytes: &Chunk, start: usize) -> Self {
-        // As `RecordRef` views: a payload outside the bytes read is empty (the scan
-        // checked the record, so this does not happen).
         let len = header.len as usize;
-        let start = match start.checked_add(len) {
-            Some(end) if end <= bytes.len() => start,
-            _ => bytes.len(),
-        };
-        let header = FrameHeader {
-            len: u32::try_from(bytes.len() - start)
-                .map_or(header.len, |avail| header.len.min(avail)),
-            ..header
-        };
-        let len = header.len as usize;
-        let payload = match u8::try_from(len) {
-            Ok(short) if len <= INLINE_PAYLOAD => {
-                let mut inline = [0; INLINE_PAYLOAD];
-                // A fixed-size copy (a few vector moves, no `memcpy` call) where the
-                // buffer holds 64 bytes from the payload on; the bytes past it are
-                // never read.
-                match bytes.get(start..start + INLINE_PAYLOAD) {
-                    Some(whole) => inline.copy_from_slice(whole),
-                    None => inline[..len].copy_from_slice(&bytes[start..start + len]),
-                }
-                Payload::Inline {
-                    len: short,
-                    bytes: inline,
-                }
-            }
-            _ => Payload::Shared {
-                bytes: bytes.clone(),
-                start,
-            },
-        };
-        Self { header, payload }
+        if len == 0 {
+            return Self {
+                header,
+                payload: Payload::Empty,
+            };
+        }
+        if start.checked_add(len).is_some_and(|end| end <= bytes.len()) {
+            return Self {
+                header,
+                payload: Payload::Shared {
+                    bytes: bytes.clone(),
+                    start,
+                },
+            };
+        }
+        Self::outside(header)
+    }
+
+    /// [`Record::new`] for a payload outside the bytes read: as `RecordRef` views it,
+    /// empty, and so is the length its header gives (the scan checked the record, so this
+    /// does not happen).
+    #[cold]
+    #[inline(never)]
+    fn outside(header: FrameHeader) -> Self {
+        Self {
+            header: FrameHeader { len: 0, ..header },
+            payload: Payload::Empty,
+        }
     }
 
     /// The record's frame header.
@@ -157,7 +150,7 @@ impl Record {
     #[inline]
     pub fn payload(&self) -> &[u8] {
         match &self.payload {
-            Payload::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Payload::Empty => &[],
             Payload::Shared { bytes, start } => &bytes[*start..*start + self.header.len as usize],
         }
     }
@@ -216,5 +209,51 @@ impl Eq for Record {}
 impl PartialEq<RecordRef<'_>> for Record {
     fn eq(&self, other: &RecordRef<'_>) -> bool {
         self.as_ref() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(len: u32) -> FrameHeader {
+        FrameHeader {
+            seq: 7,
+            timestamp_ns: 1,
+            len,
+            kind: 2,
+            flags: 3,
+        }
+    }
+
+    #[test]
+    fn a_shared_record_keeps_its_bytes_when_the_buffer_is_refilled() {
+        let mut chunk: Chunk = Arc::new(b"..hello..".to_vec());
+        let r = Record::new(header(5), &chunk, 2);
+        // The record holds the buffer, so the cursor's next read goes to a new one.
+        refill(&mut chunk).clear();
+        assert_eq!(r.payload(), b"hello");
+        assert_eq!(r.as_ref().header, header(5));
+    }
+
+    #[test]
+    fn an_empty_payload_holds_no_buffer() {
+        let mut chunk: Chunk = Arc::new(b"abc".to_vec());
+        let r = Record::new(header(0), &chunk, 3);
+        assert_eq!(r.payload(), b"");
+        // Nothing shares the buffer: refilling reuses it.
+        let before = Arc::as_ptr(&chunk);
+        refill(&mut chunk);
+        assert_eq!(Arc::as_ptr(&chunk), before);
+    }
+
+    #[test]
+    fn a_payload_outside_the_bytes_read_is_empty_not_a_panic() {
+        let chunk: Chunk = Arc::new(vec![1; 10]);
+        for (len, start) in [(5, 8), (1, 11), (u32::MAX, 0), (1, usize::MAX)] {
+            let r = Record::new(header(len), &chunk, start);
+            assert_eq!(r.payload(), b"");
+            assert_eq!(r.header().len, 0);
+        }
     }
 }
