@@ -96,8 +96,9 @@ pub struct Record {
 /// record made it 96 bytes, and the compiler's moves of it (into the `Option<Result<_>>`
 /// item, out of it, out of the `Result`) cost more than the two atomic reference-count
 /// operations of sharing. Measured by `benches/src/bin/cursor_iter.rs` at 64-byte
-/// payloads, thread CPU time: the iterator at 0.72-0.80x the lending `next` with the
-/// copy, 0.78-0.89x shared (6 runs of 25 rounds each).
+/// payloads, thread CPU time on a shared 2-core machine: the iterator at 0.61-0.95x
+/// (mostly 0.70-0.79x) the lending `next` with the copy, 0.76-0.94x (mostly 0.86-0.92x)
+/// shared.
 #[derive(Clone)]
 enum Payload {
     /// No payload bytes: no buffer to hold.
