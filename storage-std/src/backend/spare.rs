@@ -109,7 +109,8 @@ const NEVER_WROTE: u64 = u64::MAX;
 
 /// Whether `len` can be a segment's size, so a spare's.
 fn segment_size(len: u64) -> bool {
-    (crate::MIN_SEGMENT_BYTES..=crate::MAX_SEGMENT_BYTES).contains(&len)
+    (crate::format::segment::MIN_SEGMENT_BYTES..=crate::format::segment::MAX_SEGMENT_BYTES)
+        .contains(&len)
 }
 
 /// Settings of a [`SpareBackend`].

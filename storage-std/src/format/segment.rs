@@ -10,6 +10,12 @@ use super::checks::{
 use super::record;
 use super::{FORMAT_VERSION, MIN_FORMAT_VERSION};
 
+/// The largest segment size a writer takes (`WriterOptions::with_segment_bytes`): 1 GiB.
+/// (A single record larger than the segment size still gets a segment of its own.)
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+/// The smallest segment size a writer takes (`WriterOptions::with_segment_bytes`): 4 KiB.
+pub const MIN_SEGMENT_BYTES: u64 = 4096;
+
 /// Field offsets of the segment header.
 ///
 /// ```text

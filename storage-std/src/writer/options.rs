@@ -14,11 +14,7 @@ use super::Writer;
 /// Default size of the submit queue in bytes (4 MiB; payloads up to 2 MiB - 32).
 pub const DEFAULT_QUEUE_BYTES: usize = 1 << 22;
 
-/// The largest [`WriterOptions::with_segment_bytes`]: 1 GiB. (A single record larger than
-/// the segment size still gets a segment of its own.)
-pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
-/// The smallest [`WriterOptions::with_segment_bytes`]: 4 KiB.
-pub const MIN_SEGMENT_BYTES: u64 = 4096;
+pub use crate::format::segment::{MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES};
 /// The largest group ([`Durability::Group`]'s `max_bytes`) and write buffer
 /// ([`WriterOptions::with_buffer_bytes`]): 256 MiB. The writer holds one group in memory, and
 /// a group is what a power cut can tear.
