@@ -2,6 +2,10 @@
 //! truncation intents, absurd truncation points, catalog operations next to a live
 //! recorder, and `Catalog::open` racing creations and purges.
 
+#[path = "common/recording.rs"]
+mod recording;
+
+use recording::record_range;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -11,8 +15,7 @@ use std::time::Duration;
 use ringcore::broadcast::GatedRing;
 use ringcore::broadcast::merge::{MergeError, MergingReader};
 use storage_std::archive::{
-    ArchiveError, Catalog, Drained, MANIFEST_FILE, Manifest, Recorder, RecordingState,
-    TRUNCATING_KEY,
+    ArchiveError, Catalog, MANIFEST_FILE, Manifest, RecordingState, TRUNCATING_KEY,
 };
 use storage_std::{Durability, WriterOptions};
 
@@ -21,24 +24,6 @@ fn opts() -> WriterOptions {
 }
 
 type Ring = GatedRing<256, 32, 2>;
-
-/// Publishes `from..to` (payload: the sequence) through a fresh ring and records it.
-fn record(recorder: &mut Recorder, from: u64, to: u64) {
-    let ring = Ring::new();
-    let mut w = ring.try_writer().unwrap();
-    w.set_next_seq(recorder.next_seq());
-    let mut tap = ring.join().unwrap();
-    for seq in from..to {
-        assert_eq!(w.try_publish(7, seq * 10, &seq.to_le_bytes()).unwrap(), seq);
-        if (seq + 1) % 128 == 0 {
-            while let Ok(Drained::Records(_)) = recorder.drain_broadcast(&mut tap, 64) {}
-        }
-    }
-    drop(w);
-    recorder
-        .record_until_closed(&mut tap, Duration::from_millis(1))
-        .unwrap();
-}
 
 /// Every sequence a replay from `from` returns, checking each payload.
 fn replay_all(catalog: &Catalog, name: &str, from: u64) -> Vec<u64> {
@@ -62,7 +47,7 @@ fn replay_all(catalog: &Catalog, name: &str, from: u64) -> Vec<u64> {
 /// A sealed recording `name` holding `0..n`.
 fn sealed(catalog: &Catalog, name: &str, n: u64) {
     let mut rec = catalog.create(name, opts(), BTreeMap::new()).unwrap();
-    record(&mut rec, 0, n);
+    record_range(&mut rec, 0, n);
     rec.stop().unwrap();
 }
 
@@ -236,7 +221,7 @@ fn truncation_to_absurd_positions() {
     assert_eq!(replay_all(&catalog, "r", 0), vec![0]);
     let mut rec = catalog.extend("r", opts(), BTreeMap::new()).unwrap();
     assert_eq!(rec.next_seq(), 1);
-    record(&mut rec, 1, 10);
+    record_range(&mut rec, 1, 10);
     rec.stop().unwrap();
     assert_eq!(replay_all(&catalog, "r", 0), (0..10).collect::<Vec<_>>());
 
@@ -246,7 +231,7 @@ fn truncation_to_absurd_positions() {
     let mut rec = catalog
         .create("late", first.clone(), BTreeMap::new())
         .unwrap();
-    record(&mut rec, 1000, 1100);
+    record_range(&mut rec, 1000, 1100);
     rec.stop().unwrap();
     let m = catalog.truncate("late", 5).unwrap();
     assert_eq!(m.last_seq, None);
@@ -258,7 +243,7 @@ fn truncation_to_absurd_positions() {
     // An extend that does not say where to start continues where the log is numbered.
     let mut rec = catalog.extend("late", opts(), BTreeMap::new()).unwrap();
     assert_eq!(rec.next_seq(), 1000);
-    record(&mut rec, 1000, 1003);
+    record_range(&mut rec, 1000, 1003);
     let m = rec.stop().unwrap();
     assert_eq!(m.last_seq, Some(1002));
     assert_eq!(replay_all(&catalog, "late", 1000), vec![1000, 1001, 1002]);
@@ -277,7 +262,7 @@ fn catalog_operations_next_to_a_live_recorder_in_another_thread() {
         std::thread::spawn(move || {
             let mut next = 200;
             while !stop.load(Ordering::Relaxed) {
-                record(&mut rec, next, next + 500);
+                record_range(&mut rec, next, next + 500);
                 next += 500;
             }
             (rec.stop().unwrap(), next)
@@ -337,7 +322,7 @@ fn open_races_creations_and_purges_without_errors_or_losses() {
         let name = format!("r{}", i % 4);
         match catalog.create(&name, opts(), BTreeMap::new()) {
             Ok(mut rec) => {
-                record(&mut rec, 0, 3);
+                record_range(&mut rec, 0, 3);
                 match rec.stop() {
                     Ok(m) => assert_eq!(m.last_seq, Some(2)),
                     Err(e) => failures.push(format!("stop {i}: {e}")),
@@ -456,7 +441,7 @@ fn a_manifest_at_the_limits_of_its_counters_is_extended_without_a_panic() {
     assert_eq!(info.last_seq, Some(9));
     let mut rec = catalog.extend("r", opts(), BTreeMap::new()).unwrap();
     assert_eq!(rec.manifest().runs, u32::MAX);
-    record(&mut rec, 10, 12);
+    record_range(&mut rec, 10, 12);
     let m = rec.stop().unwrap();
     assert_eq!(m.last_seq, Some(11));
     assert_eq!(catalog.truncate("r", 10).unwrap().last_seq, Some(10));
@@ -597,7 +582,7 @@ fn open_races_truncations_without_errors_or_losses() {
         }
         end = catalog.describe("r").unwrap().last_seq.unwrap() + 1;
         let mut rec = catalog.extend("r", opts(), BTreeMap::new()).unwrap();
-        record(&mut rec, end, end + 50);
+        record_range(&mut rec, end, end + 50);
         rec.stop().unwrap();
         end += 50;
         assert_eq!(replay_all(&catalog, "r", 0), (0..end).collect::<Vec<_>>());
@@ -616,7 +601,7 @@ fn a_truncation_intent_below_the_first_sequence_is_abandoned_without_loss() {
     let catalog = Catalog::open(root.path()).unwrap();
     let first = opts().with_first_seq(1000);
     let mut rec = catalog.create("late", first, BTreeMap::new()).unwrap();
-    record(&mut rec, 1000, 1100);
+    record_range(&mut rec, 1000, 1100);
     rec.stop().unwrap();
     edit_manifest(root.path(), "late", |m| {
         m.config.insert(TRUNCATING_KEY.to_owned(), "5".to_owned());

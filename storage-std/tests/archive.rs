@@ -2,14 +2,17 @@
 //! recording is written), extend, recover, truncate, purge; damaged manifests and logs;
 //! a power cut at every step of a manifest write.
 
+#[path = "common/recording.rs"]
+mod recording;
+
+use recording::record_range;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use ringcore::broadcast::merge::{MergeError, MergingReader};
 use ringcore::broadcast::{GatedRing, OverwriteRing};
 use storage_std::archive::{
-    ArchiveError, Catalog, Drained, MANIFEST_FILE, Manifest, Recorder, RecordingState,
-    read_manifest, write_manifest,
+    ArchiveError, Catalog, Drained, MANIFEST_FILE, Manifest, RecordingState, read_manifest,
+    write_manifest,
 };
 use storage_std::backend::{CrashMode, MemBackend};
 use storage_std::{Durability, WriterOptions};
@@ -21,24 +24,6 @@ fn opts() -> WriterOptions {
 }
 
 type Ring = GatedRing<256, 32, 2>;
-
-/// Publishes `from..to` (payload: the sequence) through a fresh ring and records it.
-fn record(recorder: &mut Recorder, from: u64, to: u64) {
-    let ring = Ring::new();
-    let mut w = ring.try_writer().unwrap();
-    w.set_next_seq(recorder.next_seq());
-    let mut tap = ring.join().unwrap();
-    for seq in from..to {
-        assert_eq!(w.try_publish(7, seq * 10, &seq.to_le_bytes()).unwrap(), seq);
-        if (seq + 1) % 128 == 0 {
-            while let Ok(Drained::Records(_)) = recorder.drain_broadcast(&mut tap, 64) {}
-        }
-    }
-    drop(w);
-    recorder
-        .record_until_closed(&mut tap, Duration::from_millis(1))
-        .unwrap();
-}
 
 /// Every sequence a replay from `from` returns, checking each payload.
 fn replay_all(catalog: &Catalog, name: &str, from: u64) -> Vec<u64> {
@@ -79,8 +64,8 @@ fn create_list_describe_extend_purge() {
             "{bad:?}"
         );
     }
-    record(&mut a, 0, 300);
-    record(&mut b, 0, 10);
+    record_range(&mut a, 0, 300);
+    record_range(&mut b, 0, 10);
 
     // Queryable while being written: live, running, position.
     let live = catalog.describe("a-orders").unwrap();
@@ -112,7 +97,7 @@ fn create_list_describe_extend_purge() {
     let mut a = catalog.extend("a-orders", opts(), BTreeMap::new()).unwrap();
     assert_eq!(a.next_seq(), 300);
     assert_eq!(a.manifest().runs, 2);
-    record(&mut a, 300, 350);
+    record_range(&mut a, 300, 350);
     let m = a.stop().unwrap();
     assert_eq!(
         (m.state, m.last_seq, m.runs),
@@ -151,7 +136,7 @@ fn a_ring_numbered_elsewhere_is_refused_not_recorded_with_other_sequences() {
     let root = tempfile::tempdir().unwrap();
     let catalog = Catalog::open(root.path()).unwrap();
     let mut rec = catalog.create("r", opts(), BTreeMap::new()).unwrap();
-    record(&mut rec, 0, 5);
+    record_range(&mut rec, 0, 5);
     let ring = Ring::new();
     let mut w = ring.try_writer().unwrap(); // numbers from 0, the recording expects 5
     let mut tap = ring.join().unwrap();
@@ -204,7 +189,7 @@ fn interrupted_and_forgotten_recorders() {
     let root = tempfile::tempdir().unwrap();
     let catalog = Catalog::open(root.path()).unwrap();
     let mut rec = catalog.create("crashy", opts(), BTreeMap::new()).unwrap();
-    record(&mut rec, 0, 40);
+    record_range(&mut rec, 0, 40);
     drop(rec); // no stop: the manifest stays running, the log is closed
     let info = catalog.describe("crashy").unwrap();
     assert_eq!((info.state_label(), info.live), ("interrupted", false));
@@ -216,7 +201,7 @@ fn interrupted_and_forgotten_recorders() {
     // A forgotten recorder keeps its writer (and the log's lock): the catalog sees a
     // live recording and refuses to touch it.
     let mut rec = catalog.extend("crashy", opts(), BTreeMap::new()).unwrap();
-    record(&mut rec, 40, 45);
+    record_range(&mut rec, 40, 45);
     std::mem::forget(rec);
     let info = catalog.describe("crashy").unwrap();
     assert_eq!((info.state_label(), info.live), ("running", true));
@@ -240,7 +225,7 @@ fn truncate_keeps_a_prefix_and_extend_continues_after_it() {
     let root = tempfile::tempdir().unwrap();
     let catalog = Catalog::open(root.path()).unwrap();
     let mut rec = catalog.create("t", opts(), BTreeMap::new()).unwrap();
-    record(&mut rec, 0, 5000);
+    record_range(&mut rec, 0, 5000);
     assert!(matches!(
         catalog.truncate("t", 10),
         Err(ArchiveError::Live(_))
@@ -256,7 +241,7 @@ fn truncate_keeps_a_prefix_and_extend_continues_after_it() {
     assert_eq!(catalog.truncate("t", 9999).unwrap().last_seq, Some(1234));
     let mut rec = catalog.extend("t", opts(), BTreeMap::new()).unwrap();
     assert_eq!(rec.next_seq(), 1235);
-    record(&mut rec, 1235, 1240);
+    record_range(&mut rec, 1235, 1240);
     rec.stop().unwrap();
     assert_eq!(
         replay_all(&catalog, "t", 1230),
@@ -278,7 +263,7 @@ fn damaged_log_is_refused_then_repaired_with_force() {
     let root = tempfile::tempdir().unwrap();
     let catalog = Catalog::open(root.path()).unwrap();
     let mut rec = catalog.create("d", opts(), BTreeMap::new()).unwrap();
-    record(&mut rec, 0, 3000);
+    record_range(&mut rec, 0, 3000);
     rec.stop().unwrap();
     let log = catalog.log_dir("d").unwrap();
     let mut segs: Vec<_> = std::fs::read_dir(&log)
@@ -437,7 +422,7 @@ fn anchors_resume_from_the_latest_valid_one() {
     let root = tempfile::tempdir().unwrap();
     let catalog = Catalog::open(root.path()).unwrap();
     let mut rec = catalog.create("a", opts(), BTreeMap::new()).unwrap();
-    record(&mut rec, 0, 100);
+    record_range(&mut rec, 0, 100);
     // Live: an anchor needs its sequence durable.
     assert!(matches!(
         rec.store_anchor(100, b"future"),
@@ -479,7 +464,7 @@ fn anchors_resume_from_the_latest_valid_one() {
     // snapshot must not come back.
     catalog.truncate("a", 30).unwrap();
     let mut rec = catalog.extend("a", opts(), BTreeMap::new()).unwrap();
-    record(&mut rec, 31, 80);
+    record_range(&mut rec, 31, 80);
     let live = rec.store_anchor(60, b"state@60 (new)").unwrap();
     assert_eq!(live.seq, 60);
     rec.stop().unwrap();

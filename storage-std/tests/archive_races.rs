@@ -2,36 +2,20 @@
 //! recording's log, so a recorder opened meanwhile is refused (or waits), and no record it
 //! was told is durable disappears.
 
+#[path = "common/recording.rs"]
+mod recording;
+
+use recording::record_range;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ringcore::broadcast::GatedRing;
-use storage_std::archive::{ArchiveError, Catalog, Drained, Recorder};
+use storage_std::archive::{ArchiveError, Catalog};
 use storage_std::{Durability, WriterOptions};
 
 fn opts() -> WriterOptions {
     let mut o = WriterOptions::new(Durability::group());
     o = o.with_segment_bytes(1 << 20);
     o
-}
-
-type Ring = GatedRing<256, 32, 2>;
-
-fn record(recorder: &mut Recorder, from: u64, to: u64) {
-    let ring = Ring::new();
-    let mut w = ring.try_writer().unwrap();
-    w.set_next_seq(recorder.next_seq());
-    let mut tap = ring.join().unwrap();
-    for seq in from..to {
-        assert_eq!(w.try_publish(7, seq * 10, &seq.to_le_bytes()).unwrap(), seq);
-        if (seq + 1) % 128 == 0 {
-            while let Ok(Drained::Records(_)) = recorder.drain_broadcast(&mut tap, 64) {}
-        }
-    }
-    drop(w);
-    recorder
-        .record_until_closed(&mut tap, Duration::from_millis(1))
-        .unwrap();
 }
 
 /// Waits until `path` exists (the truncation's copy is under way), at most 60 s.
@@ -61,7 +45,7 @@ fn an_extend_during_a_truncation_loses_no_durable_record() {
         let name = format!("t{attempt}");
         let name = name.as_str();
         let mut rec = catalog.create(name, opts(), BTreeMap::new()).unwrap();
-        record(&mut rec, 0, total);
+        record_range(&mut rec, 0, total);
         rec.stop().unwrap();
         let tmp = root.path().join(name).join("log.truncating");
         let outcome = std::thread::scope(|s| {
@@ -74,7 +58,7 @@ fn an_extend_during_a_truncation_loses_no_durable_record() {
             let ext = match catalog.extend(name, opts(), BTreeMap::new()) {
                 Ok(mut r) => {
                     let from = r.next_seq();
-                    record(&mut r, from, from + 10);
+                    record_range(&mut r, from, from + 10);
                     let m = r.stop().unwrap();
                     Some(m.last_seq.unwrap())
                 }
@@ -113,7 +97,7 @@ fn a_purge_is_refused_while_a_recorder_holds_the_log_and_takes_the_lock_itself()
     let root = tempfile::tempdir().unwrap();
     let catalog = Catalog::open(root.path()).unwrap();
     let mut rec = catalog.create("p", opts(), BTreeMap::new()).unwrap();
-    record(&mut rec, 0, 100);
+    record_range(&mut rec, 0, 100);
     assert!(matches!(catalog.purge("p"), Err(ArchiveError::Live(_))));
     assert!(matches!(
         catalog.truncate("p", 10),
@@ -122,7 +106,7 @@ fn a_purge_is_refused_while_a_recorder_holds_the_log_and_takes_the_lock_itself()
     rec.stop().unwrap();
     // The refused operations left no lock behind.
     let mut rec = catalog.extend("p", opts(), BTreeMap::new()).unwrap();
-    record(&mut rec, 100, 110);
+    record_range(&mut rec, 100, 110);
     rec.stop().unwrap();
     assert_eq!(catalog.truncate("p", 49).unwrap().last_seq, Some(49));
     // Nor did a finished truncation.
@@ -146,7 +130,7 @@ fn concurrent_extends_leave_the_winners_manifest() {
     let root = tempfile::tempdir().unwrap();
     let catalog = Catalog::open(root.path()).unwrap();
     let mut rec = catalog.create("x", opts(), BTreeMap::new()).unwrap();
-    record(&mut rec, 0, 10);
+    record_range(&mut rec, 0, 10);
     rec.stop().unwrap();
     let dir = storage_std::backend::FileBackend::existing(root.path().join("x")).unwrap();
     for round in 0..8u32 {
@@ -186,7 +170,7 @@ fn concurrent_extends_leave_the_winners_manifest() {
         );
         assert_eq!(on_disk.runs, round + 2, "round {round}");
         let from = rec.next_seq();
-        record(&mut rec, from, from + 5);
+        record_range(&mut rec, from, from + 5);
         let m = rec.stop().unwrap();
         assert_eq!(m.runs, round + 2);
         assert_eq!(m.last_seq, Some(from + 4));
@@ -205,7 +189,7 @@ fn a_stop_never_writes_over_the_next_runs_manifest() {
     let dir = storage_std::backend::FileBackend::existing(root.path().join("s")).unwrap();
     for round in 0..12u32 {
         let from = rec.next_seq();
-        record(&mut rec, from, from + 20);
+        record_range(&mut rec, from, from + 20);
         let go = std::sync::atomic::AtomicBool::new(false);
         let next = std::thread::scope(|s| {
             let taker = s.spawn(|| {

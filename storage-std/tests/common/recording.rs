@@ -1,4 +1,5 @@
 //! Recording through a real ring, for the archive's tests (included with `#[path]`).
+#![allow(dead_code)] // each test file uses one of the two
 
 use std::time::Duration;
 
@@ -9,13 +10,19 @@ use storage_std::archive::{Drained, Recorder};
 /// timestamp: ten times it, kind 7), draining as the ring fills, until its writer is
 /// dropped.
 pub fn record(recorder: &mut Recorder, count: u64) {
+    let from = recorder.next_seq();
+    record_range(recorder, from, from + count);
+}
+
+/// [`record`] of the sequences `from..to`, checking that the ring numbers them so
+/// (`from` must be the recorder's next sequence).
+pub fn record_range(recorder: &mut Recorder, from: u64, to: u64) {
     let ring = GatedRing::<256, 32, 2>::new();
     let mut w = ring.try_writer().unwrap();
-    let from = recorder.next_seq();
-    w.set_next_seq(from);
+    w.set_next_seq(recorder.next_seq());
     let mut tap = ring.join().unwrap();
-    for seq in from..from + count {
-        w.try_publish(7, seq * 10, &seq.to_le_bytes()).unwrap();
+    for seq in from..to {
+        assert_eq!(w.try_publish(7, seq * 10, &seq.to_le_bytes()).unwrap(), seq);
         if (seq + 1) % 128 == 0 {
             while let Ok(Drained::Records(_)) = recorder.drain_broadcast(&mut tap, 64) {}
         }
