@@ -5,7 +5,7 @@
 #[path = "common/recording.rs"]
 mod recording;
 
-use recording::record_range;
+use recording::{record_range, replay_all};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -24,25 +24,6 @@ fn opts() -> WriterOptions {
 }
 
 type Ring = GatedRing<256, 32, 2>;
-
-/// Every sequence a replay from `from` returns, checking each payload.
-fn replay_all(catalog: &Catalog, name: &str, from: u64) -> Vec<u64> {
-    let ring = Ring::new();
-    drop(ring.try_writer().unwrap());
-    let replay = catalog.replay(name, from).unwrap();
-    let mut m = MergingReader::new(&ring, replay, from);
-    let mut seen = Vec::new();
-    loop {
-        match m.read_batch(100, |e| {
-            assert_eq!(e.payload, e.header.seq.to_le_bytes());
-            seen.push(e.header.seq);
-        }) {
-            Ok(_) | Err(MergeError::Empty) => {}
-            Err(MergeError::Closed) => return seen,
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
 
 /// A sealed recording `name` holding `0..n`.
 fn sealed(catalog: &Catalog, name: &str, n: u64) {

@@ -5,7 +5,7 @@
 #[path = "common/recording.rs"]
 mod recording;
 
-use recording::record_range;
+use recording::{record_range, replay_all};
 use std::collections::BTreeMap;
 
 use ringcore::broadcast::merge::{MergeError, MergingReader};
@@ -24,27 +24,6 @@ fn opts() -> WriterOptions {
 }
 
 type Ring = GatedRing<256, 32, 2>;
-
-/// Every sequence a replay from `from` returns, checking each payload.
-fn replay_all(catalog: &Catalog, name: &str, from: u64) -> Vec<u64> {
-    let ring = Ring::new();
-    drop(ring.try_writer().unwrap()); // closed: the replay is all there is
-    let replay = catalog.replay(name, from).unwrap();
-    let mut m = MergingReader::new(&ring, replay, from);
-    let mut seen = Vec::new();
-    loop {
-        match m.read_batch(100, |e| {
-            assert_eq!(e.payload, e.header.seq.to_le_bytes());
-            assert_eq!(e.header.timestamp_ns, e.header.seq * 10);
-            assert_eq!(e.header.kind, 7);
-            seen.push(e.header.seq);
-        }) {
-            Ok(_) | Err(MergeError::Empty) => {}
-            Err(MergeError::Closed) => return seen,
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
 
 #[test]
 fn create_list_describe_extend_purge() {
