@@ -92,6 +92,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::format::segment::valid_segment_bytes;
+
 use super::{Access, Backend, BackendFile, DirLock, GroupDone, Mapped, SyncKind, WriteGroup};
 
 /// The most ready spares a [`SpareBackend`] keeps.
@@ -106,12 +108,6 @@ const ZERO_CHUNK: usize = 1 << 20;
 const MAX_SPARE_ID: u64 = u64::MAX / 2;
 /// `Shared::last_write` before any segment write: a log that never wrote is quiet.
 const NEVER_WROTE: u64 = u64::MAX;
-
-/// Whether `len` can be a segment's size, so a spare's.
-fn segment_size(len: u64) -> bool {
-    (crate::format::segment::MIN_SEGMENT_BYTES..=crate::format::segment::MAX_SEGMENT_BYTES)
-        .contains(&len)
-}
 
 /// Settings of a [`SpareBackend`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,7 +342,7 @@ impl<B: Backend> SpareBackend<B> {
             inner: Arc::new(inner),
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
-                    size: opts.size.filter(|&n| segment_size(n)),
+                    size: opts.size.filter(|&n| valid_segment_bytes(n)),
                     ..State::default()
                 }),
                 wake: Condvar::new(),
@@ -747,7 +743,7 @@ impl<B: Backend> BackendFile for SpareFile<B> {
     }
     fn preallocate(&mut self, len: u64) -> io::Result<()> {
         let r = self.inner.preallocate(len);
-        if r.is_ok() && segment_size(len) {
+        if r.is_ok() && valid_segment_bytes(len) {
             let h = &self.owner;
             let stale: Vec<String> = {
                 let mut s = h.shared.lock();

@@ -16,6 +16,11 @@ pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
 /// The smallest segment size a writer takes (`WriterOptions::with_segment_bytes`): 4 KiB.
 pub const MIN_SEGMENT_BYTES: u64 = 4096;
 
+/// Whether a writer takes `bytes` as its segment size (and so a spare file may have it).
+pub(crate) fn valid_segment_bytes(bytes: u64) -> bool {
+    (MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&bytes)
+}
+
 /// Field offsets of the segment header.
 ///
 /// ```text

@@ -398,7 +398,7 @@ impl WriterOptions {
         fn bad(what: String) -> Result<()> {
             Err(Error::InvalidArgument(what))
         }
-        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
+        if !crate::format::segment::valid_segment_bytes(self.segment_bytes) {
             return bad(format!(
                 "segment_bytes {} is outside {MIN_SEGMENT_BYTES}..={MAX_SEGMENT_BYTES} \
                  (4 KiB to 1 GiB)",

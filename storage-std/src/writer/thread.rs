@@ -140,8 +140,9 @@ fn thread_cpu_ns() -> u64 {
         .saturating_add(u64::try_from(t.tv_nsec).unwrap_or(0))
 }
 
-/// Groups from this size on are hashed for the digest chain on a scoped thread while
-/// their write is in flight; smaller ones inline, before it.
+/// Groups from this size on that sync are hashed for the digest chain on a scoped thread
+/// while their write and sync are in flight; smaller ones, and groups written without a
+/// sync, inline before the write.
 const OVERLAP_HASH_BYTES: usize = 128 << 10;
 
 /// In `Durability::None`, the longest a drained record waits in the write buffer before
