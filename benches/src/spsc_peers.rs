@@ -155,6 +155,31 @@ pub fn variants<const P: usize, const N: usize>() -> Vec<Variant> {
     ]
 }
 
+/// rtrb again, with items of `R` bytes: the size of ringcore's record for the payload
+/// under test (header and padding included, `R = record_len(P)`), single and batched.
+/// Between two cores these queues move cache lines, not events: these rows show what the
+/// same bytes per event cost a peer, which is the part of ringcore's gap that is its
+/// 16-byte header rather than its code.
+pub fn record_sized_rtrb<const R: usize>() -> Vec<Variant> {
+    let capacity = format!("{QUEUE_SLOTS} items of {R} B");
+    vec![
+        Variant {
+            queue: "rtrb, record-sized items",
+            api: "push / pop",
+            mode: Mode::Single,
+            capacity: capacity.clone(),
+            run: rtrb_single::<R>,
+        },
+        Variant {
+            queue: "rtrb, record-sized items",
+            api: "write_chunk_uninit / read_chunk",
+            mode: Mode::Batched,
+            capacity,
+            run: rtrb_batched::<R>,
+        },
+    ]
+}
+
 /// How many records of `payload` bytes a ringcore ring of `N` bytes holds at most.
 pub fn ringcore_records<const N: usize>(payload: usize) -> usize {
     N / record_len(payload)
@@ -614,6 +639,15 @@ mod tests {
                     v.api
                 );
             }
+        }
+    }
+
+    #[test]
+    fn record_sized_items_are_ringcore_records() {
+        for v in record_sized_rtrb::<80>() {
+            assert!(v.capacity.ends_with(&format!("{} B", record_len(64))));
+            let s = (v.run)(5_000, 7);
+            assert_eq!((s.events, s.errors), (5_000, 0), "{}", v.api);
         }
     }
 

@@ -15,7 +15,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use benches::spsc_peers::{Mode, QUEUE_SLOTS, Variant, variants};
+use benches::spsc_peers::{Mode, QUEUE_SLOTS, Variant, record_sized_rtrb, variants};
 use benches::{Align, Args, Json, Table, machine_description, median, min_max};
 
 const USAGE: &str = "usage: peers [--events N] [--runs K] [--payload 8|16|32|64|128|256|512] \
@@ -66,14 +66,24 @@ fn select(payload: usize, ring: usize) -> Option<Vec<Variant>> {
             }
         };
     }
+    // The record-sized rtrb rows: `R` is ringcore's record for the payload (checked).
+    macro_rules! with_records {
+        ($p:literal, $r:literal) => {{
+            const _: () = assert!(ringcore::spsc::record_len($p) == $r);
+            ring_sizes!($p).map(|mut v| {
+                v.extend(record_sized_rtrb::<$r>());
+                v
+            })
+        }};
+    }
     match payload {
-        8 => ring_sizes!(8),
-        16 => ring_sizes!(16),
-        32 => ring_sizes!(32),
-        64 => ring_sizes!(64),
-        128 => ring_sizes!(128),
-        256 => ring_sizes!(256),
-        512 => ring_sizes!(512),
+        8 => with_records!(8, 24),
+        16 => with_records!(16, 32),
+        32 => with_records!(32, 48),
+        64 => with_records!(64, 80),
+        128 => with_records!(128, 144),
+        256 => with_records!(256, 272),
+        512 => with_records!(512, 528),
         _ => None,
     }
 }
@@ -275,7 +285,7 @@ fn main() -> ExitCode {
     text.push_str(&format!(
         "SPSC peers, {} B payloads, {} events per run, median of {} runs, batch {}; \
          two threads (producer, consumer), unpinned\n\
-         capacities: ringcore {ring_desc} (each record has a 24-byte header, padded to 8); \
+         capacities: ringcore {ring_desc} (each record has a 16-byte header, padded to 8); \
          fixed-size queues {QUEUE_SLOTS} items of [u8; {}] (heapless {})\n\
          machine: {machine}\n\
          command: cargo run --release -p benches --bin peers -- --events {} --runs {} \

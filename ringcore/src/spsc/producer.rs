@@ -31,10 +31,20 @@ impl WriteCursor {
     fn reserve<S: Storage>(&mut self, ring: &S, rec: usize) -> Result<usize, PushError> {
         // One comparison on the fast path: strictly below `stop` the record fits before
         // the end of the lap and inside the free space last seen.
-        if rec >= self.stop.wrapping_sub(self.pos) && !self.place_slow(ring, rec) {
-            return Err(PushError::Full);
+        // Hosted: the slow path takes the cursor by value, so no pointer to the producer
+        // escapes and a loop of grants keeps its position in registers. Each store to the
+        // producer's memory would take a slot of the store buffer, and while the producer's
+        // stores wait for lines the consumer holds, those slots bound its rate: this made
+        // single grants 1.3x faster between two cores (`peers`, rtrb ÷ ringcore 1.8 → 1.35).
+        #[cfg(not(target_os = "none"))]
+        return self.reserve_local(ring, rec);
+        #[cfg(target_os = "none")]
+        {
+            if rec >= self.stop.wrapping_sub(self.pos) && !self.place_slow(ring, rec) {
+                return Err(PushError::Full);
+            }
+            Ok(self.offset(ring, rec))
         }
-        Ok(self.offset(ring, rec))
     }
 
     /// [`WriteCursor::reserve`] for a cursor copied into a loop (a batch): the slow path
