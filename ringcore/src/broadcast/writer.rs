@@ -16,6 +16,68 @@ use crate::frame::FrameHeader;
 use crate::sync::{Ordering, fence};
 use crate::wait::{Notify, WaitStrategy, Waiter};
 
+/// Gated: publishes what `next` is ahead of `published`, rescans the registrations and
+/// returns how many positions from `next` on are free. Takes the writer's words by value
+/// (see [`Writer::reserve`]); the caller sets `published = next` and the horizon.
+#[inline(never)]
+fn refresh_horizon<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>(
+    ring: &Ring<P, N, PAYLOAD, R>,
+    next: usize,
+    published: usize,
+    next_seq: u64,
+) -> usize {
+    // A claim that was forgotten (`mem::forget`) left `next` ahead of `published`. A
+    // reader joining now starts at `published`, and the horizon below is counted from
+    // `next`: publish first, so that the two agree. (Its events were pushed whole;
+    // publishing them is what dropping the claim would have done.)
+    if published != next {
+        publish(ring, next, next_seq);
+    }
+    // The join handshake (module docs). Release: a joiner whose read-modify-write
+    // comes later sees `published` as of now. Acquire: the registration of a joiner
+    // whose read-modify-write came first is visible to the loads below.
+    // (loom-mutant: join)
+    #[cfg(ringcore_cas)]
+    ring.writer.handshake.fetch_add(0, Ordering::AcqRel);
+    let mut max_lag = 0;
+    for reg in ring.readers.iter() {
+        // Acquire: the reader's reads of the slots it released (or read before it
+        // left) happen before our writes to them. (loom-mutant: leave)
+        let word = reg.word.load(Ordering::Acquire);
+        if is_active(word) {
+            max_lag = max_lag.max(lag_behind(next, word));
+        }
+    }
+    N.saturating_sub(max_lag)
+}
+
+/// Publishes every position before `next`, and keeps the numbering (`next_seq`) in the
+/// ring for a writer handed out later.
+#[inline(always)]
+fn publish<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>(
+    ring: &Ring<P, N, PAYLOAD, R>,
+    next: usize,
+    next_seq: u64,
+) {
+    // Release: the slots' contents are written before a reader can see them (one store
+    // for a whole claim). (loom-mutant: claim)
+    ring.head.published.store(next, Ordering::Release);
+    store_next_seq(ring, next_seq);
+}
+
+/// Keeps the numbering in the ring for a writer handed out later. Relaxed: the next
+/// writer comes after this one (`split_mut` borrows the ring exclusively).
+#[inline(always)]
+fn store_next_seq<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>(
+    ring: &Ring<P, N, PAYLOAD, R>,
+    next_seq: u64,
+) {
+    let words: [usize; SEQ_WORDS] = seq_to_words(next_seq);
+    for (word, value) in ring.writer.next_seq.iter().zip(words) {
+        word.store(value, Ordering::Relaxed);
+    }
+}
+
 /// The one writer of a [`Ring`]. `Send`, not `Sync`. Dropping it publishes anything
 /// pending and closes the ring.
 pub struct Writer<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> {
@@ -98,38 +160,16 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
         } else {
             let mut free = self.horizon.wrapping_sub(self.next);
             if free < want {
-                free = self.refresh_horizon();
+                // By value, so that no pointer to the writer escapes and a loop of
+                // publishes keeps its position in registers rather than storing it each
+                // time (those stores would wait in the store buffer behind the slot
+                // writes, as in the SPSC producer).
+                free = refresh_horizon(self.ring, self.next, self.published, self.next_seq);
+                self.published = self.next;
+                self.horizon = self.next.wrapping_add(free);
             }
             want.min(free)
         }
-    }
-
-    /// Gated: rescans the registrations; returns how many positions are free.
-    #[inline(never)]
-    fn refresh_horizon(&mut self) -> usize {
-        // A claim that was forgotten (`mem::forget`) left `next` ahead of `published`. A
-        // reader joining now starts at `published`, and the horizon below is counted from
-        // `next`: publish first, so that the two agree. (Its events were pushed whole;
-        // publishing them is what dropping the claim would have done.)
-        self.publish();
-        // The join handshake (module docs). Release: a joiner whose read-modify-write
-        // comes later sees `published` as of now. Acquire: the registration of a joiner
-        // whose read-modify-write came first is visible to the loads below.
-        // (loom-mutant: join)
-        #[cfg(ringcore_cas)]
-        self.ring.writer.handshake.fetch_add(0, Ordering::AcqRel);
-        let mut max_lag = 0;
-        for reg in self.ring.readers.iter() {
-            // Acquire: the reader's reads of the slots it released (or read before it
-            // left) happen before our writes to them. (loom-mutant: leave)
-            let word = reg.word.load(Ordering::Acquire);
-            if is_active(word) {
-                max_lag = max_lag.max(lag_behind(self.next, word));
-            }
-        }
-        let free = N.saturating_sub(max_lag);
-        self.horizon = self.next.wrapping_add(free);
-        free
     }
 
     #[inline(always)]
@@ -153,21 +193,8 @@ impl<'a, P: Policy, const N: usize, const PAYLOAD: usize, const R: usize>
     #[inline(always)]
     fn publish(&mut self) {
         if self.published != self.next {
-            // Release: the slots' contents are written before a reader can see them (one
-            // store for a whole claim). (loom-mutant: claim)
-            self.ring.head.published.store(self.next, Ordering::Release);
+            publish(self.ring, self.next, self.next_seq);
             self.published = self.next;
-            self.store_next_seq();
-        }
-    }
-
-    /// Keeps the numbering in the ring for a writer handed out later. Relaxed: the next
-    /// writer comes after this one (`split_mut` borrows the ring exclusively).
-    #[inline(always)]
-    fn store_next_seq(&self) {
-        let words: [usize; SEQ_WORDS] = seq_to_words(self.next_seq);
-        for (word, value) in self.ring.writer.next_seq.iter().zip(words) {
-            word.store(value, Ordering::Relaxed);
         }
     }
 
@@ -395,7 +422,7 @@ impl<P: Policy, const N: usize, const PAYLOAD: usize, const R: usize> Drop
     fn drop(&mut self) {
         self.publish();
         // Also a `set_next_seq` with nothing published since.
-        self.store_next_seq();
+        store_next_seq(self.ring, self.next_seq);
         // Release: a reader that sees the ring closed also sees every event published.
         self.ring.settings.closed.store(true, Ordering::Release);
         // Readers sleeping for events wake to find the ring closed, whatever strategy
