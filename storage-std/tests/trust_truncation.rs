@@ -6,11 +6,11 @@
 #[path = "common/recording.rs"]
 mod recording;
 
-use recording::record_range;
+use recording::{record_range, replay_all};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use storage_std::archive::{Catalog, MANIFEST_FILE, Manifest, TRUNCATING_KEY};
+use storage_std::archive::{ArchiveError, Catalog, MANIFEST_FILE, Manifest, TRUNCATING_KEY};
 use storage_std::{Durability, LogClass, Severity, VerifyStatus, WriterOptions, verify_dir};
 
 fn opts() -> WriterOptions {
@@ -21,6 +21,11 @@ fn sealed(catalog: &Catalog, name: &str, n: u64) -> Manifest {
     let mut rec = catalog.create(name, opts(), BTreeMap::new()).unwrap();
     record_range(&mut rec, 0, n);
     rec.stop().unwrap()
+}
+
+fn manifest(root: &Path, name: &str) -> Manifest {
+    let path = root.join(name).join(MANIFEST_FILE);
+    Manifest::decode(&std::fs::read(path).unwrap()).unwrap()
 }
 
 fn write_manifest(root: &Path, name: &str, m: &Manifest) {
@@ -126,4 +131,43 @@ fn a_pending_truncation_does_not_hide_a_log_that_ends_elsewhere() {
     write_manifest(root.path(), "r", &m);
     let rep = verify_dir(catalog.log_dir("r").unwrap()).unwrap();
     assert_eq!(rep.status, VerifyStatus::Corrupt, "{:?}", rep.findings);
+}
+
+#[test]
+fn extend_refuses_a_pending_truncation_and_keeps_it_for_recover() {
+    for swapped in [true, false] {
+        let root = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(root.path()).unwrap();
+        let written = if swapped {
+            cut_after_swap(root.path(), &catalog, "r", 500, 99)
+        } else {
+            cut_before_swap(root.path(), &catalog, "r", 500, 99)
+        };
+        let err = catalog.extend("r", opts(), BTreeMap::new()).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ArchiveError::PendingTruncation { recording, kept: 99 } if recording == "r"
+            ),
+            "swapped {swapped}: {err}"
+        );
+        assert!(err.to_string().contains("recover"), "{err}");
+        // Nothing changed: the intent is there for the recovery to settle.
+        assert_eq!(manifest(root.path(), "r"), written, "swapped {swapped}");
+        let m = catalog.recover("r", false).unwrap();
+        assert!(!m.config.contains_key(TRUNCATING_KEY));
+        let end = if swapped { 100 } else { 500 };
+        assert_eq!(m.last_seq, Some(end - 1), "swapped {swapped}");
+        assert_eq!(
+            m.config.get("truncated_after").map(String::as_str),
+            swapped.then_some("99"),
+        );
+        let mut rec = catalog.extend("r", opts(), BTreeMap::new()).unwrap();
+        record_range(&mut rec, end, end + 10);
+        rec.stop().unwrap();
+        assert_eq!(
+            replay_all(&catalog, "r", 0),
+            (0..end + 10).collect::<Vec<_>>()
+        );
+    }
 }

@@ -524,7 +524,8 @@ impl Catalog {
 
     /// Continues a stopped recording: recovers its log first (an interrupted run is
     /// recorded as `CrashedRecovered`; a `Damaged` one is refused), then starts a new run
-    /// appending after its last record.
+    /// appending after its last record. A truncation a crash cut short is refused
+    /// ([`ArchiveError::PendingTruncation`]): recover the recording first.
     pub fn extend(
         &self,
         name: &str,
@@ -540,6 +541,7 @@ impl Catalog {
         let (before, deep) = {
             let _held = self.hold_log(name, &dir)?;
             let before = self.manifest_of(name, &*backend)?;
+            refuse_pending(name, &before)?;
             let log = self
                 .fs
                 .open_dir(&dir.join(LOG_DIR))
@@ -566,6 +568,8 @@ impl Catalog {
             Err(e) => return Err(e.into()),
         };
         let mut manifest = self.manifest_of(name, &*backend)?;
+        // A truncation that ran (and was cut) between the check above and this lock.
+        refuse_pending(name, &manifest)?;
         let clean = match manifest.state {
             // A run that never sealed ended in a crash, even if nothing needed a repair.
             RecordingState::Running | RecordingState::Damaged => RecordingState::CrashedRecovered,
@@ -892,6 +896,23 @@ fn check_intent(name: &str, manifest: &Manifest) -> Result<(), ArchiveError> {
                 .map_or_else(|| "(none)".to_owned(), |l| l.to_string())
         ),
     })
+}
+
+/// [`ArchiveError::PendingTruncation`] for a manifest with a truncation intent that
+/// [`Catalog::recover`] would settle. One that no truncation wrote ([`check_intent`]
+/// refuses it) is left to the new run's configuration to replace: recovery cannot
+/// settle it, and an extend is how a run goes on past it.
+fn refuse_pending(name: &str, manifest: &Manifest) -> Result<(), ArchiveError> {
+    let kept = manifest.config.get(TRUNCATING_KEY);
+    match kept.and_then(|k| k.parse::<u64>().ok()) {
+        Some(kept) if check_intent(name, manifest).is_ok() => {
+            Err(ArchiveError::PendingTruncation {
+                recording: name.to_owned(),
+                kept,
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Settles the intent of a truncation a crash stopped (`manifest.last_seq` is the log's
