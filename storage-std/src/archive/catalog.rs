@@ -1,6 +1,6 @@
 //! The recordings catalog: list, describe, create, extend, recover, truncate, purge.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,42 +23,14 @@ use super::recorder::{Recorder, RecordingStatus};
 use super::replay::LogReplay;
 use super::save_manifest;
 
+mod staging;
+
 /// The log directory's name inside a recording's directory.
 const LOG_DIR: &str = "log";
 /// Where a truncation builds the shortened log before it swaps it in.
 const TRUNCATING_DIR: &str = "log.truncating";
 /// Prefix of a recording directory being purged.
 const PURGING_PREFIX: &str = ".purging-";
-/// Prefix of a recording directory being created: it is built (manifest, log directory)
-/// under this name (then the recording's name, the process id and a counter: one per
-/// attempt) and renamed into place whole.
-const CREATING_PREFIX: &str = ".creating-";
-/// The counter of staging directory names in this process.
-static STAGING_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-/// The staging directories this process's creations are building now (by name): an
-/// `open` in this process leaves them alone even before their log is locked (another
-/// process's creation is protected by its lock only, and retries if swept before it).
-static STAGING_NOW: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
-
-/// A name in [`STAGING_NOW`] while it lives.
-struct Staging(String);
-
-impl Staging {
-    fn new(name: String) -> Self {
-        staging_now().insert(name.clone());
-        Staging(name)
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        staging_now().remove(&self.0);
-    }
-}
-
-fn staging_now() -> std::sync::MutexGuard<'static, BTreeSet<String>> {
-    STAGING_NOW.lock().unwrap_or_else(|e| e.into_inner())
-}
 /// The manifest's configuration key a truncation sets (to the last sequence kept)
 /// before it swaps the shortened log in, and clears once the manifest says the cut:
 /// a manifest that still has it after a crash knows why its log may end earlier.
@@ -149,13 +121,14 @@ impl Catalog {
         fs.create_root(&root).map_err(io("create catalog root"))?;
         let catalog = Catalog { root, fs };
         let fs = &catalog.fs;
+        let mut unfinished = Vec::new();
         for name in fs.list_dirs(&catalog.root).map_err(io("list catalog"))? {
             let path = catalog.root.join(&name);
             if name.starts_with(PURGING_PREFIX) {
                 // Another catalog (a purge, a sweep) may be removing it too.
                 remove_gone(&**fs, &path).map_err(io("finish purge"))?;
-            } else if name.starts_with(CREATING_PREFIX) {
-                catalog.drop_staging(&name)?;
+            } else if name.starts_with(staging::CREATING_PREFIX) {
+                unfinished.push(name);
             } else if fs.is_dir(&path.join(TRUNCATING_DIR)) {
                 // Removed only under the log's lock: a truncation that starts meanwhile
                 // builds its copy there, and once its swap is done the name holds the
@@ -171,45 +144,12 @@ impl Catalog {
                 }
             }
         }
+        catalog.sweep_staging(&unfinished)?;
         Ok(catalog)
     }
 
     fn sync_dir(&self, path: &Path) -> Result<(), ArchiveError> {
         self.fs.sync_dir(path).map_err(io("sync directory"))
-    }
-
-    /// Drops the staging directory `staging` (a name in the root) of a creation that
-    /// did not finish, unless a creation holds its log's lock. It is claimed by a rename
-    /// to a purge name first and removed there: a creation that takes its lock after the
-    /// check loses its directory whole (it notices and starts again) instead of having
-    /// it emptied under it, before or after its own rename into place.
-    fn drop_staging(&self, staging: &str) -> Result<(), ArchiveError> {
-        let path = self.root.join(staging);
-        let busy = staging_now().contains(staging)
-            || self
-                .fs
-                .open_dir(&path.join(LOG_DIR))
-                .and_then(|b| b.lock_held())
-                .unwrap_or(false);
-        if busy {
-            return Ok(());
-        }
-        let claimed = self.root.join(format!("{PURGING_PREFIX}{staging}"));
-        remove_gone(&*self.fs, &claimed).map_err(io("finish purge"))?;
-        match self.fs.rename_dir(&path, &claimed) {
-            Ok(()) => {}
-            // Renamed into place, or claimed by another sweep, meanwhile.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::AlreadyExists
-                ) =>
-            {
-                return Ok(());
-            }
-            Err(e) => return Err(io("claim unfinished creation")(e)),
-        }
-        remove_gone(&*self.fs, &claimed).map_err(io("drop unfinished creation"))
     }
 
     /// The catalog's root directory.
@@ -393,7 +333,8 @@ impl Catalog {
             match self.stage(name, &dir, &manifest) {
                 Ok(lock) => break lock,
                 // An `open` in another process claimed the staging directory before this
-                // creation held its lock (it cannot tell the two apart): start again.
+                // creation held its lock (only on a file system without directory locks,
+                // or after a sweep held the root's too long: see `staging`): start again.
                 Err(ArchiveError::Io { error, .. })
                     if attempts < 16 && error.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
@@ -437,53 +378,6 @@ impl Catalog {
         }
     }
 
-    /// Builds a recording's directory under a staging name of its own (its log locked,
-    /// its manifest written) and renames it to `dir`; returns the staged log's lock,
-    /// held through the rename.
-    fn stage(&self, name: &str, dir: &Path, manifest: &Manifest) -> Result<DirLock, ArchiveError> {
-        // One staging directory per attempt, never shared: creates of one name racing
-        // each other meet only at the final rename (which refuses to replace), and one
-        // whose directory an `open` swept before it locked finds its path gone for good.
-        let (staging, _building) = loop {
-            if self.fs.is_dir(dir) {
-                return Err(ArchiveError::Exists(name.to_owned()));
-            }
-            let n = STAGING_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let file = format!("{CREATING_PREFIX}{name}.{}.{n}", std::process::id());
-            let path = self.root.join(&file);
-            let building = Staging::new(file);
-            match self.fs.create_dir(&path) {
-                Ok(()) => break (path, building),
-                // A leftover of an earlier process with this id.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io("create recording")(e)),
-            }
-        };
-        // The staged log's lock first, held through the rename: a concurrent `open` leaves
-        // the staging directory alone, and no extend takes the recording before this
-        // create's writer does. Taken at once, its durability after it (the manifest's
-        // write syncs the directory that holds the log): until it is held an `open`
-        // takes the directory for a crash's leftover.
-        let staged_log = staging.join(LOG_DIR);
-        let staged_lock = self
-            .fs
-            .create_dir(&staged_log)
-            .and_then(|()| self.fs.open_dir(&staged_log))
-            .and_then(|b| b.lock())
-            .map_err(io("lock new log"))?;
-        let backend = self.fs.open_dir(&staging).map_err(io("open recording"))?;
-        save_manifest(&*backend, manifest)?;
-        match self.fs.rename_dir(&staging, dir) {
-            Ok(()) => Ok(staged_lock),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                drop(staged_lock);
-                let _ = remove_gone(&*self.fs, &staging);
-                Err(ArchiveError::Exists(name.to_owned()))
-            }
-            Err(e) => Err(io("rename new recording into place")(e)),
-        }
-    }
-
     /// Recovers a stopped recording's log (see `storage_std::recover`) and records the
     /// outcome in its manifest: `Sealed` stays `Sealed` when nothing was found, an
     /// interrupted run or a repair becomes `CrashedRecovered`, corruption refused without
@@ -524,7 +418,8 @@ impl Catalog {
 
     /// Continues a stopped recording: recovers its log first (an interrupted run is
     /// recorded as `CrashedRecovered`; a `Damaged` one is refused), then starts a new run
-    /// appending after its last record.
+    /// appending after its last record. A truncation a crash cut short is refused
+    /// ([`ArchiveError::PendingTruncation`]): recover the recording first.
     pub fn extend(
         &self,
         name: &str,
@@ -540,6 +435,7 @@ impl Catalog {
         let (before, deep) = {
             let _held = self.hold_log(name, &dir)?;
             let before = self.manifest_of(name, &*backend)?;
+            refuse_pending(name, &before)?;
             let log = self
                 .fs
                 .open_dir(&dir.join(LOG_DIR))
@@ -566,6 +462,8 @@ impl Catalog {
             Err(e) => return Err(e.into()),
         };
         let mut manifest = self.manifest_of(name, &*backend)?;
+        // A truncation that ran (and was cut) between the check above and this lock.
+        refuse_pending(name, &manifest)?;
         let clean = match manifest.state {
             // A run that never sealed ended in a crash, even if nothing needed a repair.
             RecordingState::Running | RecordingState::Damaged => RecordingState::CrashedRecovered,
@@ -892,6 +790,23 @@ fn check_intent(name: &str, manifest: &Manifest) -> Result<(), ArchiveError> {
                 .map_or_else(|| "(none)".to_owned(), |l| l.to_string())
         ),
     })
+}
+
+/// [`ArchiveError::PendingTruncation`] for a manifest with a truncation intent that
+/// [`Catalog::recover`] would settle. One that no truncation wrote ([`check_intent`]
+/// refuses it) is left to the new run's configuration to replace: recovery cannot
+/// settle it, and an extend is how a run goes on past it.
+fn refuse_pending(name: &str, manifest: &Manifest) -> Result<(), ArchiveError> {
+    let kept = manifest.config.get(TRUNCATING_KEY);
+    match kept.and_then(|k| k.parse::<u64>().ok()) {
+        Some(kept) if check_intent(name, manifest).is_ok() => {
+            Err(ArchiveError::PendingTruncation {
+                recording: name.to_owned(),
+                kept,
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Settles the intent of a truncation a crash stopped (`manifest.last_seq` is the log's

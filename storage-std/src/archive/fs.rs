@@ -7,7 +7,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::backend::{Backend, FileBackend};
+use crate::backend::{Backend, DirLock, FileBackend};
 
 /// The file system a [`super::Catalog`] works on: directories by path, each directory's
 /// files through a [`Backend`]. Every step that changes a directory is its own call, so
@@ -36,6 +36,20 @@ pub trait CatalogFs: Send + Sync + fmt::Debug + 'static {
     /// The files of the directory `path`, created durably (its parent synced) if it
     /// does not exist.
     fn create_backend(&self, path: &Path) -> io::Result<Arc<dyn Backend>>;
+    /// Takes a lock on the directory `path` itself (no file is made for it), shared or
+    /// exclusive, without waiting: an error of kind [`io::ErrorKind::WouldBlock`] if a
+    /// conflicting one is held, by this process or another. A catalog's creations hold
+    /// the root's shared while their staging directory exists unlocked, and an
+    /// [`super::Catalog::open`] sweeps staging directories only under the exclusive one.
+    ///
+    /// `Ok(None)` (the default): no such lock here. Sweeps then tell a creation of this
+    /// process by its own records and one of another process only once it has locked
+    /// its staged log; one swept before that starts again. A file system that several
+    /// processes share should have it.
+    fn try_lock_dir(&self, path: &Path, exclusive: bool) -> io::Result<Option<DirLock>> {
+        let _ = (path, exclusive);
+        Ok(None)
+    }
 }
 
 /// The real file system ([`FileBackend`] for the files).
@@ -115,5 +129,25 @@ impl CatalogFs for RealFs {
 
     fn create_backend(&self, path: &Path) -> io::Result<Arc<dyn Backend>> {
         Ok(Arc::new(FileBackend::new(path)?))
+    }
+
+    /// `flock` on the directory itself: the lock table holds it, the directory holds no
+    /// file for it.
+    fn try_lock_dir(&self, path: &Path, exclusive: bool) -> io::Result<Option<DirLock>> {
+        use rustix::fs::FlockOperation;
+        let dir = std::fs::File::open(path)?;
+        let op = if exclusive {
+            FlockOperation::NonBlockingLockExclusive
+        } else {
+            FlockOperation::NonBlockingLockShared
+        };
+        match rustix::fs::flock(&dir, op) {
+            Ok(()) => Ok(Some(DirLock::new(Box::new(dir)))),
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is locked", path.display()),
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 }

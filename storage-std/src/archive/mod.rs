@@ -149,6 +149,19 @@ pub enum ArchiveError {
         /// The record's.
         found: u64,
     },
+    /// The manifest records a truncation that a crash cut short
+    /// ([`TRUNCATING_KEY`]): a new run would replace the manifest's configuration and
+    /// lose what it says, so [`Catalog::extend`] leaves it to [`Catalog::recover`] (or
+    /// the truncation run again), which settle whether the cut happened.
+    #[error(
+        "recording {recording:?} has an unfinished truncation (keeping sequences up to {kept}): recover it, or run the truncation again, before extending it"
+    )]
+    PendingTruncation {
+        /// The recording.
+        recording: String,
+        /// The last sequence the truncation keeps.
+        kept: u64,
+    },
     /// A snapshot anchor for a sequence that is not durable yet.
     #[error(
         "an anchor at sequence {seq} is newer than the durable log (durable below {durable_end})"

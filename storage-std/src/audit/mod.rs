@@ -38,7 +38,10 @@ pub fn verify_dir_with(
     let mut damaged = None;
     if opts.sealed_run.is_none() {
         match sealed_run_next_to(dir) {
-            Ok(run) => opts.sealed_run = run,
+            Ok((run, kept)) => {
+                opts.sealed_run = run;
+                opts.truncating_after = opts.truncating_after.or(kept);
+            }
             Err(f) => damaged = Some(f),
         }
     }
@@ -51,21 +54,23 @@ pub fn verify_dir_with(
     Ok(rep)
 }
 
-/// The sealed run of a recording whose log is `dir` (`Ok(None)`: not a recording, or
-/// not sealed); a manifest that does not decode is a finding.
-fn sealed_run_next_to(dir: &std::path::Path) -> std::result::Result<Option<SealedRun>, Finding> {
-    use crate::archive::{MANIFEST_FILE, Manifest, RecordingState};
+/// The sealed run of a recording whose log is `dir` (`None`: not a recording, or not
+/// sealed) and the last sequence a truncation its manifest says is under way keeps; a
+/// manifest that does not decode is a finding.
+type NextTo = (Option<SealedRun>, Option<u64>);
+fn sealed_run_next_to(dir: &std::path::Path) -> std::result::Result<NextTo, Finding> {
+    use crate::archive::{MANIFEST_FILE, Manifest, RecordingState, TRUNCATING_KEY};
     if dir.file_name().is_none_or(|n| n != "log") {
-        return Ok(None);
+        return Ok((None, None));
     }
     let Some(parent) = dir.parent() else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let path = parent.join(MANIFEST_FILE);
     let name = path.display().to_string();
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, None)),
         Err(e) => {
             return Err(chain_finding(&name, format!("cannot read {name}: {e}")));
         }
@@ -73,11 +78,18 @@ fn sealed_run_next_to(dir: &std::path::Path) -> std::result::Result<Option<Seale
     let m = Manifest::decode(&bytes).map_err(|why| {
         chain_finding(&name, format!("the run manifest {name} is damaged: {why}"))
     })?;
-    Ok((m.state == RecordingState::Sealed).then_some(SealedRun {
+    // Below the manifest's end, as every truncation writes it (see `Catalog::truncate`).
+    let kept = m
+        .config
+        .get(TRUNCATING_KEY)
+        .and_then(|k| k.parse::<u64>().ok())
+        .filter(|&k| m.last_seq.is_none_or(|end| k < end));
+    let run = (m.state == RecordingState::Sealed).then_some(SealedRun {
         file: name,
         last_seq: m.last_seq,
         final_digest: m.final_digest,
-    }))
+    });
+    Ok((run, kept))
 }
 
 fn chain_finding(file: &str, detail: String) -> Finding {

@@ -223,8 +223,8 @@ struct State {
     /// Set once this backend holds the directory's lock and cleaned up strays.
     owned: bool,
     busy: bool,
-    /// The `.prep` file the running job zero-fills (set with `busy`): an adoption
-    /// between a `fill` and the writer's lock leaves it to the job.
+    /// The `.prep` file the running job zero-fills (set with `busy`): an adoption while
+    /// it runs (its writer closed, then a new lock) leaves it to the job.
     preparing: Option<String>,
     stop: bool,
     stats: SpareStats,
@@ -258,7 +258,9 @@ impl Shared {
         }
     }
 
-    /// Waits until no segment write happened for `opts.quiet`; `Err` when stopped.
+    /// Waits until no segment write happened for `opts.quiet`; `Err` when stopped, or
+    /// when a [`SpareBackend::fill`] is about to let the lock go (the job's work then
+    /// needs a lock it no longer has).
     fn wait_quiet(&self) -> io::Result<()> {
         // Inline preparation runs in the log's own call: waiting there would stall it.
         if !self.opts.background {
@@ -266,7 +268,7 @@ impl Shared {
         }
         let quiet = u64::try_from(self.opts.quiet.as_nanos()).unwrap_or(u64::MAX);
         loop {
-            if self.lock().stop {
+            if self.lock().stopped() {
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped"));
             }
             let last = self.last_write.load(Ordering::Relaxed);
@@ -292,6 +294,12 @@ enum Job {
 }
 
 impl State {
+    /// Whether a running job must stop: the backend is dropped, or the lock its work
+    /// needs is let go (by a `fill`, which waits for the job before it does).
+    fn stopped(&self) -> bool {
+        self.stop || !self.owned
+    }
+
     fn next_job(&mut self, opts: &SpareOptions) -> Option<Job> {
         if !self.owned || self.busy || self.stop {
             return None;
@@ -409,7 +417,9 @@ impl<B: Backend> SpareBackend<B> {
 
     /// Takes the directory's writer lock, prepares every spare the options ask for
     /// (waiting at most `timeout`, and for [`SpareOptions::quiet`] only if the log
-    /// wrote recently), and lets the lock go; returns whether all are ready. With
+    /// wrote recently), and lets the lock go; returns whether all are ready. A
+    /// preparation the timeout cut short is stopped (at its next 1 MiB chunk) and its
+    /// file removed before the lock goes: nothing is prepared without the lock. With
     /// [`SpareOptions::background`] off they are prepared in this call, whatever the
     /// timeout. Call it
     /// before opening the writer so that its first segments start pre-written (it needs
@@ -441,10 +451,16 @@ impl<B: Backend> SpareBackend<B> {
     pub fn fill(&self, timeout: Duration) -> io::Result<bool> {
         let lock = self.lock()?;
         let idle = self.wait_idle(timeout);
-        // Preparing needs the lock: stop until the next `lock` adopts the files again.
+        // Preparing needs the lock: stop until the next `lock` adopts the files again. A
+        // zero pass the timeout cut short stops at its next chunk (its file removed),
+        // before the lock goes: whoever takes it next must not find a file of this
+        // backend's changing (or renamed ready half-written) under it.
         let ready = {
             let mut s = self.shared.lock();
             s.owned = false;
+            while s.busy {
+                s = self.shared.wake.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
             // Idle is not ready: without a size, or after a failed preparation, nothing
             // is pending and nothing was made.
             let opts = self.shared.opts;
@@ -469,8 +485,8 @@ impl<B: Backend> SpareBackend<B> {
         let mut ready = Vec::new();
         let mut removed = 0u64;
         let mut max_id = None::<u64>;
-        // A job still running from before (a `fill` that returned before it finished,
-        // then this lock) owns its file: removing it would fail the job for nothing.
+        // A job still running from before (a writer that closed while it ran, then this
+        // lock) owns its file: removing it would fail the job for nothing.
         // No other job starts before this adoption sets `owned`.
         let (size, preparing) = {
             let s = self.shared.lock();
@@ -643,6 +659,11 @@ fn run_jobs(inner: &dyn Backend, shared: &Shared, wait: bool) {
                 s.stats.prepared += 1;
                 s.stats.recycled += u64::from(recycled);
                 s.ready.insert(0, (ready, size));
+            }
+            // Stopped (a drop, or a `fill` letting the lock go): no failure, and the size
+            // stays for the next lock's jobs.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted && s.stopped() => {
+                let _ = inner.remove(&prep);
             }
             Err(e) => {
                 s.stats.failures += 1;

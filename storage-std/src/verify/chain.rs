@@ -152,6 +152,7 @@ pub(crate) fn check(
     segs: &[SegmentCheck],
     expect: Option<&ExpectDigest>,
     manifest: Option<&SealedRun>,
+    truncating_after: Option<u64>,
     findings: &mut Vec<Finding>,
 ) -> crate::error::Result<ChainReport> {
     let read_err = |name: &str| {
@@ -421,6 +422,13 @@ pub(crate) fn check(
         rep.seq = Some(q);
         rep.digest = Some(to_hex(&d));
     }
+    let manifest = match pending_truncation(manifest, truncating_after, last_seq, findings) {
+        Some(m) => m,
+        None => {
+            rep.manifest_matched = manifest.map(|_| false);
+            None
+        }
+    };
     if let Some(m) = manifest {
         let mut ok = true;
         if m.last_seq != last_seq {
@@ -468,4 +476,47 @@ pub(crate) fn check(
         rep.manifest_matched = Some(ok);
     }
     Ok(rep)
+}
+
+/// Reports a truncation the manifest says is under way (`truncating_after`): `None`
+/// when its shortened log is in place already (the log ends at or before the last
+/// sequence it keeps), which a sealed run's end and digest (still the old ones) are then
+/// not checked against; the sealed run to check otherwise. An intent at or past the
+/// sealed run's end is no truncation's and explains nothing.
+fn pending_truncation<'m>(
+    manifest: Option<&'m SealedRun>,
+    truncating_after: Option<u64>,
+    last_seq: Option<u64>,
+    findings: &mut Vec<Finding>,
+) -> Option<Option<&'m SealedRun>> {
+    let kept =
+        truncating_after.filter(|&k| manifest.is_none_or(|m| m.last_seq.is_none_or(|end| k < end)));
+    let Some(kept) = kept else {
+        return Some(manifest);
+    };
+    let file = manifest.map_or("manifest", |m| m.file.as_str());
+    let settle = "Catalog::recover (or the truncation run again) settles it";
+    if last_seq.is_none_or(|l| l <= kept) {
+        finding(
+            findings,
+            Severity::Repairable,
+            file,
+            format!(
+                "a truncation keeping sequences up to {kept} was cut short after it swapped \
+                 the shortened log in: the manifest still names the end before the cut; \
+                 {settle}"
+            ),
+        );
+        return None;
+    }
+    finding(
+        findings,
+        Severity::Info,
+        file,
+        format!(
+            "a truncation keeping sequences up to {kept} was cut short before it swapped \
+             the shortened log in: the log is whole; {settle}"
+        ),
+    );
+    Some(manifest)
 }

@@ -149,6 +149,12 @@ pub struct VerifyOptions {
     /// A sealed run's end: the log must end at its last sequence with its final digest
     /// (catches segments deleted from the end).
     pub sealed_run: Option<SealedRun>,
+    /// A recording's manifest records a truncation under way that keeps the sequences
+    /// up to this one (`truncating_after`, which a crash left): a log that ends there
+    /// (or before) is the cut already swapped in, not segments deleted from the end.
+    /// Reported as repairable (the manifest's end is settled by a recovery or the
+    /// truncation run again) instead of checked against the sealed run's end.
+    pub truncating_after: Option<u64>,
 }
 
 /// Builders: `VerifyOptions` is `#[non_exhaustive]` (an option added later is not a breaking
@@ -165,6 +171,13 @@ impl VerifyOptions {
     #[must_use]
     pub fn with_sealed_run(mut self, sealed_run: Option<SealedRun>) -> Self {
         self.sealed_run = sealed_run;
+        self
+    }
+
+    /// Sets [`VerifyOptions::truncating_after`].
+    #[must_use]
+    pub fn with_truncating_after(mut self, kept: Option<u64>) -> Self {
+        self.truncating_after = kept;
         self
     }
 }
@@ -246,6 +259,7 @@ pub fn verify_with(backend: &Arc<dyn Backend>, opts: &VerifyOptions) -> Result<V
         &segments,
         opts.expect.as_ref(),
         opts.sealed_run.as_ref(),
+        opts.truncating_after,
         &mut findings,
     )?;
     let class = class.max(state::class_of(&findings));
