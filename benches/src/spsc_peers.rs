@@ -155,27 +155,28 @@ pub fn variants<const P: usize, const N: usize>() -> Vec<Variant> {
     ]
 }
 
-/// rtrb again, with items of `R` bytes: the size of ringcore's record for the payload
-/// under test (header and padding included, `R = record_len(P)`), single and batched.
-/// Between two cores these queues move cache lines, not events: these rows show what the
-/// same bytes per event cost a peer, which is the part of ringcore's gap that is its
-/// 16-byte header rather than its code.
-pub fn record_sized_rtrb<const R: usize>() -> Vec<Variant> {
-    let capacity = format!("{QUEUE_SLOTS} items of {R} B");
+/// rtrb again, with `SLOTS` items of `R` bytes: the size of ringcore's record for the
+/// payload under test (header and padding included, `R = record_len(P)`), as many as
+/// ringcore's ring holds (`SLOTS = N / R`), single and batched. Between two cores these
+/// queues move cache lines, not events: these rows show what the same bytes per event
+/// cost a peer, which is the part of ringcore's gap that is its 16-byte header rather
+/// than its code.
+pub fn record_sized_rtrb<const R: usize, const SLOTS: usize>() -> Vec<Variant> {
+    let capacity = format!("{SLOTS} items of {R} B");
     vec![
         Variant {
             queue: "rtrb, record-sized items",
             api: "push / pop",
             mode: Mode::Single,
             capacity: capacity.clone(),
-            run: rtrb_single::<R>,
+            run: rtrb_single_in::<R, SLOTS>,
         },
         Variant {
             queue: "rtrb, record-sized items",
             api: "write_chunk_uninit / read_chunk",
             mode: Mode::Batched,
             capacity,
-            run: rtrb_batched::<R>,
+            run: rtrb_batched_in::<R, SLOTS>,
         },
     ]
 }
@@ -339,8 +340,13 @@ pub fn bbqueue_framed<const P: usize, const N: usize>(events: u64, _batch: usize
 }
 
 /// rtrb `push` / `pop` of `[u8; P]` items.
-pub fn rtrb_single<const P: usize>(events: u64, _batch: usize) -> Sample {
-    let (mut tx, mut rx) = rtrb::RingBuffer::<[u8; P]>::new(QUEUE_SLOTS);
+pub fn rtrb_single<const P: usize>(events: u64, batch: usize) -> Sample {
+    rtrb_single_in::<P, QUEUE_SLOTS>(events, batch)
+}
+
+/// [`rtrb_single`] with `SLOTS` items.
+pub fn rtrb_single_in<const P: usize, const SLOTS: usize>(events: u64, _batch: usize) -> Sample {
+    let (mut tx, mut rx) = rtrb::RingBuffer::<[u8; P]>::new(SLOTS);
     run_pair(
         events,
         P,
@@ -377,8 +383,13 @@ pub fn rtrb_single<const P: usize>(events: u64, _batch: usize) -> Sample {
 /// rtrb chunks: `write_chunk_uninit` filled with `fill_from_iter` (which commits), and
 /// `read_chunk` + `commit_all`, up to `batch` items each.
 pub fn rtrb_batched<const P: usize>(events: u64, batch: usize) -> Sample {
+    rtrb_batched_in::<P, QUEUE_SLOTS>(events, batch)
+}
+
+/// [`rtrb_batched`] with `SLOTS` items.
+pub fn rtrb_batched_in<const P: usize, const SLOTS: usize>(events: u64, batch: usize) -> Sample {
     use rtrb::chunks::ChunkError;
-    let (mut tx, mut rx) = rtrb::RingBuffer::<[u8; P]>::new(QUEUE_SLOTS);
+    let (mut tx, mut rx) = rtrb::RingBuffer::<[u8; P]>::new(SLOTS);
     let batch = batch.max(1);
     run_pair(
         events,
@@ -644,7 +655,8 @@ mod tests {
 
     #[test]
     fn record_sized_items_are_ringcore_records() {
-        for v in record_sized_rtrb::<80>() {
+        for v in record_sized_rtrb::<80, { 4096 / 80 }>() {
+            assert!(v.capacity.starts_with("51 items"));
             assert!(v.capacity.ends_with(&format!("{} B", record_len(64))));
             let s = (v.run)(5_000, 7);
             assert_eq!((s.events, s.errors), (5_000, 0), "{}", v.api);

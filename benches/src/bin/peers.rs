@@ -52,28 +52,27 @@ fn parse() -> Result<Config, String> {
     Ok(c)
 }
 
-/// The variants for the configured payload and ring size (both const generics).
+/// The variants for the configured payload and ring size (both const generics), and
+/// rtrb with items of ringcore's record size for the payload, as many as the ring holds.
 fn select(payload: usize, ring: usize) -> Option<Vec<Variant>> {
-    macro_rules! ring_sizes {
-        ($p:literal) => {
-            match ring {
-                16384 => Some(variants::<$p, 16384>()),
-                65536 => Some(variants::<$p, 65536>()),
-                262144 => Some(variants::<$p, 262144>()),
-                1048576 => Some(variants::<$p, 1048576>()),
-                4194304 => Some(variants::<$p, 4194304>()),
-                _ => None,
-            }
-        };
-    }
-    // The record-sized rtrb rows: `R` is ringcore's record for the payload (checked).
     macro_rules! with_records {
         ($p:literal, $r:literal) => {{
             const _: () = assert!(ringcore::spsc::record_len($p) == $r);
-            ring_sizes!($p).map(|mut v| {
-                v.extend(record_sized_rtrb::<$r>());
-                v
-            })
+            macro_rules! at {
+                ($n:literal) => {{
+                    let mut v = variants::<$p, $n>();
+                    v.extend(record_sized_rtrb::<$r, { $n / $r }>());
+                    Some(v)
+                }};
+            }
+            match ring {
+                16384 => at!(16384),
+                65536 => at!(65536),
+                262144 => at!(262144),
+                1048576 => at!(1048576),
+                4194304 => at!(4194304),
+                _ => None,
+            }
         }};
     }
     match payload {
