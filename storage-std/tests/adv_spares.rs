@@ -3,6 +3,10 @@
 //! waits, and a ready spare of another size left in the directory.
 #![cfg(not(miri))]
 
+mod common;
+
+use common::spare_files;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,22 +14,6 @@ use storage_std::backend::{FileBackend, MAX_SPARES, SpareBackend, SpareOptions};
 use storage_std::{Durability, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Writer, WriterOptions};
 
 const SEG: u64 = 64 << 10;
-
-fn spare_files(dir: &std::path::Path) -> Vec<(String, u64)> {
-    let mut out: Vec<(String, u64)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("spare-"))
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                e.metadata().unwrap().len(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
 
 fn backend(dir: &std::path::Path, opts: SpareOptions) -> SpareBackend<FileBackend> {
     FileBackend::new(dir).unwrap().with_spares(opts)

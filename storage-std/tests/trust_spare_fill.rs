@@ -4,6 +4,10 @@
 //! under it.
 #![cfg(not(miri))]
 
+mod common;
+
+use common::spare_files;
+
 use std::time::Duration;
 
 use storage_std::backend::{
@@ -13,20 +17,6 @@ use storage_std::backend::{
 /// Each zero chunk (1 MiB) takes this long: a 16 MiB spare takes a third of a second.
 const CHUNK_STALL: Duration = Duration::from_millis(20);
 const SEG: u64 = 16 << 20;
-
-fn spare_files(dir: &std::path::Path) -> Vec<(String, u64)> {
-    let mut out: Vec<(String, u64)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("spare-"))
-        .map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name, e.metadata().unwrap().len())
-        })
-        .collect();
-    out.sort();
-    out
-}
 
 fn slow_spares(dir: &std::path::Path) -> SpareBackend<FaultyBackend> {
     let stall = Fault {

@@ -77,3 +77,18 @@ pub fn cut_workload<const N: usize>(
     }
     reported
 }
+
+/// The spare files (`spare-*`) in `dir` with their lengths, sorted by name.
+pub fn spare_files(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("spare-"))
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, e.metadata().unwrap().len())
+        })
+        .collect();
+    out.sort();
+    out
+}
