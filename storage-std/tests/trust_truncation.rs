@@ -121,6 +121,16 @@ fn a_pending_truncation_does_not_hide_a_log_that_ends_elsewhere() {
     write_manifest(root.path(), "r", &m);
     let rep = verify_dir(catalog.log_dir("r").unwrap()).unwrap();
     assert_eq!(rep.status, VerifyStatus::Corrupt, "{:?}", rep.findings);
+    // The log ends at 999, before the intent's 1999: more is gone than a truncation cuts.
+    let root = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(root.path()).unwrap();
+    let mut m = sealed(&catalog, "r", 3000);
+    catalog.truncate("r", 999).unwrap();
+    m.config
+        .insert(TRUNCATING_KEY.to_owned(), "1999".to_owned());
+    write_manifest(root.path(), "r", &m);
+    let rep = verify_dir(catalog.log_dir("r").unwrap()).unwrap();
+    assert_eq!(rep.status, VerifyStatus::Corrupt, "{:?}", rep.findings);
     // An intent at the end is no truncation's: the cut log is corruption as before.
     let root = tempfile::tempdir().unwrap();
     let catalog = Catalog::open(root.path()).unwrap();

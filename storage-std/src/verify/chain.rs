@@ -479,8 +479,8 @@ pub(crate) fn check(
 }
 
 /// Reports a truncation the manifest says is under way (`truncating_after`): `None`
-/// when its shortened log is in place already (the log ends at or before the last
-/// sequence it keeps), which a sealed run's end and digest (still the old ones) are then
+/// when its shortened log is in place already (the log ends at the last sequence it
+/// keeps, or is empty), which a sealed run's end and digest (still the old ones) are then
 /// not checked against; the sealed run to check otherwise. An intent at or past the
 /// sealed run's end is no truncation's and explains nothing.
 fn pending_truncation<'m>(
@@ -496,7 +496,12 @@ fn pending_truncation<'m>(
     };
     let file = manifest.map_or("manifest", |m| m.file.as_str());
     let settle = "Catalog::recover (or the truncation run again) settles it";
-    if last_seq.is_none_or(|l| l <= kept) {
+    // A log that ends before the kept sequence lost more than any truncation cuts: the
+    // sealed run's checks below say so.
+    if last_seq.is_some_and(|l| l < kept) {
+        return Some(manifest);
+    }
+    if last_seq.is_none_or(|l| l == kept) {
         finding(
             findings,
             Severity::Repairable,
