@@ -112,35 +112,25 @@ fn verify_notes_a_truncation_cut_before_its_swap_and_checks_the_whole_log() {
 /// from the end beyond that (or an intent no truncation writes) stay corruption.
 #[test]
 fn a_pending_truncation_does_not_hide_a_log_that_ends_elsewhere() {
-    let root = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(root.path()).unwrap();
-    // The log ends at 1999: neither the manifest's end (2999) nor the intent's (999).
-    let mut m = sealed(&catalog, "r", 3000);
-    catalog.truncate("r", 1999).unwrap();
-    m.config.insert(TRUNCATING_KEY.to_owned(), "999".to_owned());
-    write_manifest(root.path(), "r", &m);
-    let rep = verify_dir(catalog.log_dir("r").unwrap()).unwrap();
-    assert_eq!(rep.status, VerifyStatus::Corrupt, "{:?}", rep.findings);
-    // The log ends at 999, before the intent's 1999: more is gone than a truncation cuts.
-    let root = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(root.path()).unwrap();
-    let mut m = sealed(&catalog, "r", 3000);
-    catalog.truncate("r", 999).unwrap();
-    m.config
-        .insert(TRUNCATING_KEY.to_owned(), "1999".to_owned());
-    write_manifest(root.path(), "r", &m);
-    let rep = verify_dir(catalog.log_dir("r").unwrap()).unwrap();
-    assert_eq!(rep.status, VerifyStatus::Corrupt, "{:?}", rep.findings);
-    // An intent at the end is no truncation's: the cut log is corruption as before.
-    let root = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(root.path()).unwrap();
-    let mut m = sealed(&catalog, "r", 3000);
-    catalog.truncate("r", 999).unwrap();
-    m.config
-        .insert(TRUNCATING_KEY.to_owned(), "2999".to_owned());
-    write_manifest(root.path(), "r", &m);
-    let rep = verify_dir(catalog.log_dir("r").unwrap()).unwrap();
-    assert_eq!(rep.status, VerifyStatus::Corrupt, "{:?}", rep.findings);
+    // (where the log ends, the intent): the log ends at 1999, neither the manifest's end
+    // (2999) nor the intent's (999); it ends at 999, before the intent's 1999 (more is
+    // gone than a truncation cuts); an intent at the end (2999) is no truncation's.
+    for (cut_to, intent) in [(1999, "999"), (999, "1999"), (999, "2999")] {
+        let root = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(root.path()).unwrap();
+        let mut m = sealed(&catalog, "r", 3000);
+        catalog.truncate("r", cut_to).unwrap();
+        m.config
+            .insert(TRUNCATING_KEY.to_owned(), intent.to_owned());
+        write_manifest(root.path(), "r", &m);
+        let rep = verify_dir(catalog.log_dir("r").unwrap()).unwrap();
+        assert_eq!(
+            rep.status,
+            VerifyStatus::Corrupt,
+            "log to {cut_to}, intent {intent}: {:?}",
+            rep.findings
+        );
+    }
 }
 
 #[test]
